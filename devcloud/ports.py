@@ -1,0 +1,27 @@
+"""TCP ports of the local data centre, all on 127.0.0.1.
+
+Rule of thumb: the service's well-known port plus 10000, so they are easy to recognise and clash
+neither with the project's API (8000), PostgreSQL (5432) nor a real OpenStack on the same host.
+"""
+
+KEYSTONE = 15000
+GLANCE = 19292
+PLACEMENT = 18778
+NOVA = 18774
+NOVA_METADATA = 18775
+CINDER = 18776
+NEUTRON = 19696
+SWIFT_PROXY = 18080
+SWIFT_ACCOUNT = 16202
+SWIFT_CONTAINER = 16201
+SWIFT_OBJECT = 16200
+MARIADB = 13306
+#: AMQP (the management plugin, whose usual port this is, is not enabled).
+RABBITMQ = 15672
+#: Erlang distribution port of the private RabbitMQ node (pinned; 25672 would be a system RabbitMQ's).
+RABBITMQ_DIST = 35672
+#: Reserved for devcloud/dns: Designate API, its mini-DNS, and BIND.
+DESIGNATE = 19001
+DESIGNATE_MDNS = 15354
+BIND_DNS = 15353
+BIND_RNDC = 15953

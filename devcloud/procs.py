@@ -1,0 +1,153 @@
+"""Start, find and stop the cloud's processes.
+
+Each process runs in its own session (so `down` can signal its whole group, children
+included) with output appended to `logs/<name>.log`. A pid file records the pid and the
+kernel's start time of that pid, so a recycled pid is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
+
+def _pid_file(ctx: Context, name: str) -> Path:
+    return ctx.run_dir / f"{name}.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it follow the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie is as good as dead
+        return None
+    return fields[19]
+
+
+def read_pid(ctx: Context, name: str) -> int | None:
+    """The pid of running process `name`, or None."""
+    try:
+        pid_text, started = _pid_file(ctx, name).read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    return pid if _start_time(pid) == started else None
+
+
+def _raw_pid(ctx: Context, name: str) -> int | None:
+    try:
+        return int(_pid_file(ctx, name).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(ctx: Context, name: str) -> bool:
+    return read_pid(ctx, name) is not None
+
+
+def names(ctx: Context) -> list[str]:
+    """Every process that has a pid file, running or not."""
+    return sorted(p.stem for p in ctx.run_dir.glob("*.pid"))
+
+
+def start(
+    ctx: Context,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    existing = read_pid(ctx, name)
+    if existing is not None:
+        return existing
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    ctx.logs_dir.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    # The project's venv must not leak into the cloud's interpreters.
+    for var in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        full_env.pop(var, None)
+    full_env["PYTHONUNBUFFERED"] = "1"
+    if env:
+        full_env.update(env)
+    with open(ctx.log_path(name), "ab") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=str(cwd) if cwd else None,
+            start_new_session=True,
+        )
+    started = _start_time(proc.pid)
+    _pid_file(ctx, name).write_text(f"{proc.pid} {started}\n")
+    return proc.pid
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of group `pgid` (not only its leader) still runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def stop(ctx: Context, name: str, timeout: float = 10.0) -> None:
+    """SIGTERM the process group, SIGKILL what is left after `timeout` seconds.
+
+    Nova and Cinder daemons may ignore SIGTERM once RabbitMQ is gone, hence the SIGKILL.
+    """
+    pid = read_pid(ctx, name) or _raw_pid(ctx, name)
+    # A leader may have died leaving children in its group; the kernel never hands out a pid
+    # equal to a live group's id, so a live group with our recorded id is still ours.
+    if pid is not None and _group_alive(pid):
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _group_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while _group_alive(pid) and time.monotonic() < deadline + 5:
+                time.sleep(0.1)
+    _pid_file(ctx, name).unlink(missing_ok=True)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log, for error messages."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(data.splitlines()[-lines:])

@@ -1,0 +1,1 @@
+"""Configuration and launchers of the cloud's services, one module per service."""
