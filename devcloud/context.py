@@ -77,7 +77,9 @@ class Context:
     progress: ProgressFn
     repo_root: Path = REPO_ROOT
     admin: AdminCredentials = field(
-        default_factory=lambda: AdminCredentials(auth_url=f"http://127.0.0.1:{ports.KEYSTONE}/v3")
+        default_factory=lambda: AdminCredentials(
+            auth_url=f"http://127.0.0.1:{ports.KEYSTONE}/v3"
+        )
     )
     rabbit_user: str = "devcloud"
     rabbit_password: str = "devcloud-rabbit"

@@ -81,17 +81,31 @@ class Keystone:
         found = self.call("GET", f"/{collection}?{qs}")[collection]
         return found[0] if found else None
 
-    def ensure(self, collection: str, singular: str, query: dict[str, str], attrs: dict[str, Any]) -> str:
+    def ensure(
+        self,
+        collection: str,
+        singular: str,
+        query: dict[str, str],
+        attrs: dict[str, Any],
+    ) -> str:
         """Id of the first `collection` item matching `query`, created from `attrs` if absent."""
         found = self.find(collection, **query)
         if found:
             return str(found["id"])
-        return str(self.call("POST", f"/{collection}", {singular: attrs})[singular]["id"])
+        return str(
+            self.call("POST", f"/{collection}", {singular: attrs})[singular]["id"]
+        )
 
     def domain_id(self, name: str = "Default") -> str:
-        return "default" if name == "Default" else self.ensure("domains", "domain", {"name": name}, {"name": name})
+        return (
+            "default"
+            if name == "Default"
+            else self.ensure("domains", "domain", {"name": name}, {"name": name})
+        )
 
-    def ensure_project(self, name: str, domain: str = "Default", description: str = "") -> str:
+    def ensure_project(
+        self, name: str, domain: str = "Default", description: str = ""
+    ) -> str:
         dom = self.domain_id(domain)
         return self.ensure(
             "projects",
@@ -106,14 +120,20 @@ class Keystone:
     def ensure_user(self, name: str, password: str, domain: str = "Default") -> str:
         dom = self.domain_id(domain)
         user_id = self.ensure(
-            "users", "user", {"name": name, "domain_id": dom}, {"name": name, "domain_id": dom, "password": password}
+            "users",
+            "user",
+            {"name": name, "domain_id": dom},
+            {"name": name, "domain_id": dom, "password": password},
         )
         # Keep the password what the config files say, even if an older run set another.
         self.call("PATCH", f"/users/{user_id}", {"user": {"password": password}})
         return user_id
 
     def grant(self, project_id: str, user_id: str, role: str) -> None:
-        self.call("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.ensure_role(role)}")
+        self.call(
+            "PUT",
+            f"/projects/{project_id}/users/{user_id}/roles/{self.ensure_role(role)}",
+        )
 
     def ensure_region(self, name: str) -> None:
         try:
@@ -126,7 +146,11 @@ class Keystone:
         for ep in endpoints:
             self.ensure_region(ep.region)
             for interface in INTERFACES:
-                same = [e for e in existing if e["interface"] == interface and e["region_id"] == ep.region]
+                same = [
+                    e
+                    for e in existing
+                    if e["interface"] == interface and e["region_id"] == ep.region
+                ]
                 if same and same[0]["url"] == ep.url:
                     continue
                 for stale in same:
@@ -134,7 +158,14 @@ class Keystone:
                 self.call(
                     "POST",
                     "/endpoints",
-                    {"endpoint": {"service_id": service_id, "interface": interface, "url": ep.url, "region_id": ep.region}},
+                    {
+                        "endpoint": {
+                            "service_id": service_id,
+                            "interface": interface,
+                            "url": ep.url,
+                            "region_id": ep.region,
+                        }
+                    },
                 )
 
 
@@ -149,7 +180,9 @@ def register_service(
     description: str = "",
 ) -> None:
     ks = Keystone(ctx)
-    project_id = ks.ensure_project(SERVICE_PROJECT, description="OpenStack service users")
+    project_id = ks.ensure_project(
+        SERVICE_PROJECT, description="OpenStack service users"
+    )
     user_id = ks.ensure_user(user, password)
     # `service` lets keystonemiddleware accept this user's service tokens; `admin` lets it act
     # on other projects' resources (nova binding neutron ports, cinder attaching to nova).

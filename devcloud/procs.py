@@ -83,7 +83,9 @@ def start(
     if env:
         full_env.update(env)
     with open(ctx.log_path(name), "ab") as log:
-        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log.write(
+            f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode()
+        )
         log.flush()
         proc = subprocess.Popen(
             list(argv),

@@ -1,0 +1,54 @@
+"""ML2 mechanism driver `tonle_bridge`: binds every port as a Linux-bridge tap VIF, no agent.
+
+Runs inside neutron-server (the cloud venv), registered by devcloud/services/venv.py under
+the entry point `neutron.ml2.mechanism_drivers: tonle_bridge`. There is no L2 agent: the
+Nova virt driver of devcloud/machines creates the bridge named in `vif_details` and plugs
+the instance in, so the binding is final at once and the port is reported ACTIVE.
+Security groups are not enforced (`port_filter: False`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neutron_lib import constants
+from neutron_lib.api.definitions import portbindings
+from neutron_lib.plugins.ml2 import api
+
+#: Linux caps interface names at 15 characters (IFNAMSIZ - 1).
+IFNAME_MAX = 15
+BRIDGE_PREFIX = "brq"
+
+
+def bridge_name(network_id: str) -> str:
+    """`brq` + the network id's first 11 characters (14 in all), as Nova names Linux bridges."""
+    return (BRIDGE_PREFIX + network_id)[: IFNAME_MAX - 1]
+
+
+class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
+    def initialize(self) -> None:
+        pass
+
+    @property
+    def connectivity(self) -> str:
+        return str(portbindings.CONNECTIVITY_L2)
+
+    def bind_port(self, context: Any) -> None:
+        if (
+            context.current.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
+            != portbindings.VNIC_NORMAL
+        ):
+            return
+        network_id = context.network.current["id"]
+        for segment in context.segments_to_bind:
+            context.set_binding(
+                segment[api.ID],
+                portbindings.VIF_TYPE_BRIDGE,
+                {
+                    portbindings.CAP_PORT_FILTER: False,
+                    portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(network_id),
+                    portbindings.VIF_DETAILS_CONNECTIVITY: self.connectivity,
+                },
+                status=constants.PORT_STATUS_ACTIVE,
+            )
+            return

@@ -1,0 +1,45 @@
+"""MariaDB and RabbitMQ from Debian's packages, installed by `up` itself on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devcloud.services.common import StageError, run_logged
+
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
+PACKAGES = ("mariadb-server", "mariadb-client", "rabbitmq-server")
+
+
+def _missing() -> list[str]:
+    missing = []
+    if not shutil.which("mariadbd", path="/usr/sbin:/usr/bin"):
+        missing.append("mariadb-server")
+    if not shutil.which("mariadb", path="/usr/bin"):
+        missing.append("mariadb-client")
+    if not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists():
+        missing.append("rabbitmq-server")
+    return missing
+
+
+def ensure(ctx: Context) -> None:
+    missing = _missing()
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise StageError(
+            f"missing Debian packages {missing}; run as root or `apt-get install {' '.join(missing)}`"
+        )
+    ctx.progress("packages", f"installing {' '.join(missing)} with apt-get")
+    # Other parts (and other engineers) may be running apt at the same time: wait for the lock.
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]
+    run_logged(ctx, "apt", [*apt, "update"])
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    run_logged(ctx, "apt", [*apt, "install", "-y", "--no-install-recommends", *missing])
+    still = _missing()
+    if still:
+        raise StageError(f"apt-get did not provide {still}; see {ctx.log_path('apt')}")

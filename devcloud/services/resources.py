@@ -1,0 +1,44 @@
+"""Admin resources: site zones, flavors, the external network, the tenant subnet pool, and
+the `tonle` project and user the site entries of clouds.yaml log in as."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from devcloud.keystone_admin import Keystone
+from devcloud.services.common import run_logged
+
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
+SITE_PROJECT = "tonle"
+SITE_USER = "tonle"
+SITE_PASSWORD = "devcloud-tonle"
+
+
+def ensure(ctx: Context) -> None:
+    ks = Keystone(ctx)
+    project = ks.ensure_project(
+        SITE_PROJECT, description="devcloud: the default project of the site entries"
+    )
+    user = ks.ensure_user(SITE_USER, SITE_PASSWORD)
+    ks.grant(project, user, "member")
+    ks.ensure_role("ResellerAdmin")
+    env = {
+        "OS_AUTH_URL": ctx.admin.auth_url,
+        "OS_USERNAME": ctx.admin.username,
+        "OS_PASSWORD": ctx.admin.password,
+        "OS_PROJECT_NAME": ctx.admin.project_name,
+        "OS_USER_DOMAIN_NAME": ctx.admin.user_domain_name,
+        "OS_PROJECT_DOMAIN_NAME": ctx.admin.project_domain_name,
+        "OS_REGION_NAME": ctx.admin.region_name,
+        "OS_IDENTITY_API_VERSION": "3",
+        "DEVCLOUD_NOVA_CONF": str(ctx.etc_dir / "nova" / "nova.conf"),
+    }
+    run_logged(
+        ctx,
+        "bootstrap",
+        [str(ctx.venv_bin("python")), "-m", "devcloud.services.bootstrap_cloud"],
+        env={**os.environ, **env},
+    )
