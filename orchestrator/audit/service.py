@@ -1,0 +1,74 @@
+"""Writing and reading the audit log."""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, select
+
+from orchestrator.audit.models import AuditEntry
+from orchestrator.auth.models import Actor
+
+log = logging.getLogger("tonle.audit")
+
+
+def record(
+    *,
+    session: Session,
+    actor: Actor,
+    entity: str,
+    entity_id: uuid.UUID | str,
+    ministry_id: uuid.UUID | None,
+    action: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Add an entry to the caller's transaction; it lands with the change it describes."""
+    entry = AuditEntry(
+        actor=actor.username,
+        actor_id=actor.user_id,
+        ministry_id=ministry_id,
+        entity=entity,
+        entity_id=str(entity_id),
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        detail=_jsonable(detail or {}),
+    )
+    session.add(entry)
+    transition = f" {from_state} -> {to_state}" if from_state or to_state else ""
+    log.info("%s %s %s%s by %s", entity, entity_id, action, transition, actor.username)
+    return entry
+
+
+def list_entries(
+    *,
+    session: Session,
+    ministry_id: uuid.UUID | None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
+    if ministry_id is not None:
+        query = query.where(AuditEntry.ministry_id == ministry_id)
+    if entity is not None:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    return session.exec(query.offset(offset).limit(limit)).all()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,108 @@
+"""Users, roles and API tokens. Only a token's SHA-256 is stored; the token is shown once."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from orchestrator.database.columns import timestamp_field
+
+
+class Role(StrEnum):
+    requester = "requester"
+    ministry_approver = "ministry_approver"
+    operator = "operator"
+    admin = "admin"
+    automation = "automation"
+
+
+# Roles that act for the whole data centre rather than one ministry.
+PLATFORM_ROLES = frozenset({Role.operator, Role.admin})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a signed-in user, or the system itself (workers, schedules)."""
+
+    user_id: uuid.UUID | None
+    username: str
+    role: Role | None
+    ministry_id: uuid.UUID | None
+
+    @property
+    def sees_all_ministries(self) -> bool:
+        if self.role is None:  # the system
+            return True
+        if self.role in PLATFORM_ROLES:
+            return True
+        # Platform automation (schedules, drills) is not tied to a ministry.
+        return self.role == Role.automation and self.ministry_id is None
+
+
+SYSTEM = Actor(user_id=None, username="system", role=None, ministry_id=None)
+
+
+class UserBase(SQLModel):
+    username: str = Field(min_length=2, max_length=64, regex=r"^[a-z0-9][a-z0-9._-]*$")
+    full_name: str = Field(default="", max_length=200)
+    role: Role
+    ministry_id: uuid.UUID | None = Field(
+        default=None, description="Required for ministry roles; empty for operators and admins."
+    )
+
+
+class UserCreate(UserBase):
+    pass
+
+
+class UserPublic(UserBase):
+    id: uuid.UUID
+    active: bool
+    created_at: datetime
+
+
+class User(UserBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    role: Role = Field(sa_column=Column(String(32), nullable=False))
+    ministry_id: uuid.UUID | None = Field(default=None, foreign_key="ministry.id", index=True)
+    active: bool = True
+    created_at: datetime = timestamp_field()
+
+    def as_actor(self) -> Actor:
+        return Actor(user_id=self.id, username=self.username, role=self.role, ministry_id=self.ministry_id)
+
+
+class ApiTokenCreate(SQLModel):
+    name: str = Field(min_length=1, max_length=100, description="What the token is for.")
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiTokenPublic(SQLModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    user_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiTokenIssued(ApiTokenPublic):
+    token: str = Field(description="The secret itself. Shown only in this response.")
+
+
+class ApiToken(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, description="First characters, to tell tokens apart.")
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = timestamp_field()
+    expires_at: datetime | None = timestamp_field(default_now=False)
+    last_used_at: datetime | None = timestamp_field(default_now=False)
+    revoked_at: datetime | None = timestamp_field(default_now=False)

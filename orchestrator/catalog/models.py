@@ -1,0 +1,127 @@
+"""Offerings as loaded from `catalog/*.yaml`. Offerings are data; nothing here names one."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator import quota
+from orchestrator.auth.models import Role
+
+BackupTier = Literal["none", "standard", "critical"]
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str
+    description: str = ""
+    sizes: dict[str, int | str] = Field(
+        default_factory=dict, description="What the stack program builds: flavors, disk sizes, counts."
+    )
+    quota_cost: dict[str, int] = Field(description="What one order of this plan takes from the quota.")
+
+    @field_validator("quota_cost")
+    @classmethod
+    def _known_resources(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(quota.RESOURCES)
+        if unknown:
+            raise ValueError(f"unknown quota resource(s) {sorted(unknown)}; known: {list(quota.RESOURCES)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("quota costs cannot be negative")
+        return value
+
+
+class ApprovalPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[Role] = Field(
+        min_length=1, description="Roles that must approve, in order; any rejection ends the request."
+    )
+    timeout_hours: int = Field(default=72, ge=1, description="Undecided requests expire after this.")
+
+    @field_validator("stages")
+    @classmethod
+    def _approving_roles(cls, value: list[Role]) -> list[Role]:
+        allowed = {Role.ministry_approver, Role.operator, Role.admin}
+        wrong = [r for r in value if r not in allowed]
+        if wrong:
+            raise ValueError(f"roles {wrong} cannot approve; use {sorted(allowed)}")
+        return value
+
+
+class Offering(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    version: int = Field(ge=1)
+    title: str
+    description: str
+    category: str = "general"
+    stack_program: str = Field(description="Module under `stacks/` that builds the service.")
+    playbooks: list[str] = Field(default_factory=list, description="Playbooks run after the stack is up.")
+    day2_playbooks: dict[str, str] = Field(default_factory=dict)
+    health_check: dict[str, Any] = Field(default_factory=dict)
+    backup_tier: BackupTier = "none"
+    dr_tier: BackupTier = "none"
+    approval: ApprovalPolicy
+    plans: list[Plan] = Field(min_length=1)
+    parameters: dict[str, Any] = Field(description="JSON Schema of the order's parameters.")
+
+    @model_validator(mode="after")
+    def _unique_plans(self) -> "Offering":
+        ids = [p.id for p in self.plans]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate plan ids: {dupes}")
+        return self
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return next((p for p in self.plans if p.id == plan_id), None)
+
+
+class PlanPublic(BaseModel):
+    id: str
+    title: str
+    description: str
+    sizes: dict[str, int | str]
+    quota_cost: dict[str, int]
+
+
+class OfferingSummary(BaseModel):
+    id: str
+    version: int
+    title: str
+    description: str
+    category: str
+    backup_tier: BackupTier
+    dr_tier: BackupTier
+    plans: list[PlanPublic]
+    approval_stages: list[Role]
+
+    @classmethod
+    def of(cls, offering: Offering) -> "OfferingSummary":
+        return cls(
+            id=offering.id,
+            version=offering.version,
+            title=offering.title,
+            description=offering.description,
+            category=offering.category,
+            backup_tier=offering.backup_tier,
+            dr_tier=offering.dr_tier,
+            plans=[PlanPublic.model_validate(p.model_dump()) for p in offering.plans],
+            approval_stages=offering.approval.stages,
+        )
+
+
+class OfferingPublic(OfferingSummary):
+    parameters: dict[str, Any]
+    approval_timeout_hours: int
+
+    @classmethod
+    def of(cls, offering: Offering) -> "OfferingPublic":
+        return cls(
+            **OfferingSummary.of(offering).model_dump(),
+            parameters=offering.parameters,
+            approval_timeout_hours=offering.approval.timeout_hours,
+        )

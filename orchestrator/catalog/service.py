@@ -1,0 +1,56 @@
+"""The loaded catalogue and validation of order parameters against an offering's schema."""
+
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from orchestrator.catalog.loader import load_catalog
+from orchestrator.catalog.models import Offering, Plan
+from orchestrator.config import get_settings
+from orchestrator.errors import InvalidInput, NotFound
+
+
+@lru_cache
+def catalog() -> dict[str, Offering]:
+    return load_catalog(get_settings().catalog_dir)
+
+
+def list_offerings() -> list[Offering]:
+    return sorted(catalog().values(), key=lambda o: o.id)
+
+
+def get_offering(offering_id: str) -> Offering:
+    offering = catalog().get(offering_id)
+    if offering is None:
+        raise NotFound(f"offering '{offering_id}' is not in the catalogue", field="offering_id")
+    return offering
+
+
+def get_plan(offering: Offering, plan_id: str) -> Plan:
+    plan = offering.plan(plan_id)
+    if plan is None:
+        known = ", ".join(p.id for p in offering.plans)
+        raise InvalidInput(f"offering '{offering.id}' has no plan '{plan_id}' (plans: {known})", field="plan")
+    return plan
+
+
+def validate_parameters(offering: Offering, parameters: dict[str, Any]) -> None:
+    """Raise InvalidInput naming every field at fault, as `parameters.<path>`."""
+    validator = jsonschema.Draft202012Validator(offering.parameters, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    problems = []
+    for error in errors:
+        path = ["parameters", *(str(p) for p in error.absolute_path)]
+        if error.validator == "required" and isinstance(error.validator_value, list):
+            missing = next((name for name in error.validator_value if name not in (error.instance or {})), None)
+            if missing:
+                path.append(missing)
+        problems.append({"field": ".".join(path), "message": error.message})
+    raise InvalidInput(
+        f"parameters do not match offering '{offering.id}': {problems[0]['field']}: {problems[0]['message']}",
+        field=problems[0]["field"],
+        errors=problems,
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL: the embedded server, the SQLAlchemy engine, sessions and migrations."""

@@ -1,0 +1,25 @@
+"""Every table model, imported so SQLModel.metadata knows them all (migrations, tests)."""
+
+from sqlmodel import SQLModel
+
+from orchestrator.audit.models import AuditEntry
+from orchestrator.auth.models import ApiToken, User
+from orchestrator.ministry.models import Ministry
+from orchestrator.operations.models import Event, Operation
+from orchestrator.requests.models import Approval, Request
+from orchestrator.services.models import Service
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ApiToken",
+    "Approval",
+    "AuditEntry",
+    "Event",
+    "Ministry",
+    "Operation",
+    "Request",
+    "Service",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,114 @@
+"""Operations (provision, decommission, ...) and the ordered events each one writes."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, String
+from sqlmodel import Field, SQLModel
+
+from orchestrator.database.columns import json_field, timestamp_field
+
+
+class OperationKind(StrEnum):
+    provision = "provision"
+    modify = "modify"
+    backup = "backup"
+    restore = "restore"
+    drill = "drill"
+    failover = "failover"
+    failback = "failback"
+    decommission = "decommission"
+
+
+class OperationStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+# The business process of each kind, in order. A retry resumes at the first unfinished step.
+WORKFLOW_STEPS: dict[OperationKind, tuple[str, ...]] = {
+    OperationKind.provision: ("plan", "apply", "configure", "verify"),
+    OperationKind.modify: ("plan", "apply", "configure", "verify"),
+    OperationKind.decommission: ("final_backup", "destroy", "release"),
+}
+
+
+class Step(SQLModel):
+    name: str
+    status: StepStatus = StepStatus.pending
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class OperationPublic(SQLModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    ministry_id: uuid.UUID
+    request_id: uuid.UUID | None
+    kind: OperationKind
+    status: OperationStatus
+    steps: list[Step]
+    attempts: int
+    failed_step: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class Operation(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    ministry_id: uuid.UUID = Field(foreign_key="ministry.id", index=True)
+    request_id: uuid.UUID | None = Field(default=None, foreign_key="request.id")
+    kind: OperationKind = Field(sa_column=Column(String(32), nullable=False))
+    status: OperationStatus = Field(sa_column=Column(String(32), nullable=False, index=True))
+    steps: list[dict[str, Any]] = json_field(default_factory=list)
+    attempts: int = 0
+    failed_step: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    parameters: dict[str, Any] = json_field()
+    created_by: uuid.UUID | None = None
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+    started_at: datetime | None = timestamp_field(default_now=False)
+    finished_at: datetime | None = timestamp_field(default_now=False)
+
+    def step_list(self) -> list[Step]:
+        return [Step.model_validate(s) for s in self.steps]
+
+
+class EventPublic(SQLModel):
+    id: int
+    operation_id: uuid.UUID
+    at: datetime
+    type: str
+    level: str
+    step: str | None
+    message: str
+    data: dict[str, Any]
+
+
+class Event(SQLModel, table=True):
+    # The id is the stream position: SSE clients resume with Last-Event-ID.
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    operation_id: uuid.UUID = Field(foreign_key="operation.id", index=True)
+    at: datetime = timestamp_field()
+    type: str = Field(max_length=64)
+    level: str = Field(default="info", max_length=16)
+    step: str | None = Field(default=None, max_length=64)
+    message: str
+    data: dict[str, Any] = json_field()

@@ -1,0 +1,71 @@
+"""Interfaces for configuring hosts (Ansible), checking health and taking backups, with no-op
+stand-ins used until their issues land. Each stand-in says what it skipped."""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.pipeline.events import EventSink, ProgressEvent
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    playbook: str
+    hosts: dict[str, dict[str, Any]]  # inventory: host name -> variables (address, groups, ...)
+    extra_vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    ok: bool
+    changed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class ConfigRunner(Protocol):
+    name: str
+
+    def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult: ...
+
+
+class HealthChecker(Protocol):
+    def check(self, spec: dict[str, Any], outputs: dict[str, Any], on_event: EventSink) -> bool: ...
+
+
+class BackupAgent(Protocol):
+    def final_backup(self, stack_name: str, outputs: dict[str, Any], on_event: EventSink) -> None: ...
+
+
+class NoopConfigRunner:
+    """Runs no playbook. Replaced by the ansible-runner adapter."""
+
+    name = "noop"
+
+    def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
+        on_event(
+            ProgressEvent(
+                type="ansible.noop",
+                message=f"no-op runner: playbook {run.playbook} not run on {len(run.hosts)} host(s)",
+                level="warning",
+                data={"playbook": run.playbook},
+            )
+        )
+        return PlaybookResult(ok=True)
+
+
+class NoopHealthChecker:
+    """Checks nothing. Replaced when offerings get real health checks."""
+
+    def check(self, spec: dict[str, Any], outputs: dict[str, Any], on_event: EventSink) -> bool:
+        on_event(ProgressEvent(type="health.noop", message="no-op health check: nothing checked", level="warning"))
+        return True
+
+
+class NoopBackupAgent:
+    """Backs nothing up. Replaced by the restic backup agent."""
+
+    def final_backup(self, stack_name: str, outputs: dict[str, Any], on_event: EventSink) -> None:
+        on_event(
+            ProgressEvent(
+                type="backup.noop", message=f"no-op backup agent: no final backup of {stack_name}", level="warning"
+            )
+        )

@@ -1,0 +1,146 @@
+"""The job queue: procrastinate on the same PostgreSQL.
+
+One job per operation run, locked per stack so two runs never touch one stack at once.
+Periodic tasks recover from crashes: jobs of dead workers are resumed, operations whose job
+was never deferred are deferred again, and undecided requests expire.
+"""
+
+import logging
+import uuid
+from functools import lru_cache
+
+import procrastinate
+from procrastinate import JobContext, RetryStrategy
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlmodel import col, select
+
+from orchestrator.auth.models import SYSTEM
+from orchestrator.config import get_settings
+from orchestrator.database.core import database_url, session_scope
+from orchestrator.operations import outbox
+from orchestrator.operations import service as operations
+from orchestrator.operations.models import Operation, OperationStatus
+from orchestrator.pipeline import runner
+from orchestrator.pipeline.adapters import Adapters, build_adapters
+from orchestrator.requests import service as requests
+from orchestrator.services.models import Service
+
+log = logging.getLogger("tonle.queue")
+
+RUN_OPERATION = "run_operation"
+tasks = procrastinate.Blueprint()
+
+_adapters: Adapters | None = None
+
+
+def set_adapters(adapters: Adapters | None) -> None:
+    """Use these adapters for the operations this process runs (None: from settings)."""
+    global _adapters
+    _adapters = adapters
+
+
+def current_adapters() -> Adapters:
+    global _adapters
+    if _adapters is None:
+        _adapters = build_adapters(get_settings())
+    return _adapters
+
+
+def _retry_strategy() -> RetryStrategy:
+    settings = get_settings()
+    return RetryStrategy(max_attempts=settings.job_max_attempts, exponential_wait=settings.job_retry_wait_seconds)
+
+
+@tasks.task(name=RUN_OPERATION, pass_context=True, retry=_retry_strategy())
+def run_operation(context: JobContext, operation_id: str) -> str:
+    job = context.job
+    final_attempt = job.attempts + 1 >= get_settings().job_max_attempts
+    outcome = runner.run(uuid.UUID(operation_id), adapters=current_adapters(), final_attempt=final_attempt)
+    return outcome.status.value
+
+
+@tasks.periodic(cron="* * * * *", periodic_id="reconcile")
+@tasks.task(name="reconcile_operations", queueing_lock="reconcile_operations")
+def reconcile_operations(timestamp: int) -> None:
+    """Defer queued operations that have no job (the process died between commit and defer)."""
+    with session_scope() as session:
+        stale = operations.stale_queued(session=session, older_than_seconds=60)
+    for operation_id in stale:
+        defer_operation(operation_id)
+
+
+@tasks.periodic(cron="* * * * *", periodic_id="recover")
+@tasks.task(name="recover_stalled_jobs", queueing_lock="recover_stalled_jobs")
+async def recover_stalled_jobs(timestamp: int) -> None:
+    await recover_stalled(get_app())
+
+
+@tasks.periodic(cron="*/5 * * * *", periodic_id="expire")
+@tasks.task(name="expire_requests", queueing_lock="expire_requests")
+def expire_requests(timestamp: int) -> None:
+    with session_scope() as session:
+        expired = requests.expire_overdue(session=session, actor=SYSTEM)
+    if expired:
+        log.info("expired %d undecided request(s)", len(expired))
+
+
+async def recover_stalled(app: procrastinate.App) -> int:
+    """Resume the jobs of workers that stopped sending heartbeats; return how many."""
+    seconds = get_settings().stalled_after_seconds
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds)
+    count = 0
+    for job in stalled:
+        operation_id = job.task_kwargs.get("operation_id")
+        log.warning("job %s (%s %s) lost its worker; resuming it", job.id, job.task_name, operation_id)
+        if operation_id:
+            _note_worker_lost(uuid.UUID(str(operation_id)))
+        await app.job_manager.retry_job(job)
+        count += 1
+    return count
+
+
+def _note_worker_lost(operation_id: uuid.UUID) -> None:
+    with session_scope() as session:
+        operation = session.get(Operation, operation_id)
+        if operation is None or operation.status != OperationStatus.running:
+            return
+        operations.add_event(
+            session=session,
+            operation=operation,
+            type="operation.worker_lost",
+            message="the worker running this operation stopped responding; another worker resumes it",
+            level="warning",
+        )
+        session.commit()
+
+
+def defer_operation(operation_id: uuid.UUID) -> None:
+    with session_scope() as session:
+        stack_name = session.exec(
+            select(Service.stack_name)
+            .join(Operation, col(Operation.service_id) == col(Service.id))
+            .where(Operation.id == operation_id)
+        ).one()
+    try:
+        job_id = run_operation.configure(lock=f"stack:{stack_name}", queueing_lock=f"operation:{operation_id}").defer(
+            operation_id=str(operation_id)
+        )
+    except AlreadyEnqueued:
+        log.debug("operation %s already has a waiting job", operation_id)
+        return
+    log.info("deferred job %s for operation %s on stack %s", job_id, operation_id, stack_name)
+
+
+@lru_cache
+def get_app() -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url()))
+    app.add_tasks_from(tasks, namespace="tonle")
+    outbox.set_dispatcher(defer_operation)
+    return app
+
+
+def open_for_deferring() -> procrastinate.App:
+    """Open the app's synchronous connection pool (API and CLI processes defer jobs)."""
+    app = get_app()
+    app.open()
+    return app

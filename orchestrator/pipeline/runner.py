@@ -1,0 +1,194 @@
+"""Runs one operation through its workflow steps, resuming at the first unfinished step.
+
+Every step boundary is committed, so a crash at any point leaves the operation resumable,
+and every change is visible to SSE clients as it happens.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.auth.models import SYSTEM
+from orchestrator.catalog import service as catalog
+from orchestrator.database.core import session_scope
+from orchestrator.operations import service as operations
+from orchestrator.operations.models import Operation, OperationKind, OperationStatus, StepStatus
+from orchestrator.pipeline.adapters import Adapters
+from orchestrator.pipeline.engine import StackSpec
+from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from orchestrator.pipeline.steps import STEP_HANDLERS, StepContext
+from orchestrator.requests import service as requests
+from orchestrator.services import service as services
+from orchestrator.services.models import Service, ServiceStatus
+
+log = logging.getLogger("tonle.pipeline")
+
+# What the service becomes while an operation of each kind runs, and when it succeeds.
+SERVICE_WHILE_RUNNING: dict[OperationKind, ServiceStatus] = {
+    OperationKind.provision: ServiceStatus.provisioning,
+    OperationKind.modify: ServiceStatus.modifying,
+    OperationKind.decommission: ServiceStatus.decommissioning,
+}
+SERVICE_ON_SUCCESS: dict[OperationKind, ServiceStatus] = {
+    OperationKind.provision: ServiceStatus.active,
+    OperationKind.modify: ServiceStatus.active,
+    OperationKind.decommission: ServiceStatus.retired,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: OperationStatus
+    failed_step: str | None = None
+
+
+class Interrupted(Exception):
+    """A step raised something unexpected; the job is retried with backoff."""
+
+
+def run(operation_id: uuid.UUID, *, adapters: Adapters, final_attempt: bool) -> Outcome:
+    """Run the operation's remaining steps. Raises Interrupted for the queue to retry."""
+    with session_scope() as session:
+        operation = operations.lock(session=session, operation_id=operation_id)
+        if operation.status in (OperationStatus.succeeded, OperationStatus.cancelled, OperationStatus.failed):
+            log.info("operation %s is %s; nothing to do", operation_id, operation.status)
+            return Outcome(operation.status, operation.failed_step)
+        if operation.status == OperationStatus.running:
+            operations.add_event(
+                session=session,
+                operation=operation,
+                type="operation.resumed",
+                message=f"resuming after an interruption (attempt {operation.attempts + 1})",
+                level="warning",
+            )
+            operation.attempts += 1
+            session.add(operation)
+        else:
+            operations.transition(session=session, actor=SYSTEM, operation=operation, target=OperationStatus.running)
+        service = services.get(session=session, actor=SYSTEM, service_id=operation.service_id)
+        context = _context(operation, service, adapters)
+        pending = operations.pending_steps(operation)
+        session.commit()
+
+    for step in pending:
+        _mark_step(operation_id, step, StepStatus.running)
+        try:
+            STEP_HANDLERS[step](context)
+        except StepFailed as exc:
+            return _fail(operation_id, step, str(exc))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if final_attempt:
+                log.exception("operation %s step %s failed on its last attempt", operation_id, step)
+                return _fail(operation_id, step, error)
+            log.warning("operation %s step %s interrupted, will retry: %s", operation_id, step, error)
+            _requeue(operation_id, step, error)
+            raise Interrupted(error) from exc
+        _mark_step(operation_id, step, StepStatus.succeeded)
+    return _succeed(operation_id, context.outputs)
+
+
+def _context(operation: Operation, service: Service, adapters: Adapters) -> StepContext:
+    offering = catalog.get_offering(service.offering_id)
+    plan = catalog.get_plan(offering, service.plan)
+    stack = StackSpec(
+        name=service.stack_name,
+        program=offering.stack_program,
+        config={"parameters": service.parameters, "plan": plan.id, "sizes": plan.sizes},
+        tags={
+            "ministry_id": str(service.ministry_id),
+            "service_id": str(service.id),
+            "request_id": str(service.request_id),
+        },
+    )
+    outputs: dict[str, Any] = dict(adapters.engine.outputs(stack.name))
+    return StepContext(
+        stack=stack,
+        offering=offering,
+        plan=plan,
+        adapters=adapters,
+        emit=_event_writer(operation.id),
+        outputs=outputs,
+    )
+
+
+def _event_writer(operation_id: uuid.UUID) -> Any:
+    def emit(event: ProgressEvent) -> None:
+        with session_scope() as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            operations.add_event(
+                session=session,
+                operation=operation,
+                type=event.type,
+                message=event.message,
+                level=event.level,
+                step=_current_step(operation),
+                data=event.data,
+            )
+            session.commit()
+
+    return emit
+
+
+def _current_step(operation: Operation) -> str | None:
+    return next((s.name for s in operation.step_list() if s.status == StepStatus.running), None)
+
+
+def _mark_step(operation_id: uuid.UUID, step: str, status: StepStatus, error: str | None = None) -> None:
+    with session_scope() as session:
+        operation = operations.lock(session=session, operation_id=operation_id)
+        operations.set_step(session=session, operation=operation, name=step, status=status, error=error)
+        session.commit()
+
+
+def _requeue(operation_id: uuid.UUID, step: str, error: str) -> None:
+    with session_scope() as session:
+        operation = operations.lock(session=session, operation_id=operation_id)
+        operations.set_step(session=session, operation=operation, name=step, status=StepStatus.pending)
+        operations.transition(
+            session=session, actor=SYSTEM, operation=operation, target=OperationStatus.queued, reason=error
+        )
+        session.commit()
+
+
+def _fail(operation_id: uuid.UUID, step: str, error: str) -> Outcome:
+    with session_scope() as session:
+        operation = operations.lock(session=session, operation_id=operation_id)
+        operations.set_step(session=session, operation=operation, name=step, status=StepStatus.failed, error=error)
+        operations.transition(
+            session=session, actor=SYSTEM, operation=operation, target=OperationStatus.failed, reason=f"{step}: {error}"
+        )
+        service = services.lock(session=session, service_id=operation.service_id)
+        services.transition(
+            session=session,
+            actor=SYSTEM,
+            service=service,
+            target=ServiceStatus.failed,
+            reason=f"{operation.kind} failed at {step}",
+        )
+        if operation.kind == OperationKind.provision and operation.request_id:
+            requests.on_operation_finished(
+                session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=False
+            )
+        session.commit()
+    return Outcome(OperationStatus.failed, step)
+
+
+def _succeed(operation_id: uuid.UUID, outputs: dict[str, Any]) -> Outcome:
+    with session_scope() as session:
+        operation = operations.lock(session=session, operation_id=operation_id)
+        service = services.lock(session=session, service_id=operation.service_id)
+        if "endpoints" in outputs:
+            service.endpoints = dict(outputs["endpoints"])
+        services.transition(session=session, actor=SYSTEM, service=service, target=SERVICE_ON_SUCCESS[operation.kind])
+        if operation.kind == OperationKind.provision and operation.request_id:
+            requests.on_operation_finished(
+                session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=True
+            )
+        if operation.kind == OperationKind.decommission:
+            requests.release_quota_of(session=session, request_id=service.request_id)
+        operations.transition(session=session, actor=SYSTEM, operation=operation, target=OperationStatus.succeeded)
+        session.commit()
+    return Outcome(OperationStatus.succeeded)

@@ -1,0 +1,338 @@
+"""Ordering, approving, cancelling and expiring requests."""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from orchestrator.audit import service as audit
+from orchestrator.auth.models import Actor, Role
+from orchestrator.catalog import service as catalog
+from orchestrator.database.columns import utcnow
+from orchestrator.errors import InvalidInput, NotFound, PermissionDenied
+from orchestrator.ministry import service as ministries
+from orchestrator.operations import service as operations
+from orchestrator.operations.models import OperationKind
+from orchestrator.requests.models import (
+    Approval,
+    ApprovalCreate,
+    Decision,
+    Request,
+    RequestCreate,
+    RequestStatus,
+)
+from orchestrator.requests.states import REQUEST_STATES
+from orchestrator.services import service as services
+
+log = logging.getLogger(__name__)
+
+ORDERING_ROLES = frozenset({Role.requester, Role.ministry_approver, Role.automation, Role.admin})
+
+
+@dataclass(frozen=True)
+class Submission:
+    request: Request
+    created: bool  # False when an idempotent retry returned the original
+
+
+def fingerprint(data: RequestCreate, ministry_id: uuid.UUID) -> str:
+    body = {
+        "ministry_id": str(ministry_id),
+        "offering_id": data.offering_id,
+        "plan": data.plan,
+        "parameters": data.parameters,
+        "justification": data.justification,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
+    if actor.role not in ORDERING_ROLES:
+        raise PermissionDenied(f"role '{actor.role}' cannot order services")
+    ministry_id = _ordering_ministry(actor, data.ministry_id)
+    offering = catalog.get_offering(data.offering_id)
+    plan = catalog.get_plan(offering, data.plan)
+    catalog.validate_parameters(offering, data.parameters)
+    digest = fingerprint(data, ministry_id)
+
+    # The ministry row lock serialises this ministry's submissions: quota and idempotency
+    # checks below see every earlier order, so concurrent orders can never overcommit.
+    ministries.lock(session=session, ministry_id=ministry_id)
+    if idempotency_key:
+        existing = session.exec(
+            select(Request).where(Request.ministry_id == ministry_id, Request.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            session.rollback()
+            if existing.fingerprint != digest:
+                raise InvalidInput(
+                    "this Idempotency-Key was used for a different request body",
+                    field="Idempotency-Key",
+                )
+            return Submission(request=existing, created=False)
+    ministries.reserve(session=session, ministry_id=ministry_id, cost=plan.quota_cost)
+    now = utcnow()
+    request = Request(
+        ministry_id=ministry_id,
+        offering_id=offering.id,
+        offering_version=offering.version,
+        plan=plan.id,
+        parameters=data.parameters,
+        justification=data.justification,
+        status=RequestStatus.pending_approval,
+        quota_cost=dict(plan.quota_cost),
+        approval_stages=list(offering.approval.stages),
+        approval_deadline=now + timedelta(hours=offering.approval.timeout_hours),
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="request",
+        entity_id=request.id,
+        ministry_id=ministry_id,
+        action="submitted",
+        to_state=request.status,
+        detail={"offering": offering.id, "plan": plan.id, "quota_cost": request.quota_cost},
+    )
+    session.commit()
+    return Submission(request=request, created=True)
+
+
+def get(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
+    request = session.get(Request, request_id)
+    if request is None or not _visible(actor, request.ministry_id):
+        # Another ministry's request is indistinguishable from a missing one.
+        raise NotFound(f"request {request_id} not found")
+    return request
+
+
+def list_requests(
+    *,
+    session: Session,
+    actor: Actor,
+    status: RequestStatus | None = None,
+    offering_id: str | None = None,
+    ministry_id: uuid.UUID | None = None,
+    awaiting_role: Role | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[Sequence[Request], int]:
+    query = select(Request)
+    if not actor.sees_all_ministries:
+        query = query.where(Request.ministry_id == actor.ministry_id)
+    if ministry_id is not None:
+        query = query.where(Request.ministry_id == ministry_id)
+    if status is not None:
+        query = query.where(Request.status == status)
+    if offering_id is not None:
+        query = query.where(Request.offering_id == offering_id)
+    if awaiting_role is not None:
+        stage_role = col(Request.approval_stages).op("->>")(col(Request.next_stage))
+        query = query.where(Request.status == RequestStatus.pending_approval, stage_role == awaiting_role.value)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(Request.created_at).desc(), col(Request.id)).offset(offset).limit(limit)
+    ).all()
+    return rows, total
+
+
+def approvals_of(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Sequence[Approval]:
+    get(session=session, actor=actor, request_id=request_id)
+    return session.exec(select(Approval).where(Approval.request_id == request_id).order_by(col(Approval.stage))).all()
+
+
+def cancel(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str = "") -> Request:
+    request = _locked(session=session, actor=actor, request_id=request_id)
+    if actor.role not in ORDERING_ROLES | {Role.operator}:
+        raise PermissionDenied(f"role '{actor.role}' cannot cancel requests")
+    _transition(
+        session=session, actor=actor, request=request, target=RequestStatus.cancelled, detail={"reason": reason}
+    )
+    _release_quota(session=session, request=request)
+    session.commit()
+    return request
+
+
+def vote(*, session: Session, actor: Actor, request_id: uuid.UUID, data: ApprovalCreate) -> Request:
+    request = _locked(session=session, actor=actor, request_id=request_id)
+    if request.status != RequestStatus.pending_approval:
+        REQUEST_STATES.check(request.status, RequestStatus.approved)  # raises with the current state
+    stage_role = request.approval_stages[request.next_stage]
+    if actor.role not in (stage_role, Role.admin):
+        raise PermissionDenied(
+            f"stage {request.next_stage + 1} of {len(request.approval_stages)} needs role '{stage_role}', "
+            f"you are '{actor.role}'"
+        )
+    if actor.user_id is not None and actor.user_id == request.created_by:
+        raise PermissionDenied("you cannot approve a request you submitted")
+    if actor.user_id is None:
+        raise PermissionDenied("votes need a signed-in user")
+    if _already_voted(session=session, request_id=request.id, voter_id=actor.user_id):
+        raise PermissionDenied("you already voted on an earlier stage of this request")
+    session.add(
+        Approval(
+            request_id=request.id,
+            stage=request.next_stage,
+            role=stage_role,
+            decision=data.decision,
+            voter_id=actor.user_id,
+            voter=actor.username,
+            comment=data.comment,
+            reference=data.reference,
+        )
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="request",
+        entity_id=request.id,
+        ministry_id=request.ministry_id,
+        action=f"vote_{data.decision}",
+        detail={"stage": request.next_stage, "role": stage_role, "reference": data.reference, "comment": data.comment},
+    )
+    if data.decision == Decision.reject:
+        _transition(session=session, actor=actor, request=request, target=RequestStatus.rejected)
+        _release_quota(session=session, request=request)
+    else:
+        request.next_stage += 1
+        if request.next_stage == len(request.approval_stages):
+            _transition(session=session, actor=actor, request=request, target=RequestStatus.approved)
+            _start_fulfilment(session=session, actor=actor, request=request)
+        session.add(request)
+    session.commit()
+    return request
+
+
+def expire_overdue(*, session: Session, actor: Actor) -> list[uuid.UUID]:
+    """Expire every undecided request past its deadline, giving its quota back."""
+    overdue = session.exec(
+        select(Request.id).where(Request.status == RequestStatus.pending_approval, Request.approval_deadline < utcnow())
+    ).all()
+    expired: list[uuid.UUID] = []
+    for request_id in overdue:
+        request = session.exec(
+            select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
+        ).one()
+        if request.status != RequestStatus.pending_approval:
+            session.rollback()
+            continue
+        _transition(session=session, actor=actor, request=request, target=RequestStatus.expired)
+        _release_quota(session=session, request=request)
+        session.commit()
+        expired.append(request_id)
+    return expired
+
+
+def on_operation_finished(*, session: Session, actor: Actor, request_id: uuid.UUID, succeeded: bool) -> None:
+    """Keep the request in step with its provision operation; caller commits."""
+    request = session.exec(
+        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    target = RequestStatus.fulfilled if succeeded else RequestStatus.failed
+    if request.status != target:
+        _transition(session=session, actor=actor, request=request, target=target)
+
+
+def on_operation_retried(*, session: Session, actor: Actor, request_id: uuid.UUID) -> None:
+    request = session.exec(
+        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    if request.status == RequestStatus.failed:
+        _transition(session=session, actor=actor, request=request, target=RequestStatus.approved)
+
+
+def release_quota_of(*, session: Session, request_id: uuid.UUID) -> None:
+    """Give back what the request reserved (its service was retired); caller commits."""
+    request = session.exec(
+        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    _release_quota(session=session, request=request)
+
+
+def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> None:
+    service = services.create_for_request(session=session, actor=actor, request=request)
+    operation = operations.create(
+        session=session,
+        actor=actor,
+        service=service,
+        kind=OperationKind.provision,
+        request_id=request.id,
+    )
+    request.service_id = service.id
+    request.operation_id = operation.id
+
+
+def _transition(
+    *, session: Session, actor: Actor, request: Request, target: RequestStatus, detail: dict[str, object] | None = None
+) -> None:
+    REQUEST_STATES.check(request.status, target)
+    previous = request.status
+    request.status = target
+    request.updated_at = utcnow()
+    session.add(request)
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="request",
+        entity_id=request.id,
+        ministry_id=request.ministry_id,
+        action="status_changed",
+        from_state=previous,
+        to_state=target,
+        detail=detail,
+    )
+
+
+def _release_quota(*, session: Session, request: Request) -> None:
+    if request.quota_held:
+        ministries.release(session=session, ministry_id=request.ministry_id, cost=request.quota_cost)
+        request.quota_held = False
+        session.add(request)
+
+
+def _locked(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
+    request = session.exec(
+        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if request is None or not _visible(actor, request.ministry_id):
+        session.rollback()
+        raise NotFound(f"request {request_id} not found")
+    return request
+
+
+def _already_voted(*, session: Session, request_id: uuid.UUID, voter_id: uuid.UUID) -> bool:
+    return (
+        session.exec(
+            select(Approval.id).where(Approval.request_id == request_id, Approval.voter_id == voter_id)
+        ).first()
+        is not None
+    )
+
+
+def _visible(actor: Actor, ministry_id: uuid.UUID) -> bool:
+    return actor.sees_all_ministries or actor.ministry_id == ministry_id
+
+
+def _ordering_ministry(actor: Actor, requested: uuid.UUID | None) -> uuid.UUID:
+    if actor.sees_all_ministries:
+        if requested is None:
+            raise InvalidInput("say which ministry the order is for", field="ministry_id")
+        return requested
+    if requested is not None and requested != actor.ministry_id:
+        # Ordering for another ministry looks exactly like naming one that does not exist.
+        raise NotFound(f"ministry {requested} not found", field="ministry_id")
+    assert actor.ministry_id is not None
+    return actor.ministry_id

@@ -1,0 +1,60 @@
+"""A deployed service: what a fulfilled request leaves running for a ministry."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from orchestrator.database.columns import json_field, timestamp_field
+
+
+class ServiceStatus(StrEnum):
+    provisioning = "provisioning"
+    active = "active"
+    modifying = "modifying"
+    decommissioning = "decommissioning"
+    failed = "failed"
+    retired = "retired"
+
+
+class ServicePublic(SQLModel):
+    id: uuid.UUID
+    ministry_id: uuid.UUID
+    request_id: uuid.UUID
+    offering_id: str
+    offering_version: int
+    plan: str
+    name: str
+    status: ServiceStatus
+    stack_name: str
+    parameters: dict[str, Any]
+    endpoints: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    retired_at: datetime | None
+    retain_backups_until: datetime | None
+
+
+class Service(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    ministry_id: uuid.UUID = Field(foreign_key="ministry.id", index=True)
+    request_id: uuid.UUID = Field(foreign_key="request.id", unique=True)
+    offering_id: str = Field(max_length=64, index=True)
+    offering_version: int
+    plan: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    status: ServiceStatus = Field(sa_column=Column(String(32), nullable=False, index=True))
+    # Stack name: the unit of locking (one run at a time) and the engine's checkpoint key.
+    stack_name: str = Field(max_length=200, unique=True)
+    parameters: dict[str, Any] = json_field()
+    quota_cost: dict[str, int] = json_field()
+    endpoints: dict[str, Any] = json_field()
+    # Fernet token of the generated credentials; revealed once, then only rotated.
+    credentials_encrypted: str | None = None
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+    retired_at: datetime | None = timestamp_field(default_now=False)
+    retain_backups_until: datetime | None = timestamp_field(default_now=False)

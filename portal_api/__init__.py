@@ -1,0 +1,1 @@
+"""Tonle's portal: the REST API (FastAPI) and the `tonle` command line."""

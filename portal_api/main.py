@@ -1,0 +1,49 @@
+"""The FastAPI application."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orchestrator.catalog import service as catalog
+from orchestrator.pipeline import queue
+from portal_api import problems
+from portal_api.routers import audit, health, ministries, operations, requests, services, users
+from portal_api.routers import catalog as catalog_routes
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Tonle turns ministries' orders for shared services into running infrastructure.
+
+Authenticate with an API token: `Authorization: Bearer tnl_...`. Errors are
+`application/problem+json` documents; `field` names the input at fault.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    offerings = catalog.catalog()  # a bad catalogue file stops start-up here, naming file and field
+    log.info("catalogue loaded: %s", ", ".join(sorted(offerings)))
+    job_queue = queue.open_for_deferring()
+    try:
+        yield
+    finally:
+        job_queue.close()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Tonle",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (health, catalog_routes, requests, services, operations, ministries, users, audit):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,36 @@
+"""The audit log, scoped like everything else."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from orchestrator.audit import service as audit
+from orchestrator.audit.models import AuditEntryPublic
+from orchestrator.auth.models import Role
+from orchestrator.errors import PermissionDenied
+from portal_api.deps import ActorDep, SessionDep
+from portal_api.pagination import LimitQuery, OffsetQuery
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("", summary="Audit entries, newest first")
+def list_audit(
+    session: SessionDep,
+    actor: ActorDep,
+    entity: Annotated[str | None, Query(description="e.g. request, service, operation")] = None,
+    entity_id: str | None = None,
+    limit: LimitQuery = 100,
+    offset: OffsetQuery = 0,
+) -> list[AuditEntryPublic]:
+    if actor.role not in (Role.admin, Role.operator, Role.ministry_approver):
+        raise PermissionDenied("the audit log is for approvers, operators and admins")
+    rows = audit.list_entries(
+        session=session,
+        ministry_id=None if actor.sees_all_ministries else actor.ministry_id,
+        entity=entity,
+        entity_id=entity_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [AuditEntryPublic.model_validate(r) for r in rows]

@@ -1,0 +1,38 @@
+"""Ministries and their quotas (admins manage; operators and members read)."""
+
+import uuid
+
+from fastapi import APIRouter
+
+from orchestrator.errors import NotFound
+from orchestrator.ministry import service as ministries
+from orchestrator.ministry.models import MinistryCreate, MinistryPublic, MinistryUpdate
+from portal_api.deps import ActorDep, AdminDep, PlatformDep, SessionDep
+
+router = APIRouter(prefix="/v1/ministries", tags=["ministries"])
+
+
+@router.get("", summary="List ministries (operators and admins)")
+def list_ministries(session: SessionDep, actor: PlatformDep) -> list[MinistryPublic]:
+    return [MinistryPublic.model_validate(m) for m in ministries.list_all(session=session)]
+
+
+@router.post("", status_code=201, summary="Create a ministry")
+def create_ministry(data: MinistryCreate, session: SessionDep, actor: AdminDep) -> MinistryPublic:
+    return MinistryPublic.model_validate(ministries.create(session=session, actor=actor, data=data))
+
+
+@router.get("/{ministry_id}", summary="One ministry with its quota and current use")
+def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> MinistryPublic:
+    if not actor.sees_all_ministries and actor.ministry_id != ministry_id:
+        raise NotFound(f"ministry {ministry_id} not found")
+    return MinistryPublic.model_validate(ministries.get(session=session, ministry_id=ministry_id))
+
+
+@router.patch("/{ministry_id}", summary="Rename a ministry or change its quota")
+def update_ministry(
+    ministry_id: uuid.UUID, data: MinistryUpdate, session: SessionDep, actor: AdminDep
+) -> MinistryPublic:
+    return MinistryPublic.model_validate(
+        ministries.update(session=session, actor=actor, ministry_id=ministry_id, data=data)
+    )

@@ -1,0 +1,49 @@
+"""Who am I, users (admins) and API tokens."""
+
+import uuid
+
+from fastapi import APIRouter
+
+from orchestrator.auth import service as auth
+from orchestrator.auth.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserCreate, UserPublic
+from portal_api.deps import ActorDep, AdminDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["users and tokens"])
+
+
+@router.get("/me", summary="The caller's own account")
+def me(session: SessionDep, actor: ActorDep) -> UserPublic:
+    assert actor.user_id is not None
+    return UserPublic.model_validate(auth.get_user(session=session, user_id=actor.user_id))
+
+
+@router.get("/users", summary="List users (admins)")
+def list_users(session: SessionDep, actor: AdminDep, ministry_id: uuid.UUID | None = None) -> list[UserPublic]:
+    return [UserPublic.model_validate(u) for u in auth.list_users(session=session, ministry_id=ministry_id)]
+
+
+@router.post("/users", status_code=201, summary="Create a user (admins)")
+def create_user(data: UserCreate, session: SessionDep, actor: AdminDep) -> UserPublic:
+    return UserPublic.model_validate(auth.create_user(session=session, actor=actor, data=data))
+
+
+@router.post("/users/{user_id}/tokens", status_code=201, summary="Issue a token for a user (admins)")
+def issue_token_for(user_id: uuid.UUID, data: ApiTokenCreate, session: SessionDep, actor: AdminDep) -> ApiTokenIssued:
+    return auth.issue_token(session=session, actor=actor, user_id=user_id, data=data)
+
+
+@router.get("/tokens", summary="The caller's tokens (never the secrets)")
+def list_tokens(session: SessionDep, actor: ActorDep) -> list[ApiTokenPublic]:
+    assert actor.user_id is not None
+    return [ApiTokenPublic.model_validate(t) for t in auth.list_tokens(session=session, user_id=actor.user_id)]
+
+
+@router.post("/tokens", status_code=201, summary="Issue yourself a new token; the secret is shown once")
+def issue_token(data: ApiTokenCreate, session: SessionDep, actor: ActorDep) -> ApiTokenIssued:
+    assert actor.user_id is not None
+    return auth.issue_token(session=session, actor=actor, user_id=actor.user_id, data=data)
+
+
+@router.delete("/tokens/{token_id}", summary="Revoke one of your tokens")
+def revoke_token(token_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ApiTokenPublic:
+    return ApiTokenPublic.model_validate(auth.revoke_token(session=session, actor=actor, token_id=token_id))
