@@ -1,0 +1,191 @@
+"""Host preparation: Debian packages, sysctls, our nftables table, apt-cacher-ng.
+
+Runs as root on the devcloud host. Everything here is idempotent and touches only what the
+machine layer owns (its own nftables table, its own apt-cacher-ng instance and config).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from devcloud.machines._proc import run
+from devcloud.machines.layout import Layout
+
+log = logging.getLogger("devcloud.machines.host")
+
+HOST_PACKAGES = {  # binary -> Debian package
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "apt-cacher-ng": "apt-cacher-ng",
+    "ip": "iproute2",
+    "nft": "nftables",
+    "ssh-keygen": "openssh-client",
+}
+#: apt-cacher-ng's port on the host (3142 + 10000, the devcloud convention of devcloud/ports.py).
+ACNG_PORT = 13142
+SOURCES_DEB822 = Path("/etc/apt/sources.list.d/debian.sources")
+SOURCES_LIST = Path("/etc/apt/sources.list")
+
+
+def ensure_packages() -> None:
+    """apt-get install whatever machine tools are missing (apt-get update first, once)."""
+    missing = sorted(
+        {
+            pkg
+            for binary, pkg in HOST_PACKAGES.items()
+            if not shutil.which(binary) and not Path("/usr/sbin", binary).exists()
+        }
+    )
+    if not missing:
+        return
+    log.info("installing host packages: %s", " ".join(missing))
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    lock = ["-o", "DPkg::Lock::Timeout=600"]  # other devcloud parts may run apt at the same time
+    run(["apt-get", *lock, "update", "-q"], env=env, timeout=1200)
+    run(["apt-get", *lock, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, timeout=1800)
+
+
+def _sources() -> list[tuple[list[str], list[str]]]:
+    """(URIs, suites) of every enabled Debian source of the host's own apt."""
+    entries: list[tuple[list[str], list[str]]] = []
+    if SOURCES_DEB822.exists():
+        for stanza in SOURCES_DEB822.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line.startswith("#") or ":" not in line:
+                    continue
+                k, _, v = line.partition(":")
+                fields[k.strip().lower()] = v.strip()
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
+                entries.append((fields.get("uris", "").split(), fields.get("suites", "").split()))
+    if SOURCES_LIST.exists():
+        for line in SOURCES_LIST.read_text().splitlines():
+            parts = line.split("#")[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                rest = [p for p in parts[1:] if not p.startswith("[")]
+                entries.append(([rest[0]], [rest[1]]))
+    return entries
+
+
+def debian_mirror() -> str:
+    """The Debian archive URI the host's own apt uses (read at run time, never hardcoded)."""
+    for uris, suites in _sources():
+        if any(s in ("bookworm", "stable") for s in suites) and uris:
+            return uris[0].rstrip("/")
+    raise RuntimeError(
+        f"no bookworm source in {SOURCES_DEB822} or {SOURCES_LIST}: cannot tell which Debian mirror to debootstrap from"
+    )
+
+
+def security_mirror() -> str | None:
+    for uris, suites in _sources():
+        if any(s.endswith("-security") for s in suites) and uris:
+            return uris[0].rstrip("/")
+    return None
+
+
+def set_sysctls() -> None:
+    # Forwarding: the host routes between networks and for floating IPs. Bridged frames must
+    # not go through the host's iptables/nftables ip hooks (br_netfilter), or instances on
+    # one network would be NATed/filtered when they talk to each other.
+    wanted = {
+        "net/ipv4/ip_forward": "1",
+        "net/bridge/bridge-nf-call-iptables": "0",
+        "net/bridge/bridge-nf-call-ip6tables": "0",
+        "net/bridge/bridge-nf-call-arptables": "0",
+    }
+    for key, value in wanted.items():
+        p = Path("/proc/sys", key)
+        if p.exists() and p.read_text().strip() != value:
+            log.info("sysctl %s=%s", key.replace("/", "."), value)
+            p.write_text(value)
+
+
+# --- apt-cacher-ng --------------------------------------------------------------------------
+
+
+def _strip_scheme(uri: str) -> str:
+    return uri.split("://", 1)[-1].rstrip("/")
+
+
+def _acng_conf(layout: Layout) -> str:
+    mirror = debian_mirror()
+    lines = [
+        f"CacheDir: {layout.acng_dir / 'cache'}",
+        f"LogDir: {layout.acng_dir / 'log'}",
+        "SupportDir: /usr/lib/apt-cacher-ng",
+        f"Port: {ACNG_PORT}",
+        "BindAddress: 0.0.0.0",
+        "ForeGround: 1",
+        "ExThreshold: 4",
+        # Guests use the host's own sources (copied into the image) through this proxy. Map
+        # them explicitly to the host's mirror: acng's built-in Debian backend list names
+        # hosts that do not resolve in this lab.
+        f"Remap-debrep: {_strip_scheme(mirror)} ; {mirror}/",
+    ]
+    sec = security_mirror()
+    if sec:
+        lines.append(f"Remap-secdeb: {_strip_scheme(sec)} ; {sec}/")
+    return "\n".join(lines) + "\n"
+
+
+def _pid_alive(pidfile: Path, needle: str) -> int | None:
+    try:
+        pid = int(pidfile.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if needle.encode() in cmdline else None
+
+
+def start_apt_cacher(layout: Layout) -> None:
+    d = layout.acng_dir
+    for sub in ("etc", "cache", "log"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    conf = _acng_conf(layout)
+    conf_file = d / "etc" / "acng.conf"
+    pidfile = d / "acng.pid"
+    pid = _pid_alive(pidfile, str(d / "etc"))
+    if pid and conf_file.exists() and conf_file.read_text() == conf:
+        return
+    if pid:
+        stop_apt_cacher(layout)
+    conf_file.write_text(conf)
+    log.info("starting apt-cacher-ng on port %d", ACNG_PORT)
+    with open(d / "log" / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            ["apt-cacher-ng", "-c", str(d / "etc")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    pidfile.write_text(str(proc.pid))
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        raise RuntimeError(f"apt-cacher-ng exited at once ({proc.returncode}); see {d / 'log'}")
+
+
+def stop_apt_cacher(layout: Layout) -> None:
+    pidfile = layout.acng_dir / "acng.pid"
+    pid = _pid_alive(pidfile, str(layout.acng_dir / "etc"))
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+
+def apt_cacher_running(layout: Layout) -> bool:
+    return _pid_alive(layout.acng_dir / "acng.pid", str(layout.acng_dir / "etc")) is not None

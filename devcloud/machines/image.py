@@ -1,0 +1,244 @@
+"""The Debian 12 base image: built once with debootstrap, cached, also shipped as a tar.
+
+The tar (`base_image_tar`) is what devcloud/services uploads to Glance. A Glance image is a tar
+of a root filesystem; the driver unpacks each image once (`image_rootfs`) and every instance
+of it mounts that tree read-only as the lower layer of its own overlay. When the Glance image
+is byte-identical to our base tar (same md5, Glance's `checksum`), the base tree itself is used: no unpacking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from devcloud.machines import host
+from devcloud.machines._proc import run
+from devcloud.machines.layout import Layout
+
+log = logging.getLogger("devcloud.machines.image")
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "openssh-server",
+    "python3",
+    "python3-yaml",
+    "python3-apt",
+    "sudo",
+    "iproute2",
+    "iputils-ping",
+    "ca-certificates",
+    "procps",
+    "less",
+    "netbase",
+    "nftables",
+)
+#: Bump when the recipe below changes: a cached base with another stamp is rebuilt.
+RECIPE_VERSION = "3"
+# Units that only cost time or take apt's lock under a playbook's feet in a lab machine.
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "apt-daily.service",
+    "apt-daily-upgrade.service",
+    "e2scrub_reap.service",
+    "systemd-networkd-wait-online.service",
+    "getty@tty1.service",
+)
+GUEST_INIT = Path(__file__).with_name("guest_init.py")
+
+EARLY_UNIT = """[Unit]
+Description=devcloud user data: users, keys, files
+After=local-fs.target systemd-tmpfiles-setup.service
+Before=ssh.service systemd-user-sessions.service
+ConditionPathExists=!/var/lib/tonle/early.done
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/tonle-init early
+StandardOutput=journal+console
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+FINAL_UNIT = """[Unit]
+Description=devcloud user data: packages, runcmd, scripts
+After=ssh.service network.target tonle-init-early.service
+ConditionPathExists=!/var/lib/tonle/final.done
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/tonle-init final
+StandardOutput=journal+console
+TimeoutStartSec=0
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+SSHD_CONF = """# devcloud: one ed25519 host key, generated per machine by the host at spawn (RSA keys cost
+# about a second of CPU each); no DNS lookups (the lab has no resolver for clients).
+HostKey /etc/ssh/ssh_host_ed25519_key
+UseDNS no
+PasswordAuthentication no
+"""
+
+
+def _stamp() -> str:
+    h = hashlib.sha256()
+    h.update(RECIPE_VERSION.encode())
+    h.update(" ".join(PACKAGES).encode())
+    h.update(GUEST_INIT.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def base_rootfs(data_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """The cached base tree, built first if missing or stale. Safe to call concurrently."""
+    layout = Layout(data_dir)
+    stamp_file = layout.base_dir / "stamp"
+    want = _stamp()
+    if stamp_file.exists() and stamp_file.read_text().strip() == want:
+        return layout.base_rootfs
+    with layout.lock("image-base"):
+        if stamp_file.exists() and stamp_file.read_text().strip() == want:
+            return layout.base_rootfs
+        _build(layout, want, progress or (lambda m: log.info("%s", m)))
+    return layout.base_rootfs
+
+
+def base_image_tar(data_dir: Path) -> Path:
+    """Tar of the base tree (built first if needed): upload it to Glance as the lab's image
+    (disk_format=raw, container_format=bare; the driver only needs it to be a tar)."""
+    base_rootfs(data_dir)
+    return Layout(data_dir).base_tar
+
+
+def _build(layout: Layout, stamp: str, progress: Callable[[str], None]) -> None:
+    host.ensure_packages()
+    mirror = host.debian_mirror()
+    layout.base_dir.mkdir(parents=True, exist_ok=True)
+    tmp = layout.base_dir / "rootfs.new"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    t0 = time.monotonic()
+    progress(f"debootstrap {SUITE} from {mirror} (a few minutes, once)")
+    run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), mirror], timeout=1800)
+    _customise(tmp)
+    progress(f"base image built in {time.monotonic() - t0:.0f}s; writing its tar")
+    tar_tmp = layout.base_dir / "rootfs.tar.new"
+    run(["tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tmp), "-cf", str(tar_tmp), "."], timeout=1800)
+    (layout.base_dir / "rootfs.tar.md5").write_text(_md5(tar_tmp) + "\n")
+    old = layout.base_dir / "rootfs.old"
+    if layout.base_rootfs.exists():
+        # Running instances keep using the old lower layer through their open mounts.
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        layout.base_rootfs.rename(old)
+    tmp.rename(layout.base_rootfs)
+    tar_tmp.rename(layout.base_tar)
+    (layout.base_dir / "stamp").write_text(stamp + "\n")
+    progress(f"base image ready ({time.monotonic() - t0:.0f}s)")
+
+
+def _customise(root: Path) -> None:
+    """Make the debootstrapped tree a lab machine: default user, sshd, first-boot user data."""
+
+    def write(rel: str, text: str, mode: int = 0o644) -> None:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        p.chmod(mode)
+
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()  # per machine, generated by the host at spawn
+    write("etc/ssh/sshd_config.d/10-devcloud.conf", SSHD_CONF)
+    run(
+        [
+            "chroot",
+            str(root),
+            "useradd",
+            "--create-home",
+            "--shell",
+            "/bin/bash",
+            "--groups",
+            "sudo",
+            "--comment",
+            "Debian",
+            "debian",
+        ]
+    )
+    write("etc/sudoers.d/90-debian", "debian ALL=(ALL) NOPASSWD:ALL\n", 0o440)
+    shutil.copyfile("/etc/apt/sources.list.d/debian.sources", root / "etc/apt/sources.list.d/debian.sources")
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    shutil.copyfile(GUEST_INIT, root / "usr/local/sbin/tonle-init")
+    (root / "usr/local/sbin/tonle-init").chmod(0o755)
+    write("etc/systemd/system/tonle-init-early.service", EARLY_UNIT)
+    write("etc/systemd/system/tonle-init-final.service", FINAL_UNIT)
+    run(
+        ["systemctl", f"--root={root}", "enable", "tonle-init-early.service", "tonle-init-final.service", "ssh.service"]
+    )
+    run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS])
+    # Journal in memory only: smaller instances, no fsync storms with 10 machines booting.
+    write("etc/systemd/journald.conf.d/10-devcloud.conf", "[Journal]\nStorage=volatile\n")
+    (root / "etc/machine-id").write_text("")  # written per machine at spawn
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    run(["chroot", str(root), "apt-get", "clean"])
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()  # guests fetch fresh lists through the host's apt-cacher-ng
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)  # what Glance records as an image's `checksum`
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def base_md5(data_dir: Path) -> str | None:
+    layout = Layout(data_dir)
+    f = layout.base_dir / "rootfs.tar.md5"
+    if not f.exists() and layout.base_tar.exists():
+        f.write_text(_md5(layout.base_tar) + "\n")
+    return f.read_text().strip() if f.exists() else None
+
+
+def image_rootfs(data_dir: Path, image_id: str, checksum: str | None, fetch: Callable[[Path], None]) -> Path:
+    """Unpacked tree of Glance image `image_id`, shared lower layer of its instances.
+
+    `fetch(dest)` downloads the image's tar to `dest`; it is called only the first time.
+    """
+    layout = Layout(data_dir)
+    if checksum and checksum == base_md5(data_dir) and layout.base_rootfs.is_dir():
+        return layout.base_rootfs
+    target = layout.images_dir / image_id / "rootfs"
+    if target.is_dir():
+        return target
+    with layout.lock(f"image-{image_id}"):
+        if target.is_dir():
+            return target
+        work = layout.images_dir / image_id
+        work.mkdir(parents=True, exist_ok=True)
+        tar = work / "image.tar"
+        log.info("downloading image %s", image_id)
+        fetch(tar)
+        tmp = work / "rootfs.new"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        run(["tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tmp), "-xf", str(tar)], timeout=1800)
+        if not (tmp / "sbin/init").exists() and not (tmp / "lib/systemd/systemd").exists():
+            raise RuntimeError(f"image {image_id} is not a tar of a systemd root filesystem")
+        tmp.rename(target)
+        tar.unlink()
+    return target

@@ -1,0 +1,282 @@
+"""L2/L3 plumbing on the host: one Linux bridge per Neutron network, one network namespace
+per machine with a veth into the bridge, and floating IPs as nftables NAT.
+
+Names (agreed with devcloud/services, whose ML2 driver reports them to Nova):
+  bridge of network N   brq + N[:11]      (Linux caps interface names at 15 characters)
+  host end of port P    tap + P[:11]      (what Nova puts in the VIF's `devname`)
+  namespace of machine  tonle-<machine name>
+Bridges we create carry the link alias `tonle-devcloud`, so teardown removes only ours.
+
+The host is every network's gateway: it holds the subnet's gateway address on the bridge and
+forwards between bridges. Floating IPs: the host DNATs the floating address to the fixed one
+(prerouting for traffic arriving from a bridge, output for the host's own traffic), and
+masquerades DNATed traffic leaving through a tenant bridge, so replies always return through
+the host (this also makes a floating IP reachable from a neighbour on the same network; the
+guest then sees the gateway address as the client). Security groups are not enforced.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devcloud.machines._proc import ok, run
+from devcloud.machines.layout import Layout
+
+log = logging.getLogger("devcloud.machines.net")
+
+BRIDGE_ALIAS = "tonle-devcloud"
+NETNS_PREFIX = "tonle-"
+NFT_TABLE = "tonle_devcloud"  # family ip; never touch any other table
+IFNAME_MAX = 15
+
+
+def bridge_name(network_id: str) -> str:
+    return ("brq" + network_id)[:IFNAME_MAX]
+
+
+def tap_name(port_id: str) -> str:
+    return ("tap" + port_id)[:IFNAME_MAX]
+
+
+def netns_name(machine: str) -> str:
+    return NETNS_PREFIX + machine
+
+
+@dataclass(frozen=True)
+class Subnet:
+    cidr: str  # 10.0.0.0/24
+    gateway: str | None  # 10.0.0.1
+    fixed_ips: tuple[str, ...] = ()
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.cidr, strict=False).prefixlen
+
+    @property
+    def version(self) -> int:
+        return ipaddress.ip_network(self.cidr, strict=False).version
+
+
+@dataclass(frozen=True)
+class Nic:
+    """One port of a machine, as Neutron describes it."""
+
+    port_id: str
+    mac: str
+    network_id: str
+    subnets: tuple[Subnet, ...]
+    mtu: int = 1500
+    bridge: str = ""  # defaults to bridge_name(network_id)
+    floating_ips: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def bridge_or_default(self) -> str:
+        return self.bridge or bridge_name(self.network_id)
+
+    @property
+    def tap(self) -> str:
+        return tap_name(self.port_id)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "port_id": self.port_id,
+            "mac": self.mac,
+            "network_id": self.network_id,
+            "mtu": self.mtu,
+            "bridge": self.bridge,
+            "floating_ips": list(self.floating_ips),
+            "subnets": [{"cidr": s.cidr, "gateway": s.gateway, "fixed_ips": list(s.fixed_ips)} for s in self.subnets],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object]) -> Nic:
+        subnets = tuple(
+            Subnet(str(s["cidr"]), s.get("gateway") and str(s["gateway"]), tuple(s["fixed_ips"]))
+            for s in d["subnets"]  # type: ignore[attr-defined]
+        )
+        return cls(
+            port_id=str(d["port_id"]),
+            mac=str(d["mac"]),
+            network_id=str(d["network_id"]),
+            subnets=subnets,
+            mtu=int(d.get("mtu") or 1500),  # type: ignore[call-overload]
+            bridge=str(d.get("bridge") or ""),
+            floating_ips=tuple(d.get("floating_ips") or ()),  # type: ignore[arg-type]
+        )
+
+
+def _link_exists(name: str, netns: str | None = None) -> bool:
+    pre = ["ip", "-n", netns] if netns else ["ip"]
+    return ok([*pre, "link", "show", "dev", name])
+
+
+def _addresses(dev: str) -> set[str]:
+    out = run(["ip", "-j", "addr", "show", "dev", dev]).stdout
+    found: set[str] = set()
+    for link in json.loads(out or "[]"):
+        for a in link.get("addr_info", []):
+            found.add(f"{a['local']}/{a['prefixlen']}")
+    return found
+
+
+def ensure_bridge(layout: Layout, name: str, subnets: Iterable[Subnet], mtu: int = 1500) -> None:
+    """Create bridge `name` if missing and give the host each subnet's gateway address on it."""
+    with layout.lock("net"):
+        if not _link_exists(name):
+            log.info("creating bridge %s", name)
+            run(["ip", "link", "add", name, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
+            run(["ip", "link", "set", "dev", name, "alias", BRIDGE_ALIAS, "mtu", str(mtu), "up"])
+        have = _addresses(name)
+        for s in subnets:
+            if not s.gateway:
+                continue
+            want = f"{s.gateway}/{s.prefixlen}"
+            if want not in have:
+                log.info("host takes gateway %s on %s", want, name)
+                run(["ip", "addr", "add", want, "dev", name])
+                flush_neighbour(s.gateway)
+
+
+def remove_bridge_if_unused(layout: Layout, name: str) -> None:
+    """Delete one of our bridges once no port is attached to it any more."""
+    with layout.lock("net"):
+        if name not in our_bridges():
+            return
+        ports = json.loads(run(["ip", "-j", "link", "show", "master", name]).stdout or "[]")
+        if not ports:
+            log.info("removing bridge %s (no ports left)", name)
+            run(["ip", "link", "del", "dev", name], check=False)
+
+
+def our_bridges() -> list[str]:
+    links = json.loads(run(["ip", "-j", "-d", "link", "show", "type", "bridge"]).stdout or "[]")
+    return [link["ifname"] for link in links if link.get("ifalias") == BRIDGE_ALIAS]
+
+
+def ensure_netns(name: str) -> None:
+    if not Path("/run/netns", name).exists():
+        run(["ip", "netns", "add", name])
+    run(["ip", "-n", name, "link", "set", "dev", "lo", "up"])
+
+
+def delete_netns(name: str) -> None:
+    if Path("/run/netns", name).exists():
+        run(["ip", "netns", "delete", name], check=False)
+
+
+def our_netns() -> list[str]:
+    d = Path("/run/netns")
+    return sorted(p.name for p in d.iterdir() if p.name.startswith(NETNS_PREFIX)) if d.is_dir() else []
+
+
+def flush_neighbour(address: str) -> None:
+    """Forget the host's ARP entry for `address`: a new machine may reuse it with another MAC,
+    and a stale entry makes the host's SSH hang for the minutes until it expires."""
+    run(["ip", "neigh", "flush", "to", address], check=False)
+
+
+def plug(layout: Layout, netns: str, index: int, nic: Nic) -> None:
+    """Connect machine namespace `netns` to its network: a veth `tap…` on the bridge, the
+    other end `eth<index>` inside with the port's MAC, MTU, fixed IPs and (first NIC) the default
+    route. Idempotent; addresses live in the namespace, so they survive guest reboots."""
+    ensure_bridge(layout, nic.bridge_or_default, nic.subnets, nic.mtu)
+    ensure_netns(netns)
+    inner = f"eth{index}"
+    if not _link_exists(nic.tap):
+        if _link_exists(inner, netns):  # a half-made pair from a crash
+            run(["ip", "-n", netns, "link", "del", "dev", inner], check=False)
+        run(["ip", "link", "add", nic.tap, "mtu", str(nic.mtu), "type", "veth", "peer", "name", inner, "netns", netns])
+    run(["ip", "link", "set", "dev", nic.tap, "master", nic.bridge_or_default, "mtu", str(nic.mtu), "up"])
+    ns = ["ip", "-n", netns]
+    run([*ns, "link", "set", "dev", inner, "address", nic.mac, "mtu", str(nic.mtu), "up"])
+    for s in nic.subnets:
+        for addr in s.fixed_ips:
+            run([*ns, "addr", "replace", f"{addr}/{s.prefixlen}", "dev", inner])
+            flush_neighbour(addr)
+        if index == 0 and s.gateway and s.version == 4:
+            run([*ns, "route", "replace", "default", "via", s.gateway, "dev", inner])
+
+
+def unplug(layout: Layout, nic: Nic) -> None:
+    """Remove the port's veth pair (deleting one end deletes both) and forget its addresses."""
+    if _link_exists(nic.tap):
+        run(["ip", "link", "del", "dev", nic.tap], check=False)
+    for s in nic.subnets:
+        for addr in s.fixed_ips:
+            flush_neighbour(addr)
+    remove_bridge_if_unused(layout, nic.bridge_or_default)
+
+
+# --- floating IPs ---------------------------------------------------------------------------
+
+_NFT_SKELETON = f"""
+table ip {NFT_TABLE} {{
+    map fip_dnat {{ type ipv4_addr : ipv4_addr; }}
+    map fip_snat {{ type ipv4_addr : ipv4_addr; }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        dnat to ip daddr map @fip_dnat
+    }}
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        dnat to ip daddr map @fip_dnat
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ct status dnat oifname "brq*" masquerade
+        oifname != "brq*" snat to ip saddr map @fip_snat
+    }}
+}}
+"""
+
+
+def ensure_nft_table(layout: Layout) -> None:
+    """Create our own nftables table (never the host's whole ruleset) if missing."""
+    with layout.lock("nft"):
+        if not ok(["nft", "list", "table", "ip", NFT_TABLE]):
+            run(["nft", "-f", "-"], input_text=_NFT_SKELETON)
+
+
+def delete_nft_table() -> None:
+    if ok(["nft", "list", "table", "ip", NFT_TABLE]):
+        run(["nft", "delete", "table", "ip", NFT_TABLE], check=False)
+
+
+def floating_ips() -> dict[str, str]:
+    """Current floating → fixed mapping as programmed in the kernel."""
+    proc = run(["nft", "-j", "list", "map", "ip", NFT_TABLE, "fip_dnat"], check=False)
+    if proc.returncode != 0:
+        return {}
+    result: dict[str, str] = {}
+    for item in json.loads(proc.stdout).get("nftables", []):
+        for elem in (item.get("map") or {}).get("elem", []):
+            result[str(elem[0])] = str(elem[1])
+    return result
+
+
+def sync_floating_ips(layout: Layout, wanted: Mapping[str, str]) -> bool:
+    """Make the floating → fixed mapping exactly `wanted`, in one nft transaction.
+
+    Returns True if anything changed. Changed addresses get their neighbour entries flushed.
+    """
+    ensure_nft_table(layout)
+    with layout.lock("nft"):
+        current = floating_ips()
+        if current == dict(wanted):
+            return False
+        lines = [f"flush map ip {NFT_TABLE} fip_dnat", f"flush map ip {NFT_TABLE} fip_snat"]
+        if wanted:
+            dnat = ", ".join(f"{f} : {x}" for f, x in wanted.items())
+            snat = ", ".join(f"{x} : {f}" for f, x in wanted.items())
+            lines.append(f"add element ip {NFT_TABLE} fip_dnat {{ {dnat} }}")
+            lines.append(f"add element ip {NFT_TABLE} fip_snat {{ {snat} }}")
+        run(["nft", "-f", "-"], input_text="\n".join(lines) + "\n")
+        for _floating, fixed in set(current.items()) ^ set(wanted.items()):
+            flush_neighbour(fixed)
+        log.info("floating IPs now %s", dict(wanted))
+        return True

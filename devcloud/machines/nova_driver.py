@@ -1,0 +1,433 @@
+"""Nova compute driver: every instance is a devcloud machine (systemd-nspawn, see machine.py).
+
+Loaded by nova-compute through the shim `nova.virt.tonle_nspawn` (see shim.py) with
+`compute_driver = tonle_nspawn.NspawnDriver`. Builds on `FakeDriverWithoutFakeNodes` only for
+the host/node bookkeeping (inventory, a node uuid kept in `<state_path>/compute_id` so
+nova-compute can restart); everything about instances is real and read back from disk.
+Whatever is not implemented raises NotImplementedError instead of pretending to work.
+
+Config (nova.conf), all optional:
+    [tonle_nspawn]
+    data_dir = <devcloud data dir>          default: devcloud.context.data_root()
+    floating_ip_sync_interval = 2           seconds; 0 disables the floating IP sync
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nova import context as nova_context
+from nova import exception
+from nova.compute import power_state
+from nova.virt import fake, hardware
+from oslo_config import cfg
+
+from devcloud.machines import floating, image, net
+from devcloud.machines.layout import Layout
+from devcloud.machines.machine import Machine, MachineError, MachineSpec, list_machines
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+OPTS = [
+    cfg.StrOpt("data_dir", help="devcloud data directory (base image, machines, locks)."),
+    cfg.FloatOpt(
+        "floating_ip_sync_interval", default=2.0, help="Seconds between floating IP syncs from Neutron; 0 disables."
+    ),
+]
+CONF.register_opts(OPTS, group="tonle_nspawn")
+
+POWER = {
+    "running": power_state.RUNNING,
+    "shutdown": power_state.SHUTDOWN,
+    "crashed": power_state.CRASHED,
+}
+
+
+def _not_supported(what: str) -> NotImplementedError:
+    return NotImplementedError(f"devcloud's nspawn driver does not support {what}")
+
+
+def nics_from_network_info(network_info: Any) -> list[net.Nic]:
+    """Neutron's view of the ports (nova.network.model.NetworkInfo) as machine NICs."""
+    nics: list[net.Nic] = []
+    for vif in network_info or []:
+        network = vif["network"]
+        subnets = []
+        floats: list[str] = []
+        for s in network["subnets"]:
+            gw = (s.get("gateway") or {}).get("address")
+            ips = tuple(ip["address"] for ip in s["ips"])
+            floats += [f["address"] for ip in s["ips"] for f in ip.get("floating_ips") or []]
+            subnets.append(net.Subnet(cidr=str(s["cidr"]), gateway=gw, fixed_ips=ips))
+        mtu = network.get("mtu") or (network.get("meta") or {}).get("mtu") or 1500
+        nics.append(
+            net.Nic(
+                port_id=vif["id"],
+                mac=vif["address"],
+                network_id=network["id"],
+                subnets=tuple(subnets),
+                mtu=int(mtu),
+                bridge=network.get("bridge") or "",
+                floating_ips=tuple(floats),
+            )
+        )
+    return nics
+
+
+class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
+    capabilities: ClassVar[dict[str, bool]] = {
+        **fake.FakeDriver.capabilities,
+        "has_imagecache": False,
+        "supports_evacuate": False,
+        "supports_attach_interface": False,
+        "supports_device_tagging": False,
+        "supports_tagged_attach_interface": False,
+        "supports_tagged_attach_volume": False,
+        "supports_extend_volume": False,
+        "supports_multiattach": False,
+        "supports_trusted_certs": False,
+        "supports_accelerators": False,
+        "supports_remote_managed_ports": False,
+        "supports_virtio_fs": False,
+        "supports_mem_backing_file": False,
+    }
+
+    def __init__(self, virtapi: Any, read_only: bool = False) -> None:
+        super().__init__(virtapi, read_only)
+        if CONF.tonle_nspawn.data_dir:
+            data_dir = Path(CONF.tonle_nspawn.data_dir)
+        else:
+            from devcloud.context import data_root
+
+            data_dir = data_root()
+        self.data_dir = data_dir
+        self.layout = Layout(data_dir)
+        self._sync_thread: threading.Thread | None = None
+
+    # --- host ------------------------------------------------------------------------------
+    def init_host(self, host: str) -> None:
+        super().init_host(host)
+        LOG.info("nspawn driver for host %s, machines in %s", host, self.layout.root)
+        interval = float(CONF.tonle_nspawn.floating_ip_sync_interval)
+        if interval > 0 and self._sync_thread is None:
+            self._sync_thread = threading.Thread(
+                target=self._floating_ip_loop, args=(interval,), name="tonle-fip-sync", daemon=True
+            )
+            self._sync_thread.start()
+
+    def get_host_ip_addr(self) -> str:
+        return str(CONF.my_ip)
+
+    def _floating_ip_loop(self, interval: float) -> None:
+        """Neutron tells Nova nothing when a floating IP is (dis)associated, and there is no
+        L3 agent: poll Neutron and program the host's NAT (floating.py)."""
+        client = None
+        while True:
+            try:
+                client = client or _neutron_admin_client()  # keeps its token between polls
+                floating.sync_from_neutron(self.layout, client)
+            except Exception:  # keep polling: a Neutron restart must not end the sync
+                LOG.exception("floating IP sync failed; retrying in %.0fs", interval)
+                client = None
+            time.sleep(interval)
+
+    # --- instance lookup -------------------------------------------------------------------
+    def _machine(self, instance: Any) -> Machine:
+        return Machine(self.layout, instance.uuid)
+
+    def _ours(self) -> list[Machine]:
+        return [m for m in list_machines(self.layout) if m.extra().get("host") == CONF.host]
+
+    def list_instances(self) -> list[str]:
+        return [m.extra().get("instance_name", m.name) for m in self._ours()]
+
+    def list_instance_uuids(self) -> list[str]:
+        return [m.name for m in self._ours()]
+
+    def instance_exists(self, instance: Any) -> bool:
+        return self._machine(instance).exists()
+
+    def get_info(self, instance: Any, use_cache: bool = True) -> hardware.InstanceInfo:
+        m = self._machine(instance)
+        power = m.power()
+        if power == "missing":
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return hardware.InstanceInfo(state=POWER[power])
+
+    def get_console_output(self, context: Any, instance: Any) -> bytes:
+        m = self._machine(instance)
+        if not m.exists():
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return m.console()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def spawn(
+        self,
+        context: Any,
+        instance: Any,
+        image_meta: Any,
+        injected_files: Any,
+        admin_password: Any,
+        allocations: Any,
+        network_info: Any = None,
+        block_device_info: Any = None,
+        power_on: bool = True,
+        accel_info: Any = None,
+    ) -> None:
+        t0 = time.monotonic()
+        lower = self._image_tree(context, image_meta)
+        spec = MachineSpec(
+            name=instance.uuid,
+            hostname=instance.hostname or f"instance-{instance.uuid[:8]}",
+            nics=nics_from_network_info(network_info),
+            lower=lower,
+            authorized_keys=instance.key_data or "",
+            user_data=_decode_user_data(instance),
+            extra={"host": str(CONF.host), "instance_name": str(instance.name)},
+        )
+        m = self._machine(instance)
+        if m.exists():  # a retried build on this host: start clean
+            m.destroy()
+        try:
+            m.create(spec)
+            if power_on:
+                m.start()
+        except Exception as exc:
+            LOG.error("spawn of %s failed, cleaning up: %s", instance.uuid, exc)
+            m.destroy()
+            raise exception.InstanceDeployFailure(reason=str(exc)) from exc
+        LOG.info("spawned machine %s in %.2fs", instance.uuid, time.monotonic() - t0)
+
+    def _image_tree(self, context: Any, image_meta: Any) -> Path:
+        from nova.image import glance
+
+        image_id = str(image_meta.id)
+        checksum = image_meta.checksum if image_meta.obj_attr_is_set("checksum") else None
+
+        def fetch(dest: Path) -> None:
+            glance.API().download(context, image_id, dest_path=str(dest))
+
+        try:
+            return image.image_rootfs(self.data_dir, image_id, checksum, fetch)
+        except Exception as exc:
+            raise exception.InstanceDeployFailure(
+                reason=f"image {image_id} is not usable as a machine root (a tar of a Debian "
+                f"root filesystem is expected; devcloud uploads one): {exc}"
+            ) from exc
+
+    def reboot(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        reboot_type: str,
+        block_device_info: Any = None,
+        bad_volumes_callback: Any = None,
+        accel_info: Any = None,
+        share_info: Any = None,
+    ) -> None:
+        m = self._existing(instance)
+        self._replug(m, network_info)
+        try:
+            m.reboot(hard=reboot_type.upper() == "HARD")
+        except MachineError as exc:
+            raise exception.InstanceRebootFailure(reason=str(exc)) from exc
+
+    def power_off(self, instance: Any, timeout: int = 0, retry_interval: int = 0) -> None:
+        self._existing(instance).stop(timeout=float(timeout))
+
+    def power_on(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        accel_info: Any = None,
+        share_info: Any = None,
+    ) -> None:
+        m = self._existing(instance)
+        self._replug(m, network_info)
+        m.start()
+
+    def resume_state_on_host_boot(
+        self, context: Any, instance: Any, network_info: Any, share_info: Any, block_device_info: Any = None
+    ) -> None:
+        self.power_on(context, instance, network_info)
+
+    def destroy(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        destroy_disks: bool = True,
+        destroy_secrets: bool = True,
+    ) -> None:
+        m = self._machine(instance)
+        if not m.exists() and not m.dir.exists():
+            LOG.info("destroy: no machine for %s on this host", instance.uuid)
+        m.destroy()
+        # Its floating IPs must stop pointing at a now-free fixed address right away.
+        floating.prune(self.layout)
+
+    def cleanup(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        destroy_disks: bool = True,
+        migrate_data: Any = None,
+        destroy_vifs: bool = True,
+        destroy_secrets: bool = True,
+    ) -> None:
+        if self._machine(instance).exists():
+            raise exception.InstanceExists(name=instance.uuid)
+
+    def plug_vifs(self, instance: Any, network_info: Any) -> None:
+        m = self._machine(instance)
+        if m.exists():
+            self._replug(m, network_info)
+
+    def unplug_vifs(self, instance: Any, network_info: Any) -> None:
+        for nic in nics_from_network_info(network_info):
+            net.unplug(self.layout, nic)
+
+    def _existing(self, instance: Any) -> Machine:
+        m = self._machine(instance)
+        if not m.exists():
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return m
+
+    def _replug(self, m: Machine, network_info: Any) -> None:
+        nics = nics_from_network_info(network_info)
+        if nics:
+            m.set_nics(nics)
+        m.plug()
+
+    # --- volumes: Cinder runs a fake backend, so there is no block device to give ---------------
+    def attach_volume(
+        self,
+        context: Any,
+        connection_info: Any,
+        instance: Any,
+        mountpoint: str,
+        disk_bus: Any = None,
+        device_type: Any = None,
+        encryption: Any = None,
+    ) -> None:
+        # Accepted and recorded so the volume API works end to end; nothing appears in the guest.
+        LOG.info("volume attach to %s at %s recorded (no block device in devcloud)", instance.uuid, mountpoint)
+        super().attach_volume(context, connection_info, instance, mountpoint, disk_bus, device_type, encryption)
+
+    # --- not supported: fail loudly rather than "succeed" through the fake driver -------------
+    def snapshot(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("snapshots")
+
+    def set_admin_password(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("setting the admin password")
+
+    def rescue(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("rescue")
+
+    def unrescue(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("unrescue")
+
+    def pause(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("pause")
+
+    def unpause(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("unpause")
+
+    def suspend(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("suspend")
+
+    def resume(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("resume")
+
+    def soft_delete(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("soft delete")
+
+    def restore(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("restore of soft-deleted instances")
+
+    def trigger_crash_dump(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("crash dumps")
+
+    def migrate_disk_and_power_off(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("resize or cold migration")
+
+    def finish_migration(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("resize or cold migration")
+
+    def finish_revert_migration(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("resize or cold migration")
+
+    def confirm_migration(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("resize or cold migration")
+
+    def live_migration(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def check_can_live_migrate_destination(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def check_can_live_migrate_source(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def pre_live_migration(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def attach_interface(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("attaching interfaces to a running instance")
+
+    def detach_interface(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("detaching interfaces from a running instance")
+
+    def swap_volume(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("swapping volumes")
+
+    def extend_volume(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("extending attached volumes")
+
+    def get_vnc_console(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("VNC consoles (use the console log, or SSH)")
+
+    def get_spice_console(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("SPICE consoles (use the console log, or SSH)")
+
+    def get_serial_console(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("serial consoles (use the console log, or SSH)")
+
+    def get_mks_console(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("MKS consoles (use the console log, or SSH)")
+
+    def mount_share(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("Manila shares")
+
+    def umount_share(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("Manila shares")
+
+
+def _decode_user_data(instance: Any) -> bytes | None:
+    raw = instance.user_data
+    if not raw:
+        return None
+    try:
+        return base64.b64decode(raw, validate=False)
+    except (binascii.Error, ValueError):
+        LOG.warning("user data of %s is not base64; passing it as is", instance.uuid)
+        return raw.encode() if isinstance(raw, str) else bytes(raw)
+
+
+def _neutron_admin_client() -> Any:
+    from nova.network import neutron
+
+    return neutron.get_client(nova_context.get_admin_context(), admin=True)
