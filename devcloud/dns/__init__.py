@@ -1,0 +1,9 @@
+"""DNS for the local data centre: Designate 23 (own venv) with a private BIND9.
+
+`python -m devcloud up|down|status` call `up(ctx)`, `down(ctx)` and `status(ctx)`; see
+devcloud/dns/README.md for what runs where and how to debug it.
+"""
+
+from devcloud.dns.lifecycle import down, status, up
+
+__all__ = ["down", "status", "up"]

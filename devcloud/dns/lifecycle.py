@@ -1,0 +1,87 @@
+"""`up`, `down` and `status` of the DNS part; called by `python -m devcloud`."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from devcloud.dns import bind, config, daemons, database, keystone, venv
+from devcloud.dns import layout as L
+from devcloud.dns.layout import Layout
+
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
+
+def _running(ctx: Context, lay: Layout) -> bool:
+    return all(ctx.process_alive(name) for name in L.PROCESSES) and bind.responding(lay) and daemons.api_answers()
+
+
+def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") -> None:
+    """Bring DNS up; does nothing when it all runs already.
+
+    Needs the cloud's MariaDB, RabbitMQ and Keystone. `register=False, auth_strategy="noauth"`
+    runs Designate without Keystone (for working on this part alone; never in `up`).
+    """
+    lay = Layout.of(ctx)
+    if venv.current(lay) and _running(ctx, lay):
+        ctx.progress(
+            "dns",
+            f"already running (API {daemons.API_URL}, BIND {L.HOST}:{L.BIND_PORT})",
+        )
+        return
+    started = time.monotonic()
+
+    bind.ensure_installed(ctx)
+    if venv.ensure(ctx, lay):
+        # New code in the venv: restart what runs the old one.
+        for name in reversed(L.PROCESSES[1:]):
+            ctx.stop_process(name)
+
+    ctx.progress("dns", "database and configuration")
+    settings = config.Settings(
+        database_url=database.ensure(ctx, lay),
+        transport_url=ctx.transport_url,
+        auth_url=ctx.admin.auth_url,
+        region=ctx.admin.region_name,
+        rndc=bind.tool("rndc"),
+        auth_strategy=auth_strategy,
+    )
+    config.write(lay, settings)
+    bind.write_config(lay)
+    database.sync(lay)
+
+    ctx.progress("dns", f"BIND9 on {L.HOST}:{L.BIND_PORT} (rndc {L.RNDC_PORT})")
+    bind.start(ctx, lay)
+
+    if register:
+        ctx.progress("dns", "Keystone: service user and dns endpoint")
+        keystone.register(ctx)
+
+    ctx.progress("dns", "designate-central, then the default pool")
+    daemons.start_service(ctx, lay, L.CENTRAL)
+    daemons.pool_update(ctx, lay)
+    ctx.progress("dns", "designate-worker and designate-mdns")
+    daemons.start_service(ctx, lay, L.WORKER)
+    daemons.start_service(ctx, lay, L.MDNS)
+    ctx.progress("dns", "designate-producer and designate-api")
+    daemons.start_service(ctx, lay, L.PRODUCER)
+    daemons.start_api(ctx, lay)
+    ctx.progress("dns", f"ready in {time.monotonic() - started:.1f} s: API {daemons.API_URL}")
+
+
+def down(ctx: Context) -> None:
+    """Stop what `up` started, API first, named last (SIGKILL after the timeout)."""
+    for name in reversed(L.PROCESSES):
+        if ctx.process_alive(name):
+            ctx.progress("dns", f"stopping {name}")
+        ctx.stop_process(name, timeout=10)
+
+
+def status(ctx: Context) -> dict[str, bool]:
+    """Process name -> running; plus whether BIND and the API actually answer."""
+    lay = Layout.of(ctx)
+    result = {name: ctx.process_alive(name) for name in L.PROCESSES}
+    result["dns-bind-answers"] = result[L.NAMED] and bind.responding(lay)
+    result["dns-api-answers"] = result[L.API] and daemons.api_answers()
+    return result
