@@ -60,3 +60,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+class ClientSettings(BaseSettings):
+    """What the `tonle` user verbs need to reach an API."""
+
+    model_config = SettingsConfigDict(env_prefix="TONLE_", extra="ignore")
+
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the Tonle API.")
+    token: str | None = Field(default=None, description="API token for the user verbs of the CLI.")

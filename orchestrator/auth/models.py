@@ -33,6 +33,10 @@ class Actor:
     ministry_id: uuid.UUID | None
 
     @property
+    def is_system(self) -> bool:
+        return self.user_id is None and self.role is None
+
+    @property
     def sees_all_ministries(self) -> bool:
         if self.role is None:  # the system
             return True

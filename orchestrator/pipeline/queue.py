@@ -56,7 +56,7 @@ def run_operation(context: JobContext, operation_id: str) -> str:
     job = context.job
     final_attempt = job.attempts + 1 >= get_settings().job_max_attempts
     outcome = runner.run(uuid.UUID(operation_id), adapters=current_adapters(), final_attempt=final_attempt)
-    return outcome.status.value
+    return str(outcome.status)
 
 
 @tasks.periodic(cron="* * * * *", periodic_id="reconcile")

@@ -97,7 +97,7 @@ async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int) -> As
         if events:
             idle = 0.0
         elif status in FINISHED:
-            yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
+            yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
             return
         else:
             idle += interval

@@ -1,0 +1,33 @@
+"""Running a worker process: takes operation jobs and the periodic recovery tasks."""
+
+import logging
+
+from orchestrator.config import get_settings
+from orchestrator.pipeline import queue
+
+log = logging.getLogger("tonle.worker")
+
+
+def heartbeat_options() -> dict[str, float]:
+    stalled = get_settings().stalled_after_seconds
+    # Beat several times per stall window so one slow beat never looks like death.
+    return {"update_heartbeat_interval": max(1.0, stalled / 4), "stalled_worker_timeout": float(stalled)}
+
+
+def run_worker(*, concurrency: int | None = None, name: str = "tonle-worker") -> None:
+    settings = get_settings()
+    # run_worker opens the app's async pool; sync tasks defer through it on the worker's loop.
+    app = queue.get_app()
+    log.info(
+        "worker %s starting: concurrency %s, engine %s, runner %s",
+        name,
+        concurrency or settings.worker_concurrency,
+        settings.engine,
+        settings.ansible,
+    )
+    app.run_worker(
+        name=name,
+        concurrency=concurrency or settings.worker_concurrency,
+        wait=True,
+        **heartbeat_options(),
+    )

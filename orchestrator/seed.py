@@ -1,0 +1,85 @@
+"""Demo data for `make run`: two ministries, their staff, an operator, automation and an admin.
+
+Seeds only an empty database. The tokens are written once to `<data dir>/demo-tokens.json`.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from orchestrator.auth import service as auth
+from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+from orchestrator.ministry import service as ministries
+from orchestrator.ministry.models import Ministry, MinistryCreate, QuotaLimits
+
+log = logging.getLogger(__name__)
+
+DEMO_QUOTA = QuotaLimits(
+    vcpu=32, ram_gb=64, storage_gb=2000, object_gb=5000, public_ips=8, mailboxes=500, rack_units=42
+)
+DEMO_MINISTRIES = (("health", "Ministry of Health"), ("education", "Ministry of Education"))
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    ministry: str | None
+    role: Role
+    full_name: str
+
+
+def demo_accounts() -> list[DemoAccount]:
+    accounts = []
+    for code, name in DEMO_MINISTRIES:
+        accounts.append(DemoAccount(f"{code}-requester", code, Role.requester, f"IT officer, {name}"))
+        accounts.append(DemoAccount(f"{code}-approver", code, Role.ministry_approver, f"Head of IT, {name}"))
+    accounts.append(DemoAccount("operator", None, Role.operator, "Data-centre operator"))
+    accounts.append(DemoAccount("automation", None, Role.automation, "Scheduled backups and drills"))
+    accounts.append(DemoAccount("admin", None, Role.admin, "Platform administrator"))
+    return accounts
+
+
+def is_empty(session: Session) -> bool:
+    return session.exec(select(Ministry.id)).first() is None
+
+
+def seed_demo(session: Session, tokens_file: Path) -> bool:
+    """Create the demo data if the database is empty; return whether it did."""
+    if not is_empty(session):
+        log.info("database already has data; not seeding")
+        return False
+    ids = {}
+    for code, name in DEMO_MINISTRIES:
+        ministry = ministries.create(
+            session=session, actor=SYSTEM, data=MinistryCreate(code=code, name=name, quota_limits=DEMO_QUOTA)
+        )
+        ids[code] = ministry.id
+    written = []
+    for account in demo_accounts():
+        user = auth.create_user(
+            session=session,
+            actor=SYSTEM,
+            data=UserCreate(
+                username=account.username,
+                full_name=account.full_name,
+                role=account.role,
+                ministry_id=ids[account.ministry] if account.ministry else None,
+            ),
+        )
+        issued = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="demo"))
+        written.append(
+            {
+                "username": account.username,
+                "ministry": account.ministry,
+                "role": account.role.value,
+                "token": issued.token,
+            }
+        )
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(written, indent=2) + "\n")
+    tokens_file.chmod(0o600)
+    log.info("seeded %d ministries and %d accounts; tokens in %s", len(ids), len(written), tokens_file)
+    return True

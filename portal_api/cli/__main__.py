@@ -1,0 +1,3 @@
+from portal_api.cli import app
+
+app(prog_name="tonle")

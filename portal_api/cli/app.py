@@ -1,0 +1,16 @@
+"""Assembles the `tonle` command from its groups."""
+
+import typer
+
+from portal_api.cli import admin, client, devcloud, server
+
+app = typer.Typer(
+    help="Tonle: the provisioning orchestrator of the government data centre.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+client.register(app)
+app.add_typer(admin.app, name="admin", help="Ministries, users and tokens.")
+app.add_typer(server.db_app, name="db", help="Database migrations.")
+app.add_typer(devcloud.app, name="devcloud", help="The local data centre for development and tests.")

@@ -1,0 +1,136 @@
+"""Server-side commands: serve, worker, run (everything at once), db upgrade."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from orchestrator import logs
+from orchestrator.config import get_settings
+
+log = logging.getLogger("tonle")
+
+db_app = typer.Typer(no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(run)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (TONLE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TONLE_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="API processes")] = 1,
+) -> None:
+    """Serve the REST API."""
+    import uvicorn
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    _share_database_with_children()
+    uvicorn.run(
+        "portal_api.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Operations at once (TONLE_WORKER_CONCURRENCY)")] = None,
+) -> None:
+    """Run a worker: takes operations from the queue until stopped."""
+    from orchestrator.pipeline.worker import run_worker
+
+    logs.configure(get_settings().log_level)
+    run_worker(concurrency=concurrency, name=f"tonle-worker-{os.getpid()}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply the database migrations."""
+    from orchestrator.database import migrate
+
+    logs.configure(get_settings().log_level)
+    migrate.upgrade(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from orchestrator.database import migrate
+
+    migrate.current()
+
+
+def run(
+    seed: Annotated[bool, typer.Option(help="Seed demo data into an empty database")] = True,
+) -> None:
+    """Everything for development: database, migrations, demo data, API and a worker, until Ctrl-C."""
+    from orchestrator.database import migrate
+    from orchestrator.database.core import database_url, session_scope
+    from orchestrator.seed import seed_demo
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    url = database_url()  # starts the embedded server when no TONLE_DATABASE_URL is set
+    migrate.upgrade(url)
+    tokens_file = settings.resolved_data_dir / "demo-tokens.json"
+    if seed:
+        with session_scope() as session:
+            seed_demo(session, tokens_file)
+    if tokens_file.exists():
+        typer.echo(f"demo accounts and their tokens: {tokens_file}")
+    env = {**os.environ, "TONLE_DATABASE_URL": url}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "serve"], env=env),
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
+    ]
+    typer.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs); Ctrl-C stops everything")
+    _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                log.error("process %s exited with %s; stopping the rest", child.args, child.returncode)
+                stopping = True
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("process %s ignored SIGTERM; killing it", child.args)
+            child.kill()
+    log.info("stopped")
+
+
+def _share_database_with_children() -> None:
+    # uvicorn's worker processes must join the same embedded server, not each start one.
+    if not get_settings().database_url:
+        from orchestrator.database.core import database_url
+
+        os.environ["TONLE_DATABASE_URL"] = database_url()

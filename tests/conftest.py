@@ -1,0 +1,212 @@
+"""Shared fixtures: a real PostgreSQL (embedded), the API served on loopback, a worker."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+# Tests never touch the developer's own data directory.
+os.environ.setdefault("TONLE_LOG_LEVEL", "WARNING")
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A fresh database on a real PostgreSQL 18, migrated to head."""
+    from orchestrator.config import get_settings
+    from orchestrator.database import core, migrate
+    from orchestrator.database.embedded import start_embedded
+
+    external = os.environ.get("TONLE_TEST_DATABASE_URL")
+    if external:
+        server_url = external
+    else:
+        data_dir = Path(os.environ.get("TONLE_TEST_DATA_DIR", tmp_path_factory.mktemp("tonle")))
+        server_url = start_embedded(data_dir, stop_on_exit=True)
+    name = f"tonle_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    os.environ["TONLE_DATABASE_URL"] = url
+    os.environ["TONLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    get_settings.cache_clear()
+    core.reset_caches()
+    migrate.upgrade(url)
+    yield Database(url=url)
+    core.reset_caches()
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url)._replace(path=f"/{name}").geturl()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real API: `tonle serve` in its own process on a loopback port."""
+    port = _free_port()
+    log_file = tmp_path_factory.mktemp("api") / "api.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)],
+            env={**os.environ, "TONLE_DATABASE_URL": database.url, "TONLE_LOG_LEVEL": "INFO"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the API did not start; its log:\n{log_file.read_text()[-3000:]}")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class Account:
+    username: str
+    role: str
+    ministry_id: uuid.UUID | None
+    token: str
+    user_id: uuid.UUID
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Tenant:
+    ministry_id: uuid.UUID
+    code: str
+    requester: Account
+    approver: Account
+    automation: Account
+
+
+@dataclass
+class Platform:
+    operator: Account
+    admin: Account
+    automation: Account
+
+
+def make_account(role: str, ministry_id: uuid.UUID | None) -> Account:
+    from orchestrator.auth import service as auth
+    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+    from orchestrator.database.core import session_scope
+
+    username = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        user = auth.create_user(
+            session=session, actor=SYSTEM, data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id)
+        )
+        token = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="test"))
+    return Account(username=username, role=role, ministry_id=ministry_id, token=token.token, user_id=user.id)
+
+
+def make_tenant(**quota: int) -> Tenant:
+    from orchestrator.auth.models import SYSTEM
+    from orchestrator.database.core import session_scope
+    from orchestrator.ministry import service as ministries
+    from orchestrator.ministry.models import MinistryCreate, QuotaLimits
+
+    limits = QuotaLimits(
+        **(quota or {"vcpu": 64, "ram_gb": 128, "storage_gb": 5000, "object_gb": 10000, "public_ips": 20})
+    )
+    code = f"m-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        ministry = ministries.create(
+            session=session, actor=SYSTEM, data=MinistryCreate(code=code, name=f"Ministry {code}", quota_limits=limits)
+        )
+    return Tenant(
+        ministry_id=ministry.id,
+        code=code,
+        requester=make_account("requester", ministry.id),
+        approver=make_account("ministry_approver", ministry.id),
+        automation=make_account("automation", ministry.id),
+    )
+
+
+@pytest.fixture
+def tenant(database: Database) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(database: Database) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture(scope="session")
+def platform(database: Database) -> Platform:
+    return Platform(
+        operator=make_account("operator", None),
+        admin=make_account("admin", None),
+        automation=make_account("automation", None),
+    )
+
+
+@pytest.fixture
+def client(api_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=30.0) as http:
+        yield http
+
+
+def run_worker_until_idle() -> None:
+    """Run an in-process worker until no job is left (a real procrastinate worker)."""
+    from orchestrator.pipeline import queue
+
+    queue.get_app().run_worker(
+        wait=False, concurrency=4, install_signal_handlers=False, listen_notify=False, name="test-worker"
+    )
+
+
+@pytest.fixture
+def work(database: Database) -> Callable[[], None]:
+    return run_worker_until_idle
+
+
+WEB_PARAMS = {
+    "name": "portal",
+    "domain": "portal.example.gov.example",
+    "admin_email": "web@example.gov.example",
+}
+
+
+def order_body(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {"offering_id": "web-hosting", "plan": "small", "parameters": dict(WEB_PARAMS)}
+    body.update(overrides)
+    return body
