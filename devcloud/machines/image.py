@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from devcloud.machines import host
 from devcloud.machines._proc import run
@@ -98,56 +99,69 @@ def _stamp() -> str:
     h = hashlib.sha256()
     h.update(RECIPE_VERSION.encode())
     h.update(" ".join(PACKAGES).encode())
-    h.update(GUEST_INIT.read_bytes())
     return h.hexdigest()[:16]
 
 
 def base_rootfs(data_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
     """The cached base tree, built first if missing or stale. Safe to call concurrently."""
-    layout = Layout(data_dir)
-    stamp_file = layout.base_dir / "stamp"
-    want = _stamp()
-    if stamp_file.exists() and stamp_file.read_text().strip() == want:
-        return layout.base_rootfs
-    with layout.lock("image-base"):
-        if stamp_file.exists() and stamp_file.read_text().strip() == want:
-            return layout.base_rootfs
-        _build(layout, want, progress or (lambda m: log.info("%s", m)))
-    return layout.base_rootfs
+    return _ensure_base(Layout(data_dir), progress) / "rootfs"
 
 
 def base_image_tar(data_dir: Path) -> Path:
     """Tar of the base tree (built first if needed): upload it to Glance as the lab's image
     (disk_format=raw, container_format=bare; the driver only needs it to be a tar)."""
-    base_rootfs(data_dir)
-    return Layout(data_dir).base_tar
+    return _ensure_base(Layout(data_dir), None) / "rootfs.tar"
 
 
-def _build(layout: Layout, stamp: str, progress: Callable[[str], None]) -> None:
+def _ensure_base(layout: Layout, progress: Callable[[str], None] | None) -> Path:
+    d = layout.base_version_dir(_stamp())
+    if (d / "rootfs.tar").exists():
+        return d
+    with layout.lock("image-base"):
+        if not (d / "rootfs.tar").exists():
+            _build(layout, d, progress or (lambda m: log.info("%s", m)))
+    return d
+
+
+def _build(layout: Layout, final: Path, progress: Callable[[str], None]) -> None:
     host.ensure_packages()
     mirror = host.debian_mirror()
-    layout.base_dir.mkdir(parents=True, exist_ok=True)
-    tmp = layout.base_dir / "rootfs.new"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    work = final.with_name(final.name + ".new")
+    if work.exists():
+        shutil.rmtree(work)
+    tree = work / "rootfs"
+    work.mkdir(parents=True)
     t0 = time.monotonic()
-    progress(f"debootstrap {SUITE} from {mirror} (a few minutes, once)")
-    run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), mirror], timeout=1800)
-    _customise(tmp)
-    progress(f"base image built in {time.monotonic() - t0:.0f}s; writing its tar")
-    tar_tmp = layout.base_dir / "rootfs.tar.new"
-    run(["tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tmp), "-cf", str(tar_tmp), "."], timeout=1800)
-    (layout.base_dir / "rootfs.tar.md5").write_text(_md5(tar_tmp) + "\n")
-    old = layout.base_dir / "rootfs.old"
-    if layout.base_rootfs.exists():
-        # Running instances keep using the old lower layer through their open mounts.
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        layout.base_rootfs.rename(old)
-    tmp.rename(layout.base_rootfs)
-    tar_tmp.rename(layout.base_tar)
-    (layout.base_dir / "stamp").write_text(stamp + "\n")
-    progress(f"base image ready ({time.monotonic() - t0:.0f}s)")
+    progress(f"debootstrap {SUITE} from {mirror} (about 90 s, once)")
+    run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tree), mirror],
+        timeout=1800,
+    )
+    _customise(tree)
+    progress(f"base tree built in {time.monotonic() - t0:.0f}s; writing its tar")
+    tar = work / "rootfs.tar"
+    run(["tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tree), "-cf", str(tar), "."], timeout=1800)
+    (work / "rootfs.tar.md5").write_text(_md5(tar) + "\n")
+    work.rename(final)
+    progress(f"base image ready in {time.monotonic() - t0:.0f}s: {final}")
+    _forget_old_bases(layout, keep=final)
+
+
+def _forget_old_bases(layout: Layout, keep: Path) -> None:
+    """Delete base trees of older recipes that no machine uses as its lower layer any more."""
+    in_use = {str(m.state().get("lower", "")) for m in _machines(layout)}
+    for d in layout.base_dir.iterdir():
+        if d.is_dir() and d != keep and str(d / "rootfs") not in in_use and not d.name.endswith(".new"):
+            log.info("removing unused old base image %s", d)
+            shutil.rmtree(d, ignore_errors=True)
+        elif d.is_file():  # leftovers of the first, unversioned layout
+            d.unlink()
+
+
+def _machines(layout: Layout) -> list[Any]:
+    from devcloud.machines.machine import list_machines  # machine imports this module
+
+    return list(list_machines(layout))
 
 
 def _customise(root: Path) -> None:
@@ -180,6 +194,7 @@ def _customise(root: Path) -> None:
     write("etc/sudoers.d/90-debian", "debian ALL=(ALL) NOPASSWD:ALL\n", 0o440)
     shutil.copyfile("/etc/apt/sources.list.d/debian.sources", root / "etc/apt/sources.list.d/debian.sources")
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    # A copy for images used without devcloud's spawn; spawn writes the current one anyway.
     shutil.copyfile(GUEST_INIT, root / "usr/local/sbin/tonle-init")
     (root / "usr/local/sbin/tonle-init").chmod(0o755)
     write("etc/systemd/system/tonle-init-early.service", EARLY_UNIT)
@@ -205,12 +220,11 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def base_md5(data_dir: Path) -> str | None:
-    layout = Layout(data_dir)
-    f = layout.base_dir / "rootfs.tar.md5"
-    if not f.exists() and layout.base_tar.exists():
-        f.write_text(_md5(layout.base_tar) + "\n")
-    return f.read_text().strip() if f.exists() else None
+def current_base(data_dir: Path) -> tuple[Path, str] | None:
+    """(tree, md5 of its tar) of the current recipe's base, if it is built."""
+    d = Layout(data_dir).base_version_dir(_stamp())
+    f = d / "rootfs.tar.md5"
+    return (d / "rootfs", f.read_text().strip()) if f.exists() else None
 
 
 def image_rootfs(data_dir: Path, image_id: str, checksum: str | None, fetch: Callable[[Path], None]) -> Path:
@@ -219,8 +233,9 @@ def image_rootfs(data_dir: Path, image_id: str, checksum: str | None, fetch: Cal
     `fetch(dest)` downloads the image's tar to `dest`; it is called only the first time.
     """
     layout = Layout(data_dir)
-    if checksum and checksum == base_md5(data_dir) and layout.base_rootfs.is_dir():
-        return layout.base_rootfs
+    base = current_base(data_dir)
+    if checksum and base and checksum == base[1]:
+        return base[0]
     target = layout.images_dir / image_id / "rootfs"
     if target.is_dir():
         return target

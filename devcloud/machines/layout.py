@@ -1,8 +1,10 @@
 """Where the machine layer keeps its files under the devcloud data directory.
 
 <data_dir>/machines/
-    base/rootfs/           the debootstrapped Debian 12 tree (read-only lower layer)
-    base/rootfs.tar        the same tree as a tar: the image the services upload to Glance
+    base/<recipe>/rootfs/  the debootstrapped Debian 12 tree (read-only lower layer); one
+                           folder per recipe version, so a rebuild never pulls the lower
+                           layer from under running machines
+    base/<recipe>/rootfs.tar  the same tree as a tar: the image uploaded to Glance
     images/<id>/rootfs/    a Glance image unpacked once, shared by its instances
     instances/<name>/      one machine: state.json, upper/, work/, rootfs/ (overlay mount),
                            console.log, supervisor.log, supervisor.pid
@@ -32,13 +34,8 @@ class Layout:
     def base_dir(self) -> Path:
         return self.root / "base"
 
-    @property
-    def base_rootfs(self) -> Path:
-        return self.base_dir / "rootfs"
-
-    @property
-    def base_tar(self) -> Path:
-        return self.base_dir / "rootfs.tar"
+    def base_version_dir(self, recipe: str) -> Path:
+        return self.base_dir / recipe
 
     @property
     def images_dir(self) -> Path:

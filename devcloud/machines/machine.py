@@ -25,6 +25,7 @@ from typing import Any
 from devcloud.machines import net
 from devcloud.machines._proc import ok, run
 from devcloud.machines.host import ACNG_PORT
+from devcloud.machines.image import GUEST_INIT
 from devcloud.machines.layout import Layout
 
 log = logging.getLogger("devcloud.machines.machine")
@@ -205,8 +206,12 @@ class Machine:
         if self.exists():
             self._update(desired="stopped")
         pid = self.supervisor_pid()
-        if pid:
-            os.kill(pid, signal.SIGTERM if timeout > 0 else signal.SIGUSR2)
+        if pid and timeout <= 0:
+            os.kill(pid, signal.SIGUSR2)  # no clean shutdown asked for
+            if not _wait_gone(pid, 10):
+                os.kill(pid, signal.SIGKILL)
+        elif pid:
+            os.kill(pid, signal.SIGTERM)
             if not _wait_gone(pid, timeout):
                 log.warning("machine %s did not power off in %.0fs; killing it", self.name, timeout)
                 os.kill(pid, signal.SIGUSR2)
@@ -397,6 +402,8 @@ def _personalise(root: Path, spec: MachineSpec) -> None:
         (root / f"home/{DEFAULT_USER}/.ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(root / f"home/{DEFAULT_USER}/.ssh", uid, gid)
         write(f"home/{DEFAULT_USER}/.ssh/authorized_keys", spec.authorized_keys.strip() + "\n", 0o600, (uid, gid))
+    # The user data agent comes from this checkout, so editing it needs no image rebuild.
+    write("usr/local/sbin/tonle-init", GUEST_INIT.read_bytes(), 0o755)
     if spec.user_data:
         write("var/lib/tonle/user-data", spec.user_data, 0o600)
     gateway = next((s.gateway for nic in spec.nics[:1] for s in nic.subnets if s.gateway and s.version == 4), None)
