@@ -182,7 +182,7 @@ def test_machine_boots_with_key_user_data_and_survives_its_lifecycle(lab: Lab, k
     ready = wait_ssh(key, ip)
     print(f"boot to SSH-ready: {time.monotonic() - t0:.2f}s (ssh {ready:.2f}s after start returned)")
 
-    out = ssh(key, ip, "hostname; sudo -n id -u; cat /etc/tonle/hello.txt; stat -c %a /etc/tonle/hello.txt")
+    out = ssh(key, ip, "hostname; sudo -n id -u; sudo cat /etc/tonle/hello.txt; stat -c %a /etc/tonle/hello.txt")
     assert out.returncode == 0, out.stderr
     hostname, uid, hello, mode = out.stdout.splitlines()
     assert hostname.startswith("t10-")
@@ -200,7 +200,7 @@ def test_machine_boots_with_key_user_data_and_survives_its_lifecycle(lab: Lab, k
     assert b"tonle-init: final phase done" in m.console()
 
     # Soft reboot: /run is a fresh tmpfs per boot; the disk (upper layer) persists.
-    assert ssh(key, ip, "touch /run/booted-before && echo kept > /home/debian/persist").returncode == 0
+    assert ssh(key, ip, "sudo touch /run/booted-before && echo kept > /home/debian/persist").returncode == 0
     m.reboot()
     wait_ssh(key, ip)
     assert ssh(key, ip, "test -e /run/booted-before").returncode == 1
