@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -156,6 +157,11 @@ def start_apt_cacher(layout: Layout) -> None:
         return
     if pid:
         stop_apt_cacher(layout)
+    if _port_open(ACNG_PORT):
+        # Another devcloud data dir on this host (a second checkout, a test run) has its own
+        # apt-cacher-ng on the port already. It caches the same mirror: share it.
+        log.info("apt-cacher-ng of another devcloud already listens on %d; sharing it", ACNG_PORT)
+        return
     conf_file.write_text(conf)
     log.info("starting apt-cacher-ng on port %d", ACNG_PORT)
     with open(d / "log" / "stdout.log", "ab") as out:
@@ -171,6 +177,17 @@ def start_apt_cacher(layout: Layout) -> None:
     time.sleep(0.3)
     if proc.poll() is not None:
         raise RuntimeError(f"apt-cacher-ng exited at once ({proc.returncode}); see {d / 'log'}")
+
+
+def apt_proxy_url() -> str:
+    """apt-cacher-ng as the host itself reaches it (guests use their gateway address)."""
+    return f"http://127.0.0.1:{ACNG_PORT}/"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def stop_apt_cacher(layout: Layout) -> None:

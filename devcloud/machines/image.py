@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devcloud.machines import host
-from devcloud.machines._proc import run
+from devcloud.machines._proc import HostCommandError, run
 from devcloud.machines.layout import Layout
 
 log = logging.getLogger("devcloud.machines.image")
@@ -133,10 +134,14 @@ def _build(layout: Layout, final: Path, progress: Callable[[str], None]) -> None
     work.mkdir(parents=True)
     t0 = time.monotonic()
     progress(f"debootstrap {SUITE} from {mirror} (about 90 s, once)")
-    run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tree), mirror],
-        timeout=1800,
-    )
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tree), mirror]
+    try:
+        # Through the host's apt-cacher-ng when it runs: a rebuild then downloads nothing.
+        run(argv, env={**os.environ, "http_proxy": host.apt_proxy_url()}, timeout=1800)
+    except HostCommandError as exc:
+        log.warning("debootstrap through apt-cacher-ng failed (%s); retrying directly", exc)
+        shutil.rmtree(tree, ignore_errors=True)
+        run(argv, timeout=1800)
     _customise(tree)
     progress(f"base tree built in {time.monotonic() - t0:.0f}s; writing its tar")
     tar = work / "rootfs.tar"

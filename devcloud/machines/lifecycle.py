@@ -4,52 +4,61 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 from devcloud.machines import host, image, net
+from devcloud.machines._proc import ok, run
 from devcloud.machines.layout import Layout
-from devcloud.machines.machine import list_machines
+from devcloud.machines.machine import MachineError, list_machines
 
 log = logging.getLogger("devcloud.machines")
 
 
 def prepare_host(data_dir: Path) -> None:
-    """Idempotent: host packages, sysctls, our nftables table, the base image (built once,
-    ~80 s plus its tar), and apt-cacher-ng for the guests. Needs root."""
+    """Idempotent: host packages, sysctls, our nftables table, apt-cacher-ng for the guests,
+    and the base image (built once, about 90 s). Needs root."""
     if os.geteuid() != 0:
         raise PermissionError("devcloud machines need root (nspawn, mounts, bridges, nftables)")
     layout = Layout(data_dir)
     host.ensure_packages()
     host.set_sysctls()
     net.ensure_nft_table(layout)
-    image.base_rootfs(data_dir)
     host.start_apt_cacher(layout)
+    image.base_rootfs(data_dir)
 
 
 def teardown_host(data_dir: Path, timeout: float = 20.0) -> None:
-    """Power off every machine and remove every veth, netns, bridge and NAT rule we made.
+    """Power off every machine of `data_dir` and remove its veths, namespaces, mounts and NAT
+    entries, then any of our bridges left without ports.
 
-    Instance directories (their disks) stay, so Nova finds its instances again after `up`
-    (with `resume_guests_state_on_host_boot`). apt-cacher-ng is stopped; its cache stays.
+    Scoped to this data dir: another devcloud on the same host (a test run with its own
+    TONLE_DATA_DIR) keeps its machines. Instance directories (their disks) stay, so Nova finds
+    its instances again after `up` and, with `resume_guests_state_on_host_boot`, boots the
+    ones that were running. apt-cacher-ng is stopped; its cache stays.
     """
     layout = Layout(data_dir)
     machines = list_machines(layout)
     for m in machines:  # ask all first, so they shut down in parallel
         pid = m.supervisor_pid()
         if pid:
-            os.kill(pid, 15)
+            os.kill(pid, signal.SIGTERM)
+    fixed: set[str] = set()
     for m in machines:
         try:
+            fixed |= {ip for nic in m.nics() for s in nic.subnets for ip in s.fixed_ips}
             m.stop(timeout=timeout)
             m.unplug()
-        except Exception:  # keep tearing down the rest; the log says which one failed
-            log.exception("could not stop machine %s cleanly", m.name)
+        except (OSError, MachineError) as exc:  # keep tearing down the rest
+            log.error("could not stop machine %s cleanly: %s", m.name, exc)
         net.delete_netns(m.netns)
-        if os.path.ismount(m.rootfs):
-            os.system(f"umount {m.rootfs} 2>/dev/null || umount --lazy {m.rootfs}")
-    for ns in net.our_netns():
-        net.delete_netns(ns)
+        if os.path.ismount(m.rootfs) and not ok(["umount", str(m.rootfs)]):
+            run(["umount", "--lazy", str(m.rootfs)], check=False)
+    remaining = {f: x for f, x in net.floating_ips().items() if x not in fixed}
+    if remaining:
+        net.sync_floating_ips(layout, remaining)
     for br in net.our_bridges():
-        os.system(f"ip link del dev {br}")
-    net.delete_nft_table()
+        net.remove_bridge_if_unused(layout, br)
+    if not remaining and not net.our_bridges():
+        net.delete_nft_table()
     host.stop_apt_cacher(layout)

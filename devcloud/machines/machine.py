@@ -309,7 +309,8 @@ class Machine:
             return b""
 
     def memory_bytes(self) -> int:
-        """Resident memory of the guest's processes (sum of RSS of its PID namespace)."""
+        """Memory of the guest's processes: the sum of their PSS (shared pages, such as the
+        libraries of the common lower layer, counted proportionally, not once per process)."""
         guest = self.guest_pid()
         if not guest:
             return 0
@@ -317,8 +318,8 @@ class Machine:
         while stack:
             pid = stack.pop()
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     stack += [int(k) for k in (task / "children").read_text().split()]
