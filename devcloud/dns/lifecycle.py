@@ -8,6 +8,29 @@ from typing import TYPE_CHECKING
 from devcloud.dns import bind, config, daemons, database, keystone, venv
 from devcloud.dns import layout as L
 from devcloud.dns.layout import Layout
+from devcloud.dns.waiting import DnsError
+
+#: Ports each of our processes binds; checked before starting it.
+PORTS: dict[str, tuple[int, ...]] = {
+    L.NAMED: (L.BIND_PORT, L.RNDC_PORT),
+    L.MDNS: (L.MDNS_PORT,),
+    L.API: (L.API_PORT,),
+}
+
+
+def _check_ports_free(ctx: Context) -> None:
+    """Fail clearly when another process holds our ports (often: a devcloud of another
+    TONLE_DATA_DIR still running), instead of a daemon failing to bind later."""
+    for name, ports in PORTS.items():
+        if ctx.process_alive(name):
+            continue
+        for port in ports:
+            if daemons.port_open(port):
+                raise DnsError(
+                    f"{L.HOST}:{port} (for {name}) is already in use by a process devcloud did not "
+                    f"start from {ctx.data_dir}: another devcloud running? See `ss -ltnp 'sport = :{port}'`"
+                )
+
 
 if TYPE_CHECKING:
     from devcloud.context import Context
@@ -32,6 +55,7 @@ def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") 
         return
     started = time.monotonic()
 
+    _check_ports_free(ctx)
     bind.ensure_installed(ctx)
     if venv.ensure(ctx, lay):
         # New code in the venv: restart what runs the old one.
