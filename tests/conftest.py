@@ -16,6 +16,9 @@ import pytest
 
 # Tests never touch the developer's own data directory.
 os.environ.setdefault("TONLE_LOG_LEVEL", "WARNING")
+# Retry at once and declare workers dead quickly, so recovery tests take seconds.
+os.environ.setdefault("TONLE_JOB_RETRY_WAIT_SECONDS", "0")
+os.environ.setdefault("TONLE_STALLED_AFTER_SECONDS", "5")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,9 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     if external:
         server_url = external
     else:
-        data_dir = Path(os.environ.get("TONLE_TEST_DATA_DIR", tmp_path_factory.mktemp("tonle")))
+        # Not under pytest's temporary folder: that is mode 0700, and PostgreSQL runs as its own user.
+        data_dir = Path(os.environ.get("TONLE_TEST_DATA_DIR", Path(__file__).parent.parent / ".tonle" / "test"))
+        data_dir.mkdir(parents=True, exist_ok=True)
         server_url = start_embedded(data_dir, stop_on_exit=True)
     name = f"tonle_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -47,6 +52,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     migrate.upgrade(url)
     yield Database(url=url)
     core.reset_caches()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _with_database(url: str, name: str) -> str:
@@ -185,13 +192,32 @@ def client(api_url: str) -> Iterator[httpx.Client]:
         yield http
 
 
-def run_worker_until_idle() -> None:
-    """Run an in-process worker until no job is left (a real procrastinate worker)."""
+def run_worker_until_idle(max_rounds: int = 10) -> None:
+    """Run a real procrastinate worker in this process until no job is due.
+
+    A worker with `wait=False` stops when nothing is due at that instant; a job retried a
+    moment later (backoff) would be left behind, so look again while such jobs exist.
+    """
+    from orchestrator.database.core import database_url
     from orchestrator.pipeline import queue
 
-    queue.get_app().run_worker(
-        wait=False, concurrency=4, install_signal_handlers=False, listen_notify=False, name="test-worker"
-    )
+    for _ in range(max_rounds):
+        queue.get_app().run_worker(
+            wait=False, concurrency=4, install_signal_handlers=False, listen_notify=False, name="test-worker"
+        )
+        with psycopg.connect(database_url()) as conn:
+            row = conn.execute(
+                "SELECT EXTRACT(EPOCH FROM MIN(scheduled_at) - NOW()) FROM procrastinate_jobs "
+                "WHERE status = 'todo' AND task_name LIKE 'tonle:run_operation'"
+            ).fetchone()
+            pending = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' AND task_name = 'tonle:run_operation'"
+            ).fetchone()
+        if not pending or pending[0] == 0:
+            return
+        delay = float(row[0]) if row and row[0] is not None else 0.0
+        time.sleep(min(max(delay, 0.05), 10.0))
+    raise RuntimeError("operation jobs are still waiting after the worker ran repeatedly")
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ class ApprovalPolicy(BaseModel):
         allowed = {Role.ministry_approver, Role.operator, Role.admin}
         wrong = [r for r in value if r not in allowed]
         if wrong:
-            raise ValueError(f"roles {wrong} cannot approve; use {sorted(allowed)}")
+            raise ValueError(f"roles {[r.value for r in wrong]} cannot approve; use {sorted(r.value for r in allowed)}")
         return value
 
 

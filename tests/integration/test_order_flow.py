@@ -13,7 +13,9 @@ pytestmark = pytest.mark.integration
 def test_order_goes_through_two_approvals_to_an_active_service(
     client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    created = client.post("/v1/requests", json=order_body(justification="campaign site"), headers=tenant.requester.headers)
+    created = client.post(
+        "/v1/requests", json=order_body(justification="campaign site"), headers=tenant.requester.headers
+    )
     assert created.status_code == 201, created.text
     request = created.json()
     assert request["status"] == "pending_approval"
@@ -150,7 +152,9 @@ def test_every_change_lands_in_the_audit_log(
 def provision(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
     """Order, approve twice, run the worker; return the finished operation's id."""
     request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
-    client.post(f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers)
+    client.post(
+        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
+    )
     approved = client.post(
         f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
     ).json()

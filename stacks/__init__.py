@@ -1,0 +1,1 @@
+"""Pulumi stack programs, one module per offering, built from shared components."""
