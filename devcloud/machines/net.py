@@ -32,15 +32,18 @@ log = logging.getLogger("devcloud.machines.net")
 BRIDGE_ALIAS = "tonle-devcloud"
 NETNS_PREFIX = "tonle-"
 NFT_TABLE = "tonle_devcloud"  # family ip; never touch any other table
-IFNAME_MAX = 15
+#: Linux allows 15 characters; Nova (NIC_NAME_LEN) and Neutron's Linux-bridge naming use 14.
+NAME_LEN = 14
 
 
 def bridge_name(network_id: str) -> str:
-    return ("brq" + network_id)[:IFNAME_MAX]
+    """`brq` + the network id's first 11 characters, as devcloud/services/neutron_ml2.py."""
+    return ("brq" + network_id)[:NAME_LEN]
 
 
 def tap_name(port_id: str) -> str:
-    return ("tap" + port_id)[:IFNAME_MAX]
+    """`tap` + the port id's first 11 characters: Nova's VIF `devname`."""
+    return ("tap" + port_id)[:NAME_LEN]
 
 
 def netns_name(machine: str) -> str:

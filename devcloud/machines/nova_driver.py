@@ -409,6 +409,45 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
     def get_mks_console(self, *a: Any, **k: Any) -> None:
         raise _not_supported("MKS consoles (use the console log, or SSH)")
 
+    def get_diagnostics(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("diagnostics")
+
+    def get_instance_diagnostics(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("diagnostics")
+
+    def block_stats(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("block device statistics")
+
+    def get_host_cpu_stats(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("host CPU statistics")
+
+    def quiesce(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("quiesce")
+
+    def unquiesce(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("unquiesce")
+
+    def host_power_action(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("host power actions")
+
+    def host_maintenance_mode(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("host maintenance mode")
+
+    def set_host_enabled(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("enabling or disabling the host through the driver")
+
+    def live_migration_force_complete(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def live_migration_abort(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def post_live_migration_at_destination(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
+    def rollback_live_migration_at_destination(self, *a: Any, **k: Any) -> None:
+        raise _not_supported("live migration")
+
     def mount_share(self, *a: Any, **k: Any) -> None:
         raise _not_supported("Manila shares")
 
