@@ -42,7 +42,7 @@ def _check(response: httpx.Response) -> Any:
             message += f"  [field: {problem['field']}]"
     except ValueError:
         message = f"HTTP {response.status_code}: {response.text[:500]}"
-    console.print(f"[red]{message}[/red]")
+    console.print(message, style="red", markup=False, highlight=False)
     raise typer.Exit(1)
 
 
@@ -148,12 +148,11 @@ def watch(operation_id: Annotated[str, typer.Argument()]) -> None:
                 if event_type == "end":
                     status = data["status"]
                     break
-                style = {"error": "red", "warning": "yellow"}.get(data.get("level", "info"), "")
+                style = {"error": "red", "warning": "yellow"}.get(data.get("level", "info"))
                 step = f"[{data['step']}] " if data.get("step") else ""
+                # Event text is data (Ansible task names contain brackets): never markup.
                 console.print(
-                    f"{data['at'][11:19]} {step}[{style}]{data['message']}[/{style}]"
-                    if style
-                    else f"{data['at'][11:19]} {step}{data['message']}"
+                    f"{data['at'][11:19]} {step}{data['message']}", style=style, markup=False, highlight=False
                 )
                 spinner.update(f"{event_type}...")
     console.print(f"operation {operation_id}: [bold]{status}[/bold]")

@@ -65,7 +65,9 @@ def stream(
     operation_id: uuid.UUID,
     session: SessionDep,
     actor: ActorDep,
-    last_event_id: Annotated[int | None, Header(description="Resume after this event id")] = None,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", description="Resume after this event id")
+    ] = None,
 ) -> StreamingResponse:
     operations.get(session=session, actor=actor, operation_id=operation_id)  # 404 before streaming
     return StreamingResponse(

@@ -49,7 +49,11 @@ def submit(
     data: Annotated[RequestCreate, Body(openapi_examples={"web hosting": {"value": ORDER_EXAMPLE}})],
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=200, description="Retries with the same key return the original order."),
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Retries with the same key return the original order.",
+        ),
     ] = None,
 ) -> RequestPublic:
     result = requests.submit(session=session, actor=actor, data=data, idempotency_key=idempotency_key)
