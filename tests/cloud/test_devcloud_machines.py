@@ -39,6 +39,10 @@ pytestmark = [
 ]
 
 SSH_READY_S = 60.0
+# Where the Nova test boots: the primary site by default. To aim at one compute host, e.g.
+# TONLE_TEST_CLOUD=tonle-admin TONLE_TEST_AZ=nova:<host> (forcing a host needs admin).
+CLOUD = os.environ.get("TONLE_TEST_CLOUD", "tonle-primary")
+AZ = os.environ.get("TONLE_TEST_AZ")
 
 
 @dataclass(frozen=True)
@@ -267,11 +271,24 @@ def conn() -> Any:
 
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds)
     try:
-        c = openstack.connect(cloud="tonle-primary")
+        c = openstack.connect(cloud=CLOUD)
         c.authorize()
     except Exception as exc:  # noqa: BLE001 - any failure here means: no cloud to test against
         pytest.skip(f"devcloud is not reachable through {clouds}: {exc}")
     return c
+
+
+def settle(conn: Any, server: Any, status: str, limit: float = 120) -> None:
+    """Wait until the server has `status` and no task: a reboot keeps ACTIVE throughout."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        s = conn.compute.get_server(server.id)
+        if s.status == "ERROR":
+            pytest.fail(f"server {server.id} went to ERROR: {s.fault}")
+        if s.status == status and s.task_state is None:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"server {server.id} not {status} within {limit:.0f}s")
 
 
 def _image(conn: Any) -> Any:
@@ -307,6 +324,7 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
             networks=[{"uuid": network.id}],
             key_name=keypair.name,
             user_data=base64.b64encode(user_data).decode(),
+            **({"availability_zone": AZ} if AZ else {}),
         )
         created.append(("server", server))
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
@@ -317,15 +335,17 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
         console = conn.compute.get_server_console_output(server)["output"]
         assert "tonle-init" in console
 
+        assert ssh(key, fixed, "sudo touch /run/booted-before").returncode == 0
         conn.compute.reboot_server(server, "SOFT")
-        time.sleep(1)
-        conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+        settle(conn, server, "ACTIVE")
         wait_ssh(key, fixed)
+        assert ssh(key, fixed, "test -e /run/booted-before").returncode == 1, "the guest did not reboot"
 
         conn.compute.stop_server(server)
-        conn.compute.wait_for_server(server, status="SHUTOFF", wait=120)
+        settle(conn, server, "SHUTOFF")
+        assert ssh(key, fixed, "true", timeout=10).returncode != 0
         conn.compute.start_server(server)
-        conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+        settle(conn, server, "ACTIVE")
         wait_ssh(key, fixed)
 
         external = next(iter(conn.network.networks(is_router_external=True)), None)
