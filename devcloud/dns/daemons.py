@@ -67,26 +67,39 @@ def api_answers() -> bool:
         return False
 
 
-def start_service(ctx: Context, lay: Layout, process: str, *, timeout: float = 90) -> None:
-    service, queue = RPC_SERVICES[process]
-    ctx.start_process(process, venv.shim(lay, "run", service, str(lay.designate_conf)))
-    if queue is not None:
-        wait_for(
-            ctx,
-            process,
-            f"a consumer on RabbitMQ queue {queue!r}",
-            lambda: queue_consumers(ctx, lay, queue) > 0,
-            timeout=timeout,
-            interval=0.5,
-        )
+def launch(ctx: Context, lay: Layout, process: str) -> None:
+    if process == L.API:
+        ctx.start_process(L.API, venv.shim(lay, "api", str(lay.designate_etc), L.HOST, str(L.API_PORT)))
     else:
-        wait_for(
-            ctx,
-            process,
-            f"TCP port {L.MDNS_PORT}",
-            lambda: port_open(L.MDNS_PORT),
-            timeout=timeout,
-        )
+        service, _ = RPC_SERVICES[process]
+        ctx.start_process(process, venv.shim(lay, "run", service, str(lay.designate_conf)))
+
+
+def wait_ready(ctx: Context, lay: Layout, process: str, timeout: float) -> None:
+    if process == L.API:
+        wait_for(ctx, L.API, f"HTTP on {API_URL}", api_answers, timeout=timeout, interval=0.5)
+        return
+    _, queue = RPC_SERVICES[process]
+    if queue is None:
+        wait_for(ctx, process, f"TCP port {L.MDNS_PORT}", lambda: port_open(L.MDNS_PORT), timeout=timeout)
+        return
+    wait_for(
+        ctx,
+        process,
+        f"a consumer on RabbitMQ queue {queue!r}",
+        lambda: queue_consumers(ctx, lay, queue) > 0,
+        timeout=timeout,
+        interval=0.5,
+    )
+
+
+def start(ctx: Context, lay: Layout, *processes: str, timeout: float = 90) -> None:
+    """Start `processes` together (each takes seconds to import Designate), then wait until
+    each is ready: consuming its RabbitMQ queue, listening, or answering HTTP."""
+    for process in processes:
+        launch(ctx, lay, process)
+    for process in processes:
+        wait_ready(ctx, lay, process, timeout)
 
 
 def pool_update(ctx: Context, lay: Layout) -> None:
@@ -104,8 +117,3 @@ def pool_update(ctx: Context, lay: Layout) -> None:
     if result.returncode != 0:
         err = failure(ctx, L.CENTRAL, "designate-manage pool update failed")
         raise DnsError(f"{(result.stdout + result.stderr)[-3000:]}\n{err}")
-
-
-def start_api(ctx: Context, lay: Layout) -> None:
-    ctx.start_process(L.API, venv.shim(lay, "api", str(lay.designate_etc), L.HOST, str(L.API_PORT)))
-    wait_for(ctx, L.API, f"HTTP on {API_URL}", api_answers, timeout=90, interval=0.5)

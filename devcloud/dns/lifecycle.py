@@ -78,19 +78,19 @@ def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") 
     ctx.progress("dns", f"BIND9 on {L.HOST}:{L.BIND_PORT} (rndc {L.RNDC_PORT})")
     bind.start(ctx, lay)
 
+    # Central needs no Keystone: let it import and connect while Keystone registers us.
+    ctx.progress("dns", "designate-central, then the default pool")
+    daemons.launch(ctx, lay, L.CENTRAL)
     if register:
         ctx.progress("dns", "Keystone: service user and dns endpoint")
         keystone.register(ctx)
-
-    ctx.progress("dns", "designate-central, then the default pool")
-    daemons.start_service(ctx, lay, L.CENTRAL)
+    daemons.wait_ready(ctx, lay, L.CENTRAL, timeout=90)
     daemons.pool_update(ctx, lay)
     ctx.progress("dns", "designate-worker and designate-mdns")
-    daemons.start_service(ctx, lay, L.WORKER)
-    daemons.start_service(ctx, lay, L.MDNS)
+    daemons.start(ctx, lay, L.WORKER, L.MDNS)
     ctx.progress("dns", "designate-producer and designate-api")
-    daemons.start_service(ctx, lay, L.PRODUCER)
-    daemons.start_api(ctx, lay)
+    # Both only call central and the worker, whose queues exist by now.
+    daemons.start(ctx, lay, L.PRODUCER, L.API)
     ctx.progress("dns", f"ready in {time.monotonic() - started:.1f} s: API {daemons.API_URL}")
 
 
