@@ -9,11 +9,18 @@ from orchestrator.pipeline.events import EventSink, ProgressEvent
 
 @dataclass(frozen=True)
 class StackSpec:
-    """One service's stack: which program to run, and the config it reads."""
+    """One service's stack: which program to run, and the config it reads.
+
+    `program` names a module under `stacks/` whose `program()` is the Pulumi program.
+    `config` is the stack's Pulumi configuration with fully qualified keys (`tonle:sizes`,
+    `openstack:cloud`, ...; see `stacks/__init__.py` for the contract); values are JSON values.
+    Keys in `secret_keys` hold secrets: engines keep them encrypted and out of events.
+    """
 
     name: str
     program: str
     config: dict[str, Any]
+    secret_keys: frozenset[str] = frozenset()
     tags: dict[str, str] = field(default_factory=dict)  # ministry, service, request
 
 
