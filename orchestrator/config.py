@@ -34,9 +34,21 @@ class Settings(BaseSettings):
     stalled_after_seconds: int = Field(
         default=60, ge=5, description="A worker silent this long is dead; its jobs are resumed."
     )
-    engine: Literal["noop"] = Field(
-        default="noop",
-        description="Stack engine. Only the no-op engine exists until the engines land.",
+    engine: Literal["auto", "automation", "embedded", "noop"] = Field(
+        default="auto",
+        description="Stack engine: `automation` (Pulumi CLI), `embedded`, or `auto` (the CLI when on PATH).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Fernet key for secrets at rest. Unset: generated once into data_dir/secret.key.",
+    )
+    pulumi_backend_url: str | None = Field(
+        default=None,
+        description="Automation API engine: state backend. Unset: file:// under data_dir/pulumi.",
+    )
+    pulumi_passphrase: str | None = Field(
+        default=None,
+        description="Automation API engine: passphrase of the stack secrets. Unset: derived from secret_key.",
     )
     ansible: Literal["noop"] = Field(
         default="noop",

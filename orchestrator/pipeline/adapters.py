@@ -1,8 +1,11 @@
 """The adapters the pipeline runs with, chosen from settings."""
 
+import importlib
+import logging
 from dataclasses import dataclass
 
 from orchestrator.config import Settings
+from orchestrator.engines.automation import cli_available
 from orchestrator.pipeline.configure import (
     BackupAgent,
     ConfigRunner,
@@ -13,6 +16,8 @@ from orchestrator.pipeline.configure import (
 )
 from orchestrator.pipeline.engine import Engine, NoopEngine
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Adapters:
@@ -22,9 +27,36 @@ class Adapters:
     backup: BackupAgent
 
 
+def build_engine(settings: Settings) -> Engine:
+    choice = settings.engine
+    if choice == "auto":
+        choice = "automation" if cli_available() else "embedded"
+    if choice == "automation":
+        from orchestrator import secrets
+        from orchestrator.engines.automation import AutomationEngine, passphrase_from_key
+
+        data_dir = settings.resolved_data_dir
+        log.info("engine: Pulumi Automation API (pulumi CLI found)")
+        return AutomationEngine(
+            backend_url=settings.pulumi_backend_url or (data_dir / "pulumi").as_uri(),
+            passphrase=settings.pulumi_passphrase or passphrase_from_key(secrets.master_key()),
+            work_dir=data_dir / "pulumi-work",
+        )
+    if choice == "embedded":
+        try:
+            embedded = importlib.import_module("orchestrator.engines.embedded")
+            engine: Engine = embedded.EmbeddedEngine.from_settings(settings)
+        except (ImportError, AttributeError):
+            log.warning("engine: the embedded engine is not available yet; using the no-op engine")
+        else:
+            return engine
+    log.warning("engine: no-op (nothing will be created in any cloud)")
+    return NoopEngine(step_seconds=settings.noop_step_seconds)
+
+
 def build_adapters(settings: Settings) -> Adapters:
     return Adapters(
-        engine=NoopEngine(step_seconds=settings.noop_step_seconds),
+        engine=build_engine(settings),
         config=NoopConfigRunner(),
         health=NoopHealthChecker(),
         backup=NoopBackupAgent(),
