@@ -108,6 +108,8 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
 
             data_dir = data_root()
         self.data_dir = data_dir
+        # Shown by `openstack hypervisor show`; tests use it to tell this driver from the fake.
+        self.host_status_base["hypervisor_type"] = "nspawn"  # a per-instance dict of FakeDriver
         self.layout = Layout(data_dir)
         self._sync_thread: threading.Thread | None = None
 

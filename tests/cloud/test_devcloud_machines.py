@@ -41,7 +41,7 @@ pytestmark = [
 SSH_READY_S = 60.0
 # Where the Nova test boots: the primary site by default. To aim at one compute host, e.g.
 # TONLE_TEST_CLOUD=tonle-admin TONLE_TEST_AZ=nova:<host> (forcing a host needs admin).
-CLOUD = os.environ.get("TONLE_TEST_CLOUD", "tonle-primary")
+CLOUD = os.environ.get("TONLE_TEST_CLOUD", "tonle-primary")  # or tonle-admin
 AZ = os.environ.get("TONLE_TEST_AZ")
 
 
@@ -93,11 +93,15 @@ def wait_for(what: str, check: Any, limit: float = 60.0) -> None:
 # --- part 1: the machine layer --------------------------------------------------------------
 
 
+# Fixed at import, as tests/cloud/conftest.py does: the database fixture points
+# TONLE_DATA_DIR at a temporary folder later in the session.
+DATA_DIR = data_root()
+
+
 @pytest.fixture(scope="module")
 def layout() -> Layout:
-    data_dir = data_root()
-    prepare_host(data_dir)
-    return Layout(data_dir)
+    prepare_host(DATA_DIR)
+    return Layout(DATA_DIR)
 
 
 @dataclass
@@ -263,18 +267,16 @@ def test_machines_on_one_network_reach_each_other_and_a_floating_ip(lab: Lab, ke
 
 
 @pytest.fixture(scope="module")
-def conn() -> Any:
-    clouds = data_root() / "clouds.yaml"
-    if not clouds.exists():
-        pytest.skip(f"devcloud is not up ({clouds} missing): run `python -m devcloud up` first")
-    import openstack
-
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds)
-    try:
-        c = openstack.connect(cloud=CLOUD)
-        c.authorize()
-    except Exception as exc:  # noqa: BLE001 - any failure here means: no cloud to test against
-        pytest.skip(f"devcloud is not reachable through {clouds}: {exc}")
+def conn(devcloud: Any) -> Any:
+    """The primary site as the `tonle` member user (or the admin, to force a host with AZ)."""
+    c = devcloud.admin if AZ else (devcloud.admin if CLOUD == "tonle-admin" else devcloud.primary)
+    types = {h.name: h.hypervisor_type for h in devcloud.admin.compute.hypervisors(details=True)}
+    wanted = AZ.split(":", 1)[1] if AZ and ":" in AZ else "primary-compute1"
+    if types.get(wanted) != "nspawn":
+        pytest.skip(
+            f"compute host {wanted} runs hypervisor type {types.get(wanted)!r}, not devcloud's nspawn driver "
+            "(is devcloud.machines wired into `python -m devcloud up`? see devcloud/machines/README.md)"
+        )
     return c
 
 
@@ -365,7 +367,7 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
         conn.compute.wait_for_delete(server, wait=120)
         created.remove(("server", server))
         taps = [net.tap_name(port.id)]
-        gone = Machine(Layout(data_root()), server.id)
+        gone = Machine(Layout(DATA_DIR), server.id)
         assert leftovers(gone, taps) == []
         wait_for("floating IP NAT removed", lambda: fip.floating_ip_address not in net.floating_ips(), 15)
     finally:
