@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from devcloud import stack
 from devcloud.context import Context, data_root
@@ -21,19 +24,33 @@ class Progress:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {stage}: {message}", flush=True)
 
 
+@contextmanager
+def _exclusive(ctx: Context) -> Iterator[None]:
+    """One `up`/`down` at a time per data directory; a second waits, then finds the cloud up."""
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(ctx.data_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ctx.progress("lock", "another `devcloud up/down` is running here; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcloud", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status"))
     args = parser.parse_args(argv)
     ctx = Context(data_dir=data_root(), progress=Progress())
     try:
-        if args.command == "up":
-            stack.up(ctx)
-            return 0
-        if args.command == "down":
-            stack.down(ctx)
-            return 0
-        return 0 if stack.status(ctx) else 1
+        if args.command == "status":
+            return 0 if stack.status(ctx) else 1
+        with _exclusive(ctx):
+            if args.command == "up":
+                stack.up(ctx)
+            else:
+                stack.down(ctx)
+        return 0
     except StageError as exc:
         print(f"\ndevcloud {args.command} FAILED: {exc}", file=sys.stderr, flush=True)
         print(f"(all logs: {ctx.logs_dir})", file=sys.stderr)

@@ -47,5 +47,8 @@ def content(ctx: Context) -> dict[str, Any]:
 def write(ctx: Context) -> None:
     ctx.clouds_yaml.parent.mkdir(parents=True, exist_ok=True)
     text = "# Written by `python -m devcloud up`; the local data centre (see devcloud/README.md).\n"
-    ctx.clouds_yaml.write_text(text + yaml.safe_dump(content(ctx), sort_keys=False))
-    ctx.clouds_yaml.chmod(0o600)
+    # Write-then-rename: a test reading it while a second `up` rewrites it sees a whole file.
+    tmp = ctx.clouds_yaml.with_suffix(".tmp")
+    tmp.write_text(text + yaml.safe_dump(content(ctx), sort_keys=False))
+    tmp.chmod(0o600)
+    tmp.replace(ctx.clouds_yaml)

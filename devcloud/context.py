@@ -55,10 +55,7 @@ class MariaDB:
 
     def url(self, database: str) -> str:
         """SQLAlchemy URL for `database` (PyMySQL driver, present in the cloud venv)."""
-        return (
-            f"mysql+pymysql://{self.user}:{self.password}@{self.host}:{self.port}/"
-            f"{database}?charset=utf8mb4"
-        )
+        return f"mysql+pymysql://{self.user}:{self.password}@{self.host}:{self.port}/{database}?charset=utf8mb4"
 
 
 @dataclass(frozen=True)
@@ -77,9 +74,7 @@ class Context:
     progress: ProgressFn
     repo_root: Path = REPO_ROOT
     admin: AdminCredentials = field(
-        default_factory=lambda: AdminCredentials(
-            auth_url=f"http://127.0.0.1:{ports.KEYSTONE}/v3"
-        )
+        default_factory=lambda: AdminCredentials(auth_url=f"http://127.0.0.1:{ports.KEYSTONE}/v3")
     )
     rabbit_user: str = "devcloud"
     rabbit_password: str = "devcloud-rabbit"

@@ -29,6 +29,7 @@ class Keystone:
 
     def __init__(self, ctx: Context) -> None:
         self.base = ctx.admin.auth_url.rstrip("/")
+        self._ids: dict[str, str] = {}
         body = {
             "auth": {
                 "identity": {
@@ -92,20 +93,12 @@ class Keystone:
         found = self.find(collection, **query)
         if found:
             return str(found["id"])
-        return str(
-            self.call("POST", f"/{collection}", {singular: attrs})[singular]["id"]
-        )
+        return str(self.call("POST", f"/{collection}", {singular: attrs})[singular]["id"])
 
     def domain_id(self, name: str = "Default") -> str:
-        return (
-            "default"
-            if name == "Default"
-            else self.ensure("domains", "domain", {"name": name}, {"name": name})
-        )
+        return "default" if name == "Default" else self.ensure("domains", "domain", {"name": name}, {"name": name})
 
-    def ensure_project(
-        self, name: str, domain: str = "Default", description: str = ""
-    ) -> str:
+    def ensure_project(self, name: str, domain: str = "Default", description: str = "") -> str:
         dom = self.domain_id(domain)
         return self.ensure(
             "projects",
@@ -136,21 +129,20 @@ class Keystone:
         )
 
     def ensure_region(self, name: str) -> None:
+        if f"region:{name}" in self._ids:
+            return
         try:
             self.call("GET", f"/regions/{name}")
         except KeystoneError:
             self.call("POST", "/regions", {"region": {"id": name}})
+        self._ids[f"region:{name}"] = name
 
     def ensure_endpoints(self, service_id: str, endpoints: Sequence[Endpoint]) -> None:
         existing = self.call("GET", f"/endpoints?service_id={service_id}")["endpoints"]
         for ep in endpoints:
             self.ensure_region(ep.region)
             for interface in INTERFACES:
-                same = [
-                    e
-                    for e in existing
-                    if e["interface"] == interface and e["region_id"] == ep.region
-                ]
+                same = [e for e in existing if e["interface"] == interface and e["region_id"] == ep.region]
                 if same and same[0]["url"] == ep.url:
                     continue
                 for stale in same:
@@ -169,6 +161,16 @@ class Keystone:
                 )
 
 
+_SESSIONS: dict[str, Keystone] = {}
+
+
+def session(ctx: Context) -> Keystone:
+    """One admin login per command: each login costs Keystone a password hash check."""
+    if ctx.admin.auth_url not in _SESSIONS:
+        _SESSIONS[ctx.admin.auth_url] = Keystone(ctx)
+    return _SESSIONS[ctx.admin.auth_url]
+
+
 def register_service(
     ctx: Context,
     *,
@@ -180,9 +182,7 @@ def register_service(
     description: str = "",
 ) -> None:
     ks = Keystone(ctx)
-    project_id = ks.ensure_project(
-        SERVICE_PROJECT, description="OpenStack service users"
-    )
+    project_id = ks.ensure_project(SERVICE_PROJECT, description="OpenStack service users")
     user_id = ks.ensure_user(user, password)
     # `service` lets keystonemiddleware accept this user's service tokens; `admin` lets it act
     # on other projects' resources (nova binding neutron ports, cinder attaching to nova).

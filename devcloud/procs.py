@@ -83,9 +83,7 @@ def start(
     if env:
         full_env.update(env)
     with open(ctx.log_path(name), "ab") as log:
-        log.write(
-            f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode()
-        )
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             list(argv),
@@ -124,23 +122,33 @@ def _group_alive(pgid: int) -> bool:
 
 
 def stop(ctx: Context, name: str, timeout: float = 10.0) -> None:
-    """SIGTERM the process group, SIGKILL what is left after `timeout` seconds.
+    stop_many(ctx, [name], timeout=timeout)
 
-    Nova and Cinder daemons may ignore SIGTERM once RabbitMQ is gone, hence the SIGKILL.
+
+def stop_many(ctx: Context, names: Sequence[str], timeout: float = 10.0) -> None:
+    """SIGTERM every named process group at once, SIGKILL what is left after `timeout` s.
+
+    Nova and Cinder daemons may ignore SIGTERM (once RabbitMQ is gone, or while their
+    thread pools wind down), hence the SIGKILL; signalling all at once bounds `down`.
     """
-    pid = read_pid(ctx, name) or _raw_pid(ctx, name)
-    # A leader may have died leaving children in its group; the kernel never hands out a pid
-    # equal to a live group's id, so a live group with our recorded id is still ours.
-    if pid is not None and _group_alive(pid):
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _group_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    groups: dict[str, int] = {}
+    for name in names:
+        pid = read_pid(ctx, name) or _raw_pid(ctx, name)
+        # A leader may have died leaving children in its group; the kernel never hands out
+        # a pid equal to a live group's id, so a live group with our recorded id is ours.
+        if pid is not None and _group_alive(pid):
+            groups[name] = pid
+            _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(_group_alive(g) for g in groups.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in groups.values():
         if _group_alive(pid):
             _signal_group(pid, signal.SIGKILL)
-            while _group_alive(pid) and time.monotonic() < deadline + 5:
-                time.sleep(0.1)
-    _pid_file(ctx, name).unlink(missing_ok=True)
+    while any(_group_alive(g) for g in groups.values()) and time.monotonic() < deadline + 5:
+        time.sleep(0.1)
+    for name in names:
+        _pid_file(ctx, name).unlink(missing_ok=True)
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -75,7 +77,11 @@ SERVICES: list[tuple[str, str, str, str]] = [
 
 
 def _optional(name: str) -> ModuleType | None:
-    """`devcloud.machines` / `devcloud.dns`, if that part exists yet."""
+    """`devcloud.machines` / `devcloud.dns`, if that part exists and is not switched off
+    with `DEVCLOUD_WITHOUT=machines,dns` (to debug the OpenStack services alone)."""
+    without = {p.strip() for p in os.environ.get("DEVCLOUD_WITHOUT", "").split(",")}
+    if name.rsplit(".", 1)[-1] in without:
+        return None
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -95,6 +101,20 @@ def _stage(ctx: Context, stage: str, what: str) -> Iterator[None]:
     ctx.progress(stage, f"{what} ...")
     yield
     ctx.progress(stage, f"done in {time.monotonic() - t0:.1f}s")
+
+
+def _in_parallel(ctx: Context, stages: list[tuple[str, Callable[[Context], None]]]) -> None:
+    """Run independent stages on a few threads (mostly waiting on MariaDB and imports);
+    re-raise the first failure once all have finished, so no stage is left half-done."""
+
+    def run(stage: str, fn: Callable[[Context], None]) -> None:
+        with _stage(ctx, stage, "database, config, processes"):
+            fn(ctx)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(run, stage, fn) for stage, fn in stages]
+    for future in futures:
+        future.result()
 
 
 def status(ctx: Context, quiet: bool = False) -> bool:
@@ -118,11 +138,7 @@ def status(ctx: Context, quiet: bool = False) -> bool:
             if not quiet:
                 print(f"{name:24} {'up' if ok else 'down'}")
     if not quiet:
-        print(
-            f"clouds.yaml: {ctx.clouds_yaml}"
-            if ctx.clouds_yaml.exists()
-            else "clouds.yaml: not written"
-        )
+        print(f"clouds.yaml: {ctx.clouds_yaml}" if ctx.clouds_yaml.exists() else "clouds.yaml: not written")
     return all_up
 
 
@@ -143,9 +159,7 @@ def up(ctx: Context) -> None:
             shim(ctx.venv)
     prepare = _hook(machines, "prepare_host")
     if prepare is not None:
-        with _stage(
-            ctx, "host", "instance networking and base image (devcloud.machines)"
-        ):
+        with _stage(ctx, "host", "instance networking and base image (devcloud.machines)"):
             prepare(ctx.data_dir)
     with _stage(ctx, "mariadb", f"private MariaDB on 127.0.0.1:{ports.MARIADB}"):
         mariadb.start(ctx)
@@ -163,16 +177,18 @@ def up(ctx: Context) -> None:
                 endpoints=[Endpoint(url)],
             )
     nova.prepare(ctx, compute_driver=nova.driver_name(shim is not None))
-    for name, module in (
-        ("placement", placement),
-        ("glance", glance),
-        ("neutron", neutron),
-        ("swift", swift),
-        ("nova", nova),
-        ("cinder", cinder),
-    ):
-        with _stage(ctx, name, "database, config, processes"):
-            module.start(ctx)
+    _in_parallel(
+        ctx,
+        [
+            # Nova first: its database syncs take longest.
+            ("nova", nova.start),
+            ("placement", placement.start),
+            ("glance", glance.start),
+            ("neutron", neutron.start),
+            ("swift", swift.start),
+            ("cinder", cinder.start),
+        ],
+    )
     with _stage(ctx, "resources", "sites, flavors, external network, subnet pool"):
         resources.ensure(ctx)
     dns_up = _hook(_optional("devcloud.dns"), "up")
@@ -192,23 +208,22 @@ def down(ctx: Context) -> None:
     if dns_down is not None:
         with _stage(ctx, "dns", "stopping (devcloud.dns)"):
             dns_down(ctx)
-    # Nova and Cinder first: once RabbitMQ is gone they may ignore SIGTERM.
-    for name, _url in reversed(CHECKS):
-        if name in (mariadb.NAME, rabbitmq.NAME, rabbitmq.EPMD):
-            continue
-        if procs.read_pid(ctx, name) is not None:
-            ctx.progress("down", f"stopping {name}")
-        procs.stop(ctx, name, timeout=10)
+    shared = (mariadb.NAME, rabbitmq.NAME, rabbitmq.EPMD)
+    # OpenStack first, all at once: once RabbitMQ is gone Nova and Cinder may ignore SIGTERM.
+    openstack = [name for name, _url in CHECKS if name not in shared]
+    running = [name for name in openstack if procs.read_pid(ctx, name) is not None]
+    if running:
+        ctx.progress("down", f"stopping {', '.join(running)}")
+    procs.stop_many(ctx, openstack, timeout=10)
     teardown = _hook(_optional("devcloud.machines"), "teardown_host")
     if teardown is not None:
-        with _stage(
-            ctx, "host", "tearing down instance networking (devcloud.machines)"
-        ):
+        with _stage(ctx, "host", "tearing down instance networking (devcloud.machines)"):
             teardown(ctx.data_dir)
     # Anything else a part started through ctx.start_process, before the shared services.
-    for name in procs.names(ctx):
-        if name not in (mariadb.NAME, rabbitmq.NAME, rabbitmq.EPMD):
-            procs.stop(ctx, name, timeout=10)
+    others = [name for name in procs.names(ctx) if name not in shared]
+    if others:
+        ctx.progress("down", f"stopping {', '.join(others)}")
+        procs.stop_many(ctx, others, timeout=10)
     ctx.progress("down", "stopping rabbitmq")
     rabbitmq.stop(ctx)
     ctx.progress("down", "stopping mariadb")

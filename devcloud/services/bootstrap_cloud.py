@@ -32,17 +32,11 @@ def log(message: str) -> None:
 def wait_for_computes(conn: Any, hosts: list[str], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        up = {
-            s.host
-            for s in conn.compute.services(binary="nova-compute")
-            if s.state == "up"
-        }
+        up = {s.host for s in conn.compute.services(binary="nova-compute") if s.state == "up"}
         if set(hosts) <= up:
             return
         if time.monotonic() > deadline:
-            sys.exit(
-                f"compute hosts {sorted(set(hosts) - up)} never reported up; see logs/nova-compute-*.log"
-            )
+            sys.exit(f"compute hosts {sorted(set(hosts) - up)} never reported up; see logs/nova-compute-*.log")
         time.sleep(1)
 
 
@@ -59,9 +53,7 @@ def ensure_aggregates(conn: Any) -> None:
 def ensure_flavors(conn: Any) -> None:
     for name, vcpus, ram, disk in FLAVORS:
         if conn.compute.find_flavor(name) is None:
-            conn.compute.create_flavor(
-                name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True
-            )
+            conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
 
 
 def ensure_networks(conn: Any) -> None:
@@ -89,8 +81,8 @@ def ensure_networks(conn: Any) -> None:
             name="tenant-pool",
             prefixes=[TENANT_POOL],
             default_prefix_length=24,
-            min_prefix_length=16,
-            max_prefix_length=28,
+            minimum_prefix_length=16,
+            maximum_prefix_length=28,
             is_shared=True,
             is_default=True,
         )

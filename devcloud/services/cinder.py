@@ -41,7 +41,8 @@ def start(ctx: Context) -> None:
     etc.mkdir(parents=True, exist_ok=True)
     state = ctx.state_dir / "cinder"
     (state / "locks").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ctx.venv / "etc" / "cinder" / "api-paste.ini", etc / "api-paste.ini")
+    for shipped in ("api-paste.ini", "resource_filters.json"):
+        shutil.copy(ctx.venv / "etc" / "cinder" / shipped, etc / shipped)
     conf = etc / "cinder.conf"
     conf.write_text(
         f"""# Rendered by devcloud/services/cinder.py
@@ -52,6 +53,8 @@ my_ip = 127.0.0.1
 host = devcloud
 state_path = {state}
 api_paste_config = {etc / "api-paste.ini"}
+# Without it the API refuses every filter, even `name`.
+resource_query_filters_file = {etc / "resource_filters.json"}
 enabled_backends = {",".join(f"fake-{s}" for s in SITES)}
 default_availability_zone = primary
 storage_availability_zone = primary
@@ -76,9 +79,7 @@ enforce_scope = false
 """
     )
     argv = ["--config-file", str(conf)]
-    run_logged(
-        ctx, "cinder-manage", [str(ctx.venv_bin("cinder-manage")), *argv, "db", "sync"]
-    )
+    run_logged(ctx, "cinder-manage", [str(ctx.venv_bin("cinder-manage")), *argv, "db", "sync"])
     for daemon in DAEMONS:
         ctx.start_process(daemon, [str(ctx.venv_bin(daemon)), *argv])
     start_api(ctx, API, module="cinder.wsgi.api", port=ports.CINDER, pyargv=argv)

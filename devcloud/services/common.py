@@ -26,9 +26,7 @@ class StageError(RuntimeError):
 
 def _fail(ctx: Context, name: str, why: str) -> StageError:
     log = ctx.log_path(name)
-    return StageError(
-        f"{name}: {why}\n---- last lines of {log} ----\n{procs.tail(log)}"
-    )
+    return StageError(f"{name}: {why}\n---- last lines of {log} ----\n{procs.tail(log)}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -46,9 +44,7 @@ def wait_for_port(ctx: Context, name: str, port: int, timeout: float = 60) -> No
         if not ctx.process_alive(name):
             raise _fail(ctx, name, f"exited before listening on port {port}")
         if time.monotonic() > deadline:
-            raise _fail(
-                ctx, name, f"not listening on port {port} after {timeout:.0f} s"
-            )
+            raise _fail(ctx, name, f"not listening on port {port} after {timeout:.0f} s")
         time.sleep(0.2)
 
 
@@ -75,9 +71,7 @@ def wait_for_http(ctx: Context, name: str, url: str, timeout: float = 90) -> Non
 
 def render(template: str, dest: Path, **values: object) -> Path:
     """Fill `templates/<template>` (string.Template `${name}` syntax) into `dest`."""
-    text = string.Template((TEMPLATES / template).read_text()).substitute(
-        {k: str(v) for k, v in values.items()}
-    )
+    text = string.Template((TEMPLATES / template).read_text()).substitute({k: str(v) for k, v in values.items()})
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text)
     return dest
@@ -142,6 +136,4 @@ def authtoken_section(ctx: Context, user: str) -> str:
 
 def service_user_section(ctx: Context, user: str) -> str:
     """`[service_user]`: send a service token along with the user's on calls to other APIs."""
-    return "[service_user]\nsend_service_user_token = true\n" + keystone_auth_options(
-        ctx, user
-    )
+    return "[service_user]\nsend_service_user_token = true\n" + keystone_auth_options(ctx, user)

@@ -26,9 +26,7 @@ _DB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 def _binary(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if path is None:
-        raise StageError(
-            f"{name} not found; is the Debian package mariadb-server installed?"
-        )
+        raise StageError(f"{name} not found; is the Debian package mariadb-server installed?")
     return path
 
 

@@ -34,10 +34,7 @@ class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
         return str(portbindings.CONNECTIVITY_L2)
 
     def bind_port(self, context: Any) -> None:
-        if (
-            context.current.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
-            != portbindings.VNIC_NORMAL
-        ):
+        if context.current.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL) != portbindings.VNIC_NORMAL:
             return
         network_id = context.network.current["id"]
         for segment in context.segments_to_bind:

@@ -89,8 +89,6 @@ track_instance_changes = false
 lock_path = {state / "locks"}
 [oslo_messaging_notifications]
 driver = noop
-[notifications]
-notify_on_state_change =
 [vnc]
 enabled = false
 [placement]
@@ -152,13 +150,9 @@ def _sync_databases(ctx: Context) -> None:
             ctx.mariadb.url("nova_cell0"),
         ],
     )
-    cells = subprocess.run(
-        [*manage, "cell_v2", "list_cells"], capture_output=True, text=True, check=True
-    )
+    cells = subprocess.run([*manage, "cell_v2", "list_cells"], capture_output=True, text=True, check=True)
     if " cell1 " not in cells.stdout:
-        run_logged(
-            ctx, "nova-manage", [*manage, "cell_v2", "create_cell", "--name", "cell1"]
-        )
+        run_logged(ctx, "nova-manage", [*manage, "cell_v2", "create_cell", "--name", "cell1"])
     run_logged(ctx, "nova-manage", [*manage, "db", "sync"])
 
 

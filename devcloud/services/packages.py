@@ -31,9 +31,7 @@ def ensure(ctx: Context) -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise StageError(
-            f"missing Debian packages {missing}; run as root or `apt-get install {' '.join(missing)}`"
-        )
+        raise StageError(f"missing Debian packages {missing}; run as root or `apt-get install {' '.join(missing)}`")
     ctx.progress("packages", f"installing {' '.join(missing)} with apt-get")
     # Other parts (and other engineers) may be running apt at the same time: wait for the lock.
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]

@@ -62,9 +62,7 @@ def start(ctx: Context) -> None:
     (etc / "advanced.config").write_text("[].\n")
     (etc / "enabled_plugins").write_text("[].\n")
     (etc / "rabbitmq-env.conf").write_text("")
-    ctx.start_process(
-        EPMD, ["epmd", "-port", str(EPMD_PORT), "-address", "127.0.0.1"], env=env
-    )
+    ctx.start_process(EPMD, ["epmd", "-port", str(EPMD_PORT), "-address", "127.0.0.1"], env=env)
     wait_for_port(ctx, EPMD, EPMD_PORT, timeout=15)
     ctx.start_process(NAME, [f"{RABBIT_BIN}/rabbitmq-server"], env=env)
     wait_for_port(ctx, NAME, ports.RABBITMQ, timeout=90)

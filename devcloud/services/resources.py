@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from devcloud.keystone_admin import Keystone
+from devcloud.keystone_admin import session
 from devcloud.services.common import run_logged
 
 if TYPE_CHECKING:
@@ -18,10 +18,8 @@ SITE_PASSWORD = "devcloud-tonle"
 
 
 def ensure(ctx: Context) -> None:
-    ks = Keystone(ctx)
-    project = ks.ensure_project(
-        SITE_PROJECT, description="devcloud: the default project of the site entries"
-    )
+    ks = session(ctx)
+    project = ks.ensure_project(SITE_PROJECT, description="devcloud: the default project of the site entries")
     user = ks.ensure_user(SITE_USER, SITE_PASSWORD)
     ks.grant(project, user, "member")
     ks.ensure_role("ResellerAdmin")

@@ -54,11 +54,7 @@ def _server_conf(ctx: Context, ring: str, port: int) -> str:
     return (
         _common(ctx, port, f"swift-{ring}")
         + f"\n[pipeline:main]\npipeline = {ring}-server\n\n[app:{ring}-server]\nuse = egg:swift#{ring}\n"
-        + (
-            f"\n[{ring}-replicator]\n[{ring}-auditor]\n"
-            if ring != "object"
-            else "\n[object-replicator]\n"
-        )
+        + (f"\n[{ring}-replicator]\n[{ring}-auditor]\n" if ring != "object" else "\n[object-replicator]\n")
         + ("\n[container-updater]\n[container-sync]\n" if ring == "container" else "")
     )
 

@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from devcloud.context import Context
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
-ML2_ENTRY_POINT = (
-    "tonle_bridge = devcloud.services.neutron_ml2:TonleBridgeMechanismDriver"
-)
+ML2_ENTRY_POINT = "tonle_bridge = devcloud.services.neutron_ml2:TonleBridgeMechanismDriver"
 
 
 def _digest() -> str:
@@ -65,9 +63,7 @@ def ensure(ctx: Context) -> bool:
         subprocess.run([_base_python(), "-m", "venv", str(ctx.venv)], check=True)
     pip = [str(ctx.venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
     # uWSGI compiles against the interpreter's headers; that is most of a fresh install's time.
-    run_logged(
-        ctx, "pip", [*pip, "install", "-q", "-r", str(REQUIREMENTS)], timeout=1800
-    )
+    run_logged(ctx, "pip", [*pip, "install", "-q", "-r", str(REQUIREMENTS)], timeout=1800)
     _link_repo(ctx)
     _stamp(ctx).write_text(_digest() + "\n")
     return True
@@ -78,10 +74,6 @@ def _link_repo(ctx: Context) -> None:
     (site / "tonle_devcloud.pth").write_text(f"{ctx.repo_root}\n")
     dist = site / "tonle_devcloud-0.dist-info"
     dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: tonle-devcloud\nVersion: 0\n"
-    )
-    (dist / "entry_points.txt").write_text(
-        f"[neutron.ml2.mechanism_drivers]\n{ML2_ENTRY_POINT}\n"
-    )
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tonle-devcloud\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text(f"[neutron.ml2.mechanism_drivers]\n{ML2_ENTRY_POINT}\n")
     (dist / "RECORD").write_text("")

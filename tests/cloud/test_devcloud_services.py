@@ -148,7 +148,7 @@ def test_s3_put_and_get_with_ec2_credentials(devcloud: DevCloud) -> None:
         s3.put_object(Bucket=bucket, Key="db/latest.dump", Body=body)
         assert s3.get_object(Bucket=bucket, Key="db/latest.dump")["Body"].read() == body
         # The same object is there through Swift's own API.
-        assert conn.object_store.get_object("db/latest.dump", container=bucket) == body
+        assert conn.object_store.download_object("db/latest.dump", container=bucket) == body
         s3.delete_object(Bucket=bucket, Key="db/latest.dump")
         s3.delete_bucket(Bucket=bucket)
         assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
