@@ -6,7 +6,9 @@ Each offering module (`stacks/<stack_program>.py`, named by the catalogue's `sta
 defines `program() -> None`, an inline Pulumi program. Engines run it unmodified: the Pulumi
 Automation API where the CLI exists, the embedded engine elsewhere.
 
-Inputs come only from stack configuration, namespace `tonle` (objects are JSON):
+Inputs come only from stack configuration, namespace `tonle` (objects are JSON). The
+orchestrator sets every key for every stack; a program reads (and so requires) only those it
+uses, and a missing one fails naming the key:
 
 | key | value |
 |---|---|
@@ -17,22 +19,68 @@ Inputs come only from stack configuration, namespace `tonle` (objects are JSON):
 | `tonle:parameters` | object: the order's parameters, already valid against the offering schema |
 | `tonle:site` | availability zone of the site to build in, e.g. `primary` |
 | `tonle:externalNetwork` | name of the external network that floating IPs come from |
-| `tonle:managementCidr` | the only CIDR allowed to reach SSH (where Ansible runs from) |
+| `tonle:managementCidr` | the only CIDR allowed to reach SSH (where Ansible runs from); never `/0` |
 | `tonle:image` | image name for servers |
 | `tonle:subnetPool` | name of the shared subnet pool tenant subnets are cut from |
 | `tonle:sshPublicKey` | the service's SSH public key, for the default user |
+| `tonle:s3Endpoint` | optional: the site's S3 API URL, passed on in `endpoints` (DR backup) |
 
 Provider settings (`openstack:cloud`, `openstack:tenantName`, `openstack:region`) are set by
 the orchestrator for the ministry's project; programs use the default provider and never read
-them.
+them. The DR backup target is built at the DR site by pointing the provider there.
 
 Outputs:
 
 | output | value |
 |---|---|
-| `hosts` | `{name: {"address": ip reachable from the orchestrator, "private_address": ip, "groups": [...], "user": "debian"}}` — the Ansible inventory |
+| `hosts` | the Ansible inventory: `{name: {"address", "private_address", "groups", "user", "volumes"}}` |
 | `endpoints` | what the ministry sees: URLs, IP addresses, DNS names |
-| `credentials` | secret: generated credentials (e.g. S3 keys), shown to the ministry once |
+| `credentials` | secret (always, even when empty): generated credentials (e.g. S3 keys), shown once |
 
-Every resource carries the ministry, service and request in its name or metadata.
+In `hosts`, `address` is reachable from the orchestrator (the floating IP), `private_address` is
+the server's fixed IP, `user` is the image's default user (`debian`), and `volumes` maps a
+volume's purpose (`data`, `db`, `mail`) to `{"id": Cinder volume id, "device": as Nova reports
+it}`: find the disk by id (`/dev/disk/by-id/*<id[:20]>`), the device name is only a hint.
+Offerings without servers (co-location, DR backup) export `hosts` as `{}`.
+
+Every resource carries the ministry, service and request in its name, tags, metadata or
+description, except the three types that have none of these (`RouterInterface`,
+`VolumeAttach`, `Ec2CredentialV3`); like every resource, their URNs carry the stack name
+(ministry, offering, service). Names carry only what never changes for a service's life, so a
+name never forces a replacement.
+
+What the engines must support
+-----------------------------
+`RESOURCE_TYPES` and `INVOKES` below list every type token and lookup the programs use; the
+unit tests keep them exact. Programs always pass explicit names (no auto-naming) and use only
+the default provider.
 """
+
+RESOURCE_TYPES = frozenset(
+    {
+        "openstack:networking/network:Network",
+        "openstack:networking/subnet:Subnet",
+        "openstack:networking/router:Router",
+        "openstack:networking/routerInterface:RouterInterface",
+        "openstack:networking/port:Port",
+        "openstack:networking/secGroup:SecGroup",
+        "openstack:networking/secGroupRule:SecGroupRule",
+        "openstack:networking/floatingIp:FloatingIp",
+        "openstack:compute/instance:Instance",
+        "openstack:compute/volumeAttach:VolumeAttach",
+        "openstack:blockstorage/volume:Volume",
+        "openstack:dns/zone:Zone",
+        "openstack:dns/recordSet:RecordSet",
+        "openstack:objectstorage/container:Container",
+        "openstack:identity/ec2CredentialV3:Ec2CredentialV3",
+    }
+)
+
+INVOKES = frozenset(
+    {
+        "openstack:images/getImage:getImage",
+        "openstack:compute/getFlavor:getFlavor",
+        "openstack:networking/getNetwork:getNetwork",
+        "openstack:networking/getSubnetPool:getSubnetPool",
+    }
+)

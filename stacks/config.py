@@ -1,0 +1,114 @@
+"""Typed access to the stack configuration (`tonle:*`), the only input a program has.
+
+Each value is read when a program first asks for it, so a program requires exactly the keys it
+uses and a missing key fails with Pulumi's own error naming it.
+"""
+
+import ipaddress
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pulumi
+
+NAMESPACE = "tonle"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The plan's `sizes` from the catalogue (`tonle:sizes`)."""
+
+    values: dict[str, Any]
+
+    def number(self, key: str) -> int:
+        """A whole-number size such as `volume_gb`; JSON gives floats, the cloud wants integers."""
+        if key not in self.values:
+            raise ValueError(f"tonle:sizes has no {key!r} (plan sizes: {sorted(self.values)})")
+        value = self.values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value <= 0:
+            raise ValueError(f"tonle:sizes.{key} must be a positive whole number, got {value!r}")
+        return int(value)
+
+    @property
+    def flavor(self) -> str:
+        flavor = self.values.get("flavor")
+        if not isinstance(flavor, str) or not flavor:
+            raise ValueError(f"tonle:sizes.flavor must name a flavor, got {flavor!r}")
+        return flavor
+
+
+def _management_cidr(value: str) -> str:
+    """The management network: SSH is opened to it alone, so it must never be the whole internet."""
+    network = ipaddress.ip_network(value, strict=True)
+    if network.prefixlen == 0:
+        raise ValueError(f"tonle:managementCidr {value} would open SSH to everyone")
+    return str(network)
+
+
+class StackConfig:
+    """The `tonle:*` keys of the contract in `stacks/__init__.py`, as typed properties."""
+
+    def __init__(self) -> None:
+        self._config = pulumi.Config(NAMESPACE)
+
+    @cached_property
+    def ministry(self) -> str:
+        return self._config.require("ministry")
+
+    @cached_property
+    def service_id(self) -> str:
+        return self._config.require("serviceId")
+
+    @cached_property
+    def request_id(self) -> str:
+        return self._config.require("requestId")
+
+    @cached_property
+    def offering(self) -> str:
+        return self._config.require("offering")
+
+    @cached_property
+    def plan(self) -> str:
+        return self._config.require("plan")
+
+    @cached_property
+    def sizes(self) -> Sizes:
+        return Sizes(dict(self._config.require_object("sizes")))
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._config.require_object("parameters"))
+
+    @cached_property
+    def site(self) -> str:
+        return self._config.require("site")
+
+    @cached_property
+    def external_network(self) -> str:
+        return self._config.require("externalNetwork")
+
+    @cached_property
+    def management_cidr(self) -> str:
+        return _management_cidr(self._config.require("managementCidr"))
+
+    @cached_property
+    def image(self) -> str:
+        return self._config.require("image")
+
+    @cached_property
+    def subnet_pool(self) -> str:
+        return self._config.require("subnetPool")
+
+    @cached_property
+    def ssh_public_key(self) -> str:
+        return self._config.require("sshPublicKey")
+
+    @cached_property
+    def s3_endpoint(self) -> str | None:
+        """Optional: the site's S3 API URL, passed through to the ministry in `endpoints`."""
+        return self._config.get("s3Endpoint")
+
+    def parameter(self, key: str) -> Any:
+        if key not in self.parameters:
+            raise ValueError(f"tonle:parameters has no {key!r}; the offering's schema requires it")
+        return self.parameters[key]
