@@ -17,9 +17,31 @@ class DnsError(RuntimeError):
 
 
 def failure(ctx: Context, process: str, what: str) -> DnsError:
-    """A DnsError naming the process, its log, and the log's last lines."""
+    """A DnsError naming the process, its log, the likely cause, and the log's last lines."""
     log = ctx.log_path(process)
-    return DnsError(f"{what}\n--- last lines of {log} ---\n{procs.tail(log, 30)}")
+    tail = procs.tail(log, 30)
+    cause = _last_error(procs.tail(log, 400))
+    summary = f"\nlikely cause: {cause}" if cause else ""
+    return DnsError(f"{what}{summary}\n--- last lines of {log} ---\n{tail}")
+
+
+def _last_error(text: str) -> str | None:
+    """The last line that names an exception, or oslo.log's last ERROR/CRITICAL line: the end
+    of a traceback is what one wants to read first."""
+    lines = text.splitlines()
+    for line in reversed(lines):
+        body = line.strip()
+        for level in (" ERROR ", " CRITICAL "):
+            if level in body:
+                # oslo.log: "<time> <pid> ERROR <logger> <text>"; keep <text>
+                body = body.split(level, 1)[1].partition(" ")[2].strip()
+        head = body.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Refused", "Timeout")) and " " not in head:
+            return body
+    for line in reversed(lines):
+        if " ERROR " in line or " CRITICAL " in line:
+            return line.strip()
+    return None
 
 
 def wait_for(
