@@ -23,17 +23,24 @@ from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineSpec
 
 
-def _ssh_ready(key: Path, address: str, limit: float) -> float:
+def _ssh_ready(key: Path, address: str, limit: float, m: Machine) -> float:
     t0 = time.monotonic()
     opts = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "BatchMode=yes", "ConnectTimeout=2"]
     argv = ["ssh", "-i", str(key), "-o", "LogLevel=ERROR", f"debian@{address}", "true"]
     for o in opts:
         argv[1:1] = ["-o", o]
+    err = b""
     while time.monotonic() - t0 < limit:
-        if subprocess.run(argv, capture_output=True, check=False).returncode == 0:
+        proc = subprocess.run(argv, capture_output=True, check=False)
+        if proc.returncode == 0:
             return time.monotonic() - t0
+        err = proc.stderr
         time.sleep(0.1)
-    raise TimeoutError(f"no SSH to {address} within {limit:.0f}s")
+    console = m.console(2000).decode(errors="replace")
+    raise TimeoutError(
+        f"no SSH to {address} ({m.name}, {m.power()}) within {limit:.0f}s: {err.decode().strip()}\n"
+        f"console tail:\n{console}"
+    )
 
 
 def boot_to_ssh(data_dir: Path, count: int, limit: float = 120.0) -> dict[str, float]:
@@ -61,7 +68,7 @@ def boot_to_ssh(data_dir: Path, count: int, limit: float = 120.0) -> dict[str, f
             )
             m.create(MachineSpec(name=m.name, hostname=f"bench{i}", nics=[nic], lower=lower, authorized_keys=public))
             m.start()
-            return time.monotonic() - t0 + _ssh_ready(key, ip, limit)
+            return time.monotonic() - t0 + _ssh_ready(key, ip, limit, m)
 
         try:
             t0 = time.monotonic()
