@@ -189,8 +189,9 @@ def up(ctx: Context) -> None:
             ("cinder", cinder.start),
         ],
     )
-    with _stage(ctx, "resources", "sites, flavors, external network, subnet pool"):
-        resources.ensure(ctx)
+    base_image_tar = _hook(machines, "base_image_tar")
+    with _stage(ctx, "resources", "sites, flavors, external network, subnet pool, base image"):
+        resources.ensure(ctx, base_image_tar(ctx.data_dir) if base_image_tar else None)
     dns_up = _hook(_optional("devcloud.dns"), "up")
     if dns_up is not None:
         with _stage(ctx, "dns", "Designate and BIND (devcloud.dns)"):

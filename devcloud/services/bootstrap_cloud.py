@@ -23,6 +23,7 @@ FLAVORS = (
 #: Reachable from the host through devcloud/machines' plumbing; never routed off the host.
 PUBLIC_CIDR = "172.24.4.0/24"
 TENANT_POOL = "10.100.0.0/16"
+BASE_IMAGE = "debian-12"
 
 
 def log(message: str) -> None:
@@ -88,6 +89,22 @@ def ensure_networks(conn: Any) -> None:
         )
 
 
+def ensure_base_image(conn: Any, tar: str) -> None:
+    """The Debian base image of devcloud/machines, public, once (name `debian-12`)."""
+    if conn.image.find_image(BASE_IMAGE) is not None:
+        return
+    t0 = time.monotonic()
+    conn.image.create_image(
+        name=BASE_IMAGE,
+        filename=tar,
+        disk_format="raw",
+        container_format="bare",
+        visibility="public",
+        wait=True,
+    )
+    log(f"uploaded {tar} as image {BASE_IMAGE} in {time.monotonic() - t0:.1f}s")
+
+
 def main() -> None:
     conn = openstack.connect()  # from OS_* variables
     hosts = [f"{site}-compute1" for site in SITES]
@@ -108,6 +125,9 @@ def main() -> None:
     ensure_aggregates(conn)
     ensure_flavors(conn)
     ensure_networks(conn)
+    tar = os.environ.get("DEVCLOUD_BASE_IMAGE")
+    if tar:
+        ensure_base_image(conn, tar)
     log("done")
 
 

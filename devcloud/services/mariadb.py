@@ -60,7 +60,7 @@ def start(ctx: Context) -> None:
             f"--port={ctx.mariadb.port}",
             "--bind-address=127.0.0.1",
             "--user=root",
-            f"--pid-file={ctx.run_dir / 'mariadbd.pid'}",
+            f"--pid-file={ctx.state_dir / 'mariadb' / 'mariadbd.pid'}",  # not in run/: that is ours
             "--skip-name-resolve",
             "--skip-log-bin",
             # Small: a laptop-sized cloud, several hundred connections from the services' pools.

@@ -1,9 +1,10 @@
-"""ML2 mechanism driver `tonle_bridge`: binds every port as a Linux-bridge tap VIF, no agent.
+"""ML2 mechanism driver `tonle_bridge`: binds every port as a tap VIF on a Linux bridge, no agent.
 
 Runs inside neutron-server (the cloud venv), registered by devcloud/services/venv.py under
 the entry point `neutron.ml2.mechanism_drivers: tonle_bridge`. There is no L2 agent: the
-Nova virt driver of devcloud/machines creates the bridge named in `vif_details` and plugs
-the instance in, so the binding is final at once and the port is reported ACTIVE.
+Nova virt driver of devcloud/machines creates the bridge (`bridge_name` below) and plugs the
+instance in, so the binding is final at once and the port is reported ACTIVE.
+The VIF type is `tap`, not `bridge`: Nova 34 refuses Linux-bridge VIFs outright.
 Security groups are not enforced (`port_filter: False`).
 """
 
@@ -25,7 +26,7 @@ def bridge_name(network_id: str) -> str:
     return (BRIDGE_PREFIX + network_id)[: IFNAME_MAX - 1]
 
 
-class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
+class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc,unused-ignore]
     def initialize(self) -> None:
         pass
 
@@ -40,7 +41,7 @@ class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
         for segment in context.segments_to_bind:
             context.set_binding(
                 segment[api.ID],
-                portbindings.VIF_TYPE_BRIDGE,
+                portbindings.VIF_TYPE_TAP,
                 {
                     portbindings.CAP_PORT_FILTER: False,
                     portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(network_id),

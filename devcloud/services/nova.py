@@ -66,6 +66,9 @@ vif_plugging_timeout = 0
 # Servers created without a zone go to the primary site.
 default_schedule_zone = primary
 allow_resize_to_same_host = true
+# After `down`/`up`, boot again the instances that were running (devcloud/machines).
+resume_guests_state_on_host_boot = true
+shutdown_timeout = 30
 instance_name_template = instance-%(uuid)s
 debug = false
 [api]
@@ -104,6 +107,10 @@ region_name = {ctx.admin.region_name}
 [oslo_policy]
 enforce_new_defaults = true
 enforce_scope = false
+[tonle_nspawn]
+# Read by devcloud/machines/nova_driver.py; both compute hosts share images, bridges and NAT.
+data_dir = {ctx.data_dir}
+floating_ip_sync_interval = 2
 {authtoken_section(ctx, "nova")}
 {service_user_section(ctx, "nova")}
 """

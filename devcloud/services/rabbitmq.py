@@ -40,7 +40,7 @@ def _env(ctx: Context) -> dict[str, str]:
         "RABBITMQ_ADVANCED_CONFIG_FILE": str(etc / "advanced.config"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(etc / "enabled_plugins"),
         "RABBITMQ_CONF_ENV_FILE": str(etc / "rabbitmq-env.conf"),
-        "RABBITMQ_PID_FILE": str(ctx.run_dir / "rabbitmq-beam.pid"),
+        "RABBITMQ_PID_FILE": str(base / "beam.pid"),  # not in run/, which holds only ours
         # Two schedulers, no busy-waiting: this shares 2 cores with the whole cloud.
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
     }

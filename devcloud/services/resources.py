@@ -10,6 +10,8 @@ from devcloud.keystone_admin import session
 from devcloud.services.common import run_logged
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from devcloud.context import Context
 
 SITE_PROJECT = "tonle"
@@ -17,7 +19,8 @@ SITE_USER = "tonle"
 SITE_PASSWORD = "devcloud-tonle"
 
 
-def ensure(ctx: Context) -> None:
+def ensure(ctx: Context, base_image: Path | None = None) -> None:
+    """`base_image`: a tar of a root filesystem to upload as `debian-12` if none exists."""
     ks = session(ctx)
     project = ks.ensure_project(SITE_PROJECT, description="devcloud: the default project of the site entries")
     user = ks.ensure_user(SITE_USER, SITE_PASSWORD)
@@ -34,6 +37,8 @@ def ensure(ctx: Context) -> None:
         "OS_IDENTITY_API_VERSION": "3",
         "DEVCLOUD_NOVA_CONF": str(ctx.etc_dir / "nova" / "nova.conf"),
     }
+    if base_image is not None:
+        env["DEVCLOUD_BASE_IMAGE"] = str(base_image)
     run_logged(
         ctx,
         "bootstrap",
