@@ -29,6 +29,7 @@ from nova.virt import fake, hardware
 from oslo_config import cfg
 
 from devcloud.machines import floating, image, net
+from devcloud.machines import host as hostprep
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineError, MachineSpec, list_machines
 
@@ -117,6 +118,9 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
     def init_host(self, host: str) -> None:
         super().init_host(host)
         LOG.info("nspawn driver for host %s, machines in %s", host, self.layout.root)
+        # Cheap and idempotent; `devcloud up` did them already unless nova-compute runs alone.
+        hostprep.set_sysctls()
+        net.ensure_nft_table(self.layout)
         interval = float(CONF.tonle_nspawn.floating_ip_sync_interval)
         if interval > 0 and self._sync_thread is None:
             self._sync_thread = threading.Thread(
