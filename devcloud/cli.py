@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 
 from devcloud import stack
 from devcloud.context import Context, data_root
+from devcloud.keystone_admin import KeystoneError
 from devcloud.services.common import StageError
 
 
@@ -51,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 stack.down(ctx)
         return 0
-    except StageError as exc:
-        print(f"\ndevcloud {args.command} FAILED: {exc}", file=sys.stderr, flush=True)
+    except (StageError, KeystoneError, subprocess.CalledProcessError, OSError) as exc:
+        detail = getattr(exc, "stderr", None) or ""
+        print(f"\ndevcloud {args.command} FAILED: {exc}\n{detail}", file=sys.stderr, flush=True)
         print(f"(all logs: {ctx.logs_dir})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -138,6 +138,8 @@ def status(ctx: Context, quiet: bool = False) -> bool:
             if not quiet:
                 print(f"{name:24} {'up' if ok else 'down'}")
     if not quiet:
+        memory = procs.memory_mib(ctx)
+        print(f"memory (PSS) {sum(memory.values()):.0f} MiB in {len(memory)} process groups")
         print(f"clouds.yaml: {ctx.clouds_yaml}" if ctx.clouds_yaml.exists() else "clouds.yaml: not written")
     return all_up
 
