@@ -200,7 +200,17 @@ def _sql(url: str, statements: list[str]) -> None:
             conn.execute(sqlalchemy.text(statement))
 
 
+def _quiet_deprecations() -> None:
+    """Libraries' deprecation notices (eventlet's alone is ten lines) open every log with a
+    screenful nobody running devcloud can act on; keep the logs for what matters."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
 def main(argv: list[str]) -> None:
+    _quiet_deprecations()
     if not argv:
         raise SystemExit(__doc__)
     command, args = argv[0], argv[1:]
