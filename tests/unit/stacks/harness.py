@@ -8,6 +8,7 @@ so the SDK's global state never leaks from one program to the next.
 
 import asyncio
 import contextvars
+import importlib
 import json
 import uuid
 from collections import Counter
@@ -68,12 +69,16 @@ class Exported:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, *, preview: bool = False) -> None:
+        self.preview = preview
         self.resources: list[Registered] = []
         self.invokes: list[Invoked] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         self.resources.append(Registered(type=args.typ, name=args.name, inputs=dict(args.inputs)))
+        if self.preview:
+            # As an engine answers a create in preview: no id, and nothing the cloud computes.
+            return "", dict(args.inputs)
         return f"{args.name}-id", {**args.inputs, **_provider_outputs(args.typ, args.name, args.inputs)}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
@@ -122,17 +127,24 @@ class Run:
         return Counter(f"{resource.type}::{resource.name}" for resource in self.resources)
 
 
-def run_program(program: Callable[[], None], config: dict[str, str], *, stack: str = "health-test-6f1c2a4e") -> Run:
-    return contextvars.Context().run(_run_in_fresh_context, program, config, stack)
+STACK = "health-test-6f1c2a4e"
 
 
-def _run_in_fresh_context(program: Callable[[], None], config: dict[str, str], stack: str) -> Run:
+def run_program(program: Callable[[], None], config: dict[str, str]) -> Run:
+    return contextvars.Context().run(_run_in_fresh_context, program, config, False)
+
+
+def run_preview(program: Callable[[], None], config: dict[str, str]) -> Run:
+    return contextvars.Context().run(_run_in_fresh_context, program, config, True)
+
+
+def _run_in_fresh_context(program: Callable[[], None], config: dict[str, str], preview: bool) -> Run:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_all_config(config)
-        mocks = RecordingMocks()
-        pulumi.runtime.set_mocks(mocks, project="tonle", stack=stack, preview=False)
+        mocks = RecordingMocks(preview=preview)
+        pulumi.runtime.set_mocks(mocks, project="tonle", stack=STACK, preview=preview)
         run = Run(resources=mocks.resources, invokes=mocks.invokes)
 
         async def body() -> None:
@@ -160,6 +172,12 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.offering['id']}/{self.plan['id']}"
+
+    def program(self) -> Callable[[], None]:
+        """The offering's stack program (`stacks.<stack_program>.program`)."""
+        module = importlib.import_module(f"stacks.{self.offering['stack_program']}")
+        program: Callable[[], None] = module.program
+        return program
 
     @property
     def sizes(self) -> dict[str, Any]:

@@ -1,6 +1,5 @@
 """Guardrails every stack program keeps, checked on each offering's example order on every plan."""
 
-import importlib
 import json
 from collections import Counter
 from functools import cache
@@ -26,11 +25,7 @@ from tests.unit.stacks.harness import (
     run_program,
 )
 
-pytestmark = [
-    pytest.mark.unit,
-    # pulumi_openstack warns on import about old resource classes that no program uses.
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_openstack"),
-]
+pytestmark = pytest.mark.unit
 
 CASES = every_case()
 CASE_IDS = [case.id for case in CASES]
@@ -85,8 +80,7 @@ GET_FLAVOR = "openstack:compute/getFlavor:getFlavor"
 @cache
 def run_case(case_id: str) -> Run:
     case = case_by_id(case_id)
-    module = importlib.import_module(f"stacks.{case.offering['stack_program']}")
-    return run_program(module.program, case.config())
+    return run_program(case.program(), case.config())
 
 
 def case_by_id(case_id: str) -> Case:
@@ -251,8 +245,7 @@ def test_user_data_holds_the_service_key_and_nothing_that_changes(case_id: str) 
 def test_a_second_run_declares_exactly_the_same_resources(case_id: str) -> None:
     """No randomness or clock in a program: a rerun must be a no-op for the engine."""
     case = case_by_id(case_id)
-    module = importlib.import_module(f"stacks.{case.offering['stack_program']}")
-    again = run_program(module.program, case.config())
+    again = run_program(case.program(), case.config())
     # Registrations arrive concurrently, so compare them in a fixed order.
     assert sorted(again.resources, key=repr) == sorted(run_case(case_id).resources, key=repr)
     assert {name: exported.value for name, exported in again.outputs.items()} == {
