@@ -232,6 +232,22 @@ def current_base(data_dir: Path) -> tuple[Path, str] | None:
     return (d / "rootfs", f.read_text().strip()) if f.exists() else None
 
 
+def unused_images(data_dir: Path) -> list[str]:
+    """Ids of unpacked Glance images that no machine uses as its lower layer."""
+    layout = Layout(data_dir)
+    if not layout.images_dir.is_dir():
+        return []
+    in_use = {str(m.state().get("lower", "")) for m in _machines(layout)}
+    return [d.name for d in layout.images_dir.iterdir() if str(d / "rootfs") not in in_use]
+
+
+def remove_image(data_dir: Path, image_id: str) -> None:
+    layout = Layout(data_dir)
+    with layout.lock(f"image-{image_id}"):
+        log.info("removing unpacked image %s (deleted in Glance, unused)", image_id)
+        shutil.rmtree(layout.images_dir / image_id, ignore_errors=True)
+
+
 def image_rootfs(data_dir: Path, image_id: str, checksum: str | None, fetch: Callable[[Path], None]) -> Path:
     """Unpacked tree of Glance image `image_id`, shared lower layer of its instances.
 

@@ -85,7 +85,7 @@ def nics_from_network_info(network_info: Any) -> list[net.Nic]:
 class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
     capabilities: ClassVar[dict[str, bool]] = {
         **fake.FakeDriver.capabilities,
-        "has_imagecache": False,
+        "has_imagecache": True,  # manage_image_cache drops trees of deleted Glance images
         "supports_evacuate": False,
         "supports_attach_interface": False,
         "supports_device_tagging": False,
@@ -234,6 +234,17 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
                 reason=f"image {image_id} is not usable as a machine root (a tar of a Debian "
                 f"root filesystem is expected; devcloud uploads one): {exc}"
             ) from exc
+
+    def manage_image_cache(self, context: Any, all_instances: Any) -> None:
+        """Periodic (`[image_cache] manager_interval`): remove unpacked trees of images that
+        Glance no longer has and no machine uses."""
+        from nova.image import glance
+
+        for image_id in image.unused_images(self.data_dir):
+            try:
+                glance.API().get(context, image_id)
+            except exception.ImageNotFound:
+                image.remove_image(self.data_dir, image_id)
 
     def reboot(
         self,
