@@ -53,7 +53,14 @@ What the engines must support
 -----------------------------
 `RESOURCE_TYPES` and `INVOKES` below list every type token and lookup the programs use; the
 unit tests keep them exact. Programs always pass explicit names (no auto-naming) and use only
-the default provider.
+the default provider. Resource options they set:
+
+- `delete_before_replace` on `Instance` (its successor needs the same port), `VolumeAttach` (a
+  volume attaches to one server at a time) and `SecGroupRule` (Neutron refuses a duplicate rule);
+- `ignore_changes=["imageId", "userData"]` on `Instance`: first-boot inputs never rebuild a
+  running server (a new image or a rotated key reaches it through Ansible);
+- `depends_on` the `RouterInterface` for `FloatingIp` (Neutron refuses a floating IP for a port
+  whose subnet is not routed to the external network).
 """
 
 RESOURCE_TYPES = frozenset(

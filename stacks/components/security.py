@@ -6,6 +6,7 @@ stay, because servers fetch security updates.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_openstack as openstack
 
 from stacks.labels import Labels
@@ -52,6 +53,8 @@ def hardened_security_group(
             port_range_max=port,
             remote_ip_prefix=source,
             description=labels.description(what),
+            # Every change replaces a rule, and Neutron refuses a duplicate of one that still exists.
+            opts=pulumi.ResourceOptions(delete_before_replace=True),
         )
 
     rules = [

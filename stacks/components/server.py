@@ -69,6 +69,13 @@ def server(
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
         user_data=user_data(labels, hostname=labels.hostname(role), ssh_public_key=config.ssh_public_key),
         metadata={**labels.metadata, "tonle_role": role},
+        opts=pulumi.ResourceOptions(
+            # The replacement needs the port (and the volumes) the old server holds.
+            delete_before_replace=True,
+            # First-boot inputs: a newer image or a rotated key reaches a running server through
+            # Ansible, never by silently rebuilding it; a rebuild is a deliberate operation.
+            ignore_changes=["image_id", "user_data"],
+        ),
     )
     volumes: dict[str, DataVolume] = {}
     for purpose, size_gb in volumes_gb.items():
@@ -79,11 +86,15 @@ def server(
             size=size_gb,
             availability_zone=config.site,
             metadata={**labels.metadata, "tonle_purpose": purpose},
+            # A bigger plan grows the volume in place while it stays attached.
+            enable_online_resize=True,
         )
         attachment = openstack.compute.VolumeAttach(
             f"{role}-{purpose}-attach",
             instance_id=instance.id,
             volume_id=volume.id,
+            # A volume attaches to one server at a time: detach before attaching elsewhere.
+            opts=pulumi.ResourceOptions(delete_before_replace=True),
         )
         volumes[purpose] = DataVolume(volume=volume, attachment=attachment)
     return Server(role=role, groups=list(groups), port=port, instance=instance, volumes=volumes)

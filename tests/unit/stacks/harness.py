@@ -19,6 +19,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
@@ -57,6 +58,16 @@ class Registered:
 
 
 @dataclass(frozen=True)
+class Options:
+    """The resource options a registration carried, as an engine receives them."""
+
+    urn: str
+    delete_before_replace: bool
+    ignore_changes: tuple[str, ...]
+    dependencies: tuple[str, ...]  # URNs
+
+
+@dataclass(frozen=True)
 class Invoked:
     token: str
     args: dict[str, Any]
@@ -88,6 +99,24 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {"id": mock_lookup_id(kind, name), "name": name}, []
 
 
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, also keeping each registration's options (the mocks never see them)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[tuple[str, str], Options] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # the protocol names it so
+        response = super().RegisterResource(request)
+        self.options[(request.type, request.name)] = Options(
+            urn=response.urn,
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=tuple(request.ignoreChanges),
+            dependencies=tuple(request.dependencies),
+        )
+        return response
+
+
 def _provider_outputs(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """What the OpenStack provider computes on create, as far as the programs read it."""
     if type_token == "openstack:networking/port:Port":
@@ -107,7 +136,11 @@ def _provider_outputs(type_token: str, name: str, inputs: dict[str, Any]) -> dic
 class Run:
     resources: list[Registered]
     invokes: list[Invoked]
+    options: dict[tuple[str, str], Options]
     outputs: dict[str, Exported] = field(default_factory=dict)
+
+    def options_of(self, resource: Registered) -> Options:
+        return self.options[(resource.type, resource.name)]
 
     def of_type(self, type_token: str) -> list[Registered]:
         return [resource for resource in self.resources if resource.type == type_token]
@@ -144,8 +177,9 @@ def _run_in_fresh_context(program: Callable[[], None], config: dict[str, str], p
     try:
         pulumi.runtime.set_all_config(config)
         mocks = RecordingMocks(preview=preview)
-        pulumi.runtime.set_mocks(mocks, project="tonle", stack=STACK, preview=preview)
-        run = Run(resources=mocks.resources, invokes=mocks.invokes)
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_mocks(mocks, project="tonle", stack=STACK, preview=preview, monitor=monitor)
+        run = Run(resources=mocks.resources, invokes=mocks.invokes, options=monitor.options)
 
         async def body() -> None:
             program()

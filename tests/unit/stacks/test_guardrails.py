@@ -10,6 +10,7 @@ import yaml
 
 import stacks
 from tests.unit.stacks.harness import (
+    EXTERNAL_NETWORK,
     MANAGEMENT_CIDR,
     MINISTRY,
     MOCK_S3_SECRET,
@@ -251,3 +252,34 @@ def test_a_second_run_declares_exactly_the_same_resources(case_id: str) -> None:
     assert {name: exported.value for name, exported in again.outputs.items()} == {
         name: exported.value for name, exported in run_case(case_id).outputs.items()
     }
+
+
+#: Types whose replacement must free what the new one needs (a port, a volume, a unique rule).
+DELETE_BEFORE_REPLACE = {INSTANCE, VOLUME_ATTACH, SECGROUP_RULE}
+ROUTER_INTERFACE = "openstack:networking/routerInterface:RouterInterface"
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_replacements_free_what_their_successor_needs(case_id: str) -> None:
+    run = run_case(case_id)
+    for resource in run.resources:
+        expected = resource.type in DELETE_BEFORE_REPLACE
+        assert run.options_of(resource).delete_before_replace == expected, f"{resource.type} {resource.name}"
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_servers_are_never_rebuilt_for_a_new_image_or_key(case_id: str) -> None:
+    run = run_case(case_id)
+    for instance in run.of_type(INSTANCE):
+        assert set(run.options_of(instance).ignore_changes) == {"imageId", "userData"}
+    others = [resource for resource in run.resources if resource.type != INSTANCE]
+    assert not any(run.options_of(resource).ignore_changes for resource in others)
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_floating_ips_wait_for_the_subnet_to_be_routed(case_id: str) -> None:
+    run = run_case(case_id)
+    interfaces = {run.options_of(interface).urn for interface in run.of_type(ROUTER_INTERFACE)}
+    for fip in run.of_type(FLOATING_IP):
+        assert interfaces & set(run.options_of(fip).dependencies)
+        assert fip.inputs["pool"] == EXTERNAL_NETWORK
