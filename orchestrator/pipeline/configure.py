@@ -12,6 +12,10 @@ class PlaybookRun:
     playbook: str
     hosts: dict[str, dict[str, Any]]  # inventory: host name -> variables (address, groups, ...)
     extra_vars: dict[str, Any] = field(default_factory=dict)
+    # Never logged, never left on disk after the run: passwords, the service's SSH key.
+    secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)
+    ssh_private_key: str | None = field(default=None, repr=False)
+    label: str = ""  # names the run's artifacts, e.g. the operation id
 
 
 @dataclass(frozen=True)

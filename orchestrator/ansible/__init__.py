@@ -1,0 +1,1 @@
+"""Configuration of hosts through ansible-runner."""
