@@ -1,15 +1,19 @@
 """The shared components' own rules: names, sizes, DNS text, the hardened group, and programs
 that survive a preview, where the cloud's answers are not known yet."""
 
+import json
 import re
 from typing import Any
 
 import pytest
+import yaml
 
+from stacks.components.cloud_init import IDENTITY_FILE, user_data
 from stacks.components.dns import fqdn, txt
+from stacks.components.security import PublicPort, hardened_security_group
 from stacks.config import Sizes
 from stacks.labels import Labels
-from tests.unit.stacks.harness import SERVICE_ID, every_case, run_preview, run_program
+from tests.unit.stacks.harness import REQUEST_ID, SERVICE_ID, every_case, run_preview, run_program
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +25,7 @@ def labels(ministry: str = "health", name: str = "portal") -> Labels:
     return Labels(
         ministry=ministry,
         service_id=SERVICE_ID,
-        request_id="0b9e8d7c-6a5f-4e3d-8c2b-1a0f9e8d7c6b",
+        request_id=REQUEST_ID,
         offering="web-hosting",
         service_name=name,
     )
@@ -65,8 +69,6 @@ def test_dns_names_are_absolute_and_txt_data_is_quoted() -> None:
 
 
 def test_ssh_can_never_be_made_a_public_port() -> None:
-    from stacks.components.security import PublicPort, hardened_security_group
-
     def program() -> None:
         hardened_security_group(labels(), management_cidr="10.20.0.0/24", public_ports=[PublicPort(22, "ssh")])
 
@@ -80,3 +82,19 @@ def test_every_program_previews_with_unknown_cloud_answers(case: Any) -> None:
     run = run_preview(case.program(), case.config())
     assert run.resources
     assert set(run.outputs) == {"hosts", "endpoints", "credentials"}
+
+
+NEUTRON_TAG_MAX = 60  # neutron's tagging extension
+
+
+@pytest.mark.parametrize(("ministry", "name"), [("health", "portal"), ("m" * 32, "n" + "x" * 30)])
+def test_neutron_tags_fit_neutrons_limit(ministry: str, name: str) -> None:
+    assert all(len(tag) <= NEUTRON_TAG_MAX for tag in labels(ministry, name).tags)
+
+
+def test_user_data_tells_the_server_whose_it_is() -> None:
+    config = yaml.safe_load(user_data(labels(), hostname="portal-web-6f1c2a4e", ssh_public_key="ssh-ed25519 AAAA k\n"))
+    (identity,) = [entry for entry in config["write_files"] if entry["path"] == IDENTITY_FILE]
+    assert json.loads(identity["content"]) == {"ministry": "health", "offering": "web-hosting", "service": SERVICE_ID}
+    assert config["ssh_authorized_keys"] == ["ssh-ed25519 AAAA k"]
+    assert config["hostname"] == "portal-web-6f1c2a4e"
