@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ from devcloud.dns import bind, config, daemons, database, keystone, venv
 from devcloud.dns import layout as L
 from devcloud.dns.layout import Layout
 from devcloud.dns.waiting import DnsError
+
+_PREPARE_LOCK = threading.Lock()
 
 #: Ports each of our processes binds; checked before starting it.
 PORTS: dict[str, tuple[int, ...]] = {
@@ -40,6 +43,21 @@ def _running(ctx: Context, lay: Layout) -> bool:
     return all(ctx.process_alive(name) for name in L.PROCESSES) and bind.responding(lay) and daemons.api_answers()
 
 
+def prepare(ctx: Context) -> None:
+    """The slow, cloud-independent part of `up`: BIND's packages and Designate's venv.
+
+    Needs nothing of the cloud, so `python -m devcloud up` may run it in a thread while the
+    OpenStack services start (pip is most of a first `up`). Idempotent; `up` calls it too.
+    """
+    lay = Layout.of(ctx)
+    with _PREPARE_LOCK:  # `up` may call this while a thread still runs it
+        bind.ensure_installed(ctx)
+        if venv.ensure(ctx, lay):
+            # New code in the venv: restart what runs the old one (named is not in the venv).
+            for name in reversed(L.PROCESSES[1:]):
+                ctx.stop_process(name)
+
+
 def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") -> None:
     """Bring DNS up; does nothing when it all runs already.
 
@@ -56,11 +74,7 @@ def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") 
     started = time.monotonic()
 
     _check_ports_free(ctx)
-    bind.ensure_installed(ctx)
-    if venv.ensure(ctx, lay):
-        # New code in the venv: restart what runs the old one.
-        for name in reversed(L.PROCESSES[1:]):
-            ctx.stop_process(name)
+    prepare(ctx)
 
     ctx.progress("dns", "database and configuration")
     settings = config.Settings(

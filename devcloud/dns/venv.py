@@ -53,8 +53,9 @@ def ensure(ctx: Context, lay: Layout) -> bool:
         return False
     ctx.progress("dns", f"installing Designate into {lay.venv} (pip, ~40 s the first time)")
     if not lay.python.exists():
-        # sys.executable may itself be a venv's python; venv then bases on its interpreter.
-        _run([sys.executable, "-m", "venv", str(lay.venv)], "creating the Designate venv")
+        # Build from the real interpreter, not from the project venv's python.
+        base = getattr(sys, "_base_executable", None) or sys.executable
+        _run([base, "-m", "venv", str(lay.venv)], "creating the Designate venv")
     pip = [str(lay.python), "-m", "pip", "--disable-pip-version-check", "-q"]
     _run(
         [*pip, "install", "-r", str(REQUIREMENTS)],
