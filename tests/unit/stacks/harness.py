@@ -11,7 +11,6 @@ import contextvars
 import importlib
 import json
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,9 +154,6 @@ class Run:
 
     def invoke_tokens(self) -> set[str]:
         return {invoke.token for invoke in self.invokes}
-
-    def logical_name_counts(self) -> Counter[str]:
-        return Counter(f"{resource.type}::{resource.name}" for resource in self.resources)
 
 
 STACK = "health-test-6f1c2a4e"
