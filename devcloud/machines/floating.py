@@ -3,7 +3,8 @@
 Neutron has no L3 agent here and tells Nova nothing when a floating IP is associated, so the
 Nova driver polls Neutron (`sync_from_neutron`, every couple of seconds) with its admin client.
 Both compute hosts share one host and one NAT table; each computes the mapping for every
-machine on disk, so their syncs agree instead of fighting.
+machine of the data dir, so their syncs agree instead of fighting. Entries of other data dirs
+(a test run beside the cloud) are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from devcloud.machines.machine import MachineError, list_machines
 
 log = logging.getLogger("devcloud.machines.floating")
 
+#: Whose entries these are in the host's NAT table (see net.sync_floating_ips).
+OWNER = "nova"
 # network id -> its subnets; an external network's subnets do not change under us.
 _external_subnets: dict[str, list[net.Subnet]] = {}
 
@@ -44,7 +47,7 @@ def sync_from_neutron(layout: Layout, client: Any) -> bool:
     Returns True if anything changed.
     """
     ports = local_ports(layout)
-    if not ports and not net.floating_ips():
+    if not ports and not net.owned_floating_ips(layout, OWNER):
         return False  # nothing to do and nothing to undo: spare Neutron the call
     wanted: dict[str, str] = {}
     for fip in client.list_floatingips()["floatingips"]:
@@ -52,7 +55,7 @@ def sync_from_neutron(layout: Layout, client: Any) -> bool:
         if fip.get("port_id") in ports and fixed in ports[fip["port_id"]]:
             wanted[fip["floating_ip_address"]] = fixed
             _ensure_external_bridge(layout, client, fip["floating_network_id"])
-    return net.sync_floating_ips(layout, wanted)
+    return net.sync_floating_ips(layout, wanted, OWNER)
 
 
 def _ensure_external_bridge(layout: Layout, client: Any, network_id: str) -> None:
@@ -69,8 +72,8 @@ def _ensure_external_bridge(layout: Layout, client: Any, network_id: str) -> Non
 def prune(layout: Layout) -> None:
     """Drop NAT entries whose fixed address no longer belongs to any machine (after a delete),
     without waiting for the next sync."""
-    current = net.floating_ips()
+    mine = net.owned_floating_ips(layout, OWNER)
     live = {ip for ips in local_ports(layout).values() for ip in ips}
-    kept = {f: x for f, x in current.items() if x in live}
-    if kept != current:
-        net.sync_floating_ips(layout, kept)
+    kept = {f: x for f, x in mine.items() if x in live}
+    if kept != mine:
+        net.sync_floating_ips(layout, kept, OWNER)

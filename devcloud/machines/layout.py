@@ -9,7 +9,9 @@
     instances/<name>/      one machine: state.json, upper/, work/, rootfs/ (overlay mount),
                            console.log, supervisor.log, supervisor.pid
     acng/                  apt-cacher-ng's config, cache and logs
-    locks/                 flock files (image cache, bridges, nftables)
+    locks/                 flock files of this data dir (image cache)
+    floating-<owner>.json  the floating IPs this data dir's <owner> (nova, a test) programmed
+/run/lock/tonle-devcloud/  flock files of what the host shares (bridges, nftables table)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,17 +58,29 @@ class Layout:
     def instance_dir(self, name: str) -> Path:
         return self.instances_dir / name
 
-    @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """An exclusive flock on `locks/<name>.lock`.
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """An exclusive lock on something of this data dir (`locks/<name>.lock`)."""
+        return _flock(self.locks_dir / f"{name}.lock")
 
-        flock locks belong to an open file description, so this serialises native threads of
-        one nova-compute as well as separate processes (tests, `devcloud down`).
-        """
-        self.locks_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.locks_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    @staticmethod
+    def host_lock(name: str) -> AbstractContextManager[None]:
+        """An exclusive lock on something the whole host shares — bridges, our nftables
+        table — whichever devcloud data dir (a test run, a second checkout) touches it."""
+        return _flock(HOST_LOCKS / f"{name}.lock")
+
+
+#: Host-wide locks live outside any data dir.
+HOST_LOCKS = Path("/run/lock/tonle-devcloud")
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """flock locks belong to an open file description, so this serialises the native threads
+    of one nova-compute as well as separate processes (tests, `devcloud down`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -43,10 +43,8 @@ def teardown_host(data_dir: Path, timeout: float = 20.0) -> None:
         pid = m.supervisor_pid()
         if pid:
             os.kill(pid, signal.SIGTERM)
-    fixed: set[str] = set()
     for m in machines:
         try:
-            fixed |= {ip for nic in m.nics() for s in nic.subnets for ip in s.fixed_ips}
             m.stop(timeout=timeout)
             m.unplug()
         except (OSError, MachineError) as exc:  # keep tearing down the rest
@@ -54,11 +52,10 @@ def teardown_host(data_dir: Path, timeout: float = 20.0) -> None:
         net.delete_netns(m.netns)
         if os.path.ismount(m.rootfs) and not ok(["umount", str(m.rootfs)]):
             run(["umount", "--lazy", str(m.rootfs)], check=False)
-    remaining = {f: x for f, x in net.floating_ips().items() if x not in fixed}
-    if remaining:
-        net.sync_floating_ips(layout, remaining)
+    for owned in layout.root.glob("floating-*.json"):
+        net.sync_floating_ips(layout, {}, owned.stem.removeprefix("floating-"))
     for br in net.our_bridges():
         net.remove_bridge_if_unused(layout, br)
-    if not remaining and not net.our_bridges():
+    if not net.floating_ips() and not net.our_bridges():
         net.delete_nft_table()
     host.stop_apt_cacher(layout)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcloud.machines import net
+from devcloud.machines import net, statefile
 from devcloud.machines._proc import ok, run
 from devcloud.machines.host import ACNG_PORT
 from devcloud.machines.image import GUEST_INIT
@@ -85,11 +85,7 @@ class Machine:
             raise MachineError(f"machine {self.name} does not exist ({self.state_file})") from None
 
     def _update(self, **changes: object) -> None:
-        st = self.state() if self.exists() else {}
-        st.update(changes)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(st, indent=1))
-        os.replace(tmp, self.state_file)
+        statefile.update(self.state_file, **changes)
 
     def nics(self) -> list[net.Nic]:
         return [net.Nic.from_json(n) for n in self.state().get("nics", [])]

@@ -129,7 +129,7 @@ def _addresses(dev: str) -> set[str]:
 
 def ensure_bridge(layout: Layout, name: str, subnets: Iterable[Subnet], mtu: int = 1500) -> None:
     """Create bridge `name` if missing and give the host each subnet's gateway address on it."""
-    with layout.lock("net"):
+    with layout.host_lock("net"):
         if not _link_exists(name):
             log.info("creating bridge %s", name)
             run(["ip", "link", "add", name, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
@@ -147,7 +147,7 @@ def ensure_bridge(layout: Layout, name: str, subnets: Iterable[Subnet], mtu: int
 
 def remove_bridge_if_unused(layout: Layout, name: str) -> None:
     """Delete one of our bridges once no port is attached to it any more."""
-    with layout.lock("net"):
+    with layout.host_lock("net"):
         if name not in our_bridges():
             return
         ports = json.loads(run(["ip", "-j", "link", "show", "master", name]).stdout or "[]")
@@ -240,7 +240,7 @@ table ip {NFT_TABLE} {{
 
 def ensure_nft_table(layout: Layout) -> None:
     """Create our own nftables table (never the host's whole ruleset) if missing."""
-    with layout.lock("nft"):
+    with layout.host_lock("nft"):
         if not ok(["nft", "list", "table", "ip", NFT_TABLE]):
             run(["nft", "-f", "-"], input_text=_NFT_SKELETON)
 
@@ -262,24 +262,44 @@ def floating_ips() -> dict[str, str]:
     return result
 
 
-def sync_floating_ips(layout: Layout, wanted: Mapping[str, str]) -> bool:
-    """Make the floating → fixed mapping exactly `wanted`, in one nft transaction.
+def _owned_file(layout: Layout, owner: str) -> Path:
+    return layout.root / f"floating-{owner}.json"
 
-    Returns True if anything changed. Changed addresses get their neighbour entries flushed.
+
+def owned_floating_ips(layout: Layout, owner: str) -> dict[str, str]:
+    """The floating → fixed entries `owner` of this data dir programmed last."""
+    f = _owned_file(layout, owner)
+    return dict(json.loads(f.read_text())) if f.exists() else {}
+
+
+def sync_floating_ips(layout: Layout, wanted: Mapping[str, str], owner: str = "nova") -> bool:
+    """Make `owner`'s floating → fixed entries exactly `wanted`, in one nft transaction.
+
+    The NAT table is the host's, shared by every devcloud data dir on it (a test run beside
+    the cloud) and every owner in one (the Nova driver, a test): each replaces only the
+    entries it programmed itself, recorded in `floating-<owner>.json`.
+    Returns True if the kernel's table changed. Changed addresses get their neighbour
+    entries flushed.
     """
     ensure_nft_table(layout)
-    with layout.lock("nft"):
+    with layout.host_lock("nft"):
         current = floating_ips()
-        if current == dict(wanted):
-            return False
-        lines = [f"flush map ip {NFT_TABLE} fip_dnat", f"flush map ip {NFT_TABLE} fip_snat"]
-        if wanted:
-            dnat = ", ".join(f"{f} : {x}" for f, x in wanted.items())
-            snat = ", ".join(f"{x} : {f}" for f, x in wanted.items())
-            lines.append(f"add element ip {NFT_TABLE} fip_dnat {{ {dnat} }}")
-            lines.append(f"add element ip {NFT_TABLE} fip_snat {{ {snat} }}")
-        run(["nft", "-f", "-"], input_text="\n".join(lines) + "\n")
-        for _floating, fixed in set(current.items()) ^ set(wanted.items()):
-            flush_neighbour(fixed)
-        log.info("floating IPs now %s", dict(wanted))
-        return True
+        mine = owned_floating_ips(layout, owner)
+        others = {f: x for f, x in current.items() if f not in mine and f not in wanted}
+        table = {**others, **wanted}
+        changed = table != current
+        if changed:
+            lines = [f"flush map ip {NFT_TABLE} fip_dnat", f"flush map ip {NFT_TABLE} fip_snat"]
+            if table:
+                dnat = ", ".join(f"{f} : {x}" for f, x in table.items())
+                snat = ", ".join(f"{x} : {f}" for f, x in table.items())
+                lines.append(f"add element ip {NFT_TABLE} fip_dnat {{ {dnat} }}")
+                lines.append(f"add element ip {NFT_TABLE} fip_snat {{ {snat} }}")
+            run(["nft", "-f", "-"], input_text="\n".join(lines) + "\n")
+            for _floating, fixed in set(current.items()) ^ set(table.items()):
+                flush_neighbour(fixed)
+            log.info("floating IPs of %s now %s", owner, dict(wanted))
+        if dict(wanted) != mine:
+            layout.root.mkdir(parents=True, exist_ok=True)
+            _owned_file(layout, owner).write_text(json.dumps(dict(wanted)))
+        return changed

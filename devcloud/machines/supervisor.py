@@ -10,12 +10,12 @@ Signals:  SIGTERM  clean power-off (nspawn forwards it to the guest's systemd), 
           SIGUSR1  hard reboot (kill the container, start it again)
 nspawn exit 133 means the guest rebooted itself: start it again. Any other exit ends the
 supervisor; state.json then says why, and the machine shows as shut off.
-Only the standard library is used: this runs under whatever python started it.
+Only the standard library is used (and this package, which uses only it): this runs under
+whatever python started it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+
+from devcloud.machines import statefile
 
 REBOOT_EXIT = 133
 
@@ -35,15 +37,8 @@ class Supervisor:
         self.stopping = False
         self.hard_reboot = False
 
-    def state(self) -> dict[str, object]:
-        return dict(json.loads(self.state_file.read_text()))
-
     def update(self, **changes: object) -> None:
-        st = self.state()
-        st.update(changes)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(st, indent=1))
-        os.replace(tmp, self.state_file)
+        statefile.update(self.state_file, **changes)
 
     def log(self, msg: str) -> None:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}", flush=True)
@@ -92,7 +87,7 @@ class Supervisor:
         signal.signal(signal.SIGUSR1, self.on_usr1)
         # SIGUSR2: power off now, no clean shutdown (Nova's destroy, or a stop that timed out).
         signal.signal(signal.SIGUSR2, self.on_usr2)
-        argv = [str(a) for a in self.state()["nspawn_argv"]]  # type: ignore[attr-defined]
+        argv = [str(a) for a in statefile.read(self.state_file)["nspawn_argv"]]
         rc = 0
         while not self.stopping:
             self.hard_reboot = False
