@@ -7,7 +7,9 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +29,7 @@ from devcloud.services import (
     swift,
     venv,
 )
-from devcloud.services.common import StageError, http_ok, service_password
+from devcloud.services.common import StageError, http_ok, port_open, service_password
 
 #: (process name, URL that must answer, or None for "pid alive" only), in start order.
 CHECKS: list[tuple[str, str | None]] = [
@@ -103,16 +105,19 @@ def _stage(ctx: Context, stage: str, what: str) -> Iterator[None]:
     ctx.progress(stage, f"done in {time.monotonic() - t0:.1f}s")
 
 
-def _in_parallel(ctx: Context, stages: list[tuple[str, Callable[[Context], None]]]) -> None:
-    """Run independent stages on a few threads (mostly waiting on MariaDB and imports);
+Stage = tuple[str, str, Callable[[], None]]  # (stage, what, work)
+
+
+def _in_parallel(ctx: Context, stages: list[Stage], workers: int = 3) -> None:
+    """Run independent stages on threads (they mostly wait: on pip, apt, MariaDB, imports);
     re-raise the first failure once all have finished, so no stage is left half-done."""
 
-    def run(stage: str, fn: Callable[[Context], None]) -> None:
-        with _stage(ctx, stage, "database, config, processes"):
-            fn(ctx)
+    def run(stage: str, what: str, work: Callable[[], None]) -> None:
+        with _stage(ctx, stage, what):
+            work()
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [pool.submit(run, stage, fn) for stage, fn in stages]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run, *stage) for stage in stages]
     for future in futures:
         future.result()
 
@@ -144,29 +149,82 @@ def status(ctx: Context, quiet: bool = False) -> bool:
     return all_up
 
 
+#: Ports each of our processes binds, to find a clash before starting anything.
+PORTS: dict[str, tuple[int, ...]] = {
+    mariadb.NAME: (ports.MARIADB,),
+    rabbitmq.EPMD: (rabbitmq.EPMD_PORT,),
+    rabbitmq.NAME: (ports.RABBITMQ, ports.RABBITMQ_DIST),
+    keystone.NAME: (ports.KEYSTONE,),
+    placement.NAME: (ports.PLACEMENT,),
+    glance.NAME: (ports.GLANCE,),
+    neutron.NAME: (ports.NEUTRON,),
+    nova.API: (ports.NOVA,),
+    cinder.API: (ports.CINDER,),
+    swift.PROXY: (ports.SWIFT_PROXY,),
+    **{f"swift-{ring}": (port,) for ring, port in swift.SERVERS},
+}
+
+
+#: Which data directory's cloud holds the (fixed) ports right now; machine-wide on purpose.
+OWNER_FILE = Path("/run/tonle-devcloud.owner")
+
+
+def _check_ports_free(ctx: Context) -> None:
+    """Fail early, and say why, when another program (often a devcloud of another data
+    directory, e.g. a CI clone's) holds a port one of our stopped processes needs."""
+    clashes = [
+        f"{port} (for {name})"
+        for name, wanted in PORTS.items()
+        if procs.read_pid(ctx, name) is None
+        for port in wanted
+        if port_open(port)
+    ]
+    if clashes:
+        try:
+            owner = OWNER_FILE.read_text().strip()
+        except OSError:
+            owner = "<its data dir>"
+        raise StageError(
+            f"ports already in use on 127.0.0.1: {', '.join(clashes)}. Another devcloud may be "
+            f"running from another data directory: stop it with `TONLE_DATA_DIR={owner} "
+            f"python -m devcloud down` (`ss -ltnp` shows who listens)."
+        )
+
+
 def up(ctx: Context) -> None:
     if status(ctx, quiet=True):
         ctx.progress("up", f"already running; clouds.yaml at {ctx.clouds_yaml}")
         status(ctx)
         return
+    _check_ports_free(ctx)
     t0 = time.monotonic()
+    with suppress(OSError):  # only used to improve an error message
+        OWNER_FILE.write_text(f"{ctx.data_dir.parent}\n")
     machines = _optional("devcloud.machines")
-    with _stage(ctx, "packages", "MariaDB and RabbitMQ from Debian"):
-        packages.ensure(ctx)
-    with _stage(ctx, "venv", f"OpenStack virtualenv at {ctx.venv}"):
+    shim = _hook(machines, "install_shim")
+    prepare = _hook(machines, "prepare_host")
+
+    def cloud_venv() -> None:
         if venv.ensure(ctx):
             ctx.progress("venv", "installed from devcloud/requirements.txt")
-        shim = _hook(machines, "install_shim")
         if shim is not None:
             shim(ctx.venv)
-    prepare = _hook(machines, "prepare_host")
-    if prepare is not None:
-        with _stage(ctx, "host", "instance networking and base image (devcloud.machines)"):
-            prepare(ctx.data_dir)
-    with _stage(ctx, "mariadb", f"private MariaDB on 127.0.0.1:{ports.MARIADB}"):
+
+    def shared_services() -> None:
+        packages.ensure(ctx)
         mariadb.start(ctx)
-    with _stage(ctx, "rabbitmq", f"private RabbitMQ on 127.0.0.1:{ports.RABBITMQ}"):
+        ctx.progress("mariadb", f"private MariaDB up on 127.0.0.1:{ports.MARIADB}")
         rabbitmq.start(ctx)
+        ctx.progress("rabbitmq", f"private RabbitMQ up on 127.0.0.1:{ports.RABBITMQ}")
+
+    # Three independent jobs of minutes each on a fresh machine: pip, debootstrap, apt.
+    first: list[Stage] = [
+        ("venv", f"OpenStack virtualenv at {ctx.venv}", cloud_venv),
+        ("shared", "MariaDB and RabbitMQ (Debian packages, private instances)", shared_services),
+    ]
+    if prepare is not None:
+        first.append(("host", "instance networking and base image (devcloud.machines)", lambda: prepare(ctx.data_dir)))
+    _in_parallel(ctx, first)
     with _stage(ctx, "keystone", f"identity on {ctx.admin.auth_url}"):
         keystone.start(ctx)
     with _stage(ctx, "catalog", "service users and endpoints"):
@@ -179,25 +237,31 @@ def up(ctx: Context) -> None:
                 endpoints=[Endpoint(url)],
             )
     nova.prepare(ctx, compute_driver=nova.driver_name(shim is not None))
-    _in_parallel(
-        ctx,
-        [
-            # Nova first: its database syncs take longest.
-            ("nova", nova.start),
-            ("placement", placement.start),
-            ("glance", glance.start),
-            ("neutron", neutron.start),
-            ("swift", swift.start),
-            ("cinder", cinder.start),
-        ],
-    )
-    base_image_tar = _hook(machines, "base_image_tar")
-    with _stage(ctx, "resources", "sites, flavors, external network, subnet pool, base image"):
-        resources.ensure(ctx, base_image_tar(ctx.data_dir) if base_image_tar else None)
     dns_up = _hook(_optional("devcloud.dns"), "up")
+    openstack_stages: list[Stage] = [
+        # Nova first: its database syncs take longest.
+        (name, "database, config, processes", partial(module.start, ctx))
+        for name, module in (
+            ("nova", nova),
+            ("placement", placement),
+            ("glance", glance),
+            ("neutron", neutron),
+            ("swift", swift),
+            ("cinder", cinder),
+        )
+    ]
+    base_image_tar = _hook(machines, "base_image_tar")
+
+    def openstack_services() -> None:
+        _in_parallel(ctx, openstack_stages)
+        with _stage(ctx, "resources", "sites, flavors, external network, subnet pool, base image"):
+            resources.ensure(ctx, base_image_tar(ctx.data_dir) if base_image_tar else None)
+
+    # DNS needs only Keystone, MariaDB and RabbitMQ: it comes up beside the other services.
+    services: list[Stage] = [("openstack", "Nova, Placement, Glance, Neutron, Swift, Cinder", openstack_services)]
     if dns_up is not None:
-        with _stage(ctx, "dns", "Designate and BIND (devcloud.dns)"):
-            dns_up(ctx)
+        services.append(("dns", "Designate and BIND (devcloud.dns)", partial(dns_up, ctx)))
+    _in_parallel(ctx, services, workers=2)
     clouds_yaml.write(ctx)
     ctx.progress(
         "up",
@@ -231,6 +295,8 @@ def down(ctx: Context) -> None:
     rabbitmq.stop(ctx)
     ctx.progress("down", "stopping mariadb")
     mariadb.stop(ctx)
+    if OWNER_FILE.exists() and OWNER_FILE.read_text().strip() == str(ctx.data_dir.parent):
+        OWNER_FILE.unlink(missing_ok=True)
     ctx.progress("down", f"stopped in {time.monotonic() - t0:.1f}s")
 
 
