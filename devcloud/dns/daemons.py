@@ -117,7 +117,10 @@ def pool_update(ctx: Context, lay: Layout) -> None:
         "--file",
         str(lay.pools_yaml),
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        raise failure(ctx, L.CENTRAL, "designate-manage pool update got no answer from central in 120 s") from exc
     if result.returncode != 0:
         err = failure(ctx, L.CENTRAL, "designate-manage pool update failed")
         raise DnsError(f"{(result.stdout + result.stderr)[-3000:]}\n{err}")

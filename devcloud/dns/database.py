@@ -48,6 +48,9 @@ def sync(lay: Layout) -> None:
         "database",
         "sync",
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        raise DnsError("designate-manage database sync did not finish in 300 s (MariaDB up?)") from exc
     if result.returncode != 0:
         raise DnsError(f"designate-manage database sync failed:\n{(result.stdout + result.stderr)[-4000:]}")

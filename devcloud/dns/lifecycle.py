@@ -11,6 +11,9 @@ from devcloud.dns import layout as L
 from devcloud.dns.layout import Layout
 from devcloud.dns.waiting import DnsError
 
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
 _PREPARE_LOCK = threading.Lock()
 
 #: Ports each of our processes binds; checked before starting it.
@@ -33,10 +36,6 @@ def _check_ports_free(ctx: Context) -> None:
                     f"{L.HOST}:{port} (for {name}) is already in use by a process devcloud did not "
                     f"start from {ctx.data_dir}: another devcloud running? See `ss -ltnp 'sport = :{port}'`"
                 )
-
-
-if TYPE_CHECKING:
-    from devcloud.context import Context
 
 
 def _running(ctx: Context, lay: Layout) -> bool:

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from devcloud import procs
+from devcloud.services.common import StageError
 
 if TYPE_CHECKING:
     from devcloud.context import Context
 
 
-class DnsError(RuntimeError):
-    """The DNS part could not be brought up; the message carries the log tail to read."""
+class DnsError(StageError):
+    """The DNS part could not be brought up; the message carries the log tail to read.
+
+    A StageError, so `python -m devcloud up` prints it as a failed stage, not a traceback."""
 
 
 def failure(ctx: Context, process: str, what: str) -> DnsError:
