@@ -9,6 +9,7 @@ benchmarking range) and destroys every machine it made, even on failure.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -43,11 +44,25 @@ def _ssh_ready(key: Path, address: str, limit: float, m: Machine) -> float:
     )
 
 
+def free_lab_octet() -> int:
+    """A third octet N such that neither 198.18.N.0/24 nor 198.19.N.0/24 is on any interface
+    of the host: lab networks of tests and benchmarks must not clash with each other's."""
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    used = {
+        int(a["local"].split(".")[2])
+        for link in json.loads(out or "[]")
+        for a in link.get("addr_info", [])
+        if a["local"].startswith(("198.18.", "198.19."))
+    }
+    free = [n for n in range(20, 240) if n not in used]
+    return free[int.from_bytes(os.urandom(2), "big") % len(free)]
+
+
 def boot_to_ssh(data_dir: Path, count: int, limit: float = 120.0) -> dict[str, float]:
     """Boot `count` machines at once; seconds until each answers SSH, and memory per machine."""
     layout = Layout(data_dir)
     lower = image.base_rootfs(data_dir)
-    third = int.from_bytes(os.urandom(1), "big") % 200 + 20
+    third = free_lab_octet()
     network = f"bench{uuid.uuid4().hex}"
     machines: list[Machine] = []
     with tempfile.TemporaryDirectory() as tmp:

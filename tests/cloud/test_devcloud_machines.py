@@ -28,6 +28,7 @@ import pytest
 
 from devcloud.context import data_root
 from devcloud.machines import net, prepare_host
+from devcloud.machines.bench import free_lab_octet
 from devcloud.machines.image import base_rootfs
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineSpec
@@ -140,7 +141,7 @@ class Lab:
 
 @pytest.fixture
 def lab(layout: Layout) -> Iterator[Lab]:
-    third = int.from_bytes(os.urandom(1), "big") % 200 + 20
+    third = free_lab_octet()
     lab = Lab(layout, f"test{uuid.uuid4().hex}", f"198.18.{third}.", [])
     yield lab
     for m in lab.machines:
