@@ -1,0 +1,6 @@
+"""Stack engines behind `orchestrator.pipeline.engine.Engine`.
+
+- `orchestrator.engines.embedded.engine.EmbeddedEngine`: runs the Pulumi programs in-process
+  with checkpoints in PostgreSQL and the OpenStack provider layer (`engines.openstack`);
+  the default where no `pulumi` CLI is installed.
+"""

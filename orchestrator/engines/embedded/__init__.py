@@ -1,0 +1,1 @@
+"""The embedded engine: runs Pulumi programs in-process, keeps checkpoints in PostgreSQL."""

@@ -1,0 +1,263 @@
+"""`EmbeddedEngine`: the `Engine` that runs Pulumi programs without the Pulumi CLI.
+
+Each operation takes the stack's lock, loads its checkpoint, runs (or, for destroy and
+refresh, skips) the program against an in-process resource monitor, and records every step
+as it happens. Errors reach the pipeline as `StepFailed` (a retry will not help by itself) or
+`TransientError` (cloud hiccup, stack busy: retry later).
+"""
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.engines.embedded import program as program_runner
+from orchestrator.engines.embedded.deployment import Cancelled, Deployment, ProviderCache, ResourceFailed
+from orchestrator.engines.embedded.events import Emitter
+from orchestrator.engines.embedded.export import deployment_v3
+from orchestrator.engines.embedded.monitor import EngineLog, ResourceMonitor
+from orchestrator.engines.embedded.protocol import reveal
+from orchestrator.engines.embedded.provider import CloudError, ProviderFactory, UnknownType
+from orchestrator.engines.embedded.refresh import refresh_resources
+from orchestrator.engines.embedded.secrets import SecretBox
+from orchestrator.engines.embedded.state import Snapshot
+from orchestrator.engines.embedded.store import CheckpointStore, StackLocked
+from orchestrator.pipeline.engine import ChangeSummary, StackSpec
+from orchestrator.pipeline.events import EventSink, StepFailed, TransientError
+
+log = logging.getLogger("tonle.engine")
+
+PROJECT = "tonle"
+
+
+def load_stack_program(name: str) -> Callable[[], None]:
+    """`stacks.<name>.program`, the offering's Pulumi program (contract in `stacks/__init__.py`)."""
+    try:
+        module = importlib.import_module(f"stacks.{name}")
+    except ModuleNotFoundError as exc:
+        raise StepFailed(f"stack program {name!r} does not exist (no module stacks.{name})") from exc
+    program = getattr(module, "program", None)
+    if not callable(program):
+        raise StepFailed(f"stack program stacks.{name} defines no program() function")
+    return program
+
+
+@dataclass
+class RunStats:
+    """Figures of the last operation (for benchmarks and logs)."""
+
+    operation: str
+    seconds: float
+    cloud_seconds: float
+    mutating_calls: int
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+class EmbeddedEngine:
+    name = "embedded"
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        secrets_key: bytes,
+        provider_factory: ProviderFactory | None = None,
+        parallel: int = 16,
+        load_program: Callable[[str], Callable[[], None]] = load_stack_program,
+        lock_wait_seconds: float = 10.0,
+    ) -> None:
+        """`database_url`: libpq URL of the database migrated to 0002; `secrets_key`: a Fernet key
+        (see `secrets.load_or_create_key`); `provider_factory`: the cloud boundary, by default the
+        OpenStack provider layer reading `clouds.yaml` as openstacksdk does."""
+        if provider_factory is None:
+            from orchestrator.engines.openstack.provider import OpenStackProvider
+
+            provider_factory = OpenStackProvider.from_config
+        self.store = CheckpointStore(database_url, SecretBox(secrets_key), pool_size=max(4, parallel + 2))
+        self.providers = ProviderCache(provider_factory)
+        self.parallel = parallel
+        self.load_program = load_program
+        self.lock_wait_seconds = lock_wait_seconds
+        self.last_run: RunStats | None = None
+        self._cancels: dict[str, threading.Event] = {}
+        self._cancels_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- Engine ----
+
+    def preview(self, stack: StackSpec, on_event: EventSink) -> ChangeSummary:
+        deployment = self._run_program(stack, on_event, preview=True)
+        return ChangeSummary(changes=dict(deployment.counts))
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        deployment = self._run_program(stack, on_event, preview=False)
+        return reveal(deployment.outputs_known())
+
+    def destroy(self, stack_name: str, on_event: EventSink) -> None:
+        emitter = Emitter(on_event, stack=stack_name, operation="destroy")
+        with self._operation(stack_name, "destroy", emitter) as cancelled:
+            snapshot = self.store.load(stack_name)
+            deployment = self._deployment(snapshot, emitter, {}, preview=False, cancelled=cancelled)
+            started = time.monotonic()
+            self._guard(stack_name, lambda: deployment.delete_all(snapshot.resources), deployment)
+            self.store.finish(stack_name, "succeeded", {})
+            self.store.drop(stack_name)
+            self._summary(emitter, deployment, started, "destroy")
+
+    def refresh(self, stack_name: str, on_event: EventSink) -> ChangeSummary:
+        emitter = Emitter(on_event, stack=stack_name, operation="refresh")
+        with self._operation(stack_name, "refresh", emitter) as cancelled:
+            snapshot = self.store.load(stack_name)
+            deployment = self._deployment(snapshot, emitter, {}, preview=False, cancelled=cancelled)
+            started = time.monotonic()
+            self._guard(stack_name, lambda: refresh_resources(deployment, snapshot), deployment)
+            self.store.finish(stack_name, "succeeded")
+            self._summary(emitter, deployment, started, "refresh")
+            return ChangeSummary(changes=dict(deployment.counts))
+
+    def outputs(self, stack_name: str) -> dict[str, Any]:
+        return reveal(self.store.load(stack_name).outputs)
+
+    def export_state(self, stack_name: str) -> dict[str, Any]:
+        return deployment_v3(self.store.load(stack_name), project=PROJECT, seal=self.store.box.seal)
+
+    def cancel(self, stack_name: str) -> None:
+        with self._cancels_lock:
+            event = self._cancels.get(stack_name)
+        if event is not None:
+            log.warning("stack %s: cancelling; steps in flight finish, nothing new starts", stack_name)
+            event.set()
+
+    # ---- internals ----
+
+    def _run_program(self, stack: StackSpec, on_event: EventSink, *, preview: bool) -> Deployment:
+        operation = "preview" if preview else "up"
+        emitter = Emitter(on_event, stack=stack.name, operation=operation)
+        program = self.load_program(stack.program)
+        with self._operation(stack.name, operation, emitter, record=not preview) as cancelled:
+            snapshot = self.store.load(stack.name)
+            deployment = self._deployment(snapshot, emitter, stack.config, preview=preview, cancelled=cancelled)
+            engine_log = EngineLog(emitter)
+            started = time.monotonic()
+
+            def run() -> None:
+                program_runner.run(
+                    program,
+                    monitor=ResourceMonitor(deployment),
+                    engine=engine_log,
+                    project=PROJECT,
+                    stack=stack.name,
+                    config=stack.config,
+                    secret_keys=sorted(stack.secret_keys),
+                    preview=preview,
+                    parallel=self.parallel,
+                )
+                deployment.finish()
+
+            self._guard(stack.name, run, deployment, engine_log)
+            if not preview:
+                self.store.finish(stack.name, "succeeded", deployment.stack_outputs)
+            self._summary(emitter, deployment, started, operation)
+            return deployment
+
+    def _deployment(
+        self,
+        snapshot: Snapshot,
+        emitter: Emitter,
+        config: dict[str, Any],
+        *,
+        preview: bool,
+        cancelled: threading.Event,
+    ) -> Deployment:
+        provider_config: dict[str, dict[str, Any]] = {}
+        for key, value in config.items():
+            package, _, name = key.partition(":")
+            if package != "tonle" and name:
+                provider_config.setdefault(package, {})[name] = value
+        return Deployment(
+            snapshot=snapshot,
+            project=PROJECT,
+            providers=self.providers,
+            provider_config=provider_config,
+            store=None if preview else self.store,
+            emitter=emitter,
+            preview=preview,
+            cancelled=cancelled,
+            parallel=self.parallel,
+        )
+
+    @contextmanager
+    def _operation(
+        self, stack_name: str, operation: str, emitter: Emitter, *, record: bool = True
+    ) -> Iterator[threading.Event]:
+        cancelled = threading.Event()
+        try:
+            with self.store.lock(stack_name, wait_seconds=self.lock_wait_seconds):
+                with self._cancels_lock:
+                    self._cancels[stack_name] = cancelled
+                log.info("stack %s: %s started", stack_name, operation)
+                try:
+                    if record:
+                        self.store.begin(stack_name, operation)
+                    yield cancelled
+                except BaseException:
+                    if record:
+                        self.store.finish(stack_name, "failed")
+                    raise
+                finally:
+                    with self._cancels_lock:
+                        self._cancels.pop(stack_name, None)
+        except StackLocked as exc:
+            raise TransientError(str(exc)) from exc
+
+    def _guard(
+        self, stack_name: str, body: Callable[[], None], deployment: Deployment, engine_log: EngineLog | None = None
+    ) -> None:
+        """Run `body`; turn what went wrong into the pipeline's error kinds, naming the resource."""
+        try:
+            body()
+        except Cancelled as exc:
+            raise StepFailed(f"cancelled: {exc}; finished steps are recorded") from exc
+        except StepFailed:
+            raise
+        except BaseException as exc:  # programs raise anything; report and classify it
+            failures = deployment.failures
+            if failures:
+                message = "; ".join(str(f) for f in failures)
+                log.error("stack %s: %s", stack_name, message)
+                if all(f.transient for f in failures):
+                    raise TransientError(message) from exc
+                raise StepFailed(message) from exc
+            if isinstance(exc, ResourceFailed | CloudError):
+                raise (TransientError if getattr(exc, "transient", False) else StepFailed)(str(exc)) from exc
+            if isinstance(exc, UnknownType):
+                raise StepFailed(str(exc)) from exc
+            if not isinstance(exc, Exception):
+                raise
+            diagnostics = "; ".join(engine_log.errors) if engine_log and engine_log.errors else ""
+            log.exception("stack %s: the program failed", stack_name)
+            raise StepFailed(f"the stack program failed: {type(exc).__name__}: {exc} {diagnostics}".strip()) from exc
+        finally:
+            first_failure = deployment.failures[0] if deployment.failures else None
+            if first_failure is not None:
+                deployment.emitter.emit("diagnostic", str(first_failure), level="error", urn=first_failure.urn)
+
+    def _summary(self, emitter: Emitter, deployment: Deployment, started: float, operation: str) -> None:
+        seconds = time.monotonic() - started
+        changes = {k: v for k, v in deployment.counts.items() if v}
+        self.last_run = RunStats(operation, seconds, deployment.cloud_seconds, deployment.mutating_calls, changes)
+        text = ", ".join(f"{n} {kind}" for kind, n in sorted(changes.items())) or "no changes"
+        emitter.emit(
+            "summary",
+            f"{operation} of stack {emitter.stack}: {text} in {seconds:.1f}s",
+            changes=changes,
+            seconds=round(seconds, 3),
+            preview=operation == "preview",
+        )
+        log.info("stack %s: %s done: %s in %.1fs", emitter.stack, operation, text, seconds)

@@ -1,0 +1,74 @@
+"""Refresh: read every managed resource from the cloud, report drift, record what is real.
+
+Drift in a property the program declares is written into the checkpoint's inputs too, so the
+next `up` sees the difference from the program and puts the declared value back.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from orchestrator.engines.embedded.deployment import Deployment
+from orchestrator.engines.embedded.diff import _equal
+from orchestrator.engines.embedded.protocol import mark_secret, reveal, secret_paths
+from orchestrator.engines.embedded.provider import CloudError
+from orchestrator.engines.embedded.state import ResourceState, Snapshot
+
+
+def refresh_resources(deployment: Deployment, snapshot: Snapshot) -> None:
+    managed = [r for r in snapshot.resources if r.custom and not r.is_provider and r.id and not r.condemned]
+    prefix = f"tonle-refresh-{snapshot.stack}"
+    with ThreadPoolExecutor(max_workers=deployment.parallel, thread_name_prefix=prefix) as pool:
+        errors = [e for e in pool.map(lambda r: _refresh_one(deployment, r), managed) if e is not None]
+    if errors:
+        raise errors[0]
+
+
+def drifted(stored: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Properties whose real value differs from the recorded one (only those the cloud reports)."""
+    return sorted(k for k in actual if k in stored and not _equal(reveal(stored[k]), reveal(actual[k])))
+
+
+def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | None:
+    emitter = deployment.emitter
+    started = time.monotonic()
+    try:
+        provider = deployment.providers_for(state)
+        actual = deployment.timed(lambda: provider.read(state.type, state.id, reveal(state.inputs)), mutating=False)
+    except CloudError as exc:
+        emitter.outcome("refresh", state.urn, seconds=time.monotonic() - started, error=str(exc))
+        return exc
+    if actual is None:
+        deployment.count("delete")
+        emitter.emit(
+            "resource.drift",
+            f"{state.type} {state.urn.rsplit('::', 1)[-1]} ({state.id}) no longer exists; forgetting it",
+            level="warning",
+            urn=state.urn,
+            drift="deleted",
+        )
+        if deployment.store is not None:
+            deployment.store.remove(deployment.stack, state.key)
+        return None
+    changed = drifted(state.outputs, actual)
+    if not changed:
+        deployment.count("same")
+        return None
+    deployment.count("update")
+    emitter.emit(
+        "resource.drift",
+        f"{state.type} {state.urn.rsplit('::', 1)[-1]} changed outside Tonle: {', '.join(changed)}",
+        level="warning",
+        urn=state.urn,
+        drift="changed",
+        changed=changed,
+    )
+    secrets = secret_paths(state.outputs) | secret_paths(state.inputs)
+    outputs = mark_secret({**state.outputs, **actual}, secrets)
+    inputs = dict(state.inputs)
+    for key in changed:
+        if key in inputs:
+            inputs[key] = outputs[key]
+    if deployment.store is not None:
+        deployment.store.put(deployment.stack, state.evolve(outputs=outputs, inputs=inputs))
+    return None

@@ -1,0 +1,1 @@
+"""The OpenStack provider layer of the embedded engine: `openstack:*` type tokens -> openstacksdk."""

@@ -1,0 +1,370 @@
+"""The embedded engine's core against a real PostgreSQL, with real Pulumi programs and SDK.
+
+The cloud here is `CloudDouble`, a test double of the provider boundary (the engine's core,
+not OpenStack, is under test; tests/cloud/test_engine.py runs the real provider layer against
+the local data centre). Everything else is real: pulumi_openstack resource classes, the
+Pulumi SDK's runtime talking to our in-process monitor, checkpoints in PostgreSQL.
+"""
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pulumi
+import pulumi_openstack as openstack
+import pytest
+from cryptography.fernet import Fernet
+
+from orchestrator.engines.embedded.cloud_double import CloudDouble, SimulatedCrash
+from orchestrator.engines.embedded.engine import EmbeddedEngine
+from orchestrator.engines.embedded.protocol import SIG_KEY
+from orchestrator.pipeline.engine import StackSpec
+from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from tests.conftest import Database
+
+pytestmark = pytest.mark.integration
+
+INSTANCE = "openstack:compute/instance:Instance"
+SUBNET = "openstack:networking/subnet:Subnet"
+NETWORK = "openstack:networking/network:Network"
+
+
+def web_program() -> None:
+    """A small web stack: network, subnet, router, security group, N servers, outputs."""
+    cfg = pulumi.Config("tonle")
+    prefix = cfg.require("prefix")
+    servers = cfg.get_int("servers") or 1
+    net = openstack.networking.Network("net", name=f"{prefix}-net")
+    subnet = openstack.networking.Subnet(
+        "subnet", name=f"{prefix}-subnet", network_id=net.id, cidr=cfg.get("cidr") or "10.10.0.0/24"
+    )
+    router = openstack.networking.Router("router", name=f"{prefix}-router", external_network_id="ext-net")
+    openstack.networking.RouterInterface("router-if", router_id=router.id, subnet_id=subnet.id)
+    sg = openstack.networking.SecGroup("sg", name=f"{prefix}-sg", description="web")
+    openstack.networking.SecGroupRule(
+        "https",
+        security_group_id=sg.id,
+        direction="ingress",
+        ethertype="IPv4",
+        protocol="tcp",
+        port_range_min=443,
+        port_range_max=443,
+        remote_ip_prefix="0.0.0.0/0",
+    )
+    image = openstack.images.get_image_output(name="debian-12")
+    hosts = {}
+    for i in range(servers):
+        server = openstack.compute.Instance(
+            f"web{i}",
+            name=f"{prefix}-web{i}",
+            flavor_name=cfg.get("flavor") or "m1.small",
+            image_id=image.id,
+            networks=[{"uuid": net.id}],
+            security_groups=[sg.name],
+            metadata={"ministry": "health"},
+            opts=pulumi.ResourceOptions(depends_on=[subnet]),
+        )
+        hosts[f"web{i}"] = {"address": server.access_ip_v4, "user": "debian"}
+    pulumi.export("hosts", hosts)
+    pulumi.export("endpoints", {"url": f"https://{prefix}.example"})
+    pulumi.export("credentials", pulumi.Output.secret({"password": cfg.require_secret("dbPassword")}))
+
+
+def spec(name: str, **config: Any) -> StackSpec:
+    base = {"tonle:prefix": name, "tonle:dbPassword": "hunter2", "openstack:cloud": "tonle-primary"}
+    return StackSpec(name=name, program="web", config={**base, **config}, secret_keys=frozenset({"tonle:dbPassword"}))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+
+    def of(self, type_: str) -> list[ProgressEvent]:
+        return [e for e in self.events if e.type == type_]
+
+
+@pytest.fixture
+def cloud() -> CloudDouble:
+    return CloudDouble()
+
+
+@pytest.fixture
+def programs() -> dict[str, Callable[[], None]]:
+    return {"web": web_program}
+
+
+@pytest.fixture
+def engine(database: Database, cloud: CloudDouble, programs: dict[str, Callable[[], None]]) -> Iterator[EmbeddedEngine]:
+    eng = EmbeddedEngine(
+        database_url=database.url,
+        secrets_key=Fernet.generate_key(),
+        provider_factory=cloud.factory,
+        parallel=8,
+        load_program=programs.__getitem__,
+    )
+    yield eng
+    eng.close()
+
+
+def stack_name() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+def test_up_creates_the_declared_resources_and_returns_outputs(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    events = Recorder()
+    outputs = engine.up(spec(name, **{"tonle:servers": 2}), events)
+    assert len(cloud.of_type(INSTANCE)) == 2
+    assert len(cloud.resources) == 8  # net, subnet, router, interface, sg, rule, 2 servers
+    assert set(outputs["hosts"]) == {"web0", "web1"}
+    assert outputs["hosts"]["web0"]["address"].startswith("10.0.")
+    assert outputs["credentials"] == {"password": "hunter2"}
+    assert engine.outputs(name)["endpoints"] == {"url": f"https://{name}.example"}
+    assert cloud.counts()["invoke"] >= 1  # the image lookup went to the provider
+    summary = events.of("summary")[-1]
+    assert summary.data["changes"]["create"] == 8
+    server = next(r for r in cloud.of_type(INSTANCE))
+    assert server.inputs["flavorName"] == "m1.small" and server.inputs["networks"][0]["uuid"]
+
+
+def test_second_up_is_a_no_op(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    engine.up(spec(name), Recorder())
+    before = cloud.mutating_calls()
+    events = Recorder()
+    engine.up(spec(name), events)
+    assert cloud.mutating_calls() == before
+    assert not events.of("resource.pre")
+    assert events.of("summary")[-1].data["changes"] == {"same": 7}
+
+
+def test_preview_shows_changes_and_unknowns_without_touching_the_cloud(
+    engine: EmbeddedEngine, cloud: CloudDouble
+) -> None:
+    name = stack_name()
+    events = Recorder()
+    summary = engine.preview(spec(name), events)
+    assert summary.changes == {"create": 7}
+    assert cloud.mutating_calls() == 0
+    assert engine.outputs(name) == {}
+    engine.up(spec(name), Recorder())
+    summary = engine.preview(spec(name, **{"tonle:flavor": "m1.large", "tonle:cidr": "10.20.0.0/24"}), Recorder())
+    # subnet cidr replaces; its dependants see an unknown subnet id and change too; flavor resizes
+    assert summary.changes["replace"] >= 1 and summary.changes["update"] >= 1
+    assert cloud.mutating_calls() == 7
+
+
+def test_flavor_change_updates_in_place_and_cidr_change_replaces(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    engine.up(spec(name), Recorder())
+    server_id = cloud.of_type(INSTANCE)[0].outputs["id"]
+    subnet_id = cloud.of_type(SUBNET)[0].outputs["id"]
+    events = Recorder()
+    engine.up(spec(name, **{"tonle:flavor": "m1.large"}), events)
+    assert [r.outputs["id"] for r in cloud.of_type(INSTANCE)] == [server_id]
+    assert cloud.of_type(INSTANCE)[0].inputs["flavorName"] == "m1.large"
+    assert events.of("summary")[-1].data["changes"] == {"same": 6, "update": 1}
+
+    events = Recorder()
+    engine.up(spec(name, **{"tonle:flavor": "m1.large", "tonle:cidr": "10.30.0.0/24"}), events)
+    subnets = cloud.of_type(SUBNET)
+    assert len(subnets) == 1 and subnets[0].outputs["id"] != subnet_id and subnets[0].inputs["cidr"] == "10.30.0.0/24"
+    replaced = [e for e in events.of("resource.pre") if e.data["op"] == "replace"]
+    assert [e.data["replace_keys"] for e in replaced] == [["cidr"], ["subnetId"]]  # subnet, then its interface
+
+
+def test_removing_a_resource_deletes_it_and_destroy_leaves_nothing(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
+    assert len(cloud.of_type(INSTANCE)) == 3
+    engine.up(spec(name, **{"tonle:servers": 1}), Recorder())
+    assert [r.inputs["name"] for r in cloud.of_type(INSTANCE)] == [f"{name}-web0"]
+    events = Recorder()
+    engine.destroy(name, events)
+    assert cloud.resources == {}
+    deletes = [e.data["urn"].rsplit("::", 1)[-1] for e in events.of("resource.pre")]
+    # dependents first: the interface before the subnet and router, servers before the network
+    assert deletes.index("router-if") < deletes.index("subnet")
+    assert deletes.index("web0") < deletes.index("net")
+    assert engine.export_state(name)["deployment"]["resources"] == []
+
+
+def test_a_crash_mid_up_then_up_again_converges_without_duplicates(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    created: list[str] = []
+
+    def crash_on_third_create(op: str, type_: str, inputs: dict[str, Any]) -> None:
+        if op == "create":
+            created.append(type_)
+            if len(created) == 3:
+                raise SimulatedCrash("engine process killed")
+
+    cloud.fail = crash_on_third_create
+    with pytest.raises(StepFailed, match="engine process killed"):
+        engine.up(spec(name, **{"tonle:servers": 2}), Recorder())
+    cloud.fail = None
+    assert len(cloud.resources) >= 3  # the third create happened in the cloud, unseen by the engine
+    events = Recorder()
+    engine.up(spec(name, **{"tonle:servers": 2}), events)
+    assert len(cloud.resources) == 8
+    names = [r.inputs.get("name") for r in cloud.resources.values() if r.inputs.get("name")]
+    assert len(names) == len(set(names))
+    assert any("adopted" in e.message for e in events.of("diagnostic"))
+    before = cloud.mutating_calls()
+    engine.up(spec(name, **{"tonle:servers": 2}), Recorder())
+    assert cloud.mutating_calls() == before
+
+
+def test_refresh_reports_drift_and_the_next_up_repairs_it(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    engine.up(spec(name), Recorder())
+    server = cloud.of_type(INSTANCE)[0]
+    cloud.tamper(server.outputs["id"], flavorName="m1.tiny")
+    events = Recorder()
+    summary = engine.refresh(name, events)
+    assert summary.changes == {"same": 6, "update": 1}
+    drift = events.of("resource.drift")
+    assert len(drift) == 1 and drift[0].data["changed"] == ["flavorName"]
+    before = cloud.mutating_calls()
+    engine.up(spec(name), Recorder())
+    assert cloud.mutating_calls() == before + 1
+    assert cloud.of_type(INSTANCE)[0].inputs["flavorName"] == "m1.small"
+
+
+def test_secrets_are_encrypted_at_rest_and_exported_as_ciphertext(engine: EmbeddedEngine, database: Database) -> None:
+    name = stack_name()
+    engine.up(spec(name), Recorder())
+    with psycopg.connect(database.url) as conn:
+        rows = conn.execute("SELECT outputs::text FROM engine_stack WHERE name = %s", (name,)).fetchall()
+        states = conn.execute("SELECT state::text FROM engine_resource WHERE stack = %s", (name,)).fetchall()
+    assert "hunter2" not in rows[0][0] and "ciphertext" in rows[0][0]
+    assert all("hunter2" not in s[0] for s in states)
+    exported = engine.export_state(name)
+    assert exported["version"] == 3
+    resources = exported["deployment"]["resources"]
+    assert resources[0]["type"] == "pulumi:pulumi:Stack"
+    assert resources[0]["outputs"]["credentials"][SIG_KEY]
+    urns = [r["urn"] for r in resources]
+    for r in resources:  # every resource after what it depends on, as Pulumi requires
+        for dep in r.get("dependencies", []):
+            assert urns.index(dep) < urns.index(r["urn"])
+    assert any(r["type"] == "pulumi:providers:openstack" for r in resources)
+
+
+def test_protect_refuses_replacement_and_ignore_changes_keeps_the_old_value(
+    engine: EmbeddedEngine, cloud: CloudDouble, programs: dict[str, Callable[[], None]]
+) -> None:
+    def guarded() -> None:
+        cfg = pulumi.Config("tonle")
+        openstack.networking.Network(
+            "net",
+            name=cfg.require("netName"),
+            description=cfg.require("description"),
+            opts=pulumi.ResourceOptions(ignore_changes=["description"]),
+        )
+        openstack.networking.Subnet(
+            "subnet",
+            network_id="fixed",
+            cidr=cfg.require("cidr"),
+            opts=pulumi.ResourceOptions(protect=True),
+        )
+
+    programs["guarded"] = guarded
+    name = stack_name()
+    config = {"tonle:netName": "a", "tonle:description": "one", "tonle:cidr": "10.0.0.0/24"}
+    engine.up(StackSpec(name=name, program="guarded", config=config), Recorder())
+    events = Recorder()
+    engine.up(StackSpec(name=name, program="guarded", config={**config, "tonle:description": "two"}), events)
+    assert events.of("summary")[-1].data["changes"] == {"same": 2}
+    with pytest.raises(StepFailed, match="protected"):
+        engine.up(StackSpec(name=name, program="guarded", config={**config, "tonle:cidr": "10.1.0.0/24"}), Recorder())
+    assert cloud.of_type(SUBNET)[0].inputs["cidr"] == "10.0.0.0/24"
+
+
+def test_aliases_rename_without_replacing(
+    engine: EmbeddedEngine, cloud: CloudDouble, programs: dict[str, Callable[[], None]]
+) -> None:
+    def before() -> None:
+        openstack.networking.Network("old-name", name="n")
+
+    def after() -> None:
+        openstack.networking.Network(
+            "new-name", name="n", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="old-name")])
+        )
+
+    programs["before"], programs["after"] = before, after
+    name = stack_name()
+    engine.up(StackSpec(name=name, program="before", config={}), Recorder())
+    net_id = cloud.of_type(NETWORK)[0].outputs["id"]
+    events = Recorder()
+    engine.up(StackSpec(name=name, program="after", config={}), events)
+    assert [r.outputs["id"] for r in cloud.of_type(NETWORK)] == [net_id]
+    assert cloud.counts()["delete"] == 0
+    assert events.of("summary")[-1].data["changes"] == {"same": 1}
+
+
+def test_an_unknown_resource_type_fails_naming_it(
+    engine: EmbeddedEngine, programs: dict[str, Callable[[], None]]
+) -> None:
+    def lb() -> None:
+        openstack.loadbalancer.LoadBalancer("lb", vip_subnet_id="x")
+
+    programs["lb"] = lb
+    with pytest.raises(StepFailed, match="openstack:loadbalancer/loadBalancer:LoadBalancer"):
+        engine.up(StackSpec(name=stack_name(), program="lb", config={}), Recorder())
+
+
+def test_concurrent_stacks_do_not_share_sdk_state(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    names = [stack_name() for _ in range(4)]
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str) -> None:
+        results[name] = engine.up(spec(name, **{"tonle:servers": 1}), Recorder())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {n: results[n]["endpoints"]["url"] for n in names} == {n: f"https://{n}.example" for n in names}
+    assert len(cloud.resources) == 4 * 7
+
+
+def test_a_stack_is_locked_while_an_operation_runs(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    from orchestrator.pipeline.events import TransientError
+
+    name = stack_name()
+    engine.lock_wait_seconds = 0.2
+    cloud.latency = 0.3
+    worker = threading.Thread(target=engine.up, args=(spec(name), Recorder()))
+    worker.start()
+    try:
+        while not cloud.calls:
+            threading.Event().wait(0.02)
+        with pytest.raises(TransientError, match="locked"):
+            engine.up(spec(name), Recorder())
+    finally:
+        worker.join()
+
+
+def test_cancel_stops_starting_new_steps(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
+    name = stack_name()
+    cloud.latency = 0.2
+
+    def cancel_after_first(op: str, type_: str, inputs: dict[str, Any]) -> None:
+        if op == "create":
+            engine.cancel(name)
+
+    cloud.fail = cancel_after_first
+    with pytest.raises(StepFailed, match="cancelled"):
+        engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
+    cloud.fail = None
+    made = len(cloud.resources)
+    assert 0 < made < 9
+    engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
+    assert len(cloud.resources) == 9
