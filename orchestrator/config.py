@@ -1,5 +1,6 @@
 """One settings object for the whole system, read from `TONLE_*` environment variables."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -50,18 +51,52 @@ class Settings(BaseSettings):
         default=None,
         description="Automation API engine: passphrase of the stack secrets. Unset: derived from secret_key.",
     )
-    ansible: Literal["noop"] = Field(
-        default="noop",
-        description="Configuration runner. Only the no-op runner exists until Ansible lands.",
+    ansible: Literal["auto", "ansible", "noop"] = Field(
+        default="auto",
+        description="Configuration runner: `ansible` (ansible-runner), or `auto` (ansible unless the engine is no-op).",
     )
+    ansible_timeout_seconds: int = Field(default=3600, ge=60, description="Longest one playbook may run.")
     noop_step_seconds: float = Field(
         default=0.0, ge=0, description="Seconds each no-op engine call takes (demos, recovery tests)."
     )
+    clouds_yaml: Path | None = Field(
+        default=None,
+        description="clouds.yaml naming the sites. Unset: OS_CLIENT_CONFIG_FILE, else the local data centre's.",
+    )
+    admin_cloud: str = Field(default="tonle-admin", description="clouds.yaml entry with admin rights (projects).")
+    site_clouds: dict[str, str] = Field(
+        default={"primary": "tonle-primary", "dr": "tonle-dr"},
+        description="Site name -> clouds.yaml entry (JSON in the environment).",
+    )
+    primary_site: str = Field(default="primary", description="Where services are built.")
+    dr_site: str = Field(default="dr", description="Where backups land and drills run.")
+    external_network: str = Field(default="public", description="Network floating IPs come from.")
+    subnet_pool: str = Field(default="tenant-pool", description="Shared pool tenant subnets are cut from.")
+    server_image: str = Field(default="debian-12", description="Image servers boot from.")
+    management_cidr: str = Field(
+        default="172.24.4.0/24",
+        description="The only source allowed to reach SSH on servers: where the orchestrator runs Ansible from.",
+    )
+    dns_server: str | None = Field(
+        default=None,
+        description="host:port of the authoritative DNS for service names (health checks resolve through it).",
+    )
+    health_timeout_seconds: int = Field(default=300, ge=10, description="How long a health check keeps trying.")
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
 
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_clouds_yaml(self) -> Path | None:
+        if self.clouds_yaml:
+            return self.clouds_yaml.expanduser().resolve()
+        from_env = os.environ.get("OS_CLIENT_CONFIG_FILE")
+        if from_env:
+            return Path(from_env)
+        local = self.resolved_data_dir / "devcloud" / "clouds.yaml"
+        return local if local.exists() else None
 
 
 @lru_cache

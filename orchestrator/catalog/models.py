@@ -62,11 +62,28 @@ class Offering(BaseModel):
     playbooks: list[str] = Field(default_factory=list, description="Playbooks run after the stack is up.")
     day2_playbooks: dict[str, str] = Field(default_factory=dict)
     health_check: dict[str, Any] = Field(default_factory=dict)
+    secrets: list[str] = Field(
+        default_factory=list, description="Secrets generated once per service and given to its playbooks."
+    )
+    credentials: list[str] = Field(
+        default_factory=list, description="Which of `secrets` the ministry is shown, once (e.g. an admin password)."
+    )
+    tls_names_from: list[str] = Field(
+        default_factory=list,
+        description="Parameters naming the service (a name or a list of names): its certificate covers them.",
+    )
     backup_tier: BackupTier = "none"
     dr_tier: BackupTier = "none"
     approval: ApprovalPolicy
     plans: list[Plan] = Field(min_length=1)
     parameters: dict[str, Any] = Field(description="JSON Schema of the order's parameters.")
+
+    @model_validator(mode="after")
+    def _credentials_are_secrets(self) -> "Offering":
+        unknown = sorted(set(self.credentials) - set(self.secrets))
+        if unknown:
+            raise ValueError(f"credentials {unknown} are not among the offering's secrets")
+        return self
 
     @model_validator(mode="after")
     def _unique_plans(self) -> "Offering":

@@ -6,6 +6,7 @@ from orchestrator.audit.models import AuditEntry
 from orchestrator.auth.models import ApiToken, User
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
+from orchestrator.pki.models import CertificateAuthority
 from orchestrator.requests.models import Approval, Request
 from orchestrator.services.models import Service
 
@@ -15,6 +16,7 @@ __all__ = [
     "ApiToken",
     "Approval",
     "AuditEntry",
+    "CertificateAuthority",
     "Event",
     "Ministry",
     "Operation",

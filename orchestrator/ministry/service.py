@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from orchestrator import quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
+from orchestrator.database.queries import locked
 from orchestrator.errors import Conflict, NotFound, QuotaExceeded
 from orchestrator.ministry.models import Ministry, MinistryCreate, MinistryUpdate
 
@@ -79,9 +80,7 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
 
 def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
     """The ministry row under `SELECT ... FOR UPDATE`, held until the transaction ends."""
-    ministry = session.exec(
-        select(Ministry).where(Ministry.id == ministry_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    ministry = locked(session, Ministry, ministry_id)
     if ministry is None:
         raise NotFound(f"ministry {ministry_id} not found")
     return ministry

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
 from orchestrator.database.columns import utcnow
+from orchestrator.database.queries import locked
 from orchestrator.errors import NotFound
 from orchestrator.operations import outbox
 from orchestrator.operations.models import (
@@ -75,12 +76,7 @@ def get(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation
 
 
 def lock(*, session: Session, operation_id: uuid.UUID) -> Operation:
-    operation = session.exec(
-        select(Operation)
-        .where(Operation.id == operation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    operation = locked(session, Operation, operation_id)
     if operation is None:
         raise NotFound(f"operation {operation_id} not found")
     return operation

@@ -2,9 +2,10 @@
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from orchestrator.config import Settings
+from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly, Tenancy
+from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
 from orchestrator.pipeline.configure import (
     BackupAgent,
@@ -25,6 +26,7 @@ class Adapters:
     config: ConfigRunner
     health: HealthChecker
     backup: BackupAgent
+    tenancy: Tenancy = field(default_factory=lambda: SiteNamesOnly(get_settings()))
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -54,10 +56,35 @@ def build_engine(settings: Settings) -> Engine:
     return NoopEngine(step_seconds=settings.noop_step_seconds)
 
 
+def build_config_runner(settings: Settings, engine: Engine) -> ConfigRunner:
+    choice = settings.ansible
+    if choice == "auto":
+        # Hosts come from stack outputs; with the no-op engine there are none to configure.
+        choice = "noop" if isinstance(engine, NoopEngine) else "ansible"
+    if choice == "noop":
+        return NoopConfigRunner()
+    from orchestrator.ansible.runner import AnsibleRunner
+
+    return AnsibleRunner(
+        playbooks_dir=settings.playbooks_dir,
+        runs_dir=settings.resolved_data_dir / "ansible-runs",
+        timeout_seconds=settings.ansible_timeout_seconds,
+    )
+
+
+def _health(settings: Settings) -> HealthChecker:
+    from orchestrator.health.checker import ServiceHealthChecker
+
+    return ServiceHealthChecker(deadline_seconds=settings.health_timeout_seconds)
+
+
 def build_adapters(settings: Settings) -> Adapters:
+    engine = build_engine(settings)
     return Adapters(
-        engine=build_engine(settings),
-        config=NoopConfigRunner(),
-        health=NoopHealthChecker(),
+        engine=engine,
+        config=build_config_runner(settings, engine),
+        # The no-op engine touches no cloud, so neither may anything preparing its stacks.
+        tenancy=SiteNamesOnly(settings) if isinstance(engine, NoopEngine) else OpenStackTenancy(settings),
+        health=NoopHealthChecker() if isinstance(engine, NoopEngine) else _health(settings),
         backup=NoopBackupAgent(),
     )

@@ -32,7 +32,9 @@ class ConfigRunner(Protocol):
 
 
 class HealthChecker(Protocol):
-    def check(self, spec: dict[str, Any], outputs: dict[str, Any], on_event: EventSink) -> bool: ...
+    def check(
+        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+    ) -> bool: ...
 
 
 class BackupAgent(Protocol):
@@ -59,7 +61,9 @@ class NoopConfigRunner:
 class NoopHealthChecker:
     """Checks nothing. Replaced when offerings get real health checks."""
 
-    def check(self, spec: dict[str, Any], outputs: dict[str, Any], on_event: EventSink) -> bool:
+    def check(
+        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+    ) -> bool:
         on_event(ProgressEvent(type="health.noop", message="no-op health check: nothing checked", level="warning"))
         return True
 

@@ -9,15 +9,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import secrets
 from orchestrator.auth.models import SYSTEM
 from orchestrator.catalog import service as catalog
+from orchestrator.config import get_settings
 from orchestrator.database.core import session_scope
+from orchestrator.ministry import service as ministries
+from orchestrator.ministry.models import Ministry
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationKind, OperationStatus, StepStatus
 from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.engine import StackSpec
 from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from orchestrator.pipeline.stack_config import stack_config
 from orchestrator.pipeline.steps import STEP_HANDLERS, StepContext
+from orchestrator.pki import service as pki
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
 from orchestrator.services.models import Service, ServiceStatus
@@ -67,7 +73,8 @@ def run(operation_id: uuid.UUID, *, adapters: Adapters, final_attempt: bool) -> 
         else:
             operations.transition(session=session, actor=SYSTEM, operation=operation, target=OperationStatus.running)
         service = services.get(session=session, actor=SYSTEM, service_id=operation.service_id)
-        context = _context(operation, service, adapters)
+        ministry = ministries.get(session=session, ministry_id=service.ministry_id)
+        context = _context(operation, service, ministry, adapters)
         pending = operations.pending_steps(operation)
         session.commit()
 
@@ -89,14 +96,25 @@ def run(operation_id: uuid.UUID, *, adapters: Adapters, final_attempt: bool) -> 
     return _succeed(operation_id, context.outputs)
 
 
-def _context(operation: Operation, service: Service, adapters: Adapters) -> StepContext:
+def _context(operation: Operation, service: Service, ministry: Ministry, adapters: Adapters) -> StepContext:
+    settings = get_settings()
     offering = catalog.get_offering(service.offering_id)
     plan = catalog.get_plan(offering, service.plan)
     stack = StackSpec(
         name=service.stack_name,
         program=offering.stack_program,
-        config={"parameters": service.parameters, "plan": plan.id, "sizes": plan.sizes},
+        config=stack_config(
+            settings=settings,
+            ministry_code=ministry.code,
+            service_id=str(service.id),
+            request_id=str(service.request_id),
+            offering=offering,
+            plan=plan,
+            parameters=service.parameters,
+            ssh_public_key=service.ssh_public_key,
+        ),
         tags={
+            "ministry": ministry.code,
             "ministry_id": str(service.ministry_id),
             "service_id": str(service.id),
             "request_id": str(service.request_id),
@@ -104,13 +122,38 @@ def _context(operation: Operation, service: Service, adapters: Adapters) -> Step
     )
     outputs: dict[str, Any] = dict(adapters.engine.outputs(stack.name))
     return StepContext(
-        stack=stack,
+        base_stack=stack,
         offering=offering,
         plan=plan,
         adapters=adapters,
         emit=_event_writer(operation.id),
         outputs=outputs,
+        tenancy_request={
+            "ministry_code": ministry.code,
+            "ministry_name": ministry.name,
+            "site_name": settings.primary_site,
+        },
+        label=f"{operation.kind}-{operation.id}",
+        ssh_private_key=_ssh_private_key(service),
+        secret_vars=_secret_vars(service),
     )
+
+
+def _ssh_private_key(service: Service) -> str | None:
+    return secrets.decrypt(service.ssh_private_key_encrypted) if service.ssh_private_key_encrypted else None
+
+
+def _secret_vars(service: Service) -> dict[str, Any]:
+    """What playbooks get only for the length of a run (see playbooks/README.md)."""
+    found: dict[str, Any] = {"secrets": services.generated_secrets(service)}
+    if service.tls_cert_pem and service.tls_key_encrypted:
+        ca_pem = pki.ca_certificate()
+        found["tls"] = {
+            "cert_pem": service.tls_cert_pem,
+            "key_pem": secrets.decrypt(service.tls_key_encrypted),
+            "ca_pem": ca_pem,
+        }
+    return found
 
 
 def _event_writer(operation_id: uuid.UUID) -> Any:

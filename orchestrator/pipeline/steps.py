@@ -1,7 +1,7 @@
 """What each workflow step does. A step reads the service and offering and calls adapters."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.catalog.models import Offering, Plan
@@ -13,12 +13,26 @@ from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
 
 @dataclass
 class StepContext:
-    stack: StackSpec
+    base_stack: StackSpec  # without the site and provider keys
     offering: Offering
     plan: Plan
     adapters: Adapters
     emit: EventSink
     outputs: dict[str, Any]  # stack outputs, filled by `apply`, read by later steps
+    tenancy_request: dict[str, str]  # ministry_code, ministry_name, site_name
+    label: str = ""  # names artifacts of this operation's runs
+    ssh_private_key: str | None = field(default=None, repr=False)
+    secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)  # tls, secrets, backup
+    _stack: StackSpec | None = None
+
+    @property
+    def stack(self) -> StackSpec:
+        """The full stack spec. The first step that needs it makes sure the ministry's project
+        exists at the site, so a cloud error there is that step's failure."""
+        if self._stack is None:
+            provider = self.adapters.tenancy.ensure(**self.tenancy_request, on_event=self.emit)
+            self._stack = replace(self.base_stack, config={**self.base_stack.config, **provider})
+        return self._stack
 
 
 def plan(ctx: StepContext) -> None:
@@ -33,26 +47,48 @@ def apply(ctx: StepContext) -> None:
 
 def configure(ctx: StepContext) -> None:
     hosts = ctx.outputs.get("hosts") or {}
-    extra_vars = {"service": ctx.stack.tags, "parameters": ctx.stack.config.get("parameters", {})}
+    config = ctx.base_stack.config
+    # The extra-vars contract of playbooks/README.md.
+    extra_vars = {
+        "tonle": {
+            "ministry": config.get("tonle:ministry"),
+            "service_id": config.get("tonle:serviceId"),
+            "request_id": config.get("tonle:requestId"),
+            "offering": ctx.offering.id,
+            "plan": ctx.plan.id,
+            "sizes": dict(ctx.plan.sizes),
+        },
+        "parameters": config.get("tonle:parameters", {}),
+        "endpoints": ctx.outputs.get("endpoints") or {},
+    }
     for playbook in ctx.offering.playbooks:
-        result = ctx.adapters.config.run(PlaybookRun(playbook=playbook, hosts=hosts, extra_vars=extra_vars), ctx.emit)
+        run = PlaybookRun(
+            playbook=playbook,
+            hosts=hosts,
+            extra_vars=extra_vars,
+            secret_vars=ctx.secret_vars,
+            ssh_private_key=ctx.ssh_private_key,
+            label=ctx.label,
+        )
+        result = ctx.adapters.config.run(run, ctx.emit)
         if not result.ok:
             raise StepFailed(f"playbook {playbook} failed: {'; '.join(result.failures) or 'see events'}")
 
 
 def verify(ctx: StepContext) -> None:
-    if not ctx.adapters.health.check(ctx.offering.health_check, ctx.outputs, ctx.emit):
+    parameters = ctx.base_stack.config.get("tonle:parameters", {})
+    if not ctx.adapters.health.check(ctx.offering.health_check, ctx.outputs, parameters, ctx.emit):
         raise StepFailed("health check did not pass")
 
 
 def final_backup(ctx: StepContext) -> None:
     if ctx.offering.backup_tier == "none":
         return
-    ctx.adapters.backup.final_backup(ctx.stack.name, ctx.outputs, ctx.emit)
+    ctx.adapters.backup.final_backup(ctx.base_stack.name, ctx.outputs, ctx.emit)
 
 
 def destroy(ctx: StepContext) -> None:
-    ctx.adapters.engine.destroy(ctx.stack.name, ctx.emit)
+    ctx.adapters.engine.destroy(ctx.base_stack.name, ctx.emit)
 
 
 def release(ctx: StepContext) -> None:

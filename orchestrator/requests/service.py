@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor, Role
 from orchestrator.catalog import service as catalog
 from orchestrator.database.columns import utcnow
+from orchestrator.database.queries import locked, page, visible_to
 from orchestrator.errors import InvalidInput, NotFound, PermissionDenied
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
@@ -130,9 +130,7 @@ def list_requests(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[Request], int]:
-    query = select(Request)
-    if not actor.sees_all_ministries:
-        query = query.where(Request.ministry_id == actor.ministry_id)
+    query = visible_to(actor, select(Request), Request.ministry_id)
     if ministry_id is not None:
         query = query.where(Request.ministry_id == ministry_id)
     if status is not None:
@@ -142,11 +140,7 @@ def list_requests(
     if awaiting_role is not None:
         stage_role = col(Request.approval_stages).op("->>")(col(Request.next_stage))
         query = query.where(Request.status == RequestStatus.pending_approval, stage_role == awaiting_role.value)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(Request.created_at).desc(), col(Request.id)).offset(offset).limit(limit)
-    ).all()
-    return rows, total
+    return page(session, query, col(Request.created_at).desc(), col(Request.id), limit=limit, offset=offset)
 
 
 def approvals_of(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Sequence[Approval]:
@@ -223,9 +217,7 @@ def expire_overdue(*, session: Session, actor: Actor) -> list[uuid.UUID]:
     ).all()
     expired: list[uuid.UUID] = []
     for request_id in overdue:
-        request = session.exec(
-            select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
-        ).one()
+        request = _row(session, request_id)
         if request.status != RequestStatus.pending_approval:
             session.rollback()
             continue
@@ -238,27 +230,21 @@ def expire_overdue(*, session: Session, actor: Actor) -> list[uuid.UUID]:
 
 def on_operation_finished(*, session: Session, actor: Actor, request_id: uuid.UUID, succeeded: bool) -> None:
     """Keep the request in step with its provision operation; caller commits."""
-    request = session.exec(
-        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    request = _row(session, request_id)
     target = RequestStatus.fulfilled if succeeded else RequestStatus.failed
     if request.status != target:
         _transition(session=session, actor=actor, request=request, target=target)
 
 
 def on_operation_retried(*, session: Session, actor: Actor, request_id: uuid.UUID) -> None:
-    request = session.exec(
-        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    request = _row(session, request_id)
     if request.status == RequestStatus.failed:
         _transition(session=session, actor=actor, request=request, target=RequestStatus.approved)
 
 
 def release_quota_of(*, session: Session, request_id: uuid.UUID) -> None:
     """Give back what the request reserved (its service was retired); caller commits."""
-    request = session.exec(
-        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    request = _row(session, request_id)
     _release_quota(session=session, request=request)
 
 
@@ -304,9 +290,7 @@ def _release_quota(*, session: Session, request: Request) -> None:
 
 
 def _locked(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
-    request = session.exec(
-        select(Request).where(Request.id == request_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    request = locked(session, Request, request_id)
     if request is None or not _visible(actor, request.ministry_id):
         session.rollback()
         raise NotFound(f"request {request_id} not found")
@@ -320,6 +304,13 @@ def _already_voted(*, session: Session, request_id: uuid.UUID, voter_id: uuid.UU
         ).first()
         is not None
     )
+
+
+def _row(session: Session, request_id: uuid.UUID) -> Request:
+    request = locked(session, Request, request_id)
+    if request is None:
+        raise NotFound(f"request {request_id} not found")
+    return request
 
 
 def _visible(actor: Actor, ministry_id: uuid.UUID) -> bool:

@@ -36,6 +36,13 @@ class ServicePublic(SQLModel):
     updated_at: datetime
     retired_at: datetime | None
     retain_backups_until: datetime | None
+    credentials_revealed_at: datetime | None
+    credentials_revealed_by: str | None
+
+
+class ServiceCredentials(SQLModel):
+    service_id: uuid.UUID
+    credentials: dict[str, str] = Field(description="Shown this once; Tonle will not show them again.")
 
 
 class Service(SQLModel, table=True):
@@ -54,6 +61,15 @@ class Service(SQLModel, table=True):
     endpoints: dict[str, Any] = json_field()
     # Fernet token of the generated credentials; revealed once, then only rotated.
     credentials_encrypted: str | None = None
+    ssh_public_key: str | None = None
+    # Fernet token of the service's private SSH key (see services/keys.py).
+    ssh_private_key_encrypted: str | None = None
+    # Fernet token of a JSON object: the offering's generated secrets (passwords...).
+    generated_secrets_encrypted: str | None = None
+    tls_cert_pem: str | None = None
+    tls_key_encrypted: str | None = None
+    credentials_revealed_at: datetime | None = timestamp_field(default_now=False)
+    credentials_revealed_by: str | None = None
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
     retired_at: datetime | None = timestamp_field(default_now=False)

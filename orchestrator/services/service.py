@@ -1,18 +1,26 @@
 """Deployed services: creation from an approved request, lookups, status, day-2 requests."""
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from secrets import token_urlsafe
+from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from orchestrator import secrets
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor, Role
+from orchestrator.catalog import service as catalog
 from orchestrator.database.columns import utcnow
-from orchestrator.errors import NotFound, PermissionDenied
+from orchestrator.database.queries import locked, page, visible_to
+from orchestrator.errors import Conflict, NotFound, PermissionDenied
 from orchestrator.ministry.models import Ministry
+from orchestrator.pki import service as pki
+from orchestrator.pki.issue import KeyAndCert
 from orchestrator.requests.models import Request
+from orchestrator.services import keys
 from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.services.states import SERVICE_STATES
 
@@ -31,6 +39,11 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
     assert ministry is not None
     service_id = uuid.uuid4()
     name = str(request.parameters.get("name") or request.parameters.get("domain") or request.offering_id)
+    stack_name = stack_name_for(ministry_code=ministry.code, offering_id=request.offering_id, service_id=service_id)
+    key = keys.generate(comment=f"tonle-{stack_name}")
+    offering = catalog.get_offering(request.offering_id)
+    generated = {name: token_urlsafe(24) for name in offering.secrets}
+    tls = _certificate(offering.tls_names_from, request.parameters)
     service = Service(
         id=service_id,
         ministry_id=request.ministry_id,
@@ -40,9 +53,14 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
         plan=request.plan,
         name=name,
         status=ServiceStatus.provisioning,
-        stack_name=stack_name_for(ministry_code=ministry.code, offering_id=request.offering_id, service_id=service_id),
+        stack_name=stack_name,
         parameters=request.parameters,
         quota_cost=request.quota_cost,
+        ssh_public_key=key.public_openssh,
+        ssh_private_key_encrypted=secrets.encrypt(key.private_openssh),
+        generated_secrets_encrypted=secrets.encrypt(json.dumps(generated)) if generated else None,
+        tls_cert_pem=tls.cert_pem if tls else None,
+        tls_key_encrypted=secrets.encrypt(tls.key_pem) if tls else None,
     )
     session.add(service)
     session.flush()
@@ -59,6 +77,29 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
     return service
 
 
+def tls_names(names_from: list[str], parameters: dict[str, Any]) -> list[str]:
+    """The names a service answers on, from the parameters the offering points at, in order."""
+    names: list[str] = []
+    for key in names_from:
+        value = parameters.get(key)
+        for name in value if isinstance(value, list) else [value]:
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+    return names
+
+
+def _certificate(names_from: list[str], parameters: dict[str, Any]) -> KeyAndCert | None:
+    names = tls_names(names_from, parameters)
+    return pki.certificate_for(names) if names else None
+
+
+def generated_secrets(service: Service) -> dict[str, str]:
+    if not service.generated_secrets_encrypted:
+        return {}
+    decoded: dict[str, str] = json.loads(secrets.decrypt(service.generated_secrets_encrypted))
+    return decoded
+
+
 def get(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
     service = session.get(Service, service_id)
     if service is None or not (actor.sees_all_ministries or actor.ministry_id == service.ministry_id):
@@ -67,9 +108,7 @@ def get(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
 
 
 def lock(*, session: Session, service_id: uuid.UUID) -> Service:
-    service = session.exec(
-        select(Service).where(Service.id == service_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    service = locked(session, Service, service_id)
     if service is None:
         raise NotFound(f"service {service_id} not found")
     return service
@@ -84,16 +123,12 @@ def list_services(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[Service], int]:
-    query = select(Service)
-    if not actor.sees_all_ministries:
-        query = query.where(Service.ministry_id == actor.ministry_id)
+    query = visible_to(actor, select(Service), Service.ministry_id)
     if status is not None:
         query = query.where(Service.status == status)
     if offering_id is not None:
         query = query.where(Service.offering_id == offering_id)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Service.created_at).desc()).offset(offset).limit(limit)).all()
-    return rows, total
+    return page(session, query, col(Service.created_at).desc(), limit=limit, offset=offset)
 
 
 def transition(*, session: Session, actor: Actor, service: Service, target: ServiceStatus, reason: str = "") -> None:
@@ -116,6 +151,39 @@ def transition(*, session: Session, actor: Actor, service: Service, target: Serv
         to_state=target,
         detail={"reason": reason} if reason else None,
     )
+
+
+def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID) -> dict[str, str]:
+    """The ministry's credentials of the service, once; afterwards only rotation gives new ones."""
+    if actor.role not in (Role.requester, Role.ministry_approver) or actor.ministry_id is None:
+        raise PermissionDenied("only the ministry's own staff may see its service credentials")
+    get(session=session, actor=actor, service_id=service_id)  # visibility
+    service = lock(session=session, service_id=service_id)
+    if service.status != ServiceStatus.active:
+        raise Conflict(f"credentials are available once the service is active; it is {service.status}")
+    if service.credentials_revealed_at is not None:
+        raise Conflict(
+            f"the credentials were shown on {service.credentials_revealed_at:%Y-%m-%d %H:%M} UTC "
+            f"to {service.credentials_revealed_by}; they are not shown twice",
+            current_state="revealed",
+        )
+    offering = catalog.get_offering(service.offering_id)
+    everything = generated_secrets(service)
+    shown = {name: everything[name] for name in offering.credentials if name in everything}
+    service.credentials_revealed_at = utcnow()
+    service.credentials_revealed_by = actor.username
+    session.add(service)
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="service",
+        entity_id=service.id,
+        ministry_id=service.ministry_id,
+        action="credentials_revealed",
+        detail={"names": sorted(shown)},
+    )
+    session.commit()
+    return shown
 
 
 def check_day2_allowed(actor: Actor) -> None:

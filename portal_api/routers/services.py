@@ -9,7 +9,7 @@ from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationPublic
 from orchestrator.pipeline import actions
 from orchestrator.services import service as services
-from orchestrator.services.models import ServicePublic, ServiceStatus
+from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
 from portal_api.deps import ActorDep, SessionDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
@@ -45,6 +45,16 @@ def list_operations(service_id: uuid.UUID, session: SessionDep, actor: ActorDep)
     return [
         OperationPublic.model_validate(o) for o in operations.list_for_service(session=session, service_id=service_id)
     ]
+
+
+@router.post(
+    "/{service_id}/credentials",
+    summary="Show the service's generated credentials, once (ministry staff only)",
+    responses={409: {"description": "Already shown, or the service is not active yet"}},
+)
+def reveal_credentials(service_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ServiceCredentials:
+    shown = services.reveal_credentials(session=session, actor=actor, service_id=service_id)
+    return ServiceCredentials(service_id=service_id, credentials=shown)
 
 
 @router.post("/{service_id}/decommission", status_code=202, summary="Final backup, destroy, release quota")

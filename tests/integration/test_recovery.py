@@ -38,14 +38,16 @@ class CountingEngine(NoopEngine):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
+        self.specs: list[StackSpec] = []
 
     def preview(self, stack: StackSpec, on_event: EventSink) -> ChangeSummary:
         self.calls.append("preview")
+        self.specs.append(stack)
         return super().preview(stack, on_event)
 
     def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
         self.calls.append("up")
-        return {"endpoints": {"url": f"https://{stack.config['parameters']['domain']}/"}}
+        return {"endpoints": {"url": f"https://{stack.config['tonle:parameters']['domain']}/"}}
 
 
 class BrokenPlaybookRunner(NoopConfigRunner):
@@ -134,6 +136,11 @@ def test_a_failed_playbook_fails_at_configure_and_retry_resumes_there(
     request = client.get(f"/v1/requests/{approved['id']}", headers=tenant.requester.headers).json()
     assert request["status"] == "failed"
     assert engine.calls == ["preview", "up"]
+    config = engine.specs[0].config
+    assert config["tonle:ministry"] == tenant.code and config["tonle:plan"] == "small"
+    assert config["openstack:tenantName"] == f"tonle-{tenant.code}" and config["tonle:site"] == "primary"
+    assert config["tonle:sizes"]["flavor"] == "m1.small"
+    assert config["tonle:sshPublicKey"].startswith("ssh-ed25519 ")
 
     runner.fixed = True
     retried = client.post(f"{op_url}/retry", headers=platform.operator.headers)

@@ -1,0 +1,1 @@
+"""The orchestrator's own dealings with the clouds: sites, ministries' projects, connections."""

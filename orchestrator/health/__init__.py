@@ -1,0 +1,1 @@
+"""Health checks of provisioned services, as an outside client would make them."""

@@ -1,0 +1,1 @@
+"""The data centre's internal certificate authority, kept by the orchestrator."""
