@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devcloud.dns import layout as L
@@ -157,7 +156,3 @@ def start(ctx: Context, lay: Layout) -> None:
     check_config(lay)
     ctx.start_process(L.NAMED, [tool("named"), "-g", "-c", str(lay.named_conf)], cwd=lay.bind_state)
     wait_for(ctx, L.NAMED, "rndc status", lambda: responding(lay), timeout=30)
-
-
-def zone_files(lay: Layout) -> list[Path]:
-    return sorted(lay.bind_state.glob("*"))
