@@ -4,7 +4,7 @@
 
     <dns-venv>/bin/python -m tonle_designate_shim <command> ...
 
-so that two things happen before Designate's own code runs:
+so that these happen before Designate's own code runs:
 
 1. The serial fix (see `_patch_serial`). Designate 23.0.0 sets a zone's new serial to the
    current Unix time. Two changes to one zone in the same second therefore leave the serial
@@ -13,7 +13,11 @@ so that two things happen before Designate's own code runs:
    RFC 1982 serial arithmetic expects. The patch is applied in every process (cheap) and
    refuses to run against a Designate whose storage no longer has the method we replace.
 
-2. The API is served by a small threaded WSGI server from the stdlib: Designate 23 deprecated
+2. oslo.service's threading backend is chosen before anything picks eventlet (`_use_threads`),
+   and each service runs in this one process, without the forking launcher
+   (`_run_service`).
+
+3. The API is served by a small threaded WSGI server from the stdlib: Designate 23 deprecated
    its eventlet `designate-api` and expects uWSGI, which needs a C build we do not want here.
    oslo.config reads `sys.argv`, so our own arguments are cleared before the app is loaded.
 
