@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devcloud.machines import host
-from devcloud.machines._proc import HostCommandError, run
+from devcloud.machines._proc import HostCommandError, ok, run
 from devcloud.machines.layout import Layout
 
 log = logging.getLogger("devcloud.machines.image")
@@ -55,6 +55,8 @@ MASKED_UNITS = (
     "getty@tty1.service",
 )
 GUEST_INIT = Path(__file__).with_name("guest_init.py")
+#: Built bases shared by every devcloud data dir of this host, one folder per recipe.
+HOST_CACHE = Path("/var/cache/tonle-devcloud/base")
 
 EARLY_UNIT = """[Unit]
 Description=devcloud user data: users, keys, files
@@ -115,13 +117,43 @@ def base_image_tar(data_dir: Path) -> Path:
 
 
 def _ensure_base(layout: Layout, progress: Callable[[str], None] | None) -> Path:
-    d = layout.base_version_dir(_stamp())
+    stamp = _stamp()
+    d = layout.base_version_dir(stamp)
     if (d / "rootfs.tar").exists():
         return d
+    say = progress or (lambda m: log.info("%s", m))
     with layout.lock("image-base"):
-        if not (d / "rootfs.tar").exists():
-            _build(layout, d, progress or (lambda m: log.info("%s", m)))
+        if (d / "rootfs.tar").exists():
+            return d
+        shared = HOST_CACHE / stamp
+        if (shared / "rootfs.tar.md5").exists():
+            say(f"base image {stamp} from the host's cache {shared}")
+            _copy_tree(shared, d)
+            return d
+        _build(layout, d, say)
+        try:  # offer it to other data dirs of this host (test runs, other checkouts)
+            with Layout.host_lock("image-base"):
+                if not shared.exists():
+                    _copy_tree(d, shared)
+                for old in HOST_CACHE.iterdir():  # other recipes: data dirs keep their links
+                    if old != shared:
+                        shutil.rmtree(old, ignore_errors=True)
+        except (OSError, HostCommandError) as exc:
+            log.warning("could not share the base image in %s: %s", HOST_CACHE, exc)
     return d
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Hard-link copy (instant, no extra space) when on one file system, else a real copy.
+    Safe to share: the tree is only ever a read-only overlay lower layer, the tar only read."""
+    tmp = dst.with_name(dst.name + ".new")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    if not ok(["cp", "-a", "--link", str(src), str(tmp)]):
+        shutil.rmtree(tmp, ignore_errors=True)
+        run(["cp", "-a", str(src), str(tmp)], timeout=1800)
+    tmp.rename(dst)
 
 
 def _build(layout: Layout, final: Path, progress: Callable[[str], None]) -> None:
