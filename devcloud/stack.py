@@ -203,6 +203,8 @@ def up(ctx: Context) -> None:
     machines = _optional("devcloud.machines")
     shim = _hook(machines, "install_shim")
     prepare = _hook(machines, "prepare_host")
+    base_image_tar = _hook(machines, "base_image_tar")
+    dns_up = _hook(_optional("devcloud.dns"), "up")
 
     def cloud_venv() -> None:
         if venv.ensure(ctx):
@@ -217,51 +219,63 @@ def up(ctx: Context) -> None:
         rabbitmq.start(ctx)
         ctx.progress("rabbitmq", f"private RabbitMQ up on 127.0.0.1:{ports.RABBITMQ}")
 
-    # Three independent jobs of minutes each on a fresh machine: pip, debootstrap, apt.
-    first: list[Stage] = [
-        ("venv", f"OpenStack virtualenv at {ctx.venv}", cloud_venv),
-        ("shared", "MariaDB and RabbitMQ (Debian packages, private instances)", shared_services),
-    ]
-    if prepare is not None:
-        first.append(("host", "instance networking and base image (devcloud.machines)", lambda: prepare(ctx.data_dir)))
-    _in_parallel(ctx, first)
-    with _stage(ctx, "keystone", f"identity on {ctx.admin.auth_url}"):
-        keystone.start(ctx)
-    with _stage(ctx, "catalog", "service users and endpoints"):
-        for user, stype, sname, url in SERVICES:
-            ctx.register_service(
-                user=user,
-                password=service_password(user),
-                service_type=stype,
-                service_name=sname,
-                endpoints=[Endpoint(url)],
-            )
-    nova.prepare(ctx, compute_driver=nova.driver_name(shim is not None))
-    dns_up = _hook(_optional("devcloud.dns"), "up")
-    openstack_stages: list[Stage] = [
-        # Nova first: its database syncs take longest.
-        (name, "database, config, processes", partial(module.start, ctx))
-        for name, module in (
-            ("nova", nova),
-            ("placement", placement),
-            ("glance", glance),
-            ("neutron", neutron),
-            ("swift", swift),
-            ("cinder", cinder),
+    def identity() -> None:
+        with _stage(ctx, "keystone", f"identity on {ctx.admin.auth_url}"):
+            keystone.start(ctx)
+        with _stage(ctx, "catalog", "service users and endpoints"):
+            for user, stype, sname, url in SERVICES:
+                ctx.register_service(
+                    user=user,
+                    password=service_password(user),
+                    service_type=stype,
+                    service_name=sname,
+                    endpoints=[Endpoint(url)],
+                )
+
+    def host() -> None:
+        if prepare is not None:
+            with _stage(ctx, "host", "instance networking and base image (devcloud.machines)"):
+                prepare(ctx.data_dir)
+
+    # The host preparation (debootstrap the first time) is needed only by nova-compute: it
+    # runs beside everything else. pip and apt are the other slow starts of a fresh machine.
+    with ThreadPoolExecutor(max_workers=1) as host_pool:
+        host_done = host_pool.submit(host)
+        _in_parallel(
+            ctx,
+            [
+                ("venv", f"OpenStack virtualenv at {ctx.venv}", cloud_venv),
+                ("shared", "MariaDB and RabbitMQ (Debian packages, private instances)", shared_services),
+            ],
         )
-    ]
-    base_image_tar = _hook(machines, "base_image_tar")
+        identity()
+        nova.prepare(ctx, compute_driver=nova.driver_name(shim is not None))
+        openstack_stages: list[Stage] = [
+            # Nova first: its database syncs take longest.
+            (name, "database, config, processes", partial(module.start, ctx))
+            for name, module in (
+                ("nova", nova),
+                ("placement", placement),
+                ("glance", glance),
+                ("neutron", neutron),
+                ("swift", swift),
+                ("cinder", cinder),
+            )
+        ]
 
-    def openstack_services() -> None:
-        _in_parallel(ctx, openstack_stages)
-        with _stage(ctx, "resources", "sites, flavors, external network, subnet pool, base image"):
-            resources.ensure(ctx, base_image_tar(ctx.data_dir) if base_image_tar else None)
+        def openstack_services() -> None:
+            _in_parallel(ctx, openstack_stages)
+            host_done.result()
+            with _stage(ctx, "computes", "nova-compute for each site"):
+                nova.start_computes(ctx)
+            with _stage(ctx, "resources", "sites, flavors, external network, subnet pool, base image"):
+                resources.ensure(ctx, base_image_tar(ctx.data_dir) if base_image_tar else None)
 
-    # DNS needs only Keystone, MariaDB and RabbitMQ: it comes up beside the other services.
-    services: list[Stage] = [("openstack", "Nova, Placement, Glance, Neutron, Swift, Cinder", openstack_services)]
-    if dns_up is not None:
-        services.append(("dns", "Designate and BIND (devcloud.dns)", partial(dns_up, ctx)))
-    _in_parallel(ctx, services, workers=2)
+        # DNS needs only Keystone, MariaDB and RabbitMQ: it comes up beside the other services.
+        services: list[Stage] = [("openstack", "Nova, Placement, Glance, Neutron, Swift, Cinder", openstack_services)]
+        if dns_up is not None:
+            services.append(("dns", "Designate and BIND (devcloud.dns)", partial(dns_up, ctx)))
+        _in_parallel(ctx, services, workers=2)
     clouds_yaml.write(ctx)
     ctx.progress(
         "up",

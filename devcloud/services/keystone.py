@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devcloud import ports
@@ -47,21 +50,31 @@ enforce_scope = false
 """
 
 
+KEY_REPOSITORIES = ("fernet-keys", "fernet-receipts", "credential-keys")
+
+
+def _ensure_keys(repository: Path) -> None:
+    """What `keystone-manage fernet_setup`/`credential_setup` write: key 0 (staged) and key 1
+    (primary), each a Fernet key. Done here: each keystone-manage run costs ~10 s of imports."""
+    repository.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if any(repository.iterdir()):
+        return
+    for index in ("0", "1"):
+        key = repository / index
+        key.write_bytes(base64.urlsafe_b64encode(os.urandom(32)))
+        key.chmod(0o600)
+
+
 def start(ctx: Context) -> None:
     etc = ctx.etc_dir / NAME
     etc.mkdir(parents=True, exist_ok=True)
     conf = etc / "keystone.conf"
     conf.write_text(_conf(ctx))
     ctx.create_database("keystone")
-    for d in ("fernet-keys", "fernet-receipts", "credential-keys"):
-        (ctx.state_dir / NAME / d).mkdir(parents=True, exist_ok=True, mode=0o700)
     manage = [str(ctx.venv_bin("keystone-manage")), "--config-file", str(conf)]
     run_logged(ctx, "keystone-manage", [*manage, "db_sync"])
-    owner = ["--keystone-user", "root", "--keystone-group", "root"]
-    # fernet_setup makes the token and the receipt keys; credential_setup the EC2/S3 keys.
-    for keys, command in (("fernet-keys", "fernet_setup"), ("credential-keys", "credential_setup")):
-        if not any((ctx.state_dir / NAME / keys).iterdir()):
-            run_logged(ctx, "keystone-manage", [*manage, command, *owner])
+    for keys in KEY_REPOSITORIES:
+        _ensure_keys(ctx.state_dir / NAME / keys)
     url = f"http://127.0.0.1:{ports.KEYSTONE}/v3"
     run_logged(
         ctx,

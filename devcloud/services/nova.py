@@ -8,7 +8,6 @@ devcloud/services/resources.py puts each host into its zone's aggregate.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 from devcloud import ports
@@ -133,52 +132,29 @@ def prepare(ctx: Context, compute_driver: str) -> None:
         )
 
 
-def _manage(ctx: Context) -> list[str]:
-    return [
-        str(ctx.venv_bin("nova-manage")),
-        "--config-file",
-        str(_etc(ctx) / "nova.conf"),
-    ]
-
-
 def _sync_databases(ctx: Context) -> None:
     for db in ("nova_api", "nova", "nova_cell0"):
         ctx.create_database(db)
-    manage = _manage(ctx)
-    run_logged(ctx, "nova-manage", [*manage, "api_db", "sync"])
     run_logged(
         ctx,
         "nova-manage",
         [
-            *manage,
-            "cell_v2",
-            "map_cell0",
-            "--database_connection",
+            str(ctx.venv_bin("python")),
+            "-m",
+            "devcloud.services.nova_cells",
+            str(_etc(ctx) / "nova.conf"),
             ctx.mariadb.url("nova_cell0"),
         ],
     )
-    cells = subprocess.run([*manage, "cell_v2", "list_cells"], capture_output=True, text=True, check=True)
-    if " cell1 " not in cells.stdout:
-        run_logged(ctx, "nova-manage", [*manage, "cell_v2", "create_cell", "--name", "cell1"])
-    run_logged(ctx, "nova-manage", [*manage, "db", "sync"])
 
 
 def start(ctx: Context) -> None:
+    """Databases, conductor, scheduler and API; the compute hosts come in `start_computes`."""
     _sync_databases(ctx)
     etc = _etc(ctx)
     conf = ["--config-file", str(etc / "nova.conf")]
     for daemon in DAEMONS:
         ctx.start_process(daemon, [str(ctx.venv_bin(daemon)), *conf])
-    for site, name in zip(SITES, compute_names(), strict=True):
-        ctx.start_process(
-            name,
-            [
-                str(ctx.venv_bin("nova-compute")),
-                *conf,
-                "--config-file",
-                str(etc / f"compute-{site}.conf"),
-            ],
-        )
     start_api(
         ctx,
         API,
@@ -189,5 +165,20 @@ def start(ctx: Context) -> None:
     wait_for_http(ctx, API, f"http://127.0.0.1:{ports.NOVA}/", timeout=120)
 
 
-def discover_hosts(ctx: Context) -> None:
-    run_logged(ctx, "nova-manage", [*_manage(ctx), "cell_v2", "discover_hosts"])
+def start_computes(ctx: Context) -> None:
+    """One nova-compute per site; needs the host prepared (devcloud.machines) first.
+
+    resources.ensure waits until both report up and maps them into the cell.
+    """
+    etc = _etc(ctx)
+    for site, name in zip(SITES, compute_names(), strict=True):
+        ctx.start_process(
+            name,
+            [
+                str(ctx.venv_bin("nova-compute")),
+                "--config-file",
+                str(etc / "nova.conf"),
+                "--config-file",
+                str(etc / f"compute-{site}.conf"),
+            ],
+        )

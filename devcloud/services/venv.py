@@ -71,7 +71,17 @@ def ensure(ctx: Context) -> bool:
         run_logged(
             ctx,
             "pip",
-            [str(ctx.venv_bin("uv")), "pip", "install", "--python", python, "-r", str(REQUIREMENTS)],
+            # Byte-compile now (beside debootstrap) rather than in every service's first start.
+            [
+                str(ctx.venv_bin("uv")),
+                "pip",
+                "install",
+                "--compile-bytecode",
+                "--python",
+                python,
+                "-r",
+                str(REQUIREMENTS),
+            ],
             timeout=1800,
         )
     except StageError:
