@@ -1,5 +1,7 @@
 """devcloud's real instances, as an outside client sees them.
 
+(At the end, a few `unit` tests of the pure parts: user data handling, host mirror lookup.)
+
 Part 1 drives the machine layer directly (no OpenStack): boot a machine, SSH in as `debian`
 with a generated key, check user data took effect, reboot, stop/start, delete, and find no
 process, veth, namespace or mount left. Part 2 goes through openstacksdk only, against the
@@ -33,11 +35,17 @@ from devcloud.machines.image import base_rootfs
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineSpec
 
-pytestmark = [
-    pytest.mark.cloud,
-    pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)"),
-    pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client (apt-get install openssh-client)"),
-]
+
+def cloud(test: Any) -> Any:
+    """The cloud tier: real machines, so root and an ssh client."""
+    for mark in (
+        pytest.mark.cloud,
+        pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)"),
+        pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client (apt-get install openssh-client)"),
+    ):
+        test = mark(test)
+    return test
+
 
 SSH_READY_S = 60.0
 # Where the Nova test boots: the primary site by default. To aim at one compute host, e.g.
@@ -185,6 +193,7 @@ def leftovers(m: Machine, nic_taps: list[str]) -> list[str]:
     return found
 
 
+@cloud
 def test_machine_boots_with_key_user_data_and_survives_its_lifecycle(lab: Lab, key: Key) -> None:
     t0 = time.monotonic()
     m, ip = lab.boot(10, key, USER_DATA % {b"key": key.public.encode()})
@@ -235,6 +244,7 @@ def test_machine_boots_with_key_user_data_and_survives_its_lifecycle(lab: Lab, k
     assert leftovers(m, taps) == []
 
 
+@cloud
 def test_machines_on_one_network_reach_each_other_and_a_floating_ip(lab: Lab, key: Key) -> None:
     t0 = time.monotonic()
     (_a, ip_a), (_b, ip_b) = lab.boot(21, key), lab.boot(22, key)
@@ -303,6 +313,7 @@ def _image(conn: Any) -> Any:
     return named[0]
 
 
+@cloud
 def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(conn: Any, key: Key) -> None:
     image = _image(conn)
     flavor = min(conn.compute.flavors(), key=lambda f: (f.ram, f.vcpus))
@@ -390,3 +401,67 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
                     conn.network.delete_network(obj, ignore_missing=True)
             except Exception as exc:  # noqa: BLE001 - clean up the rest, report below
                 print(f"cleanup of {kind} failed: {exc}")
+
+
+# --- unit: the pure parts ----------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_user_data_agent_writes_files_in_every_encoding(tmp_path: Path) -> None:
+    import gzip
+
+    from devcloud.machines import guest_init
+
+    plain, b64, gz = tmp_path / "a/plain", tmp_path / "b64", tmp_path / "gz"
+    uid, gid = os.getuid(), os.getgid()
+    guest_init.write_file({"path": str(plain), "content": "x\n", "permissions": "0600", "owner": f"{uid}:{gid}"})
+    guest_init.write_file({"path": str(plain), "content": "y\n", "append": True, "owner": f"{uid}:{gid}"})
+    guest_init.write_file({"path": str(b64), "content": base64.b64encode(b"hi").decode(), "encoding": "b64",
+                           "owner": f"{uid}:{gid}"})  # fmt: skip
+    packed = base64.b64encode(gzip.compress(b"zipped")).decode()
+    guest_init.write_file({"path": str(gz), "content": packed, "encoding": "gz+b64", "owner": f"{uid}:{gid}"})
+    assert plain.read_text() == "x\ny\n"
+    assert b64.read_bytes() == b"hi"
+    assert gz.read_bytes() == b"zipped"
+
+
+@pytest.mark.unit
+def test_user_data_agent_reads_cloud_config_scripts_and_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from devcloud.machines import guest_init
+
+    f = tmp_path / "user-data"
+    monkeypatch.setattr(guest_init, "USER_DATA", f)
+    assert guest_init.load() == ("none", None)
+    f.write_bytes(b"#cloud-config\nruncmd: [ls]\n")
+    assert guest_init.load() == ("cloud-config", {"runcmd": ["ls"]})
+    f.write_bytes(gzip.compress(b"#!/bin/sh\necho hi\n"))
+    assert guest_init.load() == ("script", b"#!/bin/sh\necho hi\n")
+    script = guest_init.commands_script(["echo a b", ["touch", "/tmp/with space"]])
+    assert script == "#!/bin/sh\necho a b\ntouch '/tmp/with space'\n"
+
+
+@pytest.mark.unit
+def test_host_mirror_is_read_from_the_hosts_own_apt_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devcloud.machines import host
+
+    sources = tmp_path / "debian.sources"
+    sources.write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
+        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n"
+    )
+    monkeypatch.setattr(host, "SOURCES_DEB822", sources)
+    monkeypatch.setattr(host, "SOURCES_LIST", tmp_path / "missing")
+    assert host.debian_mirror() == "http://mirror.invalid/debian"
+    assert host.security_mirror() == "http://mirror.invalid/debian-security"
+
+
+@pytest.mark.unit
+def test_names_fit_linux_and_match_nova_and_the_ml2_driver() -> None:
+    network, port = "0123456789abcdef-0000", "fedcba9876543210-1111"
+    assert net.bridge_name(network) == "brq0123456789a"
+    assert net.tap_name(port) == "tapfedcba98765"  # Nova's VIF devname
+    nic = net.Nic(port, "fa:16:3e:00:00:01", network, (net.Subnet("10.0.0.0/24", "10.0.0.1", ("10.0.0.5",)),))
+    assert net.Nic.from_json(nic.to_json()) == nic
+    assert nic.subnets[0].prefixlen == 24
