@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,6 +150,51 @@ def stop_many(ctx: Context, names: Sequence[str], timeout: float = 10.0) -> None
         time.sleep(0.1)
     for name in names:
         _pid_file(ctx, name).unlink(missing_ok=True)
+
+
+def _cmdline(pid_dir: Path) -> list[str]:
+    try:
+        return (pid_dir / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+#: Programs that, given our data directory as an argument, are part of this cloud (never,
+#: say, a `tail -f` of one of its logs).
+DAEMON_PROGRAMS = ("mariadbd", "beam.smp", "named", "systemd-nspawn", "apt-cacher-ng", "python")
+
+
+def strays(ctx: Context, markers: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """Processes of this cloud, to be called once all should have stopped: programs from the
+    data directory (the venvs), daemons given it as an argument, our renamed uWSGI
+    processes, and any command line containing one of `markers`."""
+    prefix = f"{ctx.data_dir}/"
+    found = []
+    for pid_dir in Path("/proc").glob("[0-9]*"):
+        argv = _cmdline(pid_dir)
+        if not argv or int(pid_dir.name) == os.getpid():
+            continue
+        line = " ".join(argv)
+        program = Path(argv[0]).name
+        ours = (
+            argv[0].startswith(prefix)
+            or (program.startswith(DAEMON_PROGRAMS) and prefix in line)
+            # uWSGI renames its processes (procname-prefix in devcloud/services/wsgi.py).
+            or (line.startswith("devcloud-") and "uWSGI" in line)
+        )
+        if ours or any(marker in line for marker in markers):
+            found.append((int(pid_dir.name), line[:120]))
+    return found
+
+
+def kill_strays(ctx: Context, markers: Sequence[str] = ()) -> list[str]:
+    """SIGKILL every stray (see `strays`); return what was killed, for the log."""
+    killed = []
+    for pid, line in strays(ctx, markers):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(f"{pid} {line}")
+    return killed
 
 
 def memory_mib(ctx: Context) -> dict[str, float]:

@@ -309,6 +309,10 @@ def down(ctx: Context) -> None:
     rabbitmq.stop(ctx)
     ctx.progress("down", "stopping mariadb")
     mariadb.stop(ctx)
+    # Whatever no pid file accounted for (a deleted run/, orphaned workers): none may outlive
+    # `down`. Our epmd is matched by its private port.
+    for stray in procs.kill_strays(ctx, markers=(f"epmd -port {rabbitmq.EPMD_PORT}",)):
+        ctx.progress("down", f"killed stray process {stray}")
     if OWNER_FILE.exists() and OWNER_FILE.read_text().strip() == str(ctx.data_dir.parent):
         OWNER_FILE.unlink(missing_ok=True)
     ctx.progress("down", f"stopped in {time.monotonic() - t0:.1f}s")

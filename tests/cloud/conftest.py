@@ -2,7 +2,8 @@
 
 Fixture `devcloud` yields a `DevCloud` with openstacksdk connections built from the
 clouds.yaml that `python -m devcloud up` writes: `.primary`, `.dr` (the two sites, as the
-`tonle` member user) and `.admin`.
+`tonle` member user) and `.admin`. A cloud the fixture started is stopped at the end of the
+session (unless TONLE_DEVCLOUD_KEEP=1); one that was already running is left running.
 """
 
 from __future__ import annotations
@@ -68,9 +69,12 @@ def devcloud() -> Iterator[DevCloud]:
         pytest.skip("the local data centre needs root (private MariaDB/RabbitMQ, apt, bridges)")
     if shutil.which("apt-get") is None:
         pytest.skip("the local data centre needs a Debian host (apt-get)")
+    started_here = False
     if _run_devcloud("status").returncode != 0:
         result = _run_devcloud("up")
+        started_here = True
         if result.returncode != 0:
+            _run_devcloud("down")  # leave no half-started cloud holding the ports
             pytest.fail(f"`python -m devcloud up` failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     clouds_yaml = DEVCLOUD_DIR / "clouds.yaml"
     cloud = DevCloud(
@@ -82,3 +86,8 @@ def devcloud() -> Iterator[DevCloud]:
     yield cloud
     for conn in (cloud.primary, cloud.dr, cloud.admin):
         conn.close()
+    # Stop what this session started: a cloud left running from a CI clone that is then
+    # deleted would hold the (fixed) ports with no data directory left to stop it from.
+    # Start it yourself (`make devcloud-up`), or set TONLE_DEVCLOUD_KEEP=1, to keep it.
+    if started_here and os.environ.get("TONLE_DEVCLOUD_KEEP") != "1":
+        _run_devcloud("down")
