@@ -351,132 +351,65 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         LOG.info("volume attach to %s at %s recorded (no block device in devcloud)", instance.uuid, mountpoint)
         super().attach_volume(context, connection_info, instance, mountpoint, disk_bus, device_type, encryption)
 
-    # --- not supported: fail loudly rather than "succeed" through the fake driver -------------
-    def snapshot(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("snapshots")
 
-    def set_admin_password(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("setting the admin password")
+#: Operations the driver does not support, and what to tell the caller. Each raises
+#: NotImplementedError instead of "succeeding" through the fake driver it builds on.
+UNSUPPORTED: dict[str, str] = {
+    "snapshot": "snapshots",
+    "set_admin_password": "setting the admin password",
+    "rescue": "rescue",
+    "unrescue": "unrescue",
+    "pause": "pause",
+    "unpause": "unpause",
+    "suspend": "suspend",
+    "resume": "resume",
+    "soft_delete": "soft delete",
+    "restore": "restore of soft-deleted instances",
+    "trigger_crash_dump": "crash dumps",
+    "migrate_disk_and_power_off": "resize or cold migration",
+    "finish_migration": "resize or cold migration",
+    "finish_revert_migration": "resize or cold migration",
+    "confirm_migration": "resize or cold migration",
+    "live_migration": "live migration",
+    "check_can_live_migrate_destination": "live migration",
+    "check_can_live_migrate_source": "live migration",
+    "pre_live_migration": "live migration",
+    "attach_interface": "attaching interfaces to a running instance",
+    "detach_interface": "detaching interfaces from a running instance",
+    "swap_volume": "swapping volumes",
+    "extend_volume": "extending attached volumes",
+    "get_vnc_console": "VNC consoles (use the console log, or SSH)",
+    "get_spice_console": "SPICE consoles (use the console log, or SSH)",
+    "get_serial_console": "serial consoles (use the console log, or SSH)",
+    "get_mks_console": "MKS consoles (use the console log, or SSH)",
+    "get_diagnostics": "diagnostics",
+    "get_instance_diagnostics": "diagnostics",
+    "block_stats": "block device statistics",
+    "get_host_cpu_stats": "host CPU statistics",
+    "quiesce": "quiesce",
+    "unquiesce": "unquiesce",
+    "host_power_action": "host power actions",
+    "host_maintenance_mode": "host maintenance mode",
+    "set_host_enabled": "enabling or disabling the host through the driver",
+    "live_migration_force_complete": "live migration",
+    "live_migration_abort": "live migration",
+    "post_live_migration_at_destination": "live migration",
+    "rollback_live_migration_at_destination": "live migration",
+    "mount_share": "Manila shares",
+    "umount_share": "Manila shares",
+}
 
-    def rescue(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("rescue")
 
-    def unrescue(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("unrescue")
+def _unsupported(name: str, what: str) -> Any:
+    def method(self: NspawnDriver, *args: Any, **kwargs: Any) -> None:
+        raise _not_supported(what)
 
-    def pause(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("pause")
+    method.__name__ = name
+    return method
 
-    def unpause(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("unpause")
 
-    def suspend(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("suspend")
-
-    def resume(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("resume")
-
-    def soft_delete(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("soft delete")
-
-    def restore(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("restore of soft-deleted instances")
-
-    def trigger_crash_dump(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("crash dumps")
-
-    def migrate_disk_and_power_off(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("resize or cold migration")
-
-    def finish_migration(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("resize or cold migration")
-
-    def finish_revert_migration(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("resize or cold migration")
-
-    def confirm_migration(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("resize or cold migration")
-
-    def live_migration(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def check_can_live_migrate_destination(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def check_can_live_migrate_source(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def pre_live_migration(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def attach_interface(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("attaching interfaces to a running instance")
-
-    def detach_interface(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("detaching interfaces from a running instance")
-
-    def swap_volume(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("swapping volumes")
-
-    def extend_volume(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("extending attached volumes")
-
-    def get_vnc_console(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("VNC consoles (use the console log, or SSH)")
-
-    def get_spice_console(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("SPICE consoles (use the console log, or SSH)")
-
-    def get_serial_console(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("serial consoles (use the console log, or SSH)")
-
-    def get_mks_console(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("MKS consoles (use the console log, or SSH)")
-
-    def get_diagnostics(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("diagnostics")
-
-    def get_instance_diagnostics(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("diagnostics")
-
-    def block_stats(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("block device statistics")
-
-    def get_host_cpu_stats(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("host CPU statistics")
-
-    def quiesce(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("quiesce")
-
-    def unquiesce(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("unquiesce")
-
-    def host_power_action(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("host power actions")
-
-    def host_maintenance_mode(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("host maintenance mode")
-
-    def set_host_enabled(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("enabling or disabling the host through the driver")
-
-    def live_migration_force_complete(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def live_migration_abort(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def post_live_migration_at_destination(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def rollback_live_migration_at_destination(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("live migration")
-
-    def mount_share(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("Manila shares")
-
-    def umount_share(self, *a: Any, **k: Any) -> None:
-        raise _not_supported("Manila shares")
+for _name, _what in UNSUPPORTED.items():
+    setattr(NspawnDriver, _name, _unsupported(_name, _what))
 
 
 def _decode_user_data(instance: Any) -> bytes | None:
