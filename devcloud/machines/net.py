@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devcloud.machines._proc import ok, run
+from devcloud.machines.host import ACNG_PORT
 from devcloud.machines.layout import Layout
 
 log = logging.getLogger("devcloud.machines.net")
@@ -237,12 +238,25 @@ table ip {NFT_TABLE} {{
 }}
 """
 
+# apt-cacher-ng listens on all addresses (bridges come and go); serve only the host itself
+# and the instances, never the host's uplink network.
+_NFT_ACNG_GUARD = f"""
+table ip {NFT_TABLE} {{
+    chain acng_guard {{
+        type filter hook input priority filter; policy accept;
+        tcp dport {ACNG_PORT} iifname != "lo" iifname != "brq*" drop
+    }}
+}}
+"""
+
 
 def ensure_nft_table(layout: Layout) -> None:
     """Create our own nftables table (never the host's whole ruleset) if missing."""
     with layout.host_lock("nft"):
         if not ok(["nft", "list", "table", "ip", NFT_TABLE]):
             run(["nft", "-f", "-"], input_text=_NFT_SKELETON)
+        if not ok(["nft", "list", "chain", "ip", NFT_TABLE, "acng_guard"]):
+            run(["nft", "-f", "-"], input_text=_NFT_ACNG_GUARD)
 
 
 def delete_nft_table() -> None:
