@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.config import Settings
 from orchestrator.engines.embedded import program as program_runner
 from orchestrator.engines.embedded.deployment import Cancelled, Deployment, ProviderCache, ResourceFailed
 from orchestrator.engines.embedded.events import Emitter
@@ -76,7 +77,7 @@ class EmbeddedEngine:
         if provider_factory is None:
             from orchestrator.engines.openstack.provider import OpenStackProvider
 
-            provider_factory = OpenStackProvider.from_config
+            provider_factory = OpenStackProvider.factory()
         self.store = CheckpointStore(database_url, SecretBox(secrets_key), pool_size=max(4, parallel + 2))
         self.providers = ProviderCache(provider_factory)
         self.parallel = parallel
@@ -85,6 +86,20 @@ class EmbeddedEngine:
         self.last_run: RunStats | None = None
         self._cancels: dict[str, threading.Event] = {}
         self._cancels_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EmbeddedEngine":
+        """The engine as the pipeline runs it: the app's database, its secrets key, the OpenStack
+        provider layer reading `settings.resolved_clouds_yaml`."""
+        from orchestrator import secrets
+        from orchestrator.database.core import database_url
+        from orchestrator.engines.openstack.provider import OpenStackProvider
+
+        return cls(
+            database_url=database_url(),
+            secrets_key=secrets.master_key(),
+            provider_factory=OpenStackProvider.factory(settings.resolved_clouds_yaml),
+        )
 
     def close(self) -> None:
         self.store.close()
