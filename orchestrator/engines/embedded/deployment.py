@@ -133,8 +133,11 @@ class Deployment:
         self.stack_outputs: dict[str, Any] = dict(snapshot.outputs)
         self.cloud_seconds = 0.0  # summed time of cloud calls (the benchmark's denominator)
         self.mutating_calls = 0
+        self.cloud_seconds_by_urn: dict[str, float] = {}
         self._lock = threading.Lock()
         self._default_provider_lock = threading.Lock()
+        # At most `parallel` resource steps talk to the cloud at once (the SDK's executor is larger).
+        self._slots = threading.BoundedSemaphore(parallel)
 
     # ---- registrations (called from the SDK's executor threads) ----
 
@@ -258,14 +261,15 @@ class Deployment:
             return self._preview_result(urn, d.kind, old, inputs)
         started = time.monotonic()
         try:
-            if d.kind == "create":
-                result = self._create(new, provider)
-            elif d.kind == "update":
-                assert old is not None
-                result = self._update(old, new, provider)
-            else:
-                assert old is not None
-                result = self._replace(old, new, provider, reg.delete_before_replace)
+            with self._slots:
+                if d.kind == "create":
+                    result = self._create(new, provider)
+                elif d.kind == "update":
+                    assert old is not None
+                    result = self._update(old, new, provider)
+                else:
+                    assert old is not None
+                    result = self._replace(old, new, provider, reg.delete_before_replace)
         except CloudError as exc:
             self.emitter.outcome(d.kind, urn, seconds=time.monotonic() - started, error=str(exc))
             failure = ResourceFailed(urn, d.kind, exc)
@@ -278,7 +282,7 @@ class Deployment:
 
     def _create(self, new: ResourceState, provider: Provider) -> Result:
         self._record(new.evolve(pending="creating"))
-        created = self.timed(lambda: provider.create(new.type, reveal(new.inputs)))
+        created = self.timed(lambda: provider.create(new.type, reveal(new.inputs)), urn=new.urn)
         return self._created(new, provider, created)
 
     def _created(self, new: ResourceState, provider: Provider, created: Created) -> Result:
@@ -291,7 +295,9 @@ class Deployment:
     def _update(self, old: ResourceState, new: ResourceState, provider: Provider) -> Result:
         new.id, new.key = old.id, old.key
         self._record(old.evolve(pending="updating"))
-        outputs = self.timed(lambda: provider.update(new.type, old.id, reveal(old.inputs), reveal(new.inputs)))
+        outputs = self.timed(
+            lambda: provider.update(new.type, old.id, reveal(old.inputs), reveal(new.inputs)), urn=new.urn
+        )
         new.outputs = self._secret_outputs(new, provider, outputs)
         new.pending = None
         self._record(new)
@@ -312,7 +318,7 @@ class Deployment:
         if state.custom and not state.is_provider and not state.external and not state.retain_on_delete:
             assert provider is not None
             self._record(state.evolve(pending="deleting"))
-            self.timed(lambda: provider.delete(state.type, state.id, reveal(state.outputs)))
+            self.timed(lambda: provider.delete(state.type, state.id, reveal(state.outputs)), urn=state.urn)
         if self.store is not None:
             self.store.remove(self.stack, state.key)
 
@@ -486,7 +492,8 @@ class Deployment:
         if self.store is not None and not self.preview:
             self.store.put(self.stack, state)
 
-    def timed(self, call: Callable[[], Any], *, mutating: bool = True) -> Any:
+    def timed(self, call: Callable[[], Any], *, mutating: bool = True, urn: str = "") -> Any:
+        """Make one cloud call, counting its time (per resource too) and whether it changes anything."""
         started = time.monotonic()
         try:
             return call()
@@ -494,6 +501,8 @@ class Deployment:
             elapsed = time.monotonic() - started
             with self._lock:
                 self.cloud_seconds += elapsed
+                if urn:
+                    self.cloud_seconds_by_urn[urn] = self.cloud_seconds_by_urn.get(urn, 0.0) + elapsed
                 if mutating:
                     self.mutating_calls += 1
 

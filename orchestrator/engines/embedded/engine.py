@@ -56,6 +56,7 @@ class RunStats:
     cloud_seconds: float
     mutating_calls: int
     changes: dict[str, int] = field(default_factory=dict)
+    cloud_seconds_by_urn: dict[str, float] = field(default_factory=dict)
 
 
 class EmbeddedEngine:
@@ -266,7 +267,14 @@ class EmbeddedEngine:
     def _summary(self, emitter: Emitter, deployment: Deployment, started: float, operation: str) -> None:
         seconds = time.monotonic() - started
         changes = {k: v for k, v in deployment.counts.items() if v}
-        self.last_run = RunStats(operation, seconds, deployment.cloud_seconds, deployment.mutating_calls, changes)
+        self.last_run = RunStats(
+            operation,
+            seconds,
+            deployment.cloud_seconds,
+            deployment.mutating_calls,
+            changes,
+            dict(deployment.cloud_seconds_by_urn),
+        )
         text = ", ".join(f"{n} {kind}" for kind, n in sorted(changes.items())) or "no changes"
         emitter.emit(
             "summary",

@@ -59,7 +59,9 @@ def run(
         )
         set_all_config(config_strings(config), secret_keys)
         loop = asyncio.new_event_loop()
-        executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"tonle-{stack}")
+        # As the SDK's own language host: 4 threads per allowed step, so registrations waiting for a
+        # step slot never starve the SDK's other calls (invokes, outputs) of threads.
+        executor = ThreadPoolExecutor(max_workers=max(parallel, 1) * 4, thread_name_prefix=f"tonle-{stack}")
         loop.set_default_executor(executor)
         asyncio.set_event_loop(loop)
         try:
