@@ -24,6 +24,7 @@ from typing import Any
 
 from devcloud.machines import net, statefile
 from devcloud.machines._proc import ok, run
+from devcloud.machines.cgroups import remove_cgroups
 from devcloud.machines.host import ACNG_PORT
 from devcloud.machines.image import GUEST_INIT
 from devcloud.machines.layout import Layout
@@ -255,6 +256,7 @@ class Machine:
         if not self.dir.exists():
             return
         self.stop(timeout=0)
+        remove_cgroups(self.name)  # the supervisor does it, unless it was killed
         if self.exists():
             self.unplug()
         net.delete_netns(self.netns)

@@ -16,6 +16,7 @@ whatever python started it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from devcloud.machines import statefile
+from devcloud.machines.cgroups import cgroup_dirs, enter_own_cgroup, remove_cgroups
 
 REBOOT_EXIT = 133
 
@@ -120,9 +122,15 @@ def main(argv: list[str]) -> int:
         return 2
     idir = Path(argv[1])
     (idir / "supervisor.pid").write_text(str(os.getpid()))
+    enter_own_cgroup(idir.name)
     try:
         return Supervisor(idir).run()
     finally:
+        # Out of our cgroup first: a cgroup with a process in it cannot be removed.
+        with contextlib.suppress(OSError):
+            for d in cgroup_dirs(idir.name):
+                (d.parent.parent / "cgroup.procs").write_text(str(os.getpid()))
+        remove_cgroups(idir.name)
         (idir / "supervisor.pid").unlink(missing_ok=True)
 
 

@@ -1,0 +1,45 @@
+"""A cgroup of its own for each machine (there is no systemd on the host to make one)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+CGROUP_FS = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "tonle-devcloud"
+
+
+def cgroup_dirs(name: str) -> list[Path]:
+    """This machine's cgroup in each hierarchy systemd uses: `name=systemd` and the unified
+    one of a hybrid host, or the single tree of a pure cgroup v2 host."""
+    if (CGROUP_FS / "cgroup.controllers").exists():  # pure v2
+        return [CGROUP_FS / CGROUP_PARENT / name]
+    roots = [CGROUP_FS / "systemd", CGROUP_FS / "unified"]
+    return [r / CGROUP_PARENT / name for r in roots if (r / "cgroup.procs").exists()]
+
+
+def enter_own_cgroup(name: str) -> None:
+    """Move this process into a cgroup of its own before starting nspawn.
+
+    With no systemd on the host, nspawn (`--keep-unit`) builds the container's cgroups under
+    its caller's: had every supervisor stayed in the root cgroup, all guests' systemds would
+    share one `/payload` tree and trip over each other's units (seen: a unit failing with
+    status 219/CGROUP, so systemd-user-sessions never removed /run/nologin and SSH logins
+    were refused).
+    """
+    for d in cgroup_dirs(name):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "cgroup.procs").write_text(str(os.getpid()))
+
+
+def remove_cgroups(name: str) -> None:
+    """Remove the machine's (now empty) cgroups, deepest first; leftovers are harmless."""
+    for d in cgroup_dirs(name):
+        if not d.exists():
+            continue
+        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+        with contextlib.suppress(OSError):
+            d.rmdir()
