@@ -19,6 +19,8 @@ os.environ.setdefault("TONLE_LOG_LEVEL", "WARNING")
 # Retry at once and declare workers dead quickly, so recovery tests take seconds.
 os.environ.setdefault("TONLE_JOB_RETRY_WAIT_SECONDS", "0")
 os.environ.setdefault("TONLE_STALLED_AFTER_SECONDS", "5")
+# Integration tests are about the API, queue and pipeline; the cloud tier runs the real engine.
+os.environ.setdefault("TONLE_ENGINE", "noop")
 
 
 @dataclass(frozen=True)

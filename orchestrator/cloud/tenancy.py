@@ -7,9 +7,9 @@ stack's provider is pointed at that project: `openstack:cloud` + `openstack:tena
 import logging
 from typing import Any, Protocol
 
-from orchestrator.cloud.sites import Site, connect, site
+from orchestrator.cloud.sites import CloudConfigError, Site, connect, site
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import EventSink, ProgressEvent, TransientError
+from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,10 @@ class OpenStackTenancy:
         self.settings = settings
 
     def ensure(self, *, ministry_code: str, ministry_name: str, site_name: str, on_event: EventSink) -> dict[str, str]:
-        target = site(self.settings, site_name)
+        try:
+            target = site(self.settings, site_name)
+        except CloudConfigError as exc:
+            raise StepFailed(str(exc)) from exc
         name = project_name(ministry_code)
         try:
             admin = connect(self.settings, self.settings.admin_cloud)

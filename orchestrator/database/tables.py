@@ -8,7 +8,7 @@ from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
 from orchestrator.pki.models import CertificateAuthority
 from orchestrator.requests.models import Approval, Request
-from orchestrator.services.models import Service
+from orchestrator.services.models import Service, ServiceUpload
 
 metadata = SQLModel.metadata
 
@@ -22,6 +22,7 @@ __all__ = [
     "Operation",
     "Request",
     "Service",
+    "ServiceUpload",
     "User",
     "metadata",
 ]

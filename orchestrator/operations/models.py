@@ -20,6 +20,7 @@ class OperationKind(StrEnum):
     failover = "failover"
     failback = "failback"
     decommission = "decommission"
+    action = "action"  # a day-2 playbook run (restart, deploy content, ...) on the running service
 
 
 class OperationStatus(StrEnum):
@@ -42,6 +43,7 @@ WORKFLOW_STEPS: dict[OperationKind, tuple[str, ...]] = {
     OperationKind.provision: ("plan", "apply", "configure", "verify"),
     OperationKind.modify: ("plan", "apply", "configure", "verify"),
     OperationKind.decommission: ("final_backup", "destroy", "release"),
+    OperationKind.action: ("run",),
 }
 
 

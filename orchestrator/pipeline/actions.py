@@ -1,18 +1,28 @@
-"""Actions on existing operations and services: retry a failed operation, decommission."""
+"""Actions on existing operations and services: retry, decommission, resize, day-2 playbooks."""
 
+import hashlib
 import uuid
+from typing import Any
 
 from sqlmodel import Session
 
+from orchestrator import quota
+from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
-from orchestrator.errors import Conflict
+from orchestrator.catalog import service as catalog
+from orchestrator.catalog.models import Plan
+from orchestrator.errors import Conflict, InvalidInput
+from orchestrator.ministry import service as ministries
 from orchestrator.operations import outbox
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationKind, OperationStatus
 from orchestrator.pipeline.runner import SERVICE_WHILE_RUNNING
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
-from orchestrator.services.models import ServiceStatus
+from orchestrator.services.models import Service, ServiceStatus, ServiceUpload
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/x-tar", "application/zip"}
 
 
 def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
@@ -24,7 +34,7 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
         session=session, actor=actor, operation=operation, target=OperationStatus.queued, reason="retry requested"
     )
     service = services.lock(session=session, service_id=operation.service_id)
-    if service.status == ServiceStatus.failed:
+    if service.status == ServiceStatus.failed and operation.kind in SERVICE_WHILE_RUNNING:
         services.transition(
             session=session, actor=actor, service=service, target=SERVICE_WHILE_RUNNING[operation.kind], reason="retry"
         )
@@ -37,22 +47,126 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
 
 def decommission(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Operation:
     """Final backup, destroy the stack, release quota; the service ends `retired`."""
-    services.check_day2_allowed(actor)
-    services.get(session=session, actor=actor, service_id=service_id)  # visibility
-    service = services.lock(session=session, service_id=service_id)
-    if _has_unfinished_operation(session=session, service_id=service_id):
-        raise Conflict(
-            f"service {service_id} has an operation in progress; wait for it or cancel it first",
-            current_state=service.status,
-        )
+    service = _idle_service(session=session, actor=actor, service_id=service_id)
     services.transition(session=session, actor=actor, service=service, target=ServiceStatus.decommissioning)
     operation = operations.create(session=session, actor=actor, service=service, kind=OperationKind.decommission)
     session.commit()
     return operation
 
 
-def _has_unfinished_operation(*, session: Session, service_id: uuid.UUID) -> bool:
-    return any(
+def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: str) -> Operation:
+    """Move the service to another plan of its offering, re-checking the ministry's quota.
+
+    A larger plan reserves the difference now (refused if it does not fit); a smaller one gives
+    the difference back when the change has succeeded. Volumes never shrink: that would
+    replace them and lose their data.
+    """
+    service = _idle_service(session=session, actor=actor, service_id=service_id)
+    if service.status != ServiceStatus.active:
+        raise Conflict(f"only an active service can be resized; it is {service.status}", current_state=service.status)
+    offering = catalog.get_offering(service.offering_id)
+    current, target = catalog.get_plan(offering, service.plan), catalog.get_plan(offering, plan_id)
+    if target.id == current.id:
+        raise InvalidInput(f"the service is already on plan '{plan_id}'", field="plan")
+    _refuse_shrinking_volumes(current, target)
+    growth = {
+        name: max(0, target.quota_cost.get(name, 0) - current.quota_cost.get(name, 0)) for name in quota.RESOURCES
+    }
+    if any(growth.values()):
+        ministries.reserve(session=session, ministry_id=service.ministry_id, cost=growth)
+        requests.add_held_quota(session=session, request_id=service.request_id, cost=growth)
+    services.transition(session=session, actor=actor, service=service, target=ServiceStatus.modifying)
+    operation = operations.create(
+        session=session,
+        actor=actor,
+        service=service,
+        kind=OperationKind.modify,
+        parameters={"plan": target.id, "from_plan": current.id},
+    )
+    session.commit()
+    return operation
+
+
+def run_action(
+    *,
+    session: Session,
+    actor: Actor,
+    service_id: uuid.UUID,
+    action: str,
+    upload: tuple[str, str, bytes] | None = None,
+) -> Operation:
+    """A day-2 playbook the offering names for `action`, optionally with an uploaded file."""
+    service = _idle_service(session=session, actor=actor, service_id=service_id)
+    if service.status != ServiceStatus.active:
+        raise Conflict(f"'{action}' needs an active service; it is {service.status}", current_state=service.status)
+    offering = catalog.get_offering(service.offering_id)
+    if action not in offering.day2_playbooks:
+        known = ", ".join(sorted(offering.day2_playbooks)) or "none"
+        raise InvalidInput(f"offering '{offering.id}' has no action '{action}' (actions: {known})", field="action")
+    parameters: dict[str, Any] = {"action": action}
+    if upload is not None:
+        parameters["uploads"] = {
+            "archive": str(_store_upload(session=session, actor=actor, service=service, upload=upload))
+        }
+    operation = operations.create(
+        session=session, actor=actor, service=service, kind=OperationKind.action, parameters=parameters
+    )
+    session.commit()
+    return operation
+
+
+def _store_upload(*, session: Session, actor: Actor, service: Service, upload: tuple[str, str, bytes]) -> uuid.UUID:
+    filename, media_type, data = upload
+    if media_type not in ARCHIVE_TYPES:
+        raise InvalidInput(f"send a .tar.gz or .zip archive, not {media_type}", field="Content-Type")
+    if not data:
+        raise InvalidInput("the archive is empty", field="body")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInput(f"the archive is larger than {MAX_UPLOAD_BYTES // 2**20} MiB", field="body")
+    record = ServiceUpload(
+        service_id=service.id,
+        filename=filename,
+        media_type=media_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        uploaded_by=actor.username,
+    )
+    session.add(record)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="service",
+        entity_id=service.id,
+        ministry_id=service.ministry_id,
+        action="content_uploaded",
+        detail={"upload": str(record.id), "filename": filename, "size": len(data), "sha256": record.sha256},
+    )
+    return record.id
+
+
+def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
+    services.check_day2_allowed(actor)
+    services.get(session=session, actor=actor, service_id=service_id)  # visibility
+    service = services.lock(session=session, service_id=service_id)
+    if any(
         op.status in (OperationStatus.queued, OperationStatus.running)
         for op in operations.list_for_service(session=session, service_id=service_id)
-    )
+    ):
+        raise Conflict(
+            f"service {service_id} has an operation in progress; wait for it to finish",
+            current_state=service.status,
+        )
+    return service
+
+
+def _refuse_shrinking_volumes(current: Plan, target: Plan) -> None:
+    for key, size in current.sizes.items():
+        new = target.sizes.get(key)
+        if "volume" in key and isinstance(size, int) and isinstance(new, int) and new < size:
+            raise InvalidInput(
+                f"plan '{target.id}' would shrink {key} from {size} to {new} GB; volumes cannot shrink without "
+                "losing data (migrate to a new service instead)",
+                field="plan",
+            )

@@ -5,9 +5,15 @@ and every change is visible to SSE clients as it happens.
 """
 
 import logging
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from sqlmodel import Session
 
 from orchestrator import secrets
 from orchestrator.auth.models import SYSTEM
@@ -26,7 +32,7 @@ from orchestrator.pipeline.steps import STEP_HANDLERS, StepContext
 from orchestrator.pki import service as pki
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
-from orchestrator.services.models import Service, ServiceStatus
+from orchestrator.services.models import Service, ServiceStatus, ServiceUpload
 
 log = logging.getLogger("tonle.pipeline")
 
@@ -76,30 +82,52 @@ def run(operation_id: uuid.UUID, *, adapters: Adapters, final_attempt: bool) -> 
         ministry = ministries.get(session=session, ministry_id=service.ministry_id)
         context = _context(operation, service, ministry, adapters)
         pending = operations.pending_steps(operation)
+        uploads = {name: uuid.UUID(value) for name, value in operation.parameters.get("uploads", {}).items()}
         session.commit()
 
-    for step in pending:
-        _mark_step(operation_id, step, StepStatus.running)
-        try:
-            STEP_HANDLERS[step](context)
-        except StepFailed as exc:
-            return _fail(operation_id, step, str(exc))
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if final_attempt:
-                log.exception("operation %s step %s failed on its last attempt", operation_id, step)
-                return _fail(operation_id, step, error)
-            log.warning("operation %s step %s interrupted, will retry: %s", operation_id, step, error)
-            _requeue(operation_id, step, error)
-            raise Interrupted(error) from exc
-        _mark_step(operation_id, step, StepStatus.succeeded)
+    with materialized(uploads) as files:
+        context.files = files
+        for step in pending:
+            _mark_step(operation_id, step, StepStatus.running)
+            try:
+                STEP_HANDLERS[step](context)
+            except StepFailed as exc:
+                return _fail(operation_id, step, str(exc))
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if final_attempt:
+                    log.exception("operation %s step %s failed on its last attempt", operation_id, step)
+                    return _fail(operation_id, step, error)
+                log.warning("operation %s step %s interrupted, will retry: %s", operation_id, step, error)
+                _requeue(operation_id, step, error)
+                raise Interrupted(error) from exc
+            _mark_step(operation_id, step, StepStatus.succeeded)
     return _succeed(operation_id, context.outputs)
+
+
+@contextmanager
+def materialized(uploads: dict[str, uuid.UUID]) -> Iterator[dict[str, Path]]:
+    """The operation's uploads as files in a private temporary folder, gone after the run."""
+    if not uploads:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="tonle-upload-") as folder, session_scope() as session:
+        files: dict[str, Path] = {}
+        for name, upload_id in uploads.items():
+            upload = session.get(ServiceUpload, upload_id)
+            if upload is None:
+                raise StepFailed(f"the uploaded file '{name}' ({upload_id}) is gone")
+            path = Path(folder) / f"{name}-{Path(upload.filename).name or 'upload'}"
+            path.write_bytes(upload.data)
+            files[name] = path
+        yield files
 
 
 def _context(operation: Operation, service: Service, ministry: Ministry, adapters: Adapters) -> StepContext:
     settings = get_settings()
     offering = catalog.get_offering(service.offering_id)
-    plan = catalog.get_plan(offering, service.plan)
+    # A resize builds the stack for the plan it moves to.
+    plan = catalog.get_plan(offering, operation.parameters.get("plan", service.plan))
     stack = StackSpec(
         name=service.stack_name,
         program=offering.stack_program,
@@ -136,6 +164,7 @@ def _context(operation: Operation, service: Service, ministry: Ministry, adapter
         label=f"{operation.kind}-{operation.id}",
         ssh_private_key=_ssh_private_key(service),
         secret_vars=_secret_vars(service),
+        operation_parameters=dict(operation.parameters),
     )
 
 
@@ -204,13 +233,15 @@ def _fail(operation_id: uuid.UUID, step: str, error: str) -> Outcome:
             session=session, actor=SYSTEM, operation=operation, target=OperationStatus.failed, reason=f"{step}: {error}"
         )
         service = services.lock(session=session, service_id=operation.service_id)
-        services.transition(
-            session=session,
-            actor=SYSTEM,
-            service=service,
-            target=ServiceStatus.failed,
-            reason=f"{operation.kind} failed at {step}",
-        )
+        # A failed day-2 action leaves the service running as it was; only changes to it fail it.
+        if operation.kind in SERVICE_WHILE_RUNNING:
+            services.transition(
+                session=session,
+                actor=SYSTEM,
+                service=service,
+                target=ServiceStatus.failed,
+                reason=f"{operation.kind} failed at {step}",
+            )
         if operation.kind == OperationKind.provision and operation.request_id:
             requests.on_operation_finished(
                 session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=False
@@ -219,13 +250,26 @@ def _fail(operation_id: uuid.UUID, step: str, error: str) -> Outcome:
     return Outcome(OperationStatus.failed, step)
 
 
+def _settle_plan(session: Session, service: Service, plan_id: str) -> None:
+    plan = catalog.get_plan(catalog.get_offering(service.offering_id), plan_id)
+    service.plan = plan.id
+    service.quota_cost = dict(plan.quota_cost)
+    session.add(service)
+    requests.settle_held_quota(session=session, request_id=service.request_id, cost=dict(plan.quota_cost))
+
+
 def _succeed(operation_id: uuid.UUID, outputs: dict[str, Any]) -> Outcome:
     with session_scope() as session:
         operation = operations.lock(session=session, operation_id=operation_id)
         service = services.lock(session=session, service_id=operation.service_id)
         if "endpoints" in outputs:
             service.endpoints = dict(outputs["endpoints"])
-        services.transition(session=session, actor=SYSTEM, service=service, target=SERVICE_ON_SUCCESS[operation.kind])
+        if operation.kind in SERVICE_ON_SUCCESS:
+            services.transition(
+                session=session, actor=SYSTEM, service=service, target=SERVICE_ON_SUCCESS[operation.kind]
+            )
+        if operation.kind == OperationKind.modify:
+            _settle_plan(session, service, operation.parameters["plan"])
         if operation.kind == OperationKind.provision and operation.request_id:
             requests.on_operation_finished(
                 session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=True

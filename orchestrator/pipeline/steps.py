@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from orchestrator.catalog.models import Offering, Plan
@@ -23,6 +24,8 @@ class StepContext:
     label: str = ""  # names artifacts of this operation's runs
     ssh_private_key: str | None = field(default=None, repr=False)
     secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)  # tls, secrets, backup
+    operation_parameters: dict[str, Any] = field(default_factory=dict)  # e.g. the playbook of an action
+    files: dict[str, Path] = field(default_factory=dict)  # uploads the run needs, as local files
     _stack: StackSpec | None = None
 
     @property
@@ -45,11 +48,10 @@ def apply(ctx: StepContext) -> None:
     ctx.outputs.update(ctx.adapters.engine.up(ctx.stack, ctx.emit))
 
 
-def configure(ctx: StepContext) -> None:
-    hosts = ctx.outputs.get("hosts") or {}
+def extra_vars(ctx: StepContext) -> dict[str, Any]:
+    """The extra-vars contract of playbooks/README.md."""
     config = ctx.base_stack.config
-    # The extra-vars contract of playbooks/README.md.
-    extra_vars = {
+    return {
         "tonle": {
             "ministry": config.get("tonle:ministry"),
             "service_id": config.get("tonle:serviceId"),
@@ -61,18 +63,34 @@ def configure(ctx: StepContext) -> None:
         "parameters": config.get("tonle:parameters", {}),
         "endpoints": ctx.outputs.get("endpoints") or {},
     }
+
+
+def _run_playbook(ctx: StepContext, playbook: str, more_vars: dict[str, Any] | None = None) -> None:
+    run = PlaybookRun(
+        playbook=playbook,
+        hosts=ctx.outputs.get("hosts") or {},
+        extra_vars={**extra_vars(ctx), **(more_vars or {})},
+        secret_vars=ctx.secret_vars,
+        ssh_private_key=ctx.ssh_private_key,
+        label=ctx.label,
+    )
+    result = ctx.adapters.config.run(run, ctx.emit)
+    if not result.ok:
+        raise StepFailed(f"playbook {playbook} failed: {'; '.join(result.failures) or 'see events'}")
+
+
+def configure(ctx: StepContext) -> None:
     for playbook in ctx.offering.playbooks:
-        run = PlaybookRun(
-            playbook=playbook,
-            hosts=hosts,
-            extra_vars=extra_vars,
-            secret_vars=ctx.secret_vars,
-            ssh_private_key=ctx.ssh_private_key,
-            label=ctx.label,
-        )
-        result = ctx.adapters.config.run(run, ctx.emit)
-        if not result.ok:
-            raise StepFailed(f"playbook {playbook} failed: {'; '.join(result.failures) or 'see events'}")
+        _run_playbook(ctx, playbook)
+
+
+def run(ctx: StepContext) -> None:
+    """A day-2 action: the one playbook the operation names, with its files as local paths."""
+    action = ctx.operation_parameters["action"]
+    playbook = ctx.offering.day2_playbooks.get(action)
+    if playbook is None:
+        raise StepFailed(f"offering {ctx.offering.id} has no playbook for '{action}'")
+    _run_playbook(ctx, playbook, {"action": {"name": action, "files": {k: str(v) for k, v in ctx.files.items()}}})
 
 
 def verify(ctx: StepContext) -> None:
@@ -103,4 +121,5 @@ STEP_HANDLERS: dict[str, Callable[[StepContext], None]] = {
     "final_backup": final_backup,
     "destroy": destroy,
     "release": release,
+    "run": run,
 }

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from orchestrator import quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor, Role
 from orchestrator.catalog import service as catalog
@@ -246,6 +247,23 @@ def release_quota_of(*, session: Session, request_id: uuid.UUID) -> None:
     """Give back what the request reserved (its service was retired); caller commits."""
     request = _row(session, request_id)
     _release_quota(session=session, request=request)
+
+
+def add_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str, int]) -> None:
+    """The request's service now holds more quota (a resize); the ministry is already charged."""
+    request = _row(session, request_id)
+    request.quota_cost = quota.add(request.quota_cost, cost)
+    session.add(request)
+
+
+def settle_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str, int]) -> None:
+    """The service now needs only `cost`: give the ministry back whatever was held above it."""
+    request = _row(session, request_id)
+    surplus = quota.subtract(request.quota_cost, cost)
+    if any(surplus.values()) and request.quota_held:
+        ministries.release(session=session, ministry_id=request.ministry_id, cost=surplus)
+    request.quota_cost = dict(cost)
+    session.add(request)
 
 
 def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> None:

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from orchestrator.database.columns import json_field, timestamp_field
@@ -74,3 +74,20 @@ class Service(SQLModel, table=True):
     updated_at: datetime = timestamp_field()
     retired_at: datetime | None = timestamp_field(default_now=False)
     retain_backups_until: datetime | None = timestamp_field(default_now=False)
+
+
+class ServiceUpload(SQLModel, table=True):
+    """A file a ministry uploaded for a day-2 action (e.g. a site archive), kept in the database
+    so that any worker on any machine can use it."""
+
+    __tablename__ = "service_upload"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
+    filename: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    uploaded_by: str = Field(max_length=64)
+    created_at: datetime = timestamp_field()

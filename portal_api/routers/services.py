@@ -1,10 +1,13 @@
 """Deployed services and their day-2 actions."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
-from orchestrator.errors import NotFound, NotImplementedYet
+from orchestrator.errors import NotImplementedYet
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationPublic
 from orchestrator.pipeline import actions
@@ -16,7 +19,7 @@ from portal_api.pagination import LimitQuery, OffsetQuery, Page
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
 # Day-2 actions whose workflows land with their own issues.
-PENDING_ACTIONS = ("resize", "deploy-content", "restart", "backup", "restore", "drill", "failover", "failback")
+PENDING_ACTIONS = ("backup", "restore", "drill", "failover", "failback")
 
 
 @router.get("", summary="List services visible to you")
@@ -62,15 +65,59 @@ def decommission(service_id: uuid.UUID, session: SessionDep, actor: ActorDep) ->
     return OperationPublic.model_validate(actions.decommission(session=session, actor=actor, service_id=service_id))
 
 
+class ResizeBody(BaseModel):
+    plan: str = Field(description="Another plan of the service's offering.", examples=["medium"])
+
+
+@router.post("/{service_id}/actions/resize", status_code=202, summary="Move the service to another plan")
+def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: ActorDep) -> OperationPublic:
+    return OperationPublic.model_validate(
+        actions.resize(session=session, actor=actor, service_id=service_id, plan_id=body.plan)
+    )
+
+
+@router.post(
+    "/{service_id}/actions/deploy-content",
+    status_code=202,
+    summary="Upload a site archive (.tar.gz or .zip, as the request body) and deploy it",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(actions.ARCHIVE_TYPES)},
+        }
+    },
+)
+async def deploy_content(
+    service_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    filename: Annotated[str, Query(max_length=200, description="Name of the archive, for the record")] = "site.tar.gz",
+) -> OperationPublic:
+    data = await request.body()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip()
+    operation = await run_in_threadpool(
+        actions.run_action,
+        session=session,
+        actor=actor,
+        service_id=service_id,
+        action="deploy-content",
+        upload=(filename, media_type, data),
+    )
+    return OperationPublic.model_validate(operation)
+
+
 @router.post(
     "/{service_id}/actions/{action}",
     status_code=202,
-    summary="Day-2 actions (resize, deploy-content, restart, backup, restore, drill, failover, failback)",
+    summary="Other day-2 actions the offering defines (e.g. restart); backup, restore, drill, failover, failback",
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
 def day2_action(service_id: uuid.UUID, action: str, session: SessionDep, actor: ActorDep) -> OperationPublic:
     services.check_day2_allowed(actor)
     services.get(session=session, actor=actor, service_id=service_id)
-    if action not in PENDING_ACTIONS:
-        raise NotFound(f"unknown action '{action}'; known: {', '.join(PENDING_ACTIONS)}", field="action")
-    raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
+    if action in PENDING_ACTIONS:
+        raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
+    return OperationPublic.model_validate(
+        actions.run_action(session=session, actor=actor, service_id=service_id, action=action)
+    )

@@ -128,7 +128,7 @@ CASES = [
     Case(
         "day-2 action not yet built",
         "POST",
-        lambda w: f"/v1/services/{w.service_id}/actions/resize",
+        lambda w: f"/v1/services/{w.service_id}/actions/drill",
         everyone(501, other_requester=404, other_approver=404),
     ),
     Case("get operation", "GET", lambda w: f"/v1/operations/{w.operation_id}", SCOPED_READ),

@@ -1,0 +1,187 @@
+"""Day-2 operations through the API: resize with quota re-checked, content deployment, restart.
+
+The configuration runner is a recording test double at the Ansible boundary (real playbook runs
+are tested in tests/integration/test_ansible_runner.py and the cloud tier).
+"""
+
+import io
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orchestrator.pipeline import queue
+from orchestrator.pipeline.adapters import Adapters
+from orchestrator.pipeline.configure import NoopBackupAgent, NoopHealthChecker, PlaybookResult, PlaybookRun
+from orchestrator.pipeline.engine import NoopEngine, StackSpec
+from orchestrator.pipeline.events import EventSink
+from tests.conftest import Platform, Tenant, make_tenant, order_body
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingRunner:
+    """Test double: records each playbook run, and the uploaded files as they were during it."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.runs: list[PlaybookRun] = []
+        self.file_contents: dict[str, bytes] = {}
+
+    def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
+        self.runs.append(run)
+        for name, path in run.extra_vars.get("action", {}).get("files", {}).items():
+            self.file_contents[name] = Path(path).read_bytes()
+        return PlaybookResult(ok=True)
+
+
+class SizeRecordingEngine(NoopEngine):
+    """Test double at the engine boundary: remembers sizes asked for and outputs like a checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[dict[str, Any]] = []
+        self.stored: dict[str, dict[str, Any]] = {}
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        self.sizes.append(stack.config["tonle:sizes"])
+        self.stored[stack.name] = {"hosts": {"web": {"address": "192.0.2.10", "groups": ["web"]}}}
+        return self.stored[stack.name]
+
+    def outputs(self, stack_name: str) -> dict[str, Any]:
+        return self.stored.get(stack_name, {})
+
+
+@pytest.fixture
+def doubles() -> Iterator[tuple[SizeRecordingEngine, RecordingRunner]]:
+    engine, runner = SizeRecordingEngine(), RecordingRunner()
+    queue.set_adapters(Adapters(engine=engine, config=runner, health=NoopHealthChecker(), backup=NoopBackupAgent()))
+    yield engine, runner
+    queue.set_adapters(None)
+
+
+def active_service(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
+    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
+    client.post(
+        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
+    )
+    approved = client.post(
+        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
+    ).json()
+    work()
+    service_id: str = approved["service_id"]
+    return service_id
+
+
+def quota_used(client: httpx.Client, tenant: Tenant) -> dict[str, int]:
+    used: dict[str, int] = client.get(f"/v1/ministries/{tenant.ministry_id}", headers=tenant.requester.headers).json()[
+        "quota_used"
+    ]
+    return used
+
+
+def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
+    client: httpx.Client,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    engine, _ = doubles
+    tenant = make_tenant(vcpu=3, ram_gb=100, storage_gb=1000, object_gb=1000, public_ips=5)
+    service_id = active_service(client, tenant, platform, work)
+    assert quota_used(client, tenant)["vcpu"] == 1
+
+    too_big = client.post(
+        f"/v1/services/{service_id}/actions/resize", json={"plan": "large"}, headers=tenant.requester.headers
+    )
+    assert too_big.status_code == 422 and too_big.json()["title"] == "Quota exceeded"
+    assert quota_used(client, tenant)["vcpu"] == 1
+
+    resized = client.post(
+        f"/v1/services/{service_id}/actions/resize", json={"plan": "medium"}, headers=tenant.requester.headers
+    )
+    assert resized.status_code == 202, resized.text
+    assert resized.json()["kind"] == "modify"
+    assert quota_used(client, tenant)["vcpu"] == 2, "the difference is reserved when the change is asked for"
+    assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "modifying"
+    work()
+    service = client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()
+    assert service["status"] == "active" and service["plan"] == "medium"
+    assert engine.sizes[-1]["flavor"] == "m1.medium"
+    assert quota_used(client, tenant)["vcpu"] == 2 and quota_used(client, tenant)["storage_gb"] == 50
+
+    shrink = client.post(
+        f"/v1/services/{service_id}/actions/resize", json={"plan": "small"}, headers=tenant.requester.headers
+    )
+    assert shrink.status_code == 422 and shrink.json()["field"] == "plan"
+    assert "shrink volume_gb from 50 to 20" in shrink.json()["detail"]
+
+    client.post(f"/v1/services/{service_id}/decommission", headers=tenant.requester.headers)
+    work()
+    assert all(v == 0 for v in quota_used(client, tenant).values()), "retiring gives back what the resize took"
+
+
+def test_deploy_content_hands_the_archive_to_the_playbook_and_keeps_it_off_disk(
+    client: httpx.Client,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    _, runner = doubles
+    service_id = active_service(client, tenant, platform, work)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        page = b"<h1>Vaccination campaign</h1>"
+        info = tarfile.TarInfo("index.html")
+        info.size = len(page)
+        tar.addfile(info, io.BytesIO(page))
+    response = client.post(
+        f"/v1/services/{service_id}/actions/deploy-content",
+        params={"filename": "campaign.tar.gz"},
+        content=archive.getvalue(),
+        headers={**tenant.requester.headers, "Content-Type": "application/gzip"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["kind"] == "action" and [s["name"] for s in response.json()["steps"]] == ["run"]
+    work()
+    operation = client.get(f"/v1/operations/{response.json()['id']}", headers=tenant.requester.headers).json()
+    assert operation["status"] == "succeeded"
+    last = runner.runs[-1]
+    assert last.playbook == "web_deploy_content"
+    assert runner.file_contents["archive"] == archive.getvalue()
+    assert not Path(last.extra_vars["action"]["files"]["archive"]).exists(), "the temporary copy is removed"
+    assert last.hosts == {"web": {"address": "192.0.2.10", "groups": ["web"]}}
+
+    wrong = client.post(
+        f"/v1/services/{service_id}/actions/deploy-content",
+        content=b"hello",
+        headers={**tenant.requester.headers, "Content-Type": "text/plain"},
+    )
+    assert wrong.status_code == 422 and wrong.json()["field"] == "Content-Type"
+
+
+def test_restart_and_unknown_actions(
+    client: httpx.Client,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    _, runner = doubles
+    service_id = active_service(client, tenant, platform, work)
+    restarted = client.post(f"/v1/services/{service_id}/actions/restart", headers=tenant.requester.headers)
+    assert restarted.status_code == 202
+    busy = client.post(f"/v1/services/{service_id}/actions/restart", headers=tenant.requester.headers)
+    assert busy.status_code == 409, "one operation at a time per service"
+    work()
+    assert runner.runs[-1].playbook == "web_restart"
+    unknown = client.post(f"/v1/services/{service_id}/actions/dance", headers=tenant.requester.headers)
+    assert unknown.status_code == 422 and unknown.json()["field"] == "action"
+    assert (
+        client.post(f"/v1/services/{service_id}/actions/failover", headers=tenant.requester.headers).status_code == 501
+    )
