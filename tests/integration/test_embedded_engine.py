@@ -284,6 +284,9 @@ def test_protect_refuses_replacement_and_ignore_changes_keeps_the_old_value(
     with pytest.raises(StepFailed, match="protected"):
         engine.up(StackSpec(name=name, program="guarded", config={**config, "tonle:cidr": "10.1.0.0/24"}), Recorder())
     assert cloud.of_type(SUBNET)[0].inputs["cidr"] == "10.0.0.0/24"
+    with pytest.raises(StepFailed, match="protected"):
+        engine.destroy(name, Recorder())
+    assert len(cloud.resources) == 2
 
 
 def test_aliases_rename_without_replacing(
@@ -368,3 +371,36 @@ def test_cancel_stops_starting_new_steps(engine: EmbeddedEngine, cloud: CloudDou
     assert 0 < made < 9
     engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
     assert len(cloud.resources) == 9
+
+
+def _first_plan_of_each_offering() -> list[Any]:
+    from tests.unit.stacks.harness import every_case
+
+    seen: set[str] = set()
+    cases = []
+    for case in every_case():
+        if case.offering["id"] not in seen:
+            seen.add(case.offering["id"])
+            cases.append(case)
+    return cases
+
+
+@pytest.mark.parametrize("case", _first_plan_of_each_offering(), ids=lambda case: case.id)
+def test_every_stack_program_runs_on_the_embedded_engine(
+    engine: EmbeddedEngine, cloud: CloudDouble, programs: dict[str, Callable[[], None]], case: Any
+) -> None:
+    """The real programs of stacks/ (components, lookups, secrets, outputs) through the real SDK."""
+    programs[case.offering["stack_program"]] = case.program()
+    config = {**case.config(), "openstack:cloud": "tonle-primary"}
+    spec = StackSpec(name=stack_name(), program=case.offering["stack_program"], config=config)
+    planned = engine.preview(spec, Recorder())
+    assert cloud.mutating_calls() == 0 and planned.changes.get("create", 0) > 0
+    outputs = engine.up(spec, Recorder())
+    assert len(cloud.resources) == planned.changes["create"]
+    assert "endpoints" in outputs
+    before = cloud.mutating_calls()
+    assert engine.preview(spec, Recorder()).changes.keys() <= {"same"}
+    engine.up(spec, Recorder())
+    assert cloud.mutating_calls() == before
+    engine.destroy(spec.name, Recorder())
+    assert cloud.resources == {}

@@ -76,7 +76,7 @@ class CloudDouble:
 
     def create(self, type_: str, inputs: dict[str, Any]) -> Created:
         id_ = uuid.uuid4().hex
-        outputs = {**copy.deepcopy(inputs), "id": id_, **_computed(type_, id_)}
+        outputs = {**_computed(type_, id_), **copy.deepcopy(inputs), "id": id_}
         with self._lock:
             self.resources[id_] = DoubleResource(type_, copy.deepcopy(inputs), outputs)
         # The hook runs after the resource exists: a crash here is a create the engine never saw finish.
@@ -129,6 +129,13 @@ def _computed(type_: str, id_: str) -> dict[str, Any]:
     short = id_[:4]
     if type_ == "openstack:compute/instance:Instance":
         return {"accessIpV4": f"10.0.{int(short[:2], 16) % 250}.{int(short[2:], 16) % 250 + 2}", "powerState": "active"}
+    if type_ == "openstack:networking/port:Port":
+        return {
+            "allFixedIps": [f"10.1.{int(short[:2], 16) % 250}.{int(short[2:], 16) % 250 + 2}"],
+            "macAddress": "fa:16:3e:00:00:01",
+        }
+    if type_ == "openstack:networking/subnet:Subnet":
+        return {"cidr": "10.1.0.0/24", "gatewayIp": "10.1.0.1"}
     if type_ == "openstack:networking/floatingIp:FloatingIp":
         return {"address": f"203.0.113.{int(short[:2], 16) % 250 + 2}"}
     if type_ == "openstack:identity/ec2CredentialV3:Ec2CredentialV3":

@@ -119,6 +119,9 @@ class EmbeddedEngine:
         emitter = Emitter(on_event, stack=stack_name, operation="destroy")
         with self._operation(stack_name, "destroy", emitter) as cancelled:
             snapshot = self.store.load(stack_name)
+            protected = [r.urn for r in snapshot.resources if r.protect and not r.condemned]
+            if protected:
+                raise StepFailed(f"stack {stack_name} has protected resources; unprotect them first: {protected}")
             deployment = self._deployment(snapshot, emitter, {}, preview=False, cancelled=cancelled)
             started = time.monotonic()
             self._guard(stack_name, lambda: deployment.delete_all(snapshot.resources), deployment)
