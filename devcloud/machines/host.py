@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -123,7 +122,9 @@ def _acng_conf(layout: Layout) -> str:
         "SupportDir: /usr/lib/apt-cacher-ng",
         f"Port: {ACNG_PORT}",
         "BindAddress: 0.0.0.0",
-        "ForeGround: 1",
+        # It daemonises itself: no process of ours (nova-compute) is left as its parent.
+        "ForeGround: 0",
+        f"PidFile: {layout.acng_dir / 'acng.pid'}",
         "ExThreshold: 4",
         # Guests use the host's own sources (copied into the image) through this proxy. Map
         # them explicitly to the host's mirror: acng's built-in Debian backend list names
@@ -164,19 +165,13 @@ def start_apt_cacher(layout: Layout) -> None:
         return
     conf_file.write_text(conf)
     log.info("starting apt-cacher-ng on port %d", ACNG_PORT)
-    with open(d / "log" / "stdout.log", "ab") as out:
-        proc = subprocess.Popen(
-            ["apt-cacher-ng", "-c", str(d / "etc")],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    pidfile.write_text(str(proc.pid))
-    time.sleep(0.3)
-    if proc.poll() is not None:
-        raise RuntimeError(f"apt-cacher-ng exited at once ({proc.returncode}); see {d / 'log'}")
+    pidfile.unlink(missing_ok=True)
+    run(["apt-cacher-ng", "-c", str(d / "etc")], timeout=30)
+    deadline = time.monotonic() + 5
+    while not (_pid_alive(pidfile, str(d / "etc")) and _port_open(ACNG_PORT)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"apt-cacher-ng did not come up on port {ACNG_PORT}; see {d / 'log'}")
+        time.sleep(0.05)
 
 
 def apt_proxy_url() -> str:

@@ -188,6 +188,8 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         accel_info: Any = None,
     ) -> None:
         t0 = time.monotonic()
+        # Guests' apt goes through it; another data dir's `down` may have stopped a shared one.
+        hostprep.start_apt_cacher(self.layout)
         lower = self._image_tree(context, image_meta)
         t_image = time.monotonic()
         # Nova allocates ports while the image is prepared; reading them waits for Neutron.
