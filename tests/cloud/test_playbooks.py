@@ -55,7 +55,7 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
-SSH_READY_S = 60.0
+SSH_READY_S = 120.0
 DOMAIN = "portal.health.gov.example"
 ALIAS = "www.health.gov.example"
 CMS_DOMAIN = "news.education.gov.example"
@@ -106,7 +106,7 @@ class Lab:
             )
         )
         machine.start()
-        wait_ssh(self.key, address)
+        wait_ssh(self.key, address, machine)
         return address
 
 
@@ -118,7 +118,7 @@ def ssh(key: Key, address: str, command: str) -> subprocess.CompletedProcess[str
     )  # fmt: skip
 
 
-def wait_ssh(key: Key, address: str) -> None:
+def wait_ssh(key: Key, address: str, machine: Any) -> None:
     t0 = time.monotonic()
     last = ""
     while time.monotonic() - t0 < SSH_READY_S:
@@ -127,7 +127,8 @@ def wait_ssh(key: Key, address: str) -> None:
             return
         last = proc.stderr.strip()
         time.sleep(0.3)
-    pytest.fail(f"no SSH to debian@{address} within {SSH_READY_S:.0f}s: {last}")
+    console = machine.console(limit=3000).decode(errors="replace")
+    pytest.fail(f"no SSH to debian@{address} within {SSH_READY_S:.0f}s: {last}\nconsole tail:\n{console}")
 
 
 @pytest.fixture(scope="module")
