@@ -91,6 +91,12 @@ def test_the_cli_orders_approves_and_watches(
     work()
     watched = tonle(tenant.requester.token, "watch", operation_id.group(1))
     assert "step verify succeeded" in watched and f"operation {operation_id.group(1)}: succeeded" in watched
+    services = tonle(tenant.requester.token, "service", "list")
+    assert "cli-site" in services and "active" in services
+    service_id = re.search(r"([0-9a-f-]{36})\W+cli-site", services)
+    assert service_id, services
+    decommissioned = tonle(tenant.requester.token, "service", "decommission", service_id.group(1), "--yes")
+    assert "(decommission) queued" in decommissioned
 
     bad = runner.invoke(
         cli,
