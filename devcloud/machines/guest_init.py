@@ -103,6 +103,13 @@ def as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def key_list(value: Any) -> list[str]:
+    """SSH keys as given in cloud-config: one key as a string, or a list of them."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(k) for k in value]
+
+
 def create_user(u: dict[str, Any]) -> None:
     name = str(u["name"])
     try:
@@ -138,12 +145,7 @@ def create_user(u: dict[str, Any]) -> None:
         f = Path("/etc/sudoers.d") / f"90-tonle-{name}"
         f.write_text("".join(f"{name} {r}\n" for r in rules))
         f.chmod(0o440)
-    add_keys(
-        name,
-        as_list(u.get("ssh_authorized_keys"))
-        if not isinstance(u.get("ssh_authorized_keys"), list)
-        else list(u["ssh_authorized_keys"]),
-    )
+    add_keys(name, key_list(u.get("ssh_authorized_keys")))
 
 
 def write_file(f: dict[str, Any]) -> None:
@@ -194,7 +196,7 @@ def early(kind: str, cfg: Any) -> None:
         if isinstance(u, str):
             u = {"name": u}
         create_user(u)
-    add_keys(DEFAULT_USER, list(cfg.get("ssh_authorized_keys") or []))
+    add_keys(DEFAULT_USER, key_list(cfg.get("ssh_authorized_keys")))
     for f in cfg.get("write_files") or []:
         if not f.get("defer"):
             write_file(f)
