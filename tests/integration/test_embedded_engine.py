@@ -404,3 +404,22 @@ def test_every_stack_program_runs_on_the_embedded_engine(
     assert cloud.mutating_calls() == before
     engine.destroy(spec.name, Recorder())
     assert cloud.resources == {}
+
+
+def test_a_provider_raising_a_non_exception_fails_the_run_instead_of_hanging_it(
+    engine: EmbeddedEngine, cloud: CloudDouble
+) -> None:
+    class Abort(BaseException):
+        pass
+
+    def abort_third_create(op: str, type_: str, inputs: dict[str, Any]) -> None:
+        if op == "create" and cloud.counts()["create"] == 3:
+            raise Abort("provider thread aborted")
+
+    cloud.fail = abort_third_create
+    name = stack_name()
+    with pytest.raises(StepFailed, match="provider thread aborted"):
+        engine.up(spec(name), Recorder())
+    cloud.fail = None
+    engine.up(spec(name), Recorder())
+    assert len(cloud.resources) == 7

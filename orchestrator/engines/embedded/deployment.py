@@ -262,6 +262,8 @@ class Deployment:
         started = time.monotonic()
         try:
             with self._slots:
+                if self.cancelled.is_set():  # it may have waited for its slot while a cancel came in
+                    raise Cancelled(f"operation on stack {self.stack} was cancelled")
                 if d.kind == "create":
                     result = self._create(new, provider)
                 elif d.kind == "update":

@@ -5,7 +5,9 @@ stub's method names; the SDK calls them synchronously from its executor threads.
 classes only translate protobuf messages to and from the `Deployment`, which decides.
 """
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import empty_pb2
@@ -27,6 +29,26 @@ class _FeatureResponse:
         self.hasSupport = has_support
 
 
+class MonitorError(Exception):
+    """Something that is not an `Exception` escaped a monitor call (see `_as_exception`)."""
+
+
+def _as_exception(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Hand the SDK only `Exception`s: it waits forever on an RPC that raised any other
+    `BaseException` (found with a provider that raised one), so the program would hang."""
+
+    @functools.wraps(call)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except Exception:
+            raise
+        except BaseException as exc:
+            raise MonitorError(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
 class ResourceMonitor:
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
@@ -37,6 +59,7 @@ class ResourceMonitor:
     def GetDeploymentInfo(self, request: Any) -> Any:
         return resource_pb2.DeploymentInfo(supportedFeatures=[resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS])
 
+    @_as_exception
     def RegisterResource(self, request: Any) -> Any:
         reg = Registration(
             type=request.type,
@@ -60,10 +83,12 @@ class ResourceMonitor:
         result = self.deployment.register(reg)
         return resource_pb2.RegisterResourceResponse(urn=result.urn, id=result.id, object=to_struct(result.outputs))
 
+    @_as_exception
     def RegisterResourceOutputs(self, request: Any) -> Any:
         self.deployment.register_outputs(request.urn, from_struct(request.outputs))
         return empty_pb2.Empty()
 
+    @_as_exception
     def ReadResource(self, request: Any) -> Any:
         reg = Registration(
             type=request.type,
@@ -79,6 +104,7 @@ class ResourceMonitor:
         result = self.deployment.read(reg, request.id)
         return resource_pb2.ReadResourceResponse(urn=result.urn, properties=to_struct(result.outputs))
 
+    @_as_exception
     def Invoke(self, request: Any) -> Any:
         result = self.deployment.invoke(request.tok, from_struct(request.args), request.provider)
         return resource_pb2.ResourceInvokeResponse(**{"return": to_struct(result)})
