@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -97,12 +98,18 @@ def _hook(module: ModuleType | None, name: str) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
+#: Seconds per stage of the current `up`, written to `<data>/devcloud/up-timings.json` for
+#: bench/devcloud.py.
+_TIMINGS: dict[str, float] = {}
+
+
 @contextmanager
 def _stage(ctx: Context, stage: str, what: str) -> Iterator[None]:
     t0 = time.monotonic()
     ctx.progress(stage, f"{what} ...")
     yield
-    ctx.progress(stage, f"done in {time.monotonic() - t0:.1f}s")
+    _TIMINGS[stage] = round(time.monotonic() - t0, 1)
+    ctx.progress(stage, f"done in {_TIMINGS[stage]:.1f}s")
 
 
 Stage = tuple[str, str, Callable[[], None]]  # (stage, what, work)
@@ -277,6 +284,8 @@ def up(ctx: Context) -> None:
             services.append(("dns", "Designate and BIND (devcloud.dns)", partial(dns_up, ctx)))
         _in_parallel(ctx, services, workers=2)
     clouds_yaml.write(ctx)
+    _TIMINGS["total"] = round(time.monotonic() - t0, 1)
+    (ctx.data_dir / "up-timings.json").write_text(json.dumps(_TIMINGS, indent=1) + "\n")
     ctx.progress(
         "up",
         f"cloud is up in {time.monotonic() - t0:.1f}s; clouds.yaml at {ctx.clouds_yaml}",
