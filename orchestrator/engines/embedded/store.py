@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, fields
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -32,6 +33,7 @@ class StackLocked(Exception):
 class CheckpointStore:
     def __init__(self, database_url: str, box: SecretBox, *, pool_size: int = 8) -> None:
         self.box = box
+        self._url = database_url
         self._pool = ConnectionPool(
             database_url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}, name="tonle-engine"
         )
@@ -43,8 +45,12 @@ class CheckpointStore:
 
     @contextmanager
     def lock(self, stack: str, *, wait_seconds: float = 10.0) -> Iterator[None]:
-        """Hold the stack's advisory lock (session level, on a connection kept for the duration)."""
-        with self._pool.connection() as conn:
+        """Hold the stack's advisory lock (session level, on a connection kept for the duration).
+
+        The connection is its own, not the pool's: many operations holding locks must never leave
+        the pool without a connection for their checkpoint writes. If the process dies, the
+        connection closes and PostgreSQL releases the lock."""
+        with psycopg.connect(self._url, autocommit=True) as conn:
             deadline = time.monotonic() + wait_seconds
             while True:
                 row = conn.execute(
