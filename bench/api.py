@@ -33,6 +33,19 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(base: str, api: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or api.poll() is not None:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.2)
+
+
 def prepare(data_dir: Path) -> tuple[str, str]:
     """A fresh database with one ministry and a requester; returns (database url, token)."""
     os.environ["TONLE_DATA_DIR"] = str(data_dir)
@@ -117,16 +130,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or api.poll() is not None:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.2)
+        wait_ready(base, api)
         measure(base, token, "GET", "/v1/catalog", None, 50, 4)  # warm-up
         catalogue = measure(base, token, "GET", "/v1/catalog", None, args.requests, args.clients)
         orders = measure(base, token, "POST", "/v1/requests", ORDER, args.requests, args.clients)

@@ -57,7 +57,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -67,7 +67,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real API: `tonle serve` in its own process on a loopback port."""
-    port = _free_port()
+    port = free_port()
     log_file = tmp_path_factory.mktemp("api") / "api.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(

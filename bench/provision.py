@@ -1,0 +1,181 @@
+"""Wall time from approval to `active` for web hosting on the local data centre: one order, then
+10 orders from 5 ministries at once, split into orchestrator, cloud (engine), Ansible and
+health-check time from each operation's step timings. The last lines are the figures.
+
+Needs the local data centre (`make devcloud-up`); starts its own embedded PostgreSQL database,
+API and worker processes (embedded engine, Ansible), and decommissions what it built.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.api import free_port, wait_ready  # noqa: E402
+
+STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
+
+
+def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]], str]:
+    """A fresh database with ministries, each with a requester and an approver, and an operator."""
+    os.environ["TONLE_DATA_DIR"] = str(data_dir)
+    from orchestrator.auth import service as auth
+    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+    from orchestrator.database import migrate
+    from orchestrator.database.core import session_scope
+    from orchestrator.database.embedded import ensure_database, start_embedded, with_database
+    from orchestrator.ministry import service as ministry_service
+    from orchestrator.ministry.models import MinistryCreate, QuotaLimits
+
+    server = start_embedded(data_dir, stop_on_exit=True)
+    name = f"provision_{uuid.uuid4().hex[:8]}"
+    ensure_database(server, name)
+    url = with_database(server, name)
+    os.environ["TONLE_DATABASE_URL"] = url
+    migrate.upgrade(url)
+
+    def token(session: Any, username: str, role: Role, ministry_id: uuid.UUID | None) -> str:
+        user = auth.create_user(
+            session=session, actor=SYSTEM, data=UserCreate(username=username, role=role, ministry_id=ministry_id)
+        )
+        return auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench")).token
+
+    tenants = []
+    with session_scope() as session:
+        for index in range(ministries):
+            code = f"bench{index}-{uuid.uuid4().hex[:4]}"
+            ministry = ministry_service.create(
+                session=session,
+                actor=SYSTEM,
+                data=MinistryCreate(
+                    code=code,
+                    name=f"Ministry {index}",
+                    quota_limits=QuotaLimits(vcpu=64, ram_gb=128, storage_gb=2000, object_gb=2000, public_ips=20),
+                ),
+            )
+            tenants.append(
+                {
+                    "code": code,
+                    "requester": token(session, f"{code}-req", Role.requester, ministry.id),
+                    "approver": token(session, f"{code}-appr", Role.ministry_approver, ministry.id),
+                }
+            )
+        operator = token(session, f"operator-{uuid.uuid4().hex[:4]}", Role.operator, None)
+    return url, tenants, operator
+
+
+def provision(base: str, tenant: dict[str, str], operator: str, timeout: float) -> dict[str, float]:
+    """Order, approve, wait for `active`; return seconds per part, and the service id to clean up."""
+
+    def headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    with httpx.Client(base_url=base, timeout=60) as client:
+        body = {
+            "offering_id": "web-hosting",
+            "plan": "small",
+            "parameters": {
+                "name": "bench",
+                "domain": f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example",
+                "admin_email": "bench@gov.example",
+            },
+        }
+        request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()
+        client.post(
+            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(tenant["approver"])
+        )
+        approved_at = time.monotonic()
+        approved = client.post(
+            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(operator)
+        ).json()
+        deadline = approved_at + timeout
+        while True:
+            operation = client.get(f"/v1/operations/{approved['operation_id']}", headers=headers(operator)).json()
+            if operation["status"] in ("succeeded", "failed"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"operation {operation['id']} still {operation['status']} after {timeout} s")
+            time.sleep(0.5)
+        total = time.monotonic() - approved_at
+        if operation["status"] != "succeeded":
+            raise RuntimeError(
+                f"operation {operation['id']} failed at {operation['failed_step']}: {operation['error']}"
+            )
+        parts = {"cloud": 0.0, "ansible": 0.0, "health": 0.0}
+        for step in operation["steps"]:
+            started, finished = (datetime.fromisoformat(step[k]) for k in ("started_at", "finished_at"))
+            parts[STEP_GROUPS[step["name"]]] += (finished - started).total_seconds()
+        parts["orchestrator"] = max(0.0, total - sum(parts.values()))
+        parts["total"] = total
+        client.post(f"/v1/services/{approved['service_id']}/decommission", headers=headers(tenant["requester"]))
+        return parts
+
+
+def report(label: str, runs: list[dict[str, float]], wall: float) -> None:
+    mean = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
+    share = mean["orchestrator"] / mean["total"] if mean["total"] else 0.0
+    print(
+        f"{label}: wall {wall:.1f} s; per order (mean) total {mean['total']:.1f} s = orchestrator "
+        f"{mean['orchestrator']:.1f} s + cloud {mean['cloud']:.1f} s + ansible {mean['ansible']:.1f} s + "
+        f"health {mean['health']:.1f} s; orchestrator share {share:.1%} (target < 10%)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clouds-yaml", type=Path, default=ROOT / ".tonle" / "devcloud" / "clouds.yaml")
+    parser.add_argument("--timeout", type=float, default=1200)
+    args = parser.parse_args()
+    if not args.clouds_yaml.exists():
+        sys.exit(f"no {args.clouds_yaml}: start the local data centre first (make devcloud-up)")
+    data_dir = ROOT / ".tonle" / "bench-provision"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url, tenants, operator = prepare(data_dir, ministries=5)
+    port = free_port()
+    env = {
+        **os.environ,
+        "TONLE_DATABASE_URL": url,
+        "TONLE_ENGINE": "embedded",
+        "TONLE_ANSIBLE": "ansible",
+        "TONLE_CLOUDS_YAML": str(args.clouds_yaml),
+        "TONLE_WORKER_CONCURRENCY": "10",
+        "TONLE_LOG_LEVEL": "WARNING",
+    }
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)], env=env),
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, processes[0])
+        started = time.monotonic()
+        single = [provision(base, tenants[0], operator, args.timeout)]
+        single_wall = time.monotonic() - started
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            batch = list(pool.map(lambda i: provision(base, tenants[i % 5], operator, args.timeout), range(10)))
+        batch_wall = time.monotonic() - started
+        time.sleep(5)  # let the decommissions get going before the worker is stopped
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
+    report("1 order", single, single_wall)
+    report("10 orders from 5 ministries at once", batch, batch_wall)
+
+
+if __name__ == "__main__":
+    main()
