@@ -69,17 +69,12 @@ class Settings(BaseSettings):
         description="Site name -> clouds.yaml entry (JSON in the environment).",
     )
     primary_site: str = Field(default="primary", description="Where services are built.")
-    dr_site: str = Field(default="dr", description="Where backups land and drills run.")
     external_network: str = Field(default="public", description="Network floating IPs come from.")
     subnet_pool: str = Field(default="tenant-pool", description="Shared pool tenant subnets are cut from.")
     server_image: str = Field(default="debian-12", description="Image servers boot from.")
     management_cidr: str = Field(
         default="172.24.4.0/24",
         description="The only source allowed to reach SSH on servers: where the orchestrator runs Ansible from.",
-    )
-    dns_server: str | None = Field(
-        default=None,
-        description="host:port of the authoritative DNS for service names (health checks resolve through it).",
     )
     health_timeout_seconds: int = Field(default=300, ge=10, description="How long a health check keeps trying.")
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
