@@ -75,14 +75,23 @@ def db_current() -> None:
 
 def run(
     seed: Annotated[bool, typer.Option(help="Seed demo data into an empty database")] = True,
+    devcloud: Annotated[
+        bool, typer.Option(help="Start the local data centre when no other cloud is configured")
+    ] = True,
 ) -> None:
-    """Everything for development: database, migrations, demo data, API and a worker, until Ctrl-C."""
+    """Everything for development: database, migrations, demo data, API and a worker, until Ctrl-C.
+
+    With no cloud configured (no TONLE_CLOUDS_YAML, OS_CLIENT_CONFIG_FILE or OS_CLOUD), the local
+    data centre is brought up first, so orders provision for real.
+    """
     from orchestrator.database import migrate
     from orchestrator.database.core import database_url, session_scope
     from orchestrator.seed import seed_demo
 
     settings = get_settings()
     logs.configure(settings.log_level)
+    if devcloud and settings.engine != "noop" and not _cloud_configured():
+        _start_local_data_centre()
     url = database_url()  # starts the embedded server when no TONLE_DATABASE_URL is set
     migrate.upgrade(url)
     tokens_file = settings.resolved_data_dir / "demo-tokens.json"
@@ -98,6 +107,25 @@ def run(
     ]
     typer.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs); Ctrl-C stops everything")
     _supervise(children)
+
+
+def _cloud_configured() -> bool:
+    return bool(get_settings().clouds_yaml or os.environ.get("OS_CLIENT_CONFIG_FILE") or os.environ.get("OS_CLOUD"))
+
+
+def _start_local_data_centre() -> None:
+    from orchestrator.config import PROJECT_ROOT
+
+    if not (PROJECT_ROOT / "devcloud" / "__main__.py").exists():
+        log.warning("no cloud configured and no local data centre in this installation: orders will fail")
+        return
+    typer.echo("no cloud configured: starting the local data centre (the first time takes a few minutes)")
+    env = {**os.environ, "TONLE_DATA_DIR": str(get_settings().resolved_data_dir)}
+    result = subprocess.run([sys.executable, "-m", "devcloud", "up"], cwd=PROJECT_ROOT, env=env, check=False)
+    if result.returncode != 0:
+        typer.echo(f"the local data centre did not come up (exit {result.returncode}); see its output above", err=True)
+        raise typer.Exit(1)
+    typer.echo("local data centre up; it keeps running after Ctrl-C (stop it with `make devcloud-down`)")
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
