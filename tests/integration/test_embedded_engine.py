@@ -151,6 +151,8 @@ def test_preview_shows_changes_and_unknowns_without_touching_the_cloud(
     summary = engine.preview(spec(name), events)
     assert summary.changes == {"create": 7}
     assert cloud.mutating_calls() == 0
+    subnet = next(e for e in events.of("resource.pre") if e.data["urn"].endswith("::subnet"))
+    assert subnet.data["unknown"] == ["networkId"] and "known after apply: networkId" in subnet.message
     assert engine.outputs(name) == {}
     engine.up(spec(name), Recorder())
     summary = engine.preview(spec(name, **{"tonle:flavor": "m1.large", "tonle:cidr": "10.20.0.0/24"}), Recorder())
@@ -309,6 +311,36 @@ def test_aliases_rename_without_replacing(
     assert [r.outputs["id"] for r in cloud.of_type(NETWORK)] == [net_id]
     assert cloud.counts()["delete"] == 0
     assert events.of("summary")[-1].data["changes"] == {"same": 1}
+
+
+def test_explicit_providers_get_their_own_configuration_and_a_change_replaces_their_resources(
+    engine: EmbeddedEngine, cloud: CloudDouble, programs: dict[str, Callable[[], None]]
+) -> None:
+    configs: list[dict[str, Any]] = []
+
+    def recording_factory(config: dict[str, Any]) -> Any:
+        configs.append(config)
+        return cloud
+
+    engine.providers = type(engine.providers)(recording_factory)
+
+    def two_sites() -> None:
+        dr = openstack.Provider("dr", cloud=pulumi.Config("tonle").require("drCloud"))
+        openstack.networking.Network("primary-net", name="p")
+        openstack.networking.Network("dr-net", name="d", opts=pulumi.ResourceOptions(provider=dr))
+
+    programs["sites"] = two_sites
+    name = stack_name()
+    config = {"openstack:cloud": "tonle-primary", "tonle:drCloud": "tonle-dr"}
+    engine.up(StackSpec(name=name, program="sites", config=config), Recorder())
+    assert {c.get("cloud") for c in configs} == {"tonle-primary", "tonle-dr"}
+    ids = {r.inputs["name"]: r.outputs["id"] for r in cloud.of_type(NETWORK)}
+    events = Recorder()
+    engine.up(StackSpec(name=name, program="sites", config={**config, "tonle:drCloud": "tonle-dr2"}), events)
+    after = {r.inputs["name"]: r.outputs["id"] for r in cloud.of_type(NETWORK)}
+    assert after["p"] == ids["p"] and after["d"] != ids["d"]
+    replaced = [e.data["urn"].rsplit("::", 1)[1] for e in events.of("resource.pre") if e.data["op"] == "replace"]
+    assert replaced == ["dr-net"]
 
 
 def test_an_unknown_resource_type_fails_naming_it(

@@ -256,7 +256,10 @@ class Deployment:
             if old.urn != urn or old.parent != new.parent or old.protect != new.protect:
                 self._record(new)
             return Result(urn, old.id, old.outputs)
-        self.emitter.pre(d.kind, urn, preview=self.preview, changed=d.changed, replace_keys=d.replace_keys)
+        unknown = tuple(sorted(k for k, v in inputs.items() if has_unknown(v)))
+        self.emitter.pre(
+            d.kind, urn, preview=self.preview, changed=d.changed, replace_keys=d.replace_keys, unknown=unknown
+        )
         if self.preview:
             return self._preview_result(urn, d.kind, old, inputs)
         started = time.monotonic()

@@ -35,18 +35,29 @@ class Emitter:
             self._sink(event)
 
     def pre(
-        self, op: str, urn: str, *, preview: bool, changed: tuple[str, ...] = (), replace_keys: tuple[str, ...] = ()
+        self,
+        op: str,
+        urn: str,
+        *,
+        preview: bool,
+        changed: tuple[str, ...] = (),
+        replace_keys: tuple[str, ...] = (),
+        unknown: tuple[str, ...] = (),
     ) -> None:
+        """A step about to run (or, in a preview, that would run). `unknown`: inputs not known
+        until other resources exist (a preview shows them as such, never as values)."""
         verb = f"would {op}" if preview else f"{op.rstrip('e')}ing"
         detail = f" ({', '.join(changed)})" if changed else ""
+        later = f"; known after apply: {', '.join(unknown)}" if unknown else ""
         self.emit(
             "resource.pre",
-            f"{verb} {urn_type(urn)} {urn_name(urn)}{detail}",
+            f"{verb} {urn_type(urn)} {urn_name(urn)}{detail}{later}",
             urn=urn,
             op=op,
             preview=preview,
             changed=list(changed),
             replace_keys=list(replace_keys),
+            unknown=list(unknown),
         )
 
     def outcome(self, op: str, urn: str, *, seconds: float, error: str | None = None, id_: str = "") -> None:

@@ -34,7 +34,7 @@ class Network(Handler):
                 admin_state_up=inputs.get("adminStateUp"),
                 shared=inputs.get("shared"),
                 mtu=integer(inputs.get("mtu")),
-                port_security_enabled=inputs.get("portSecurityEnabled"),
+                is_port_security_enabled=inputs.get("portSecurityEnabled"),
                 is_router_external=inputs.get("external"),
             )
         )
@@ -66,7 +66,7 @@ class Network(Handler):
                     admin_state_up=new.get("adminStateUp"),
                     shared=new.get("shared"),
                     mtu=integer(new.get("mtu")),
-                    port_security_enabled=new.get("portSecurityEnabled"),
+                    is_port_security_enabled=new.get("portSecurityEnabled"),
                 ),
             )
         net = conn.network.get_network(id_)
