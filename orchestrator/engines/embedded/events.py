@@ -1,4 +1,9 @@
-"""The engine's progress events, in the shape the pipeline stores (`ProgressEvent`)."""
+"""The engine's progress events, in the shape the pipeline stores (`ProgressEvent`).
+
+The same types and data keys as the Automation API engine (`engines/automation.py`):
+`resource.pre`, `resource.outcome`, `resource.failed` (data: op, urn, type), `diagnostic`,
+`summary` (data: changes); plus `resource.drift` from refresh.
+"""
 
 import threading
 from typing import Any
@@ -53,6 +58,7 @@ class Emitter:
             "resource.pre",
             f"{verb} {urn_type(urn)} {urn_name(urn)}{detail}{later}",
             urn=urn,
+            type=urn_type(urn),
             op=op,
             preview=preview,
             changed=list(changed),
@@ -63,10 +69,11 @@ class Emitter:
     def outcome(self, op: str, urn: str, *, seconds: float, error: str | None = None, id_: str = "") -> None:
         if error:
             self.emit(
-                "resource.outcome",
+                "resource.failed",
                 f"failed to {op} {urn_type(urn)} {urn_name(urn)}: {error}",
                 level="error",
                 urn=urn,
+                type=urn_type(urn),
                 op=op,
                 status="failed",
                 error=error,
@@ -77,6 +84,7 @@ class Emitter:
                 "resource.outcome",
                 f"{DONE.get(op, op)} {urn_type(urn)} {urn_name(urn)} in {seconds:.1f}s",
                 urn=urn,
+                type=urn_type(urn),
                 op=op,
                 status="succeeded",
                 id=id_,
