@@ -67,7 +67,10 @@ def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | N
     outputs = mark_secret({**state.outputs, **actual}, secrets)
     inputs = dict(state.inputs)
     for key in changed:
-        if key in inputs:
+        # Only where the output echoes the declared input (same shape), so the next up puts the
+        # declared value back; an output richer than its input (an instance's `networks` with
+        # addresses) must not become the "declared" value, or the next diff would see a change.
+        if key in inputs and _equal(reveal(state.inputs[key]), reveal(state.outputs.get(key))):
             inputs[key] = outputs[key]
     if deployment.store is not None:
         deployment.store.put(deployment.stack, state.evolve(outputs=outputs, inputs=inputs))

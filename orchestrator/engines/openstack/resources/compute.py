@@ -117,7 +117,14 @@ class Instance(Handler):
         server = conn.compute.find_server(id_, ignore_missing=True)
         if server is None or server.status == "DELETED":
             return None
-        return self._outputs(conn, inputs, conn.compute.get_server(server.id))
+        server = conn.compute.get_server(server.id)
+        outputs = self._outputs(conn, inputs, server)
+        # Nova reports the flavor by name only; resolve the id so a resize behind our back shows.
+        name = (server.flavor or {}).get("original_name")
+        if inputs.get("flavorId") and name:
+            flavor = conn.compute.find_flavor(name, ignore_missing=True)
+            outputs["flavorId"] = flavor.id if flavor is not None else outputs["flavorId"]
+        return outputs
 
     def update(self, conn: Connection, id_: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         compute = conn.compute
