@@ -79,7 +79,9 @@ class EmbeddedEngine:
             from orchestrator.engines.openstack.provider import OpenStackProvider
 
             provider_factory = OpenStackProvider.factory()
-        self.store = CheckpointStore(database_url, SecretBox(secrets_key), pool_size=max(4, parallel + 2))
+        # A checkpoint write takes a millisecond or two: a few connections serve many parallel
+        # steps, and opening dozens (one per step) costs more than waiting for one.
+        self.store = CheckpointStore(database_url, SecretBox(secrets_key), pool_size=8)
         self.providers = ProviderCache(provider_factory)
         self.parallel = parallel
         self.load_program = load_program

@@ -35,7 +35,7 @@ class CheckpointStore:
         self.box = box
         self._url = database_url
         self._pool = ConnectionPool(
-            database_url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}, name="tonle-engine"
+            database_url, min_size=2, max_size=pool_size, open=True, kwargs={"autocommit": True}, name="tonle-engine"
         )
         self._seq_lock = threading.Lock()
         self._last_seq = 0
