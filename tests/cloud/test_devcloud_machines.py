@@ -314,7 +314,7 @@ def _image(conn: Any) -> Any:
 
 
 @cloud
-def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(conn: Any, key: Key) -> None:
+def test_server_through_nova_with_key_user_data_volume_reboot_floating_ip_and_delete(conn: Any, key: Key) -> None:
     image = _image(conn)
     flavor = min(conn.compute.flavors(), key=lambda f: (f.ram, f.vcpus))
     tag = uuid.uuid4().hex[:8]
@@ -350,6 +350,18 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
         console = conn.compute.get_server_console_output(server)["output"]
         assert "tonle-init" in console
 
+        # A volume attaches and detaches through Nova (Cinder's backend is a fake: nothing
+        # appears in the guest, the driver records the attachment).
+        placed = conn.compute.get_server(server.id).availability_zone
+        zone = placed if placed in ("primary", "dr") else None
+        volume = conn.block_storage.create_volume(size=1, name=f"test-machines-{tag}", availability_zone=zone)
+        created.append(("volume", volume))
+        conn.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=120)
+        conn.compute.create_volume_attachment(server, volume_id=volume.id)
+        conn.block_storage.wait_for_status(volume, status="in-use", failures=["error"], wait=120)
+        conn.compute.delete_volume_attachment(server, volume.id)
+        conn.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=120)
+
         assert ssh(key, fixed, "sudo touch /run/booted-before").returncode == 0
         conn.compute.reboot_server(server, "SOFT")
         settle(conn, server, "ACTIVE")
@@ -384,11 +396,14 @@ def test_server_through_nova_with_key_user_data_reboot_floating_ip_and_delete(co
         assert leftovers(gone, taps) == []
         wait_for("floating IP NAT removed", lambda: fip.floating_ip_address not in net.floating_ips(), 15)
     finally:
-        for kind, obj in reversed(created):
+        # The server first: an attached volume cannot be deleted, a router with ports neither.
+        for kind, obj in sorted(reversed(created), key=lambda c: c[0] != "server"):
             try:
                 if kind == "server":
                     conn.compute.delete_server(obj, ignore_missing=True)
                     conn.compute.wait_for_delete(obj, wait=120)
+                elif kind == "volume":
+                    conn.block_storage.delete_volume(obj, ignore_missing=True)
                 elif kind == "fip":
                     conn.network.delete_ip(obj, ignore_missing=True)
                 elif kind == "router_interface":
