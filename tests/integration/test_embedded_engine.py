@@ -6,9 +6,16 @@ the local data centre). Everything else is real: pulumi_openstack resource class
 Pulumi SDK's runtime talking to our in-process monitor, checkpoints in PostgreSQL.
 """
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -220,6 +227,63 @@ def test_a_crash_mid_up_then_up_again_converges_without_duplicates(engine: Embed
     before = cloud.mutating_calls()
     engine.up(spec(name, **{"tonle:servers": 2}), Recorder())
     assert cloud.mutating_calls() == before
+
+
+def _crash_child() -> None:
+    """The engine process that `test_killing_the_engine_process_mid_up...` kills with SIGKILL."""
+    job = json.loads(os.environ["TONLE_TEST_CRASH_JOB"])
+    eng = EmbeddedEngine(
+        database_url=job["database_url"],
+        secrets_key=job["key"].encode(),
+        provider_factory=CloudDouble.stored_at(Path(job["cloud"]), latency=0.3).factory,
+        parallel=8,
+        load_program=lambda name: web_program,
+    )
+    eng.up(spec(job["stack"], **{"tonle:servers": 2}), lambda event: None)
+
+
+def test_killing_the_engine_process_mid_up_then_up_again_converges_without_duplicates(
+    database: Database, tmp_path: Path
+) -> None:
+    """A real SIGKILL of a real engine process; its "cloud" is a double kept in a file."""
+    name, key, cloud_file = stack_name(), Fernet.generate_key(), tmp_path / "cloud.json"
+    job = {"database_url": database.url, "key": key.decode(), "cloud": str(cloud_file), "stack": name}
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from tests.integration.test_embedded_engine import _crash_child; _crash_child()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "TONLE_TEST_CRASH_JOB": json.dumps(job)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Kill as soon as three resources exist in the cloud: mid-up, with steps in flight.
+        while not (cloud_file.exists() and len(json.loads(cloud_file.read_text() or "{}")) >= 3):
+            assert child.poll() is None and time.monotonic() < deadline, "the engine process ended too soon"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    made_before = len(json.loads(cloud_file.read_text()))
+    assert 3 <= made_before < 8
+
+    cloud = CloudDouble.stored_at(cloud_file)
+    engine = EmbeddedEngine(
+        database_url=database.url, secrets_key=key, provider_factory=cloud.factory, load_program=lambda n: web_program
+    )
+    try:
+        events = Recorder()
+        engine.up(spec(name, **{"tonle:servers": 2}), events)
+        # What the killed process created but never recorded as done is adopted, not made again.
+        assert any("adopted" in e.message for e in events.of("diagnostic"))
+        assert len(cloud.resources) == 8
+        names = [r.inputs["name"] for r in cloud.resources.values() if r.inputs.get("name")]
+        assert len(names) == len(set(names)) == 6  # net, subnet, router, sg, 2 servers; no duplicates
+        before = cloud.mutating_calls()
+        engine.up(spec(name, **{"tonle:servers": 2}), Recorder())
+        assert cloud.mutating_calls() == before
+    finally:
+        engine.close()
 
 
 def test_refresh_reports_drift_and_the_next_up_repairs_it(engine: EmbeddedEngine, cloud: CloudDouble) -> None:

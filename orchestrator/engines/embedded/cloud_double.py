@@ -8,12 +8,15 @@ the local data centre (tests/cloud/test_engine.py).
 """
 
 import copy
+import json
+import os
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from orchestrator.engines.embedded.provider import CloudError, Created, Provider, UnknownType
@@ -40,7 +43,25 @@ class CloudDouble:
     resources: dict[str, DoubleResource] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, id or token)
     fail: Callable[[str, str, dict[str, Any]], None] | None = None  # hook: (op, type, inputs) -> may raise
+    path: Path | None = None  # where the "cloud" persists, so it outlives a killed engine process
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def stored_at(cls, path: Path, **kwargs: Any) -> "CloudDouble":
+        """A double whose resources live in a JSON file (loaded now, rewritten on every change)."""
+        double = cls(path=path, **kwargs)
+        if path.exists():
+            stored = json.loads(path.read_text())
+            double.resources = {id_: DoubleResource(**r) for id_, r in stored.items()}
+        return double
+
+    def _save(self) -> None:
+        """Persist (caller holds the lock). Write-then-rename: a kill never leaves half a file."""
+        if self.path is None:
+            return
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(json.dumps({id_: asdict(r) for id_, r in self.resources.items()}))
+        os.replace(scratch, self.path)
 
     def factory(self, config: dict[str, Any]) -> Provider:
         return self
@@ -79,6 +100,7 @@ class CloudDouble:
         outputs = {**_computed(type_, id_), **copy.deepcopy(inputs), "id": id_}
         with self._lock:
             self.resources[id_] = DoubleResource(type_, copy.deepcopy(inputs), outputs)
+            self._save()
         # The hook runs after the resource exists: a crash here is a create the engine never saw finish.
         self._call("create", type_, id_, inputs)
         return Created(id_, copy.deepcopy(outputs))
@@ -97,12 +119,14 @@ class CloudDouble:
                 raise CloudError(f"{type_} {id_} not found")
             found.inputs = copy.deepcopy(new)
             found.outputs = {**found.outputs, **copy.deepcopy(new)}
+            self._save()
             return copy.deepcopy(found.outputs)
 
     def delete(self, type_: str, id_: str, outputs: dict[str, Any]) -> None:
         self._call("delete", type_, id_, outputs)
         with self._lock:
             self.resources.pop(id_, None)
+            self._save()
 
     def find(self, type_: str, inputs: dict[str, Any]) -> Created | None:
         self._call("find", type_, "", inputs)
