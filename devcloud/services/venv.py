@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
 UV = "uv==0.13.8"
+#: Pinned packages published only as source; lower-case names.
+SOURCE_ONLY = ("uwsgi",)
 ML2_ENTRY_POINT = "tonle_bridge = devcloud.services.neutron_ml2:TonleBridgeMechanismDriver"
 
 
@@ -67,6 +69,7 @@ def ensure(ctx: Context) -> bool:
     # uv downloads and installs in parallel: 1m50s from a cold cache here, against 5m40s for
     # pip. Most of what is left is uWSGI compiling against the interpreter's headers.
     run_logged(ctx, "pip", [*pip, "install", "-q", UV])
+    wheels = _build_wheels(ctx, pip)
     try:
         run_logged(
             ctx,
@@ -77,6 +80,8 @@ def ensure(ctx: Context) -> bool:
                 "pip",
                 "install",
                 "--compile-bytecode",
+                "--find-links",
+                str(wheels),
                 "--python",
                 python,
                 "-r",
@@ -90,6 +95,31 @@ def ensure(ctx: Context) -> bool:
     _link_repo(ctx)
     _stamp(ctx).write_text(_digest() + "\n")
     return True
+
+
+def _build_wheels(ctx: Context, pip: list[str]) -> Path:
+    """Wheels of the packages PyPI has only as source, built once per machine.
+
+    uv rebuilds uWSGI (~40-55 s of compiling) for every new venv, e.g. each fresh CI clone;
+    a wheel in this machine-wide folder is reused by every data directory.
+    """
+    wheels = Path.home() / ".cache" / "tonle-devcloud" / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    for name, version in _pins(SOURCE_ONLY):
+        if not list(wheels.glob(f"{name.lower()}-{version}-*.whl")):
+            ctx.progress("venv", f"building a wheel of {name} {version} (once per machine)")
+            run_logged(ctx, "pip", [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), f"{name}=={version}"])
+    return wheels
+
+
+def _pins(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, version) of `names` as pinned in requirements.txt."""
+    pins = []
+    for line in REQUIREMENTS.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() in names:
+            pins.append((name.strip(), version.strip()))
+    return pins
 
 
 def _link_repo(ctx: Context) -> None:
