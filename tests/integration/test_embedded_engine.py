@@ -451,6 +451,35 @@ def test_a_stack_is_locked_while_an_operation_runs(engine: EmbeddedEngine, cloud
         worker.join()
 
 
+def test_cancel_from_another_engine_instance_reaches_the_running_operation(
+    engine: EmbeddedEngine, cloud: CloudDouble, database: Database
+) -> None:
+    """As from the API process while a worker runs the stack: the request goes through PostgreSQL."""
+    name = stack_name()
+    cloud.latency = 0.2
+    engine.cancel_poll_seconds = 0.1
+    other = EmbeddedEngine(database_url=database.url, secrets_key=Fernet.generate_key(), provider_factory=cloud.factory)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
+        except StepFailed as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        while cloud.counts()["create"] < 2:
+            time.sleep(0.02)
+        other.cancel(name)
+    finally:
+        worker.join()
+        other.close()
+    assert errors and "cancelled" in str(errors[0])
+    assert len(cloud.resources) < 9
+
+
 def test_cancel_stops_starting_new_steps(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
     name = stack_name()
     cloud.latency = 0.2

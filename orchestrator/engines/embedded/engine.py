@@ -87,6 +87,7 @@ class EmbeddedEngine:
         self.load_program = load_program
         self.lock_wait_seconds = lock_wait_seconds
         self.last_run: RunStats | None = None
+        self.cancel_poll_seconds = 1.0
         self._cancels: dict[str, threading.Event] = {}
         self._cancels_lock = threading.Lock()
 
@@ -149,11 +150,16 @@ class EmbeddedEngine:
         return deployment_v3(self.store.load(stack_name), project=PROJECT, seal=self.store.box.seal)
 
     def cancel(self, stack_name: str) -> None:
+        """Stop the stack's running operation, in this process or any other: steps in flight
+        finish and are recorded, nothing new starts, the operation fails as cancelled."""
         with self._cancels_lock:
             event = self._cancels.get(stack_name)
         if event is not None:
-            log.warning("stack %s: cancelling; steps in flight finish, nothing new starts", stack_name)
             event.set()
+        # Other processes' operations see the request in the database (see `_watch_for_cancel`).
+        requested = self.store.request_cancel(stack_name)
+        if event is not None or requested:
+            log.warning("stack %s: cancelling; steps in flight finish, nothing new starts", stack_name)
 
     # ---- internals ----
 
@@ -223,19 +229,39 @@ class EmbeddedEngine:
                 with self._cancels_lock:
                     self._cancels[stack_name] = cancelled
                 log.info("stack %s: %s started", stack_name, operation)
+                done = threading.Event()
                 try:
                     if record:
                         self.store.begin(stack_name, operation)
+                        watcher = threading.Thread(
+                            target=self._watch_for_cancel,
+                            args=(stack_name, cancelled, done),
+                            name=f"tonle-cancel-{stack_name}",
+                            daemon=True,
+                        )
+                        watcher.start()
                     yield cancelled
                 except BaseException:
                     if record:
                         self.store.finish(stack_name, "failed")
                     raise
                 finally:
+                    done.set()
                     with self._cancels_lock:
                         self._cancels.pop(stack_name, None)
         except StackLocked as exc:
             raise TransientError(str(exc)) from exc
+
+    def _watch_for_cancel(self, stack_name: str, cancelled: threading.Event, done: threading.Event) -> None:
+        """Poll for a cancel requested from another process (the API, another worker)."""
+        while not done.wait(self.cancel_poll_seconds):
+            try:
+                if self.store.cancel_requested(stack_name):
+                    log.warning("stack %s: cancel requested elsewhere; stopping", stack_name)
+                    cancelled.set()
+                    return
+            except Exception:  # the database hiccuped; the operation itself will notice if it lasts
+                log.exception("stack %s: could not check for a cancel request", stack_name)
 
     def _guard(
         self, stack_name: str, body: Callable[[], None], deployment: Deployment, engine_log: EngineLog | None = None

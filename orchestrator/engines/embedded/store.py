@@ -104,6 +104,21 @@ class CheckpointStore:
                     (result, Jsonb(self.box.seal(outputs)), stack),
                 )
 
+    def request_cancel(self, stack: str) -> bool:
+        """Ask the stack's running operation to stop; False when none is running."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "UPDATE engine_stack SET last_result = 'cancelling', updated_at = now() "
+                "WHERE name = %s AND last_result = 'running'",
+                (stack,),
+            )
+            return cursor.rowcount > 0
+
+    def cancel_requested(self, stack: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT last_result FROM engine_stack WHERE name = %s", (stack,)).fetchone()
+        return bool(row and row[0] == "cancelling")
+
     def put(self, stack: str, state: ResourceState) -> None:
         """Record one resource (insert or replace its row)."""
         with self._pool.connection() as conn:
