@@ -40,7 +40,9 @@ def load_stack_program(name: str) -> Callable[[], None]:
     try:
         module = importlib.import_module(f"stacks.{name}")
     except ModuleNotFoundError as exc:
-        raise StepFailed(f"stack program {name!r} does not exist (no module stacks.{name})") from exc
+        if exc.name in (f"stacks.{name}", "stacks"):
+            raise StepFailed(f"stack program {name!r} does not exist (no module stacks.{name})") from exc
+        raise StepFailed(f"stack program {name!r} cannot be loaded: {exc}") from exc
     program = getattr(module, "program", None)
     if not callable(program):
         raise StepFailed(f"stack program stacks.{name} defines no program() function")

@@ -84,3 +84,12 @@ def test_export_is_deployment_v3_in_dependency_order_with_secrets_sealed() -> No
     assert [r.get("delete", False) for r in resources if r["urn"] == net.urn] == [True, False]
     assert "pw" not in repr(resources) and "ciphertext" in repr(resources)
     assert reveal(box.open(resources[0]["outputs"])) == {"k": "v"}
+
+
+def test_a_missing_stack_program_is_named() -> None:
+    from orchestrator.engines.embedded.engine import load_stack_program
+    from orchestrator.pipeline.events import StepFailed
+
+    with pytest.raises(StepFailed, match=r"stack program 'no_such_offering' does not exist"):
+        load_stack_program("no_such_offering")
+    assert callable(load_stack_program("web_hosting"))
