@@ -427,9 +427,12 @@ def test_cms_serves_wordpress_with_its_admin_and_converges(lab: Lab, tmp_path: P
     print(f"cms: baseline + web + cms, two runs each: {time.monotonic() - t0:.1f}s")
     # No volume appeared, so MariaDB's data is a directory on the root disk, not a mount.
     where = ssh(
-        lab.key, address, "mountpoint -q /var/lib/mysql; echo $?; sudo test -d /var/lib/mysql/wordpress && echo db"
+        lab.key,
+        address,
+        "if mountpoint -q /var/lib/mysql; then echo mounted; else echo directory; fi;"
+        " sudo test -d /var/lib/mysql/wordpress && echo has-db",
     )
-    assert where.stdout.split() == ["1", "db"], where
+    assert where.stdout.split() == ["directory", "has-db"], where
 
     front = visit(address, CMS_DOMAIN, tls)
     assert front.status_code == 200
