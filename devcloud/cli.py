@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from devcloud import stack
+from devcloud import health, stack
 from devcloud.context import Context, data_root
 from devcloud.keystone_admin import KeystoneError
 from devcloud.services.common import StageError
@@ -46,13 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(data_dir=data_root(), progress=Progress())
     try:
         if args.command == "status":
-            return 0 if stack.status(ctx) else 1
+            return 0 if health.status(ctx) else 1
         with _exclusive(ctx):
             if args.command == "up":
                 stack.up(ctx)
             else:
                 stack.down(ctx)
         return 0
+    except BrokenPipeError:
+        # `python -m devcloud status | head`: the reader left; nothing to report.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (StageError, KeystoneError, subprocess.CalledProcessError, OSError) as exc:
         detail = getattr(exc, "stderr", None) or ""
         print(f"\ndevcloud {args.command} FAILED: {exc}\n{detail}", file=sys.stderr, flush=True)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-from devcloud import clouds_yaml, ports, procs
+from devcloud import clouds_yaml, health, parts, ports, procs
 from devcloud.context import Context, Endpoint
 from devcloud.services import (
     cinder,
@@ -30,25 +25,7 @@ from devcloud.services import (
     swift,
     venv,
 )
-from devcloud.services.common import StageError, http_ok, port_open, service_password
-
-#: (process name, URL that must answer, or None for "pid alive" only), in start order.
-CHECKS: list[tuple[str, str | None]] = [
-    (mariadb.NAME, None),
-    (rabbitmq.EPMD, None),
-    (rabbitmq.NAME, None),
-    (keystone.NAME, f"http://127.0.0.1:{ports.KEYSTONE}/v3"),
-    (placement.NAME, f"http://127.0.0.1:{ports.PLACEMENT}/"),
-    (glance.NAME, f"http://127.0.0.1:{ports.GLANCE}/"),
-    (neutron.NAME, f"http://127.0.0.1:{ports.NEUTRON}/"),
-    *((name, None) for name in swift.PROCESSES),
-    (swift.PROXY, f"http://127.0.0.1:{ports.SWIFT_PROXY}/healthcheck"),
-    (nova.API, f"http://127.0.0.1:{ports.NOVA}/"),
-    *((name, None) for name in nova.DAEMONS),
-    *((name, None) for name in nova.compute_names()),
-    (cinder.API, f"http://127.0.0.1:{ports.CINDER}/"),
-    *((name, None) for name in cinder.DAEMONS),
-]
+from devcloud.services.common import service_password
 
 #: Service users and catalog entries, registered before any daemon starts (nova-conductor
 #: needs its user at start-up, and every API needs its user to validate tokens).
@@ -77,25 +54,6 @@ SERVICES: list[tuple[str, str, str, str]] = [
         f"http://127.0.0.1:{ports.SWIFT_PROXY}/v1/AUTH_%(project_id)s",
     ),
 ]
-
-
-def _optional(name: str) -> ModuleType | None:
-    """`devcloud.machines` / `devcloud.dns`, if that part exists and is not switched off
-    with `DEVCLOUD_WITHOUT=machines,dns` (to debug the OpenStack services alone)."""
-    without = {p.strip() for p in os.environ.get("DEVCLOUD_WITHOUT", "").split(",")}
-    if name.rsplit(".", 1)[-1] in without:
-        return None
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-
-
-def _hook(module: ModuleType | None, name: str) -> Callable[..., Any] | None:
-    fn = getattr(module, name, None) if module else None
-    return fn if callable(fn) else None
 
 
 #: Seconds per stage of the current `up`, written to `<data>/devcloud/up-timings.json` for
@@ -129,89 +87,19 @@ def _in_parallel(ctx: Context, stages: list[Stage], workers: int = 3) -> None:
         future.result()
 
 
-def status(ctx: Context, quiet: bool = False) -> bool:
-    """Print each process's state; True if all are up."""
-    all_up = True
-    for name, url in CHECKS:
-        pid = procs.read_pid(ctx, name)
-        if pid is None:
-            state, ok = "stopped", False
-        elif url is not None and not http_ok(url):
-            state, ok = f"running (pid {pid}) but {url} does not answer", False
-        else:
-            state, ok = f"up (pid {pid})", True
-        all_up &= ok
-        if not quiet:
-            print(f"{name:24} {state}")
-    dns_status = _hook(_optional("devcloud.dns"), "status")
-    if dns_status is not None:
-        for name, ok in dns_status(ctx).items():
-            all_up &= bool(ok)
-            if not quiet:
-                print(f"{name:24} {'up' if ok else 'down'}")
-    if not quiet:
-        memory = procs.memory_mib(ctx)
-        print(f"memory (PSS) {sum(memory.values()):.0f} MiB in {len(memory)} process groups")
-        print(f"clouds.yaml: {ctx.clouds_yaml}" if ctx.clouds_yaml.exists() else "clouds.yaml: not written")
-    return all_up
-
-
-#: Ports each of our processes binds, to find a clash before starting anything.
-PORTS: dict[str, tuple[int, ...]] = {
-    mariadb.NAME: (ports.MARIADB,),
-    rabbitmq.EPMD: (rabbitmq.EPMD_PORT,),
-    rabbitmq.NAME: (ports.RABBITMQ, ports.RABBITMQ_DIST),
-    keystone.NAME: (ports.KEYSTONE,),
-    placement.NAME: (ports.PLACEMENT,),
-    glance.NAME: (ports.GLANCE,),
-    neutron.NAME: (ports.NEUTRON,),
-    nova.API: (ports.NOVA,),
-    cinder.API: (ports.CINDER,),
-    swift.PROXY: (ports.SWIFT_PROXY,),
-    **{f"swift-{ring}": (port,) for ring, port in swift.SERVERS},
-}
-
-
-#: Which data directory's cloud holds the (fixed) ports right now; machine-wide on purpose.
-OWNER_FILE = Path("/run/tonle-devcloud.owner")
-
-
-def _check_ports_free(ctx: Context) -> None:
-    """Fail early, and say why, when another program (often a devcloud of another data
-    directory, e.g. a CI clone's) holds a port one of our stopped processes needs."""
-    clashes = [
-        f"{port} (for {name})"
-        for name, wanted in PORTS.items()
-        if procs.read_pid(ctx, name) is None
-        for port in wanted
-        if port_open(port)
-    ]
-    if clashes:
-        try:
-            owner = OWNER_FILE.read_text().strip()
-        except OSError:
-            owner = "<its data dir>"
-        raise StageError(
-            f"ports already in use on 127.0.0.1: {', '.join(clashes)}. Another devcloud may be "
-            f"running from another data directory: stop it with `TONLE_DATA_DIR={owner} "
-            f"python -m devcloud down` (`ss -ltnp` shows who listens)."
-        )
-
-
 def up(ctx: Context) -> None:
-    if status(ctx, quiet=True):
+    if health.status(ctx, quiet=True):
         ctx.progress("up", f"already running; clouds.yaml at {ctx.clouds_yaml}")
-        status(ctx)
+        health.status(ctx)
         return
-    _check_ports_free(ctx)
+    health.check_ports_free(ctx)
     t0 = time.monotonic()
-    with suppress(OSError):  # only used to improve an error message
-        OWNER_FILE.write_text(f"{ctx.data_dir.parent}\n")
-    machines = _optional("devcloud.machines")
-    shim = _hook(machines, "install_shim")
-    prepare = _hook(machines, "prepare_host")
-    base_image_tar = _hook(machines, "base_image_tar")
-    dns_up = _hook(_optional("devcloud.dns"), "up")
+    health.claim_ports(ctx)
+    machines = parts.optional("devcloud.machines")
+    shim = parts.hook(machines, "install_shim")
+    prepare = parts.hook(machines, "prepare_host")
+    base_image_tar = parts.hook(machines, "base_image_tar")
+    dns_up = parts.hook(parts.optional("devcloud.dns"), "up")
 
     def cloud_venv() -> None:
         if venv.ensure(ctx):
@@ -294,18 +182,18 @@ def up(ctx: Context) -> None:
 
 def down(ctx: Context) -> None:
     t0 = time.monotonic()
-    dns_down = _hook(_optional("devcloud.dns"), "down")
+    dns_down = parts.hook(parts.optional("devcloud.dns"), "down")
     if dns_down is not None:
         with _stage(ctx, "dns", "stopping (devcloud.dns)"):
             dns_down(ctx)
     shared = (mariadb.NAME, rabbitmq.NAME, rabbitmq.EPMD)
     # OpenStack first, all at once: once RabbitMQ is gone Nova and Cinder may ignore SIGTERM.
-    openstack = [name for name, _url in CHECKS if name not in shared]
+    openstack = [name for name, _url in health.CHECKS if name not in shared]
     running = [name for name in openstack if procs.read_pid(ctx, name) is not None]
     if running:
         ctx.progress("down", f"stopping {', '.join(running)}")
     procs.stop_many(ctx, openstack, timeout=10)
-    teardown = _hook(_optional("devcloud.machines"), "teardown_host")
+    teardown = parts.hook(parts.optional("devcloud.machines"), "teardown_host")
     if teardown is not None:
         with _stage(ctx, "host", "tearing down instance networking (devcloud.machines)"):
             teardown(ctx.data_dir)
@@ -322,9 +210,5 @@ def down(ctx: Context) -> None:
     # `down`. Our epmd is matched by its private port.
     for stray in procs.kill_strays(ctx, markers=(f"epmd -port {rabbitmq.EPMD_PORT}",)):
         ctx.progress("down", f"killed stray process {stray}")
-    if OWNER_FILE.exists() and OWNER_FILE.read_text().strip() == str(ctx.data_dir.parent):
-        OWNER_FILE.unlink(missing_ok=True)
+    health.release_ports(ctx)
     ctx.progress("down", f"stopped in {time.monotonic() - t0:.1f}s")
-
-
-__all__ = ["StageError", "down", "status", "up"]
