@@ -90,6 +90,10 @@ def _in_parallel(ctx: Context, stages: list[Stage], workers: int = 3) -> None:
 def up(ctx: Context) -> None:
     if health.status(ctx, quiet=True):
         ctx.progress("up", f"already running; clouds.yaml at {ctx.clouds_yaml}")
+        if not venv.is_current(ctx):
+            ctx.progress(
+                "up", "devcloud/requirements.txt changed since the venv was installed: `down` then `up` to apply"
+            )
         health.status(ctx)
         return
     health.check_ports_free(ctx)
