@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -49,25 +53,55 @@ PORTS: dict[str, tuple[int, ...]] = {
 OWNER_FILE = Path("/run/tonle-devcloud.owner")
 
 
-def check_ports_free(ctx: Context) -> None:
-    """Fail early, and say why, when another program (often a devcloud of another data
-    directory, e.g. a CI clone's) holds a port one of our stopped processes needs."""
-    clashes = [
+def _clashes(ctx: Context) -> list[str]:
+    return [
         f"{port} (for {name})"
         for name, wanted in PORTS.items()
         if procs.read_pid(ctx, name) is None
         for port in wanted
         if port_open(port)
     ]
+
+
+def _owner() -> str | None:
+    try:
+        return OWNER_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _take_over(ctx: Context, owner: str) -> None:
+    """Stop the devcloud of data directory `owner` (`down` with our code on its files)."""
+    ctx.progress("up", f"stopping the devcloud of {owner}, which holds our ports")
+    env = {**os.environ, "TONLE_DATA_DIR": owner}
+    subprocess.run([sys.executable, "-m", "devcloud", "down"], cwd=ctx.repo_root, env=env, check=False, timeout=300)
+    # Its directory may be gone (a deleted CI clone): its processes still name it.
+    other = Context(data_dir=Path(owner) / "devcloud", progress=ctx.progress)
+    for stray in procs.kill_strays(other, markers=(f"epmd -port {rabbitmq.EPMD_PORT}",)):
+        ctx.progress("up", f"killed {stray}")
+    deadline = time.monotonic() + 20
+    while _clashes(ctx) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def check_ports_free(ctx: Context) -> None:
+    """Fail early, and say why, when another program (often a devcloud of another data
+    directory, e.g. a CI clone's) holds a port one of our stopped processes needs.
+
+    With CI=true or TONLE_DEVCLOUD_TAKEOVER=1, a devcloud of another data directory is
+    stopped instead: a fresh CI clone must not fail on a cloud a developer left running.
+    """
+    owner = _owner()
+    takeover = os.environ.get("CI") == "true" or os.environ.get("TONLE_DEVCLOUD_TAKEOVER") == "1"
+    if _clashes(ctx) and owner and owner != str(ctx.data_dir.parent) and takeover:
+        _take_over(ctx, owner)
+    clashes = _clashes(ctx)
     if clashes:
-        try:
-            owner = OWNER_FILE.read_text().strip()
-        except OSError:
-            owner = "<its data dir>"
         raise StageError(
             f"ports already in use on 127.0.0.1: {', '.join(clashes)}. Another devcloud may be "
-            f"running from another data directory: stop it with `TONLE_DATA_DIR={owner} "
-            f"python -m devcloud down` (`ss -ltnp` shows who listens)."
+            f"running from another data directory: stop it with `TONLE_DATA_DIR={owner or '<its data dir>'} "
+            f"python -m devcloud down`, or set TONLE_DEVCLOUD_TAKEOVER=1 to have `up` do it "
+            f"(`ss -ltnp` shows who listens)."
         )
 
 
