@@ -251,7 +251,8 @@ def test_killing_the_engine_mid_up_then_up_again_converges_without_duplicates(
         time.sleep(2.0)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        engine.up(stack(prefix, cidr), sink([]))
+        events: list[ProgressEvent] = []
+        engine.up(stack(prefix, cidr), sink(events))
         assert counts(conn, prefix) == EXPECTED
         engine.up(stack(prefix, cidr), sink([]))
         assert engine.last_run is not None and engine.last_run.mutating_calls == 0

@@ -54,24 +54,30 @@ def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | N
     if not changed:
         deployment.count("same")
         return None
-    deployment.count("update")
-    emitter.emit(
-        "resource.drift",
-        f"{state.type} {state.urn.rsplit('::', 1)[-1]} changed outside Tonle: {', '.join(changed)}",
-        level="warning",
-        urn=state.urn,
-        drift="changed",
-        changed=changed,
-    )
+    # Drift is a change to what the program declares. Computed outputs move by themselves (a
+    # port's deviceId once a server uses it): recorded, not reported.
+    declared = [key for key in changed if key in state.inputs]
     secrets = secret_paths(state.outputs) | secret_paths(state.inputs)
     outputs = mark_secret({**state.outputs, **actual}, secrets)
     inputs = dict(state.inputs)
-    for key in changed:
+    for key in declared:
         # Only where the output echoes the declared input (same shape), so the next up puts the
         # declared value back; an output richer than its input (an instance's `networks` with
         # addresses) must not become the "declared" value, or the next diff would see a change.
-        if key in inputs and _equal(reveal(state.inputs[key]), reveal(state.outputs.get(key))):
+        if _equal(reveal(state.inputs[key]), reveal(state.outputs.get(key))):
             inputs[key] = outputs[key]
     if deployment.store is not None:
         deployment.store.put(deployment.stack, state.evolve(outputs=outputs, inputs=inputs))
+    if not declared:
+        deployment.count("same")
+        return None
+    deployment.count("update")
+    emitter.emit(
+        "resource.drift",
+        f"{state.type} {state.urn.rsplit('::', 1)[-1]} changed outside Tonle: {', '.join(declared)}",
+        level="warning",
+        urn=state.urn,
+        drift="changed",
+        changed=declared,
+    )
     return None
