@@ -69,6 +69,7 @@ class Settings(BaseSettings):
         description="Site name -> clouds.yaml entry (JSON in the environment).",
     )
     primary_site: str = Field(default="primary", description="Where services are built.")
+    dr_site: str = Field(default="dr", description="Where backups land and drills run.")
     external_network: str = Field(default="public", description="Network floating IPs come from.")
     subnet_pool: str = Field(default="tenant-pool", description="Shared pool tenant subnets are cut from.")
     server_image: str = Field(default="debian-12", description="Image servers boot from.")

@@ -73,6 +73,10 @@ class Offering(BaseModel):
         description="Parameters naming the service (a name or a list of names): its certificate covers them.",
     )
     backup_tier: BackupTier = "none"
+    backup_retention: dict[str, int] = Field(
+        default_factory=lambda: {"daily": 7, "weekly": 4, "monthly": 6},
+        description="restic snapshots kept per period (daily, weekly, monthly).",
+    )
     dr_tier: BackupTier = "none"
     approval: ApprovalPolicy
     plans: list[Plan] = Field(min_length=1)

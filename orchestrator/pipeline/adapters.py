@@ -1,9 +1,9 @@
 """The adapters the pipeline runs with, chosen from settings."""
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 
+from orchestrator.backup.targets import BackupTargets, NoBackupTargets, SwiftBackupTargets
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly, Tenancy
 from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
@@ -27,12 +27,18 @@ class Adapters:
     health: HealthChecker
     backup: BackupAgent
     tenancy: Tenancy = field(default_factory=lambda: SiteNamesOnly(get_settings()))
+    backup_targets: BackupTargets = field(default_factory=NoBackupTargets)
+
+
+def engine_choice(settings: Settings) -> str:
+    """Which engine runs: the configured one, or for `auto` the Automation API when the CLI exists."""
+    if settings.engine == "auto":
+        return "automation" if cli_available() else "embedded"
+    return settings.engine
 
 
 def build_engine(settings: Settings) -> Engine:
-    choice = settings.engine
-    if choice == "auto":
-        choice = "automation" if cli_available() else "embedded"
+    choice = engine_choice(settings)
     if choice == "automation":
         from orchestrator import secrets
         from orchestrator.engines.automation import AutomationEngine, passphrase_from_key
@@ -45,13 +51,10 @@ def build_engine(settings: Settings) -> Engine:
             work_dir=data_dir / "pulumi-work",
         )
     if choice == "embedded":
-        try:
-            embedded = importlib.import_module("orchestrator.engines.embedded")
-            engine: Engine = embedded.EmbeddedEngine.from_settings(settings)
-        except (ImportError, AttributeError):
-            log.warning("engine: the embedded engine is not available yet; using the no-op engine")
-        else:
-            return engine
+        from orchestrator.engines.embedded.engine import EmbeddedEngine
+
+        log.info("engine: embedded (no pulumi CLI needed)")
+        return EmbeddedEngine.from_settings(settings)
     log.warning("engine: no-op (nothing will be created in any cloud)")
     return NoopEngine(step_seconds=settings.noop_step_seconds)
 
@@ -80,11 +83,21 @@ def _health(settings: Settings) -> HealthChecker:
 
 def build_adapters(settings: Settings) -> Adapters:
     engine = build_engine(settings)
+    if isinstance(engine, NoopEngine):
+        # The no-op engine touches no cloud, so neither may anything preparing its stacks.
+        return Adapters(
+            engine=engine,
+            config=build_config_runner(settings, engine),
+            health=NoopHealthChecker(),
+            backup=NoopBackupAgent(),
+            tenancy=SiteNamesOnly(settings),
+        )
+    tenancy = OpenStackTenancy(settings)
     return Adapters(
         engine=engine,
         config=build_config_runner(settings, engine),
-        # The no-op engine touches no cloud, so neither may anything preparing its stacks.
-        tenancy=SiteNamesOnly(settings) if isinstance(engine, NoopEngine) else OpenStackTenancy(settings),
-        health=NoopHealthChecker() if isinstance(engine, NoopEngine) else _health(settings),
+        health=_health(settings),
         backup=NoopBackupAgent(),
+        tenancy=tenancy,
+        backup_targets=SwiftBackupTargets(settings, tenancy),
     )

@@ -165,6 +165,7 @@ def _context(operation: Operation, service: Service, ministry: Ministry, adapter
         ssh_private_key=_ssh_private_key(service),
         secret_vars=_secret_vars(service),
         operation_parameters=dict(operation.parameters),
+        restic_password=services.generated_secrets(service).get(services.RESTIC_PASSWORD),
     )
 
 

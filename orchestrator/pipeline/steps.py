@@ -8,7 +8,7 @@ from typing import Any
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.configure import PlaybookRun
-from orchestrator.pipeline.engine import StackSpec
+from orchestrator.pipeline.engine import NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
 
 
@@ -25,6 +25,7 @@ class StepContext:
     ssh_private_key: str | None = field(default=None, repr=False)
     secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)  # tls, secrets, backup
     operation_parameters: dict[str, Any] = field(default_factory=dict)  # e.g. the playbook of an action
+    restic_password: str | None = field(default=None, repr=False)
     files: dict[str, Path] = field(default_factory=dict)  # uploads the run needs, as local files
     _stack: StackSpec | None = None
 
@@ -65,12 +66,26 @@ def extra_vars(ctx: StepContext) -> dict[str, Any]:
     }
 
 
+def backup_vars(ctx: StepContext) -> dict[str, Any]:
+    """Where and how the service's backup agent writes: its bucket at the DR site."""
+    target = ctx.adapters.backup_targets.ensure(
+        ministry_code=ctx.tenancy_request["ministry_code"],
+        ministry_name=ctx.tenancy_request["ministry_name"],
+        stack_name=ctx.base_stack.name,
+        on_event=ctx.emit,
+    )
+    return {**target, "restic_password": ctx.restic_password, "retention": dict(ctx.offering.backup_retention)}
+
+
 def _run_playbook(ctx: StepContext, playbook: str, more_vars: dict[str, Any] | None = None) -> None:
+    secret_vars = dict(ctx.secret_vars)
+    if ctx.offering.backup_tier != "none" and "backup" not in secret_vars:
+        secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
     run = PlaybookRun(
         playbook=playbook,
         hosts=ctx.outputs.get("hosts") or {},
         extra_vars={**extra_vars(ctx), **(more_vars or {})},
-        secret_vars=ctx.secret_vars,
+        secret_vars=secret_vars,
         ssh_private_key=ctx.ssh_private_key,
         label=ctx.label,
     )
@@ -80,6 +95,11 @@ def _run_playbook(ctx: StepContext, playbook: str, more_vars: dict[str, Any] | N
 
 
 def configure(ctx: StepContext) -> None:
+    if ctx.offering.playbooks and not ctx.outputs.get("hosts") and not isinstance(ctx.adapters.engine, NoopEngine):
+        raise StepFailed(
+            f"the stack outputs no hosts, but offering {ctx.offering.id} has playbooks to run: "
+            "check the stack program's `hosts` output"
+        )
     for playbook in ctx.offering.playbooks:
         _run_playbook(ctx, playbook)
 

@@ -27,6 +27,8 @@ from orchestrator.services.states import SERVICE_STATES
 # Backups of a retired service are kept this long unless its plan says otherwise.
 DEFAULT_RETENTION = timedelta(days=90)
 
+RESTIC_PASSWORD = "restic_password"
+
 DAY2_ROLES = frozenset({Role.requester, Role.ministry_approver, Role.operator, Role.admin, Role.automation})
 
 
@@ -43,6 +45,9 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
     key = keys.generate(comment=f"tonle-{stack_name}")
     offering = catalog.get_offering(request.offering_id)
     generated = {name: token_urlsafe(24) for name in offering.secrets}
+    if offering.backup_tier != "none":
+        # Encrypts the backups in the DR bucket: without it nobody, Tonle included, can read them.
+        generated[RESTIC_PASSWORD] = token_urlsafe(32)
     tls = _certificate(offering.tls_names_from, request.parameters)
     service = Service(
         id=service_id,

@@ -17,7 +17,7 @@ from orchestrator.engines.automation import (
     passphrase_from_key,
     to_progress,
 )
-from orchestrator.pipeline.adapters import build_engine
+from orchestrator.pipeline.adapters import engine_choice
 from orchestrator.pipeline.engine import StackSpec
 from orchestrator.pipeline.events import StepFailed
 
@@ -100,10 +100,10 @@ def test_a_failed_update_is_a_step_failure_with_the_cli_output() -> None:
         _guard(fail)
 
 
-def test_auto_never_picks_the_automation_engine_without_a_cli(tmp_path: Path) -> None:
+def test_auto_picks_the_embedded_engine_without_a_cli(tmp_path: Path) -> None:
     assert not cli_available(), "this machine has no pulumi CLI; the test documents the fallback"
-    engine = build_engine(Settings(engine="auto", data_dir=tmp_path))
-    assert engine.name != "automation"
+    assert engine_choice(Settings(engine="auto", data_dir=tmp_path)) == "embedded"
+    assert engine_choice(Settings(engine="noop", data_dir=tmp_path)) == "noop"
 
 
 def test_the_passphrase_is_stable_per_key() -> None:

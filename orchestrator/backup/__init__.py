@@ -1,0 +1,1 @@
+"""Backups of services into the DR site's object storage."""
