@@ -2,10 +2,11 @@
 and the engine's overhead as a ratio to the cloud time on the critical path.
 
 Everything is real (Pulumi SDK and pulumi_openstack resources, in-process monitor, checkpoints
-in an embedded PostgreSQL under .tonle/bench, a fresh database each run) except the cloud:
-`CloudDouble`, a test double of the provider boundary, with a fixed latency per call
-(`--latency`, default 0.3 s, about one Neutron call on the local data centre), because the
-local data centre is not always up and would add its own noise. The output says so.
+in an embedded PostgreSQL under .tonle/bench, a fresh database each run). The cloud is the
+local data centre with `--cloud tonle-primary` (networks, subnets, security groups, rules and
+ports through the OpenStack provider layer) for stacks up to `--double-above` resources;
+otherwise, and by default, `CloudDouble`, a test double of the provider boundary with a fixed
+latency per call (`--latency`). Each output line says which.
 
 Critical path: the longest chain of dependent resources, each weighted by its measured cloud
 time; with bounded parallelism no scheduler can beat summed cloud time / parallel either, so
@@ -35,26 +36,33 @@ from orchestrator.pipeline.events import ProgressEvent  # noqa: E402
 
 
 def program() -> None:
-    """`tonle:size` resources in groups of five: network -> subnet -> port, security group -> rule.
-
-    The port needs the subnet and the group, so the longest chain is three cloud calls deep.
+    """`tonle:size` resources: one security group, then groups of five (network -> subnet ->
+    two ports in the group, and a rule of the group). A port needs its subnet, so the longest
+    chain is three cloud calls deep. One group per stack keeps within Neutron's default quota.
     """
     size = pulumi.Config("tonle").require_int("size")
-    for g in range(size // 5):
-        net = openstack.networking.Network(f"net{g}", name=f"bench-net{g}", tags=["bench"])
-        subnet = openstack.networking.Subnet(f"subnet{g}", network_id=net.id, cidr=f"10.{g // 250}.{g % 250}.0/24")
-        group = openstack.networking.SecGroup(f"sg{g}", name=f"bench-sg{g}")
+    prefix = pulumi.get_stack()
+    group = openstack.networking.SecGroup("sg", name=f"{prefix}-sg")
+    for g in range((size - 1) // 5):
+        net = openstack.networking.Network(f"net{g}", name=f"{prefix}-net{g}")
+        subnet = openstack.networking.Subnet(
+            f"subnet{g}", name=f"{prefix}-subnet{g}", network_id=net.id, cidr=f"10.{g // 250}.{g % 250}.0/24"
+        )
+        for side in ("a", "b"):
+            openstack.networking.Port(
+                f"port{g}{side}",
+                name=f"{prefix}-port{g}{side}",
+                network_id=net.id,
+                fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=subnet.id)],
+                security_group_ids=[group.id],
+            )
         openstack.networking.SecGroupRule(
             f"rule{g}", security_group_id=group.id, direction="ingress", ethertype="IPv4", protocol="tcp",
-            port_range_min=443, port_range_max=443, remote_ip_prefix="0.0.0.0/0",
+            port_range_min=1000 + g, port_range_max=1000 + g, remote_ip_prefix="0.0.0.0/0",
         )  # fmt: skip
-        openstack.networking.Port(
-            f"port{g}",
-            network_id=net.id,
-            fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=subnet.id)],
-            security_group_ids=[group.id],
-        )
-    pulumi.export("groups", size // 5)
+    for i in range(size - 1 - 5 * ((size - 1) // 5)):  # make the count exact
+        openstack.networking.Network(f"pad{i}", name=f"{prefix}-pad{i}")
+    pulumi.export("groups", (size - 1) // 5)
 
 
 def database() -> str:
@@ -86,60 +94,86 @@ def critical_path(export: dict[str, Any], seconds_by_urn: dict[str, float]) -> f
     return max((finish(u) for u in resources), default=0.0)
 
 
+def measure(engine: EmbeddedEngine, size: int, parallel: int, cloud: str) -> tuple[float, ...]:
+    """(up s, no-op up s, summed cloud s, critical path s, bound s) for one fresh stack of `size`."""
+    config = {"tonle:size": size, "openstack:cloud": cloud}
+    spec = StackSpec(name=f"bench-{size}-{uuid.uuid4().hex[:6]}", program="bench", config=config)
+    try:
+        started = time.monotonic()
+        engine.up(spec, quiet)
+        up_seconds = time.monotonic() - started
+        stats = engine.last_run
+        assert stats is not None
+        path = critical_path(engine.export_state(spec.name), stats.cloud_seconds_by_urn)
+        started = time.monotonic()
+        engine.up(spec, quiet)
+        noop_seconds = time.monotonic() - started
+        assert engine.last_run is not None and engine.last_run.mutating_calls == 0, "a no-op up changed something"
+        return up_seconds, noop_seconds, stats.cloud_seconds, path, max(path, stats.cloud_seconds / parallel)
+    finally:
+        engine.destroy(spec.name, quiet)
+
+
+def quiet(event: ProgressEvent) -> None:
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,50,200")
     parser.add_argument("--latency", type=float, default=0.3, help="seconds per cloud call of the double")
     parser.add_argument("--parallel", type=int, default=64)
+    parser.add_argument("--cloud", help="a clouds.yaml entry (e.g. tonle-primary): measure on that cloud")
+    parser.add_argument("--clouds-yaml", type=Path, default=ROOT / ".tonle" / "devcloud" / "clouds.yaml")
+    parser.add_argument("--double-above", type=int, default=50, help="with --cloud: larger stacks use the double")
     args = parser.parse_args()
 
     url = database()
-    cloud = CloudDouble(latency=args.latency)
-    engine = EmbeddedEngine(
+    key = Fernet.generate_key()
+    double = EmbeddedEngine(
         database_url=url,
-        secrets_key=Fernet.generate_key(),
-        provider_factory=cloud.factory,
+        secrets_key=key,
+        provider_factory=CloudDouble(latency=args.latency).factory,
         parallel=args.parallel,
         load_program=lambda name: program,
     )
+    real = None
+    if args.cloud:
+        from orchestrator.engines.openstack.provider import OpenStackProvider
 
-    def quiet(event: ProgressEvent) -> None:
-        return None
-
+        real = EmbeddedEngine(
+            database_url=url,
+            secrets_key=key,
+            provider_factory=OpenStackProvider.factory(args.clouds_yaml),
+            parallel=args.parallel,
+            load_program=lambda name: program,
+        )
     rows = []
     try:
-        # Warm-up, not reported: a worker process has imported the resource modules and opened
-        # its database connections long before its first operation.
-        warm = StackSpec(name=f"bench-warm-{uuid.uuid4().hex[:6]}", program="bench", config={"tonle:size": 5})
-        engine.up(warm, quiet)
-        engine.destroy(warm.name, quiet)
+        # Warm-up, not reported: a worker has imported the resource modules, opened its database
+        # connections and holds a cloud token long before its first operation.
+        measure(double, 6, args.parallel, "double")
+        if real is not None:
+            measure(real, 6, args.parallel, args.cloud)
         for size in (int(s) for s in args.sizes.split(",")):
-            spec = StackSpec(name=f"bench-{size}-{uuid.uuid4().hex[:6]}", program="bench", config={"tonle:size": size})
-            started = time.monotonic()
-            engine.up(spec, quiet)
-            up_seconds = time.monotonic() - started
-            stats = engine.last_run
-            assert stats is not None
-            path = critical_path(engine.export_state(spec.name), stats.cloud_seconds_by_urn)
-            bound = max(path, stats.cloud_seconds / args.parallel)
-            started = time.monotonic()
-            engine.up(spec, quiet)
-            noop_seconds = time.monotonic() - started
-            assert engine.last_run is not None and engine.last_run.mutating_calls == 0
-            rows.append((size, up_seconds, noop_seconds, stats.cloud_seconds, path, bound, up_seconds / bound))
-            engine.destroy(spec.name, quiet)
+            if real is not None and size <= args.double_above:
+                rows.append((args.cloud, size, *measure(real, size, args.parallel, args.cloud)))
+            else:
+                rows.append(("double", size, *measure(double, size, args.parallel, "double")))
     finally:
-        engine.close()
+        double.close()
+        if real is not None:
+            real.close()
 
+    real_note = f"{args.cloud} = the real cloud through the OpenStack provider layer; " if args.cloud else ""
     print(
-        f"setup: cloud = CloudDouble (test double of the provider boundary, {args.latency:.2f} s per call; "
-        f"the local data centre was not used), parallel {args.parallel}, {os.cpu_count()} cores, "
-        "real Pulumi SDK + PostgreSQL checkpoints"
+        f"setup: parallel {args.parallel}, {os.cpu_count()} cores, real Pulumi SDK + PostgreSQL checkpoints; "
+        f"{real_note}double = CloudDouble, a test double of the provider boundary, {args.latency:.2f} s per call"
     )
-    for size, up_s, noop_s, cloud_s, path, bound, ratio in rows:
+    for cloud, size, up_s, noop_s, cloud_s, path, bound in rows:
         print(
-            f"{size} resources: up {up_s:.2f} s, no-op up {noop_s:.2f} s, summed cloud {cloud_s:.2f} s, "
-            f"critical path {path:.2f} s, bound {bound:.2f} s, overhead ratio {ratio:.2f}"
+            f"{size} resources on {cloud}: up {up_s:.2f} s, no-op up {noop_s:.2f} s, summed cloud {cloud_s:.2f} s, "
+            f"critical path {path:.2f} s, overhead ratio {up_s / bound:.2f}"
         )
 
 
