@@ -278,7 +278,10 @@ class EmbeddedEngine:
         except BaseException as exc:  # programs raise anything; report and classify it
             failures = deployment.failures
             if failures:
-                message = "; ".join(str(f) for f in failures)
+                # The first few say what happened; the rest are usually the same cause again.
+                message = "; ".join(str(f) for f in failures[:3])
+                if len(failures) > 3:
+                    message += f"; and {len(failures) - 3} more failed steps (see the operation's events)"
                 log.error("stack %s: %s", stack_name, message)
                 if all(f.transient for f in failures):
                     raise TransientError(message) from exc
