@@ -36,7 +36,6 @@ CHECKS: list[tuple[str, str | None]] = [
 #: Ports each of our processes binds, to find a clash before starting anything.
 PORTS: dict[str, tuple[int, ...]] = {
     mariadb.NAME: (ports.MARIADB,),
-    rabbitmq.EPMD: (rabbitmq.EPMD_PORT,),
     rabbitmq.NAME: (ports.RABBITMQ, ports.RABBITMQ_DIST),
     keystone.NAME: (ports.KEYSTONE,),
     placement.NAME: (ports.PLACEMENT,),
@@ -77,7 +76,7 @@ def _take_over(ctx: Context, owner: str) -> None:
     subprocess.run([sys.executable, "-m", "devcloud", "down"], cwd=ctx.repo_root, env=env, check=False, timeout=300)
     # Its directory may be gone (a deleted CI clone): its processes still name it.
     other = Context(data_dir=Path(owner) / "devcloud", progress=ctx.progress)
-    for stray in procs.kill_strays(other, markers=(f"epmd -port {rabbitmq.EPMD_PORT}",)):
+    for stray in procs.kill_strays(other, markers=rabbitmq.EPMD_MARKERS):
         ctx.progress("up", f"killed {stray}")
     deadline = time.monotonic() + 20
     while _clashes(ctx) and time.monotonic() < deadline:
@@ -136,6 +135,12 @@ def claim_ports(ctx: Context) -> None:
     """Record that this data directory's cloud holds the ports (for check_ports_free's message)."""
     with suppress(OSError):
         OWNER_FILE.write_text(f"{ctx.data_dir.parent}\n")
+
+
+def owns_ports(ctx: Context) -> bool:
+    """True if this data directory's cloud holds the ports (or nobody recorded holding them)."""
+    owner = _owner()
+    return owner is None or owner == str(ctx.data_dir.parent)
 
 
 def release_ports(ctx: Context) -> None:

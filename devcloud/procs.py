@@ -164,10 +164,18 @@ def _cmdline(pid_dir: Path) -> list[str]:
 DAEMON_PROGRAMS = ("mariadbd", "beam.smp", "named", "systemd-nspawn", "apt-cacher-ng", "python")
 
 
+def _environ(pid_dir: Path) -> list[str]:
+    try:
+        return (pid_dir / "environ").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def strays(ctx: Context, markers: Sequence[str] = ()) -> list[tuple[int, str]]:
     """Processes of this cloud, to be called once all should have stopped: programs from the
-    data directory (the venvs), daemons given it as an argument, our renamed uWSGI
-    processes, and any command line containing one of `markers`."""
+    data directory (the venvs, by command line or by binary), daemons given it as an
+    argument, and any command line containing one of `markers`. Never another data
+    directory's: the ports are shared, the processes are not."""
     prefix = f"{ctx.data_dir}/"
     found = []
     for pid_dir in Path("/proc").glob("[0-9]*"):
@@ -176,12 +184,19 @@ def strays(ctx: Context, markers: Sequence[str] = ()) -> list[tuple[int, str]]:
             continue
         line = " ".join(argv)
         program = Path(argv[0]).name
+        try:
+            # uWSGI renames its processes; its binary still lives in our venv.
+            exe = os.readlink(pid_dir / "exe")
+        except OSError:
+            exe = ""
         ours = (
             argv[0].startswith(prefix)
+            or exe.startswith(prefix)
             or (program.startswith(DAEMON_PROGRAMS) and prefix in line)
-            # uWSGI renames its processes (procname-prefix in devcloud/services/wsgi.py).
-            or (line.startswith("devcloud-") and "uWSGI" in line)
         )
+        if not ours and program == "epmd":
+            # An `epmd -daemon` started by Erlang carries our port only in its environment.
+            line += " " + " ".join(_environ(pid_dir))
         if ours or any(marker in line for marker in markers):
             found.append((int(pid_dir.name), line[:120]))
     return found

@@ -211,8 +211,11 @@ def down(ctx: Context) -> None:
     ctx.progress("down", "stopping mariadb")
     mariadb.stop(ctx)
     # Whatever no pid file accounted for (a deleted run/, orphaned workers): none may outlive
-    # `down`. Our epmd is matched by its private port.
-    for stray in procs.kill_strays(ctx, markers=(f"epmd -port {rabbitmq.EPMD_PORT}",)):
+    # `down`.
+    # Our epmd has no data directory in its command line: it is ours only if this data
+    # directory's cloud is the one holding the ports.
+    epmd = rabbitmq.EPMD_MARKERS if health.owns_ports(ctx) else ()
+    for stray in procs.kill_strays(ctx, markers=epmd):
         ctx.progress("down", f"killed stray process {stray}")
     health.release_ports(ctx)
     ctx.progress("down", f"stopped in {time.monotonic() - t0:.1f}s")

@@ -12,7 +12,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from devcloud import ports, procs
-from devcloud.services.common import StageError, wait_for_port
+from devcloud.services.common import StageError, port_open, wait_for_port
 
 if TYPE_CHECKING:
     from devcloud.context import Context
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 NAME = "rabbitmq"
 EPMD = "epmd"
 EPMD_PORT = 14369
+#: How `procs.kill_strays` recognises our epmd: by its command line, or, for one Erlang
+#: started itself (`epmd -daemon`), by the environment it inherited.
+EPMD_MARKERS = (f"epmd -port {EPMD_PORT}", f"ERL_EPMD_PORT={EPMD_PORT}")
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"
 
 
@@ -62,8 +65,13 @@ def start(ctx: Context) -> None:
     (etc / "advanced.config").write_text("[].\n")
     (etc / "enabled_plugins").write_text("[].\n")
     (etc / "rabbitmq-env.conf").write_text("")
-    ctx.start_process(EPMD, ["epmd", "-port", str(EPMD_PORT), "-address", "127.0.0.1"], env=env)
-    wait_for_port(ctx, EPMD, EPMD_PORT, timeout=15)
+    if port_open(EPMD_PORT) and not ctx.process_alive(EPMD):
+        # Erlang starts `epmd -daemon` on ERL_EPMD_PORT by itself when ours is gone; any epmd
+        # there serves our node, and `down` finds it by that variable.
+        ctx.progress("rabbitmq", f"reusing the epmd already on port {EPMD_PORT}")
+    else:
+        ctx.start_process(EPMD, ["epmd", "-port", str(EPMD_PORT), "-address", "127.0.0.1"], env=env)
+        wait_for_port(ctx, EPMD, EPMD_PORT, timeout=15)
     ctx.start_process(NAME, [f"{RABBIT_BIN}/rabbitmq-server"], env=env)
     wait_for_port(ctx, NAME, ports.RABBITMQ, timeout=90)
     # default_user only applies to a fresh node; make sure ours exists on an old one too.
