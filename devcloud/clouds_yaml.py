@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from devcloud import ports
 from devcloud.services.resources import SITE_PASSWORD, SITE_PROJECT, SITE_USER
 
@@ -45,6 +43,8 @@ def content(ctx: Context) -> dict[str, Any]:
 
 
 def write(ctx: Context) -> None:
+    import yaml  # here, so `status` and `down` run under a bare python3 too
+
     ctx.clouds_yaml.parent.mkdir(parents=True, exist_ok=True)
     text = "# Written by `python -m devcloud up`; the local data centre (see devcloud/README.md).\n"
     # Write-then-rename: a test reading it while a second `up` rewrites it sees a whole file.
