@@ -155,3 +155,43 @@ def test_s3_put_and_get_with_ec2_credentials(devcloud: DevCloud) -> None:
     finally:
         conn.identity.delete_credential(credential)
     assert conn.identity.find_credential(credential.id) is None
+
+
+def test_server_in_the_dr_site_with_a_volume_attached(devcloud: DevCloud) -> None:
+    """Nova schedules into the requested zone and Cinder attaches and detaches through it."""
+    conn = devcloud.dr
+    image = conn.image.find_image("debian-12") or pytest.fail("image debian-12 missing: `up` uploads it")
+    flavor = conn.compute.find_flavor("m1.small")
+    net = conn.network.create_network(name=unique("net"))
+    server = volume = None
+    try:
+        conn.network.create_subnet(network_id=net.id, ip_version=4, use_default_subnet_pool=True, name=unique("sub"))
+        server = conn.compute.create_server(
+            name=unique("srv"),
+            image_id=image.id,
+            flavor_id=flavor.id,
+            networks=[{"uuid": net.id}],
+            availability_zone="dr",
+        )
+        server = conn.compute.wait_for_server(server, wait=180)
+        assert server.availability_zone == "dr"
+        volume = conn.block_storage.create_volume(size=1, name=unique("vol"), availability_zone="dr")
+        volume = conn.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=120)
+        conn.compute.create_volume_attachment(server, volume_id=volume.id)
+        volume = conn.block_storage.wait_for_status(
+            volume, status="in-use", failures=["error", "error_attaching"], wait=120
+        )
+        assert [a["server_id"] for a in volume.attachments] == [server.id]
+        conn.compute.delete_volume_attachment(server, volume.id)
+        conn.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=120)
+    finally:
+        if volume is not None:
+            conn.block_storage.delete_volume(volume, ignore_missing=True)
+            conn.block_storage.wait_for_delete(volume, wait=120)
+        if server is not None:
+            conn.compute.delete_server(server, ignore_missing=True)
+            conn.compute.wait_for_delete(server, wait=180)
+        _delete_network_with_everything(conn, net)
+    assert conn.compute.find_server(server.id) is None
+    assert conn.block_storage.find_volume(volume.id) is None
+    assert conn.network.find_network(net.id) is None
