@@ -32,7 +32,10 @@ def translate(what: str) -> Iterator[None]:
         raise CloudError(f"{what}: the resource went to an error state ({exc})") from exc
     except osx.HttpException as exc:
         status = exc.status_code or 0
-        transient = status >= 500 or status in (409, 429)
+        # 409 is mostly "busy, try again" (a resource still in a transition), but a name already
+        # taken (Designate's "Duplicate Zone", Neutron's "already exists") will not pass by itself.
+        duplicate = status == 409 and any(w in _detail(exc).lower() for w in ("duplicate", "already exists"))
+        transient = status >= 500 or status == 429 or (status == 409 and not duplicate)
         raise CloudError(f"{what}: HTTP {status}: {_detail(exc)}", transient=transient) from exc
     except (ksa.ConnectFailure, ksa.ConnectTimeout, ksa.DiscoveryFailure, ksa.RetriableConnectionFailure) as exc:
         raise CloudError(f"{what}: cannot reach the cloud ({exc})", transient=True) from exc

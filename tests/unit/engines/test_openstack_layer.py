@@ -55,6 +55,7 @@ def test_a_missing_cloud_entry_says_which_and_where(tmp_path: Path) -> None:
         (osx.NotFoundException("gone"), NotFound, False),
         (osx.HttpException("boom", http_status=503), CloudError, True),
         (osx.ConflictException("busy", http_status=409), CloudError, True),
+        (osx.ConflictException("Duplicate Zone", http_status=409), CloudError, False),
         (osx.HttpException("quota", http_status=413), CloudError, False),
         (osx.BadRequestException("bad cidr", http_status=400), CloudError, False),
         (osx.ResourceTimeout("slow"), CloudError, True),
