@@ -6,7 +6,8 @@ in an embedded PostgreSQL under .tonle/bench, a fresh database each run). The cl
 local data centre with `--cloud tonle-primary` (networks, subnets, security groups, rules and
 ports through the OpenStack provider layer) for stacks up to `--double-above` resources;
 otherwise, and by default, `CloudDouble`, a test double of the provider boundary with a fixed
-latency per call (`--latency`). Each output line says which.
+latency per call (`--latency`). Each output line says which. `--double-above 200` runs the
+200-resource stack on the real cloud too (about a minute on the local data centre).
 
 Critical path: the longest chain of dependent resources, each weighted by its measured cloud
 time; with bounded parallelism no scheduler can beat summed cloud time / parallel either, so
