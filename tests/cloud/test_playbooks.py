@@ -375,7 +375,8 @@ def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(
             info.size = len(data)
             info.mode = 0o600  # the playbook makes it readable for nginx whatever the archive says
             tar.addfile(info, io.BytesIO(data))
-    site.converge("web_deploy_content", content_archive=str(archive))
+    # As the pipeline's day-2 step passes an upload: `action.files.<name>`, a local path.
+    site.converge("web_deploy_content", action={"name": "deploy-content", "files": {"archive": str(archive)}})
     assert "Vaccination campaign" in visit(address, DOMAIN, tls).text
     assert visit(address, DOMAIN, tls, "/hello.php").text.strip() == "42"
     # Re-running the provisioning playbooks keeps the deployed content.
@@ -485,6 +486,11 @@ def test_a_broken_run_fails_with_the_ansible_error_in_its_events(lab: Lab, tmp_p
     result, error = run("web", bad, {"tls": {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem}})
     assert not result.ok
     assert "php_version 7.4 is not available: Debian 12 ships PHP 8.2 only" in error, error
+
+    # A deployment without its archive.
+    result, error = run("web_deploy_content", base_vars("web-hosting", "small", parameters, "svc-broken"), {})
+    assert not result.ok
+    assert "missing or empty extra vars: action.files.archive" in error, error
 
     # A backup endpoint nobody answers on: restic's own error, never a new repository.
     backup = {
