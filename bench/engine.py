@@ -67,7 +67,12 @@ def program() -> None:
 
 
 def database() -> str:
+    """A fresh database for this run, dropped again when the run ends."""
     os.environ.setdefault("TONLE_LOG_LEVEL", "WARNING")
+    import atexit
+
+    import psycopg
+
     from orchestrator.database import migrate
     from orchestrator.database.embedded import ensure_database, start_embedded, with_database
 
@@ -76,6 +81,12 @@ def database() -> str:
     ensure_database(server, name)
     url = with_database(server, name)
     migrate.upgrade(url)
+
+    def drop() -> None:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    atexit.register(drop)
     return url
 
 
