@@ -286,6 +286,40 @@ def test_killing_the_engine_process_mid_up_then_up_again_converges_without_dupli
         engine.close()
 
 
+def test_an_interrupted_delete_before_replace_is_finished_by_the_next_up(
+    engine: EmbeddedEngine, cloud: CloudDouble, programs: dict[str, Callable[[], None]]
+) -> None:
+    def rule() -> None:
+        openstack.networking.SecGroupRule(
+            "rule",
+            security_group_id="sg",
+            direction="ingress",
+            ethertype="IPv4",
+            protocol="tcp",
+            port_range_min=443,
+            port_range_max=443,
+            remote_ip_prefix=pulumi.Config("tonle").require("source"),
+            opts=pulumi.ResourceOptions(delete_before_replace=True),
+        )
+
+    programs["rule"] = rule
+    name = stack_name()
+    engine.up(StackSpec(name=name, program="rule", config={"tonle:source": "10.0.0.0/8"}), Recorder())
+
+    def die_after_delete(op: str, type_: str, inputs: dict[str, Any]) -> None:
+        if op == "delete":
+            raise SimulatedCrash("engine process killed after the delete")
+
+    cloud.fail = die_after_delete
+    with pytest.raises(StepFailed, match="killed after the delete"):
+        engine.up(StackSpec(name=name, program="rule", config={"tonle:source": "10.1.0.0/16"}), Recorder())
+    cloud.fail = None
+    assert cloud.resources == {}  # the old rule is gone, its replacement not made yet
+    # Even going back to the old declaration, the rule must be made again, not assumed to exist.
+    engine.up(StackSpec(name=name, program="rule", config={"tonle:source": "10.0.0.0/8"}), Recorder())
+    assert [r.inputs["remoteIpPrefix"] for r in cloud.resources.values()] == ["10.0.0.0/8"]
+
+
 def test_refresh_reports_drift_and_the_next_up_repairs_it(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
     name = stack_name()
     engine.up(spec(name), Recorder())

@@ -123,10 +123,11 @@ class CloudDouble:
             return copy.deepcopy(found.outputs)
 
     def delete(self, type_: str, id_: str, outputs: dict[str, Any]) -> None:
-        self._call("delete", type_, id_, outputs)
         with self._lock:
             self.resources.pop(id_, None)
             self._save()
+        # As for create, the hook runs once the change took effect in the "cloud".
+        self._call("delete", type_, id_, outputs)
 
     def find(self, type_: str, inputs: dict[str, Any]) -> Created | None:
         self._call("find", type_, "", inputs)

@@ -230,6 +230,9 @@ class Deployment:
         old = self._claim(urn, reg.aliases)
         if old is not None and old.pending == "creating" and not old.id:
             return self._adopt_or_create(urn, reg, ref, provider, old)
+        if old is not None and old.pending == "deleting" and not self._still_exists(old, provider):
+            # An interrupted delete-before-replace: the old resource is gone, so this is a create.
+            return self._adopt_or_create(urn, reg, ref, provider, old.evolve(id="", pending="creating"))
         if old is None and reg.import_id:
             return self._import(urn, reg, ref, provider)
         inputs = diff.apply_ignore_changes(old.inputs, reg.inputs, reg.ignore_changes) if old else reg.inputs
@@ -353,6 +356,15 @@ class Deployment:
             raise failure from exc
         self.emitter.outcome("create", urn, seconds=time.monotonic() - started, id_=result.id)
         return result
+
+    def _still_exists(self, state: ResourceState, provider: Provider) -> bool:
+        try:
+            found = self.timed(lambda: provider.read(state.type, state.id, reveal(state.inputs)), mutating=False)
+        except CloudError as exc:
+            failure = ResourceFailed(state.urn, "read", exc)
+            self._fail(failure)
+            raise failure from exc
+        return found is not None
 
     def _import(self, urn: str, reg: Registration, ref: str, provider: Provider) -> Result:
         new = self._state(urn, reg, ref, reg.inputs)
