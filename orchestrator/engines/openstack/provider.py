@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import openstack.config
 import openstack.connection
+from keystoneauth1.session import TCPKeepAliveAdapter
 
 from orchestrator.engines.embedded.provider import CloudError, Created, Provider, UnknownType
 from orchestrator.engines.openstack.errors import NotFound, translate
@@ -25,6 +26,9 @@ from orchestrator.engines.openstack.schema import FORCE_NEW, SECRET_OUTPUTS
 log = logging.getLogger("tonle.engine.openstack")
 
 T = TypeVar("T")
+
+# HTTP connections kept per cloud endpoint (parallel steps share one provider).
+POOL_SIZE = 64
 
 # Provider settings the layer understands; others are ignored with a warning.
 KNOWN_SETTINGS = {"cloud", "tenantName", "region", "insecure", "version"}
@@ -77,7 +81,13 @@ class OpenStackProvider:
             except openstack.exceptions.ConfigException as exc:
                 where = self.clouds_yaml or "the default clouds.yaml locations"
                 raise CloudError(f"cloud {cloud!r} is not in {where}: {exc}") from exc
-            return openstack.connection.Connection(config=region)
+            conn = openstack.connection.Connection(config=region)
+        # The engine calls the cloud from up to `parallel` threads at once; requests' default pool
+        # keeps 10 connections per host and logs a warning for every one it has to discard.
+        adapter = TCPKeepAliveAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+        for scheme in ("https://", "http://"):
+            conn.session.session.mount(scheme, adapter)
+        return conn
 
     # ---- Provider ----
 
