@@ -282,6 +282,58 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         self._replug(m, network_info)
         m.start()
 
+    # --- resize ----------------------------------------------------------------------------------
+    # Flavors are nominal here (a machine is not held to the flavor's CPU or RAM), and every
+    # compute host of the lab keeps its machines under one data directory, so a resize keeps the
+    # machine and its disk, and only stops and starts it, as a real resize would.
+    def migrate_disk_and_power_off(
+        self,
+        context: Any,
+        instance: Any,
+        dest: Any,
+        flavor: Any,
+        network_info: Any,
+        block_device_info: Any = None,
+        timeout: int = 0,
+        retry_interval: int = 0,
+    ) -> str:
+        LOG.info("resizing %s to flavor %s: stopping the machine", instance.uuid, getattr(flavor, "name", flavor))
+        self._existing(instance).stop(timeout=float(timeout))
+        return ""  # no disk to copy: the machine stays where it is
+
+    def finish_migration(
+        self,
+        context: Any,
+        migration: Any,
+        instance: Any,
+        disk_info: Any,
+        network_info: Any,
+        image_meta: Any,
+        resize_instance: bool,
+        allocations: Any,
+        block_device_info: Any = None,
+        power_on: bool = True,
+        share_info: Any = None,
+    ) -> None:
+        if power_on:
+            self.power_on(context, instance, network_info)
+
+    def confirm_migration(self, context: Any, migration: Any, instance: Any, network_info: Any) -> None:
+        LOG.info("resize of %s confirmed", instance.uuid)
+
+    def finish_revert_migration(
+        self,
+        context: Any,
+        instance: Any,
+        network_info: Any,
+        migration: Any,
+        block_device_info: Any = None,
+        power_on: bool = True,
+        share_info: Any = None,
+    ) -> None:
+        if power_on:
+            self.power_on(context, instance, network_info)
+
     def resume_state_on_host_boot(
         self, context: Any, instance: Any, network_info: Any, share_info: Any, block_device_info: Any = None
     ) -> None:
@@ -368,10 +420,6 @@ UNSUPPORTED: dict[str, str] = {
     "soft_delete": "soft delete",
     "restore": "restore of soft-deleted instances",
     "trigger_crash_dump": "crash dumps",
-    "migrate_disk_and_power_off": "resize or cold migration",
-    "finish_migration": "resize or cold migration",
-    "finish_revert_migration": "resize or cold migration",
-    "confirm_migration": "resize or cold migration",
     "live_migration": "live migration",
     "check_can_live_migrate_destination": "live migration",
     "check_can_live_migrate_source": "live migration",
