@@ -42,7 +42,8 @@ class SwiftBackupTargets:
             conn = connect(self.settings, target.cloud, project_name=project_name(ministry_code))
         except CloudConfigError as exc:
             raise StepFailed(str(exc)) from exc
-        endpoint = conn.config.config.get("s3_endpoint")
+        # A site may publish a separate endpoint for its instances (the backup agents run there).
+        endpoint = conn.config.config.get("s3_endpoint_for_instances") or conn.config.config.get("s3_endpoint")
         if not endpoint:
             raise StepFailed(f"clouds.yaml entry '{target.cloud}' names no `s3_endpoint` for backups")
         bucket = bucket_name(stack_name)
