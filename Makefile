@@ -21,8 +21,8 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check orchestrator portal_api stacks tests bench
-	$(VENV)/bin/mypy orchestrator portal_api stacks tests bench
+	$(VENV)/bin/ruff format --check orchestrator portal_api stacks tests bench devcloud
+	$(VENV)/bin/mypy orchestrator portal_api stacks tests bench devcloud
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)

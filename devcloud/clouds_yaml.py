@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from devcloud import ports
+from devcloud.services import s3_gateway
 from devcloud.services.resources import SITE_PASSWORD, SITE_PROJECT, SITE_USER
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ def _entry(ctx: Context, username: str, password: str, project: str) -> dict[str
         "interface": "public",
         # Not openstacksdk keys; it keeps them in conn.config.config for our own code.
         "s3_endpoint": f"http://127.0.0.1:{ports.SWIFT_PROXY}",
+        # Instances cannot reach 127.0.0.1 of the host; their backup agents use the relay.
+        "s3_endpoint_for_instances": s3_gateway.INSTANCE_ENDPOINT,
         "s3_region": "us-east-1",
     }
 

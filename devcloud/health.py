@@ -11,7 +11,18 @@ from pathlib import Path
 
 from devcloud import parts, ports, procs
 from devcloud.context import Context
-from devcloud.services import cinder, glance, keystone, mariadb, neutron, nova, placement, rabbitmq, swift
+from devcloud.services import (
+    cinder,
+    glance,
+    keystone,
+    mariadb,
+    neutron,
+    nova,
+    placement,
+    rabbitmq,
+    s3_gateway,
+    swift,
+)
 from devcloud.services.common import StageError, http_ok, port_open
 
 #: (process name, URL that must answer, or None for "pid alive" only), in start order.
@@ -25,6 +36,7 @@ CHECKS: list[tuple[str, str | None]] = [
     (neutron.NAME, f"http://127.0.0.1:{ports.NEUTRON}/"),
     *((name, None) for name in swift.PROCESSES),
     (swift.PROXY, f"http://127.0.0.1:{ports.SWIFT_PROXY}/healthcheck"),
+    (s3_gateway.PROCESS, None),
     (nova.API, f"http://127.0.0.1:{ports.NOVA}/"),
     *((name, None) for name in nova.DAEMONS),
     *((name, None) for name in nova.compute_names()),
@@ -44,6 +56,7 @@ PORTS: dict[str, tuple[int, ...]] = {
     nova.API: (ports.NOVA,),
     cinder.API: (ports.CINDER,),
     swift.PROXY: (ports.SWIFT_PROXY,),
+    s3_gateway.PROCESS: (ports.S3_GATEWAY,),
     **{f"swift-{ring}": (port,) for ring, port in swift.SERVERS},
 }
 

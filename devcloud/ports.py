@@ -15,6 +15,8 @@ SWIFT_PROXY = 18080
 SWIFT_ACCOUNT = 16202
 SWIFT_CONTAINER = 16201
 SWIFT_OBJECT = 16200
+#: The S3 relay instances use (services/s3_gateway.py); the one port not only on 127.0.0.1.
+S3_GATEWAY = 18081
 MARIADB = 13306
 #: AMQP (the management plugin, whose usual port this is, is not enabled).
 RABBITMQ = 15672

@@ -12,7 +12,7 @@ from devcloud.services.common import StageError, run_logged
 if TYPE_CHECKING:
     from devcloud.context import Context
 
-PACKAGES = ("mariadb-server", "mariadb-client", "rabbitmq-server")
+PACKAGES = ("mariadb-server", "mariadb-client", "rabbitmq-server", "socat")
 
 
 def _missing() -> list[str]:
@@ -23,6 +23,8 @@ def _missing() -> list[str]:
         missing.append("mariadb-client")
     if not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists():
         missing.append("rabbitmq-server")
+    if not shutil.which("socat", path="/usr/bin"):
+        missing.append("socat")  # the S3 relay for instances (services/s3_gateway.py)
     return missing
 
 

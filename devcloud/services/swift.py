@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devcloud import ports
+from devcloud.services import s3_gateway
 from devcloud.services.common import (
     keystone_auth_options,
     run_logged,
@@ -153,3 +154,4 @@ def start(ctx: Context) -> None:
     conf.write_text(_proxy_conf(ctx))
     ctx.start_process(PROXY, [str(ctx.venv_bin("swift-proxy-server")), str(conf), "-v"])
     wait_for_http(ctx, PROXY, f"http://127.0.0.1:{ports.SWIFT_PROXY}/healthcheck")
+    s3_gateway.start(ctx)
