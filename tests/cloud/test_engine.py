@@ -319,3 +319,38 @@ def test_every_offering_builds_converges_and_goes_away(database: Database, cloud
         engine.close()
     leftovers = {kind: names for kind, names in named(cloud.primary, short).items() if names}
     assert not leftovers, f"destroy left {leftovers}"
+
+
+def test_a_plan_change_resizes_the_server_and_grows_its_volume_in_place(database: Database, cloud: DevCloud) -> None:
+    """`modify`: web hosting small -> medium is an update (resize, extend), never a replacement."""
+    from tests.unit.stacks.harness import every_case
+
+    small, medium = [case for case in every_case() if case.offering["id"] == "web-hosting"][:2]
+    service_id = str(uuid.uuid4())
+    short = service_id.replace("-", "")[:8]
+
+    def config(case: Any) -> dict[str, Any]:
+        values = case.config(serviceId=service_id, externalNetwork="public", managementCidr="172.24.4.0/24")
+        return {**values, "openstack:cloud": "tonle-primary"}
+
+    engine = EmbeddedEngine(
+        database_url=database.url,
+        secrets_key=KEY,
+        provider_factory=OpenStackProvider.factory(CLOUDS_YAML),
+        load_program=lambda name: small.program(),
+    )
+    name = f"modify-{short}"
+    conn = cloud.primary
+    try:
+        engine.up(StackSpec(name=name, program="web_hosting", config=config(small)), sink([]))
+        server = next(s for s in conn.compute.servers() if short in s.name)
+        volume = next(v for v in conn.block_storage.volumes() if short in (v.name or ""))
+        planned = engine.preview(StackSpec(name=name, program="web_hosting", config=config(medium)), sink([]))
+        assert planned.changes.get("update") == 2 and "replace" not in planned.changes
+        engine.up(StackSpec(name=name, program="web_hosting", config=config(medium)), sink([]))
+        resized = conn.compute.get_server(server.id)
+        assert resized.flavor["original_name"] == medium.sizes["flavor"]
+        assert conn.block_storage.get_volume(volume.id).size == medium.sizes["volume_gb"]
+    finally:
+        engine.destroy(name, sink([]))
+        engine.close()
