@@ -29,6 +29,7 @@ def _entry(ctx: Context, username: str, password: str, project: str) -> dict[str
         "s3_endpoint": f"http://127.0.0.1:{ports.SWIFT_PROXY}",
         # Instances cannot reach 127.0.0.1 of the host; their backup agents use the relay.
         "s3_endpoint_for_instances": s3_gateway.INSTANCE_ENDPOINT,
+        "s3_ca_file_for_instances": str(s3_gateway.ca_file(ctx)),
         "s3_region": "us-east-1",
     }
 

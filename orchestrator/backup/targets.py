@@ -5,6 +5,7 @@ a decommissioned service's backups stay for its retention period."""
 import json
 import logging
 import secrets as random
+from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.cloud.sites import CloudConfigError, connect, site
@@ -51,7 +52,9 @@ class SwiftBackupTargets:
             conn.object_store.create_container(name=bucket)
             on_event(ProgressEvent(type="backup.bucket", message=f"created backup bucket {bucket} at {site_name}"))
         access, secret = _ec2_credentials(conn)
+        ca_file = conn.config.config.get("s3_ca_file_for_instances")
         return {
+            **({"ca_pem": Path(ca_file).read_text()} if ca_file else {}),
             "s3_endpoint": endpoint,
             "region": conn.config.config.get("s3_region", "us-east-1"),
             "bucket": bucket,
