@@ -118,9 +118,28 @@ class Keystone:
             {"name": name, "domain_id": dom},
             {"name": name, "domain_id": dom, "password": password},
         )
-        # Keep the password what the config files say, even if an older run set another.
-        self.call("PATCH", f"/users/{user_id}", {"user": {"password": password}})
+        # Keep the password what the config files say, even if an older run set another; but only
+        # when it differs: Keystone revokes a user's tokens on every password change, and the
+        # running services (Swift's s3token among them) would keep using revoked ones.
+        if not self._password_works(user_id, password):
+            self.call("PATCH", f"/users/{user_id}", {"user": {"password": password}})
         return user_id
+
+    def _password_works(self, user_id: str, password: str) -> bool:
+        body = {
+            "auth": {"identity": {"methods": ["password"], "password": {"user": {"id": user_id, "password": password}}}}
+        }
+        req = urllib.request.Request(
+            f"{self.base}/auth/tokens",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30):
+                return True
+        except urllib.error.HTTPError:
+            return False
 
     def grant(self, project_id: str, user_id: str, role: str) -> None:
         self.call(
