@@ -1,0 +1,263 @@
+"""What a ministry does, end to end, against the local data centre: order web hosting through the
+API, approve twice, follow the SSE stream to `active`, fetch the site over HTTPS, deploy content,
+resize, decommission, and find nothing left in the ministry's project (openstacksdk as an outside
+observer). The same for the CMS. Real API and worker processes, real engine, real Ansible."""
+
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import httpx
+import pytest
+
+from tests.cloud.conftest import DevCloud
+from tests.conftest import Database, Platform, Tenant, free_port, make_tenant
+
+pytestmark = pytest.mark.cloud
+
+OPERATION_TIMEOUT_S = 900
+DNS_SERVER = ("127.0.0.1", 15353)
+
+
+@dataclass
+class System:
+    url: str
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def system(devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible."""
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    port = free_port()
+    env = {
+        **os.environ,
+        "TONLE_DATABASE_URL": database.url,
+        "TONLE_ENGINE": "embedded",
+        "TONLE_ANSIBLE": "ansible",
+        "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
+        "TONLE_LOG_LEVEL": "INFO",
+    }
+    processes = []
+    for name, argv in (("api", ["serve", "--port", str(port)]), ("worker", ["worker"])):
+        with (logs / f"{name}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
+            )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, (logs / "api.log").read_text()[-3000:]
+        time.sleep(0.3)
+    yield System(url=url, logs=logs)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def ministry(system: System, platform: Platform) -> Iterator[Tenant]:
+    """A ministry for these tests; whatever a failed test left running is decommissioned after."""
+    tenant = make_tenant()
+    yield tenant
+    with httpx.Client(base_url=system.url, timeout=60) as client:
+        services = client.get("/v1/services", headers=tenant.requester.headers).json()["items"]
+        pending = []
+        for service in services:
+            if service["status"] != "retired":
+                response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.operator.headers)
+                if response.status_code == 202:
+                    pending.append(response.json()["id"])
+        deadline = time.monotonic() + OPERATION_TIMEOUT_S
+        while pending and time.monotonic() < deadline:
+            pending = [
+                op
+                for op in pending
+                if client.get(f"/v1/operations/{op}", headers=platform.operator.headers).json()["status"]
+                in ("queued", "running")
+            ]
+            time.sleep(2)
+
+
+@pytest.fixture
+def client(system: System) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=system.url, timeout=60) as http:
+        yield http
+
+
+def follow(client: httpx.Client, account_headers: dict[str, str], operation_id: str, system: System) -> dict[str, Any]:
+    """Follow the SSE stream to its end; return the finished operation (with its events on failure)."""
+    seen: list[str] = []
+    with client.stream(
+        "GET", f"/v1/operations/{operation_id}/stream", headers=account_headers, timeout=OPERATION_TIMEOUT_S
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                data = json.loads(line[5:])
+                if "message" in data:
+                    seen.append(f"[{data.get('step')}] {data['message']}")
+    operation: dict[str, Any] = client.get(f"/v1/operations/{operation_id}", headers=account_headers).json()
+    if operation["status"] != "succeeded":
+        worker_log = (system.logs / "worker.log").read_text()[-4000:]
+        pytest.fail(
+            f"operation {operation['kind']} {operation['status']}:\n" + "\n".join(seen[-60:]) + "\n" + worker_log
+        )
+    return operation
+
+
+def order_and_approve(client: httpx.Client, tenant: Tenant, platform: Platform, body: dict[str, Any]) -> dict[str, Any]:
+    request = client.post("/v1/requests", json=body, headers=tenant.requester.headers)
+    assert request.status_code == 201, request.text
+    request_id = request.json()["id"]
+    first = client.post(
+        f"/v1/requests/{request_id}/approvals",
+        json={"decision": "approve", "reference": "MEMO-E2E"},
+        headers=tenant.approver.headers,
+    )
+    assert first.status_code == 200, first.text
+    approved: dict[str, Any] = client.post(
+        f"/v1/requests/{request_id}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
+    ).json()
+    assert approved["status"] == "approved", approved
+    return approved
+
+
+def fetch(address: str, hostname: str, path: str = "/") -> httpx.Response:
+    from orchestrator.pki import service as pki
+
+    context = ssl.create_default_context(cadata=pki.ca_certificate())
+    with httpx.Client(verify=context, timeout=20) as http:
+        return http.get(f"https://{address}{path}", headers={"Host": hostname}, extensions={"sni_hostname": hostname})
+
+
+def resolve(name: str) -> list[str]:
+    answer = dns.query.udp(dns.message.make_query(name, "A"), DNS_SERVER[0], port=DNS_SERVER[1], timeout=3)
+    return [item.address for rrset in answer.answer for item in rrset]
+
+
+def left_in_project(devcloud: DevCloud, project_name: str) -> dict[str, list[str]]:
+    admin = devcloud.admin
+    project = admin.identity.find_project(project_name, domain_id="default")
+    assert project is not None, f"project {project_name} was never created"
+    return {
+        "servers": [s.name for s in admin.compute.servers(all_projects=True, project_id=project.id)],
+        "ports": [
+            p.id
+            for p in admin.network.ports(project_id=project.id)
+            if p.device_owner not in ("network:router_interface", "network:router_gateway")
+        ],
+        "volumes": [v.name for v in admin.block_storage.volumes(all_projects=True, project_id=project.id)],
+        "floating_ips": [f.floating_ip_address for f in admin.network.ips(project_id=project.id)],
+    }
+
+
+def site_archive(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        page = f"<html><body><h1>{text}</h1></body></html>".encode()
+        info = tarfile.TarInfo("index.html")
+        info.size = len(page)
+        tar.addfile(info, io.BytesIO(page))
+    return buffer.getvalue()
+
+
+def test_web_hosting_end_to_end(
+    client: httpx.Client, system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud
+) -> None:
+    domain = f"portal-{uuid.uuid4().hex[:6]}.health.gov.example"
+    body = {
+        "offering_id": "web-hosting",
+        "plan": "small",
+        "parameters": {"name": "portal", "domain": domain, "admin_email": "web@health.gov.example"},
+    }
+    approved = order_and_approve(client, ministry, platform, body)
+    operation = follow(client, ministry.requester.headers, approved["operation_id"], system)
+    assert [s["status"] for s in operation["steps"]] == ["succeeded"] * 4
+
+    service = client.get(f"/v1/services/{approved['service_id']}", headers=ministry.requester.headers).json()
+    assert service["status"] == "active"
+    address = service["endpoints"]["public_address"]
+    page = fetch(address, domain)
+    assert page.status_code == 200 and domain in page.text
+    assert resolve(domain) == [address]
+
+    marker = f"Vaccination campaign {uuid.uuid4().hex[:8]}"
+    deployed = client.post(
+        f"/v1/services/{service['id']}/actions/deploy-content",
+        content=site_archive(marker),
+        headers={**ministry.requester.headers, "Content-Type": "application/gzip"},
+    )
+    assert deployed.status_code == 202, deployed.text
+    follow(client, ministry.requester.headers, deployed.json()["id"], system)
+    assert marker in fetch(address, domain).text
+
+    resized = client.post(
+        f"/v1/services/{service['id']}/actions/resize", json={"plan": "medium"}, headers=ministry.requester.headers
+    )
+    assert resized.status_code == 202, resized.text
+    follow(client, ministry.requester.headers, resized.json()["id"], system)
+    servers = list(devcloud.admin.compute.servers(all_projects=True, name=f"{ministry.code}-"))
+    assert servers and all(s.flavor["original_name"] == "m1.medium" for s in servers)
+    assert marker in fetch(address, domain).text, "resizing keeps the site and its address"
+
+    retired = client.post(f"/v1/services/{service['id']}/decommission", headers=ministry.requester.headers)
+    follow(client, ministry.requester.headers, retired.json()["id"], system)
+    assert client.get(f"/v1/services/{service['id']}", headers=ministry.requester.headers).json()["status"] == "retired"
+    assert left_in_project(devcloud, f"tonle-{ministry.code}") == {
+        "servers": [],
+        "ports": [],
+        "volumes": [],
+        "floating_ips": [],
+    }
+
+
+def test_cms_end_to_end(
+    client: httpx.Client, system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud
+) -> None:
+    domain = f"news-{uuid.uuid4().hex[:6]}.education.gov.example"
+    body = {
+        "offering_id": "cms",
+        "plan": "standard",
+        "parameters": {
+            "name": "news",
+            "domain": domain,
+            "site_title": "Education news",
+            "admin_email": "press@education.gov.example",
+        },
+    }
+    approved = order_and_approve(client, ministry, platform, body)
+    follow(client, ministry.requester.headers, approved["operation_id"], system)
+    service = client.get(f"/v1/services/{approved['service_id']}", headers=ministry.requester.headers).json()
+    address = service["endpoints"]["public_address"]
+    front = fetch(address, domain)
+    assert front.status_code == 200 and "Education news" in front.text
+    login = fetch(address, domain, "/wp-login.php")
+    assert login.status_code == 200 and "user_login" in login.text
+    credentials = client.post(f"/v1/services/{service['id']}/credentials", headers=ministry.requester.headers).json()
+    assert credentials["credentials"]["cms_admin_password"]
+
+    retired = client.post(f"/v1/services/{service['id']}/decommission", headers=ministry.requester.headers)
+    follow(client, ministry.requester.headers, retired.json()["id"], system)
+    left = left_in_project(devcloud, f"tonle-{ministry.code}")
+    assert left == {"servers": [], "ports": [], "volumes": [], "floating_ips": []}
