@@ -8,10 +8,8 @@ from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly, Tenancy
 from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
 from orchestrator.pipeline.configure import (
-    BackupAgent,
     ConfigRunner,
     HealthChecker,
-    NoopBackupAgent,
     NoopConfigRunner,
     NoopHealthChecker,
 )
@@ -25,7 +23,6 @@ class Adapters:
     engine: Engine
     config: ConfigRunner
     health: HealthChecker
-    backup: BackupAgent
     tenancy: Tenancy = field(default_factory=lambda: SiteNamesOnly(get_settings()))
     backup_targets: BackupTargets = field(default_factory=NoBackupTargets)
 
@@ -89,7 +86,6 @@ def build_adapters(settings: Settings) -> Adapters:
             engine=engine,
             config=build_config_runner(settings, engine),
             health=NoopHealthChecker(),
-            backup=NoopBackupAgent(),
             tenancy=SiteNamesOnly(settings),
         )
     tenancy = OpenStackTenancy(settings)
@@ -97,7 +93,6 @@ def build_adapters(settings: Settings) -> Adapters:
         engine=engine,
         config=build_config_runner(settings, engine),
         health=_health(settings),
-        backup=NoopBackupAgent(),
         tenancy=tenancy,
         backup_targets=SwiftBackupTargets(settings, tenancy),
     )

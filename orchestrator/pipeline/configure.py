@@ -1,5 +1,5 @@
-"""Interfaces for configuring hosts (Ansible), checking health and taking backups, with no-op
-stand-ins used until their issues land. Each stand-in says what it skipped."""
+"""Interfaces for configuring hosts (Ansible) and checking health, with no-op stand-ins for the
+no-op engine. Each stand-in says what it skipped."""
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,10 +37,6 @@ class HealthChecker(Protocol):
     ) -> bool: ...
 
 
-class BackupAgent(Protocol):
-    def final_backup(self, stack_name: str, outputs: dict[str, Any], on_event: EventSink) -> None: ...
-
-
 class NoopConfigRunner:
     """Runs no playbook. Replaced by the ansible-runner adapter."""
 
@@ -66,14 +62,3 @@ class NoopHealthChecker:
     ) -> bool:
         on_event(ProgressEvent(type="health.noop", message="no-op health check: nothing checked", level="warning"))
         return True
-
-
-class NoopBackupAgent:
-    """Backs nothing up. Replaced by the restic backup agent."""
-
-    def final_backup(self, stack_name: str, outputs: dict[str, Any], on_event: EventSink) -> None:
-        on_event(
-            ProgressEvent(
-                type="backup.noop", message=f"no-op backup agent: no final backup of {stack_name}", level="warning"
-            )
-        )

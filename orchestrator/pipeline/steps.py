@@ -119,10 +119,14 @@ def verify(ctx: StepContext) -> None:
         raise StepFailed("health check did not pass")
 
 
+FINAL_BACKUP_PLAYBOOK = "backup_now"
+
+
 def final_backup(ctx: StepContext) -> None:
-    if ctx.offering.backup_tier == "none":
+    """A last backup into the DR bucket, which outlives the stack for the retention period."""
+    if ctx.offering.backup_tier == "none" or not ctx.outputs.get("hosts"):
         return
-    ctx.adapters.backup.final_backup(ctx.base_stack.name, ctx.outputs, ctx.emit)
+    _run_playbook(ctx, FINAL_BACKUP_PLAYBOOK)
 
 
 def destroy(ctx: StepContext) -> None:

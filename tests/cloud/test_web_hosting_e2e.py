@@ -172,6 +172,16 @@ def left_in_project(devcloud: DevCloud, project_name: str) -> dict[str, list[str
     }
 
 
+def final_backups(devcloud: DevCloud, ministry_code: str, stack_name: str) -> list[str]:
+    """restic snapshot objects in the service's bucket at the DR site, which outlives the stack."""
+    import openstack.config
+    import openstack.connection
+
+    config = openstack.config.OpenStackConfig(config_files=[str(devcloud.clouds_yaml)], vendor_files=[])
+    dr = openstack.connection.Connection(config=config.get_one(cloud="tonle-dr", project_name=f"tonle-{ministry_code}"))
+    return [o.name for o in dr.object_store.objects(f"tonle-backup-{stack_name}") if "/snapshots/" in o.name]
+
+
 def site_archive(text: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -224,6 +234,7 @@ def test_web_hosting_end_to_end(
     retired = client.post(f"/v1/services/{service['id']}/decommission", headers=ministry.requester.headers)
     follow(client, ministry.requester.headers, retired.json()["id"], system)
     assert client.get(f"/v1/services/{service['id']}", headers=ministry.requester.headers).json()["status"] == "retired"
+    assert final_backups(devcloud, ministry.code, service["stack_name"]), "the final backup is in the DR bucket"
     assert left_in_project(devcloud, f"tonle-{ministry.code}") == {
         "servers": [],
         "ports": [],

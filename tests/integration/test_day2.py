@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.pipeline import queue
 from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.configure import NoopBackupAgent, NoopHealthChecker, PlaybookResult, PlaybookRun
+from orchestrator.pipeline.configure import NoopHealthChecker, PlaybookResult, PlaybookRun
 from orchestrator.pipeline.engine import NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink
 from tests.conftest import Platform, Tenant, make_tenant, order_body
@@ -59,7 +59,7 @@ class SizeRecordingEngine(NoopEngine):
 @pytest.fixture
 def doubles() -> Iterator[tuple[SizeRecordingEngine, RecordingRunner]]:
     engine, runner = SizeRecordingEngine(), RecordingRunner()
-    queue.set_adapters(Adapters(engine=engine, config=runner, health=NoopHealthChecker(), backup=NoopBackupAgent()))
+    queue.set_adapters(Adapters(engine=engine, config=runner, health=NoopHealthChecker()))
     yield engine, runner
     queue.set_adapters(None)
 
@@ -90,7 +90,7 @@ def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
     work: Callable[[], None],
     doubles: tuple[SizeRecordingEngine, RecordingRunner],
 ) -> None:
-    engine, _ = doubles
+    engine, runner = doubles
     tenant = make_tenant(vcpu=3, ram_gb=100, storage_gb=1000, object_gb=1000, public_ips=5)
     service_id = active_service(client, tenant, platform, work)
     assert quota_used(client, tenant)["vcpu"] == 1
@@ -123,6 +123,7 @@ def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
     client.post(f"/v1/services/{service_id}/decommission", headers=tenant.requester.headers)
     work()
     assert all(v == 0 for v in quota_used(client, tenant).values()), "retiring gives back what the resize took"
+    assert runner.runs[-1].playbook == "backup_now", "decommissioning takes a final backup first"
 
 
 def test_deploy_content_hands_the_archive_to_the_playbook_and_keeps_it_off_disk(

@@ -19,7 +19,6 @@ import pytest
 from orchestrator.pipeline import queue
 from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.configure import (
-    NoopBackupAgent,
     NoopConfigRunner,
     NoopHealthChecker,
     PlaybookResult,
@@ -86,7 +85,6 @@ def use_adapters() -> Iterator[Callable[..., Adapters]]:
             engine=parts.get("engine", NoopEngine()),
             config=parts.get("config", NoopConfigRunner()),
             health=NoopHealthChecker(),
-            backup=NoopBackupAgent(),
         )
         queue.set_adapters(adapters)
         return adapters
