@@ -19,6 +19,9 @@ FLAVORS = (
     ("m1.tiny", 1, 512, 1),
     ("m1.small", 1, 1024, 10),
     ("m1.medium", 2, 2048, 20),
+    # The catalogue's larger plans; instances here are not held to their flavor's size.
+    ("m1.large", 4, 8192, 40),
+    ("m1.xlarge", 8, 16384, 80),
 )
 #: Reachable from the host through devcloud/machines' plumbing; never routed off the host.
 PUBLIC_CIDR = "172.24.4.0/24"
