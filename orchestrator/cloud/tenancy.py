@@ -54,9 +54,7 @@ class OpenStackTenancy:
             admin = connect(self.settings, self.settings.admin_cloud)
             project = admin.identity.find_project(name, domain_id="default")
             if project is None:
-                project = admin.identity.create_project(
-                    name=name, domain_id="default", description=f"Tonle: {ministry_name}"
-                )
+                project = _create_project(admin, name, ministry_name)
                 on_event(ProgressEvent(type="cloud.project", message=f"created project {name} at {site_name}"))
             if target.username:
                 _grant_member(admin, project, target.username)
@@ -76,6 +74,19 @@ class SiteNamesOnly:
     def ensure(self, *, ministry_code: str, ministry_name: str, site_name: str, on_event: EventSink) -> dict[str, str]:
         cloud = self.settings.site_clouds.get(site_name, site_name)
         return {"openstack:cloud": cloud, "openstack:tenantName": project_name(ministry_code), "tonle:site": site_name}
+
+
+def _create_project(admin: Any, name: str, ministry_name: str) -> Any:
+    from openstack import exceptions
+
+    try:
+        return admin.identity.create_project(name=name, domain_id="default", description=f"Tonle: {ministry_name}")
+    except exceptions.ConflictException:
+        # Another operation for the same ministry created it a moment ago: use that one.
+        project = admin.identity.find_project(name, domain_id="default")
+        if project is None:
+            raise
+        return project
 
 
 def _grant_member(admin: Any, project: Any, username: str) -> None:
