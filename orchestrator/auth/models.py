@@ -45,6 +45,10 @@ class Actor:
         # Platform automation (schedules, drills) is not tied to a ministry.
         return self.role == Role.automation and self.ministry_id is None
 
+    def can_see(self, ministry_id: uuid.UUID) -> bool:
+        """Whether rows of that ministry are visible: to its own users and to platform roles."""
+        return self.sees_all_ministries or self.ministry_id == ministry_id
+
 
 SYSTEM = Actor(user_id=None, username="system", role=None, ministry_id=None)
 

@@ -70,14 +70,15 @@ def create(
 
 def get(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
     operation = session.get(Operation, operation_id)
-    if operation is None or not (actor.sees_all_ministries or actor.ministry_id == operation.ministry_id):
+    if operation is None or not actor.can_see(operation.ministry_id):
         raise NotFound(f"operation {operation_id} not found")
     return operation
 
 
-def lock(*, session: Session, operation_id: uuid.UUID) -> Operation:
+def lock(*, session: Session, operation_id: uuid.UUID, actor: Actor | None = None) -> Operation:
+    """The operation row locked for update; with an actor, one of another ministry is not found."""
     operation = locked(session, Operation, operation_id)
-    if operation is None:
+    if operation is None or (actor is not None and not actor.can_see(operation.ministry_id)):
         raise NotFound(f"operation {operation_id} not found")
     return operation
 

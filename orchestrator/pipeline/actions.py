@@ -28,8 +28,7 @@ ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/x-tar", 
 def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
     """Put a failed operation back in the queue; it resumes at the step that failed."""
     services.check_day2_allowed(actor)
-    operations.get(session=session, actor=actor, operation_id=operation_id)  # visibility
-    operation = operations.lock(session=session, operation_id=operation_id)
+    operation = operations.lock(session=session, operation_id=operation_id, actor=actor)
     operations.transition(
         session=session, actor=actor, operation=operation, target=OperationStatus.queued, reason="retry requested"
     )
@@ -148,8 +147,7 @@ def _store_upload(*, session: Session, actor: Actor, service: Service, upload: t
 
 def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
     services.check_day2_allowed(actor)
-    services.get(session=session, actor=actor, service_id=service_id)  # visibility
-    service = services.lock(session=session, service_id=service_id)
+    service = services.lock(session=session, service_id=service_id, actor=actor)
     if any(
         op.status in (OperationStatus.queued, OperationStatus.running)
         for op in operations.list_for_service(session=session, service_id=service_id)

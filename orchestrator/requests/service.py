@@ -114,7 +114,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
 
 def get(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
     request = session.get(Request, request_id)
-    if request is None or not _visible(actor, request.ministry_id):
+    if request is None or not actor.can_see(request.ministry_id):
         # Another ministry's request is indistinguishable from a missing one.
         raise NotFound(f"request {request_id} not found")
     return request
@@ -309,7 +309,7 @@ def _release_quota(*, session: Session, request: Request) -> None:
 
 def _locked(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
     request = locked(session, Request, request_id)
-    if request is None or not _visible(actor, request.ministry_id):
+    if request is None or not actor.can_see(request.ministry_id):
         session.rollback()
         raise NotFound(f"request {request_id} not found")
     return request
@@ -329,10 +329,6 @@ def _row(session: Session, request_id: uuid.UUID) -> Request:
     if request is None:
         raise NotFound(f"request {request_id} not found")
     return request
-
-
-def _visible(actor: Actor, ministry_id: uuid.UUID) -> bool:
-    return actor.sees_all_ministries or actor.ministry_id == ministry_id
 
 
 def _ordering_ministry(actor: Actor, requested: uuid.UUID | None) -> uuid.UUID:

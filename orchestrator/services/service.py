@@ -107,14 +107,15 @@ def generated_secrets(service: Service) -> dict[str, str]:
 
 def get(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
     service = session.get(Service, service_id)
-    if service is None or not (actor.sees_all_ministries or actor.ministry_id == service.ministry_id):
+    if service is None or not actor.can_see(service.ministry_id):
         raise NotFound(f"service {service_id} not found")
     return service
 
 
-def lock(*, session: Session, service_id: uuid.UUID) -> Service:
+def lock(*, session: Session, service_id: uuid.UUID, actor: Actor | None = None) -> Service:
+    """The service row locked for update; with an actor, one of another ministry is not found."""
     service = locked(session, Service, service_id)
-    if service is None:
+    if service is None or (actor is not None and not actor.can_see(service.ministry_id)):
         raise NotFound(f"service {service_id} not found")
     return service
 
@@ -162,8 +163,7 @@ def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID)
     """The ministry's credentials of the service, once; afterwards only rotation gives new ones."""
     if actor.role not in (Role.requester, Role.ministry_approver) or actor.ministry_id is None:
         raise PermissionDenied("only the ministry's own staff may see its service credentials")
-    get(session=session, actor=actor, service_id=service_id)  # visibility
-    service = lock(session=session, service_id=service_id)
+    service = lock(session=session, service_id=service_id, actor=actor)
     if service.status != ServiceStatus.active:
         raise Conflict(f"credentials are available once the service is active; it is {service.status}")
     if service.credentials_revealed_at is not None:

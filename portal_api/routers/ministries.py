@@ -24,7 +24,7 @@ def create_ministry(data: MinistryCreate, session: SessionDep, actor: AdminDep) 
 
 @router.get("/{ministry_id}", summary="One ministry with its quota and current use")
 def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> MinistryPublic:
-    if not actor.sees_all_ministries and actor.ministry_id != ministry_id:
+    if not actor.can_see(ministry_id):
         raise NotFound(f"ministry {ministry_id} not found")
     return MinistryPublic.model_validate(ministries.get(session=session, ministry_id=ministry_id))
 
