@@ -10,12 +10,12 @@ from sqlmodel import Session
 from orchestrator.auth import service as auth
 from orchestrator.auth.models import Actor, Role
 from orchestrator.config import Settings, get_settings
-from orchestrator.database.core import get_engine
+from orchestrator.database.core import session_scope
 from orchestrator.errors import PermissionDenied
 
 
 def get_session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session:
+    with session_scope() as session:
         yield session
 
 

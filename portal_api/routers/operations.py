@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlmodel import Session
 
 from orchestrator.auth.models import Actor
 from orchestrator.config import get_settings
-from orchestrator.database.core import get_engine
+from orchestrator.database.core import session_scope
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import EventPublic, OperationPublic, OperationStatus
 from orchestrator.pipeline import actions
@@ -78,7 +77,7 @@ def stream(
 
 
 def _poll(actor: Actor, operation_id: uuid.UUID, after: int) -> tuple[list[EventPublic], OperationStatus]:
-    with Session(get_engine()) as session:
+    with session_scope() as session:
         operation = operations.get(session=session, actor=actor, operation_id=operation_id)
         events = [
             EventPublic.model_validate(e)
