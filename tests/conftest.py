@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -225,6 +226,26 @@ WEB_PARAMS = {
     "domain": "portal.example.gov.example",
     "admin_email": "web@example.gov.example",
 }
+
+
+def order_and_approve(
+    client: httpx.Client, tenant: "Tenant", platform: "Platform", body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Order as the ministry's requester, approve as its head then an operator; the approved request."""
+    request = client.post("/v1/requests", json=body or order_body(), headers=tenant.requester.headers)
+    assert request.status_code == 201, request.text
+    request_id = request.json()["id"]
+    first = client.post(
+        f"/v1/requests/{request_id}/approvals",
+        json={"decision": "approve", "reference": "MEMO-TEST"},
+        headers=tenant.approver.headers,
+    )
+    assert first.status_code == 200, first.text
+    approved: dict[str, Any] = client.post(
+        f"/v1/requests/{request_id}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
+    ).json()
+    assert approved["status"] == "approved", approved
+    return approved
 
 
 def order_body(**overrides: object) -> dict[str, object]:

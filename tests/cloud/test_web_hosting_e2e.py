@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.cloud.conftest import DevCloud
-from tests.conftest import Database, Platform, Tenant, free_port, make_tenant
+from tests.conftest import Database, Platform, Tenant, free_port, make_tenant, order_and_approve
 
 pytestmark = pytest.mark.cloud
 
@@ -124,23 +124,6 @@ def follow(client: httpx.Client, account_headers: dict[str, str], operation_id: 
             f"operation {operation['kind']} {operation['status']}:\n" + "\n".join(seen[-60:]) + "\n" + worker_log
         )
     return operation
-
-
-def order_and_approve(client: httpx.Client, tenant: Tenant, platform: Platform, body: dict[str, Any]) -> dict[str, Any]:
-    request = client.post("/v1/requests", json=body, headers=tenant.requester.headers)
-    assert request.status_code == 201, request.text
-    request_id = request.json()["id"]
-    first = client.post(
-        f"/v1/requests/{request_id}/approvals",
-        json={"decision": "approve", "reference": "MEMO-E2E"},
-        headers=tenant.approver.headers,
-    )
-    assert first.status_code == 200, first.text
-    approved: dict[str, Any] = client.post(
-        f"/v1/requests/{request_id}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
-    assert approved["status"] == "approved", approved
-    return approved
 
 
 def fetch(address: str, hostname: str, path: str = "/") -> httpx.Response:

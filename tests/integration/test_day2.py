@@ -18,7 +18,7 @@ from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.configure import NoopHealthChecker, PlaybookResult, PlaybookRun
 from orchestrator.pipeline.engine import NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink
-from tests.conftest import Platform, Tenant, make_tenant, order_body
+from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +65,7 @@ def doubles() -> Iterator[tuple[SizeRecordingEngine, RecordingRunner]]:
 
 
 def active_service(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
-    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
-    client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
-    )
-    approved = client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
+    approved = order_and_approve(client, tenant, platform)
     work()
     service_id: str = approved["service_id"]
     return service_id

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import Platform, Tenant, order_body
+from tests.conftest import Platform, Tenant, order_and_approve, order_body
 
 pytestmark = pytest.mark.integration
 
@@ -151,13 +151,7 @@ def test_every_change_lands_in_the_audit_log(
 
 def provision(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
     """Order, approve twice, run the worker; return the finished operation's id."""
-    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
-    client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
-    )
-    approved = client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
+    approved = order_and_approve(client, tenant, platform)
     work()
     operation_id: str = approved["operation_id"]
     return operation_id

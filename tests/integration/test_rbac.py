@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Account, Platform, Tenant, make_tenant, order_body, run_worker_until_idle
+from tests.conftest import Account, Platform, Tenant, make_tenant, order_and_approve, order_body, run_worker_until_idle
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +48,7 @@ class World:
 def world(api_url: str, platform: Platform) -> World:
     tenant, other = make_tenant(), make_tenant()
     client = httpx.Client(base_url=api_url, timeout=30.0)
-    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
-    client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
-    )
-    approved = client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
+    approved = order_and_approve(client, tenant, platform)
     run_worker_until_idle()
     return World(
         client=client,
@@ -63,7 +57,7 @@ def world(api_url: str, platform: Platform) -> World:
         platform=platform,
         service_id=approved["service_id"],
         operation_id=approved["operation_id"],
-        request_id=request["id"],
+        request_id=approved["id"],
     )
 
 

@@ -26,7 +26,7 @@ from orchestrator.pipeline.configure import (
 )
 from orchestrator.pipeline.engine import ChangeSummary, NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink, ProgressEvent
-from tests.conftest import Database, Platform, Tenant, order_body
+from tests.conftest import Database, Platform, Tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
 
@@ -93,17 +93,6 @@ def use_adapters() -> Iterator[Callable[..., Adapters]]:
     queue.set_adapters(None)
 
 
-def approve(client: httpx.Client, tenant: Tenant, platform: Platform) -> dict[str, Any]:
-    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
-    client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
-    )
-    approved: dict[str, Any] = client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
-    return approved
-
-
 def test_a_failed_playbook_fails_at_configure_and_retry_resumes_there(
     client: httpx.Client,
     tenant: Tenant,
@@ -113,7 +102,7 @@ def test_a_failed_playbook_fails_at_configure_and_retry_resumes_there(
 ) -> None:
     engine, runner = CountingEngine(), BrokenPlaybookRunner()
     use_adapters(engine=engine, config=runner)
-    approved = approve(client, tenant, platform)
+    approved = order_and_approve(client, tenant, platform)
     work()
 
     op_url = f"/v1/operations/{approved['operation_id']}"
@@ -166,7 +155,7 @@ def test_a_transient_error_is_retried_by_the_queue(
 ) -> None:
     engine = FlakyEngine()
     use_adapters(engine=engine)
-    approved = approve(client, tenant, platform)
+    approved = order_and_approve(client, tenant, platform)
     work()
     operation = client.get(f"/v1/operations/{approved['operation_id']}", headers=tenant.requester.headers).json()
     assert operation["status"] == "succeeded", operation
@@ -189,7 +178,7 @@ def test_a_killed_worker_leaves_the_operation_resumable(
         start_new_session=True,
     )
     try:
-        approved = approve(client, tenant, platform)
+        approved = order_and_approve(client, tenant, platform)
         op_url = f"/v1/operations/{approved['operation_id']}"
         deadline = time.monotonic() + 30
         while client.get(op_url, headers=tenant.requester.headers).json()["status"] != "running":

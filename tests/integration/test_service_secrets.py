@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from orchestrator.pki.issue import names_of
-from tests.conftest import Database, Platform, Tenant
+from tests.conftest import Database, Platform, Tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +25,7 @@ CMS_ORDER = {
 
 
 def provision_cms(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
-    request = client.post("/v1/requests", json=CMS_ORDER, headers=tenant.requester.headers).json()
-    client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
-    )
-    approved = client.post(
-        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=platform.operator.headers
-    ).json()
+    approved = order_and_approve(client, tenant, platform, CMS_ORDER)
     work()
     service_id: str = approved["service_id"]
     assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "active"
