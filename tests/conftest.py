@@ -78,23 +78,28 @@ def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Ite
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the API did not start; its log:\n{log_file.read_text()[-3000:]}")
-        time.sleep(0.1)
+    wait_until_ready(url, process, log_file, timeout=30)
     yield url
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_file: Path, timeout: float) -> None:
+    """Wait for `tonle serve` to answer /readyz; if it dies or is late, fail with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the API did not start; its log:\n{log_file.read_text()[-3000:]}")
+        time.sleep(0.1)
 
 
 @dataclass

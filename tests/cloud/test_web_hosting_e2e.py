@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.cloud.conftest import DevCloud
-from tests.conftest import Database, Platform, Tenant, free_port, make_tenant, order_and_approve
+from tests.conftest import Database, Platform, Tenant, free_port, make_tenant, order_and_approve, wait_until_ready
 
 pytestmark = pytest.mark.cloud
 
@@ -57,15 +57,7 @@ def system(devcloud: DevCloud, database: Database, tmp_path_factory: pytest.Temp
                 subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
             )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, (logs / "api.log").read_text()[-3000:]
-        time.sleep(0.3)
+    wait_until_ready(url, processes[0], logs / "api.log", timeout=60)
     yield System(url=url, logs=logs)
     for process in processes:
         process.terminate()
