@@ -7,18 +7,20 @@ requests from concurrent clients. The last lines are the figures.
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.setup import account_token, free_port, fresh_database, wait_ready  # noqa: E402
+
 ORDER = {
     "offering_id": "web-hosting",
     "plan": "small",
@@ -26,43 +28,14 @@ ORDER = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, api: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or api.poll() is not None:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.2)
-
-
 def prepare(data_dir: Path) -> tuple[str, str]:
     """A fresh database with one ministry and a requester; returns (database url, token)."""
-    os.environ["TONLE_DATA_DIR"] = str(data_dir)
-    from orchestrator.auth import service as auth
-    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
-    from orchestrator.database import migrate
+    url = fresh_database(data_dir, "bench")
+    from orchestrator.auth.models import SYSTEM
     from orchestrator.database.core import session_scope
-    from orchestrator.database.embedded import ensure_database, start_embedded, with_database
     from orchestrator.ministry import service as ministries
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits
 
-    server = start_embedded(data_dir, stop_on_exit=True)
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    ensure_database(server, name)
-    url = with_database(server, name)
-    os.environ["TONLE_DATABASE_URL"] = url
-    migrate.upgrade(url)
     big = 10**9
     with session_scope() as session:
         ministry = ministries.create(
@@ -74,13 +47,8 @@ def prepare(data_dir: Path) -> tuple[str, str]:
                 quota_limits=QuotaLimits(vcpu=big, ram_gb=big, storage_gb=big, object_gb=big, public_ips=big),
             ),
         )
-        user = auth.create_user(
-            session=session,
-            actor=SYSTEM,
-            data=UserCreate(username="bench", role=Role.requester, ministry_id=ministry.id),
-        )
-        token = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench"))
-    return url, token.token
+        token = account_token(session, "bench", "requester", ministry.id)
+    return url, token
 
 
 def measure(base: str, token: str, method: str, path: str, body: object, total: int, clients: int) -> dict[str, float]:

@@ -16,41 +16,24 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api import free_port, wait_ready  # noqa: E402
+from bench.setup import account_token, free_port, fresh_database, wait_ready  # noqa: E402
 
 STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
 
 
 def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]], str]:
     """A fresh database with ministries, each with a requester and an approver, and an operator."""
-    os.environ["TONLE_DATA_DIR"] = str(data_dir)
-    from orchestrator.auth import service as auth
-    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
-    from orchestrator.database import migrate
+    url = fresh_database(data_dir, "provision")
+    from orchestrator.auth.models import SYSTEM
     from orchestrator.database.core import session_scope
-    from orchestrator.database.embedded import ensure_database, start_embedded, with_database
     from orchestrator.ministry import service as ministry_service
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits
-
-    server = start_embedded(data_dir, stop_on_exit=True)
-    name = f"provision_{uuid.uuid4().hex[:8]}"
-    ensure_database(server, name)
-    url = with_database(server, name)
-    os.environ["TONLE_DATABASE_URL"] = url
-    migrate.upgrade(url)
-
-    def token(session: Any, username: str, role: Role, ministry_id: uuid.UUID | None) -> str:
-        user = auth.create_user(
-            session=session, actor=SYSTEM, data=UserCreate(username=username, role=role, ministry_id=ministry_id)
-        )
-        return auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench")).token
 
     tenants = []
     with session_scope() as session:
@@ -68,11 +51,11 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
             tenants.append(
                 {
                     "code": code,
-                    "requester": token(session, f"{code}-req", Role.requester, ministry.id),
-                    "approver": token(session, f"{code}-appr", Role.ministry_approver, ministry.id),
+                    "requester": account_token(session, f"{code}-req", "requester", ministry.id),
+                    "approver": account_token(session, f"{code}-appr", "ministry_approver", ministry.id),
                 }
             )
-        operator = token(session, f"operator-{uuid.uuid4().hex[:4]}", Role.operator, None)
+        operator = account_token(session, f"operator-{uuid.uuid4().hex[:4]}", "operator", None)
     return url, tenants, operator
 
 

@@ -1,0 +1,58 @@
+"""What the benchmarks share: a fresh database on the embedded server, accounts with tokens, and
+waiting for an API process."""
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def fresh_database(data_dir: Path, prefix: str) -> str:
+    """A new, migrated database on the embedded server under `data_dir`; this process uses it."""
+    os.environ["TONLE_DATA_DIR"] = str(data_dir)
+    from orchestrator.database import migrate
+    from orchestrator.database.embedded import ensure_database, start_embedded, with_database
+
+    server = start_embedded(data_dir, stop_on_exit=True)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    ensure_database(server, name)
+    url = with_database(server, name)
+    os.environ["TONLE_DATABASE_URL"] = url
+    migrate.upgrade(url)
+    return url
+
+
+def account_token(session: Any, username: str, role: str, ministry_id: uuid.UUID | None) -> str:
+    """A user with the role (in the ministry, if any) and a token for it."""
+    from orchestrator.auth import service as auth
+    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+
+    user = auth.create_user(
+        session=session, actor=SYSTEM, data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id)
+    )
+    return auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench")).token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(base: str, api: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or api.poll() is not None:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.2)
