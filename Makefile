@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit integration cloud bench install devcloud-up devcloud-down devcloud-status clean
+.PHONY: run test lint unit integration cloud security bench install devcloud-up devcloud-down devcloud-status clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ integration: $(STAMP)
 
 cloud: $(STAMP)
 	$(VENV)/bin/pytest -m cloud $(PYTEST_ARGS)
+
+security: $(STAMP)
+	$(VENV)/bin/pytest -m security $(PYTEST_ARGS)
 
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
