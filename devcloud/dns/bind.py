@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
+from devcloud.apt import apt_get
 from devcloud.dns import layout as L
 from devcloud.dns.layout import Layout
 from devcloud.dns.waiting import DnsError, wait_for
@@ -48,24 +49,10 @@ def ensure_installed(ctx: Context) -> None:
     if installed():
         return
     ctx.progress("dns", f"installing {' '.join(PACKAGES)} from Debian")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    # Other parts may run apt at the same moment: wait for dpkg's lock instead of failing.
-    lock_wait = ["-o", "DPkg::Lock::Timeout=600"]
-    for argv in (
-        ["apt-get", *lock_wait, "update", "-q"],
-        [
-            "apt-get",
-            *lock_wait,
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            *PACKAGES,
-        ],
-    ):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    for args in (["update"], ["install", "-y", "--no-install-recommends", *PACKAGES]):
+        result = apt_get(args)
         if result.returncode != 0:
-            raise DnsError(f"{' '.join(argv)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise DnsError(f"apt-get {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
 def _key_text(secret: str) -> str:

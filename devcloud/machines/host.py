@@ -14,7 +14,8 @@ import socket
 import time
 from pathlib import Path
 
-from devcloud.machines._proc import run
+from devcloud.apt import apt_get
+from devcloud.machines._proc import HostCommandError, run
 from devcloud.machines.layout import Layout
 
 log = logging.getLogger("devcloud.machines.host")
@@ -45,10 +46,10 @@ def ensure_packages() -> None:
     if not missing:
         return
     log.info("installing host packages: %s", " ".join(missing))
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    lock = ["-o", "DPkg::Lock::Timeout=600"]  # other devcloud parts may run apt at the same time
-    run(["apt-get", *lock, "update", "-q"], env=env, timeout=1200)
-    run(["apt-get", *lock, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, timeout=1800)
+    for args in (["update"], ["install", "-y", "--no-install-recommends", *missing]):
+        result = apt_get(args)
+        if result.returncode != 0:
+            raise HostCommandError(["apt-get", *args], result.returncode, result.stderr or result.stdout)
 
 
 def _sources() -> list[tuple[list[str], list[str]]]:

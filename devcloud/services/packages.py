@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devcloud.services.common import StageError, run_logged
+from devcloud.apt import apt_get
+from devcloud.services.common import StageError
 
 if TYPE_CHECKING:
     from devcloud.context import Context
@@ -35,11 +36,12 @@ def ensure(ctx: Context) -> None:
     if os.geteuid() != 0:
         raise StageError(f"missing Debian packages {missing}; run as root or `apt-get install {' '.join(missing)}`")
     ctx.progress("packages", f"installing {' '.join(missing)} with apt-get")
-    # Other parts (and other engineers) may be running apt at the same time: wait for the lock.
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]
-    run_logged(ctx, "apt", [*apt, "update"])
-    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
-    run_logged(ctx, "apt", [*apt, "install", "-y", "--no-install-recommends", *missing])
+    for args in (["update"], ["install", "-y", "--no-install-recommends", *missing]):
+        result = apt_get(args)
+        with ctx.log_path("apt").open("a") as log:
+            log.write(f"\n==== apt-get {' '.join(args)}\n{result.stdout}{result.stderr}")
+        if result.returncode != 0:
+            raise StageError(f"apt-get {args[0]} failed: {result.stderr.strip()[-500:]}; see {ctx.log_path('apt')}")
     still = _missing()
     if still:
         raise StageError(f"apt-get did not provide {still}; see {ctx.log_path('apt')}")
