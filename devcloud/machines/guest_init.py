@@ -7,7 +7,8 @@ cloud-init itself would add seconds to every boot; this covers what the orchestr
 offerings use and says so loudly in the console log when user data asks for anything else.
 
 Phases (two systemd oneshot units, each runs once per machine, marker in /var/lib/tonle):
-  early  before ssh.service: hostname, users, ssh_authorized_keys, write_files, bootcmd
+  early  before ssh.service: SSH host keys (generated, then published on the console as
+         cloud-init does), users, ssh_authorized_keys, write_files, bootcmd
   final  after ssh.service:  packages, runcmd, or a `#!` script given as the whole user data
 Input: /var/lib/tonle/user-data (raw, possibly gzip), written by the host at spawn.
 """
@@ -27,6 +28,9 @@ from typing import Any
 STATE = Path("/var/lib/tonle")
 USER_DATA = STATE / "user-data"
 DEFAULT_USER = "debian"
+SSH_DIR = Path("/etc/ssh")
+# Only ed25519: sshd is configured for it alone, and an RSA key costs about a second of CPU.
+HOST_KEY_TYPES = ("ed25519",)
 SUPPORTED = {
     "users",
     "ssh_authorized_keys",
@@ -184,6 +188,36 @@ def run_script(name: str, text: bytes) -> None:
     say(f"{name} exited {rc}")
 
 
+def host_keys() -> None:
+    """Generate the missing host keys, then print the public ones between cloud-init's markers.
+    The console log is the one channel the cloud vouches for (Nova's console-log API), so the
+    orchestrator learns the keys from there instead of trusting the first SSH connection."""
+    for kind in HOST_KEY_TYPES:
+        key = SSH_DIR / f"ssh_host_{kind}_key"
+        if not key.exists():
+            key.with_suffix(".pub").unlink(missing_ok=True)
+            sh(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "", "-f", str(key)])
+    lines = []
+    for pub in sorted(SSH_DIR.glob("ssh_host_*_key.pub")):
+        fields = pub.read_text().split()
+        if len(fields) >= 2:
+            lines.append(f"{fields[0]} {fields[1]}")
+    block = ["-----BEGIN SSH HOST KEY KEYS-----", *lines, "-----END SSH HOST KEY KEYS-----"]
+    data = ("\n".join(block) + "\n").encode()
+    # Straight to the console, as cloud-init does: through the journal each line would get a
+    # `tonle-init[pid]: ` prefix. One write, so it stays in one piece among other boot messages.
+    try:
+        fd = os.open("/dev/console", os.O_WRONLY | os.O_NOCTTY)
+    except OSError:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def early(kind: str, cfg: Any) -> None:
     if kind != "cloud-config":
         return
@@ -233,6 +267,9 @@ def main(argv: list[str]) -> int:
     marker = STATE / f"{phase}.done"
     if marker.exists():
         return 0
+    if phase == "early":
+        # First, so that sshd can start even if the user data below is broken.
+        host_keys()
     kind, cfg = load()
     (early if phase == "early" else final)(kind, cfg)
     marker.write_text("done\n")

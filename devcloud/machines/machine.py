@@ -391,10 +391,10 @@ def _personalise(root: Path, spec: MachineSpec) -> None:
     write("etc/machine-id", machine_id + "\n", 0o444)
     write("etc/resolv.conf", "# devcloud: no resolver for instances\noptions timeout:1 attempts:1\n")
 
-    key = root / "etc/ssh/ssh_host_ed25519_key"
-    for old in (key, key.with_suffix(".pub")):
-        old.unlink(missing_ok=True)
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{spec.hostname}", "-f", str(key)])
+    # Host keys are the guest's own, made at its first boot (guest_init), which publishes them on
+    # the console; none baked into an image may be shared by every machine made from it.
+    for old in (root / "etc/ssh").glob("ssh_host_*"):
+        old.unlink()
 
     uid, gid = _user_ids(root, DEFAULT_USER)
     if spec.authorized_keys.strip():
