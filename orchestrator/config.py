@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         description="Configuration runner: `ansible` (ansible-runner), or `auto` (ansible unless the engine is no-op).",
     )
     ansible_timeout_seconds: int = Field(default=3600, ge=60, description="Longest one playbook may run.")
+    ansible_user: str = Field(
+        default="tonle-ansible",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="Unprivileged system account playbooks run as when the worker is root (created if missing).",
+    )
     noop_step_seconds: float = Field(
         default=0.0, ge=0, description="Seconds each no-op engine call takes (demos, recovery tests)."
     )

@@ -1,30 +1,47 @@
 """Runs playbooks with ansible-runner, streaming each task result as an event.
 
-Secrets (extra vars marked secret, the service's SSH key) exist on disk only for the length of
-a run: the key goes through ansible-runner's FIFO to ssh-agent, the secret vars file is
-removed when the run ends. Artifacts (events, stdout) are kept per run for later reading.
+Everything a playbook receives is data, never a template: the extra vars (order parameters,
+stack outputs, secrets) and the inventory are written by us with every string tagged `!unsafe`
+(`unsafe.py`) and passed as `-e @file` / `-i file`; ansible-runner's own `extravars` (which
+Ansible would template) is not used. Uploaded files reach the run under names we make.
+
+ansible-runner runs in a child process as an unprivileged account (`privileges.py`,
+`child.py`) that cannot read the orchestrator's data directory; its events stream back live.
+
+Secrets (the vars file, the service's SSH key) exist on disk only for the length of a run and
+are removed in `finally`; a worker starting up removes what a crashed run left
+(`remove_leftover_secrets`). Artifacts (events, stdout) are kept per run for later reading.
 """
 
+import contextlib
+import fcntl
+import json
 import logging
 import os
+import pwd
+import re
+import shlex
 import shutil
-import sys
+import subprocess
+import tempfile
 import threading
 import uuid
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import ansible_runner
-
+from orchestrator.ansible import privileges, unsafe
 from orchestrator.ansible.events import translate
 from orchestrator.ansible.inventory import inventory
+from orchestrator.config import get_settings
 from orchestrator.pipeline.configure import PlaybookResult, PlaybookRun
-from orchestrator.pipeline.events import EventSink, StepFailed
+from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
 
 log = logging.getLogger("tonle.ansible")
 
 ENVIRONMENT = {
-    "ANSIBLE_HOST_KEY_CHECKING": "False",  # fresh instances; their host keys are new each time
+    "ANSIBLE_HOST_KEY_CHECKING": "False",  # unless the run pins host keys (PlaybookRun.known_hosts)
     "ANSIBLE_RETRY_FILES_ENABLED": "False",
     "ANSIBLE_GATHER_TIMEOUT": "30",
     "ANSIBLE_TIMEOUT": "30",
@@ -35,83 +52,257 @@ ENVIRONMENT = {
     "ANSIBLE_STDOUT_CALLBACK": "default",
 }
 
+VARS_FILE = "env/tonle-vars.yml"
+INVENTORY_FILE = "inventory/hosts.yml"
+KNOWN_HOSTS_FILE = "env/known_hosts"
+FILES_DIR = "files"
+LOCK_FILE = ".running"
+# Files of a run that hold secrets: ours, and what ansible-runner writes when given them.
+SECRET_FILES = ("env/extravars", "env/ssh_key", "env/passwords", VARS_FILE)
+FILE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
 
 class AnsibleRunner:
     """The `ConfigRunner` the pipeline uses: ansible-runner over SSH."""
 
     name = "ansible"
 
-    def __init__(self, *, playbooks_dir: Path, runs_dir: Path, timeout_seconds: int = 3600) -> None:
-        self.playbooks_dir = playbooks_dir
-        self.runs_dir = runs_dir
+    def __init__(
+        self,
+        *,
+        playbooks_dir: Path,
+        runs_dir: Path,
+        timeout_seconds: int = 3600,
+        user: str | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.playbooks_dir = playbooks_dir.resolve()
         self.timeout_seconds = timeout_seconds
-        self._cancelled: set[str] = set()
+        self.data_dir = data_dir or settings.resolved_data_dir
+        self.account = privileges.account(user or settings.ansible_user)
+        # The unprivileged account cannot enter the data directory: its runs live in its home.
+        self.runs_dir = self.account.home / "ansible-runs" if self.account.dropped else runs_dir
+        self._running: dict[str, list[subprocess.Popen[str]]] = {}
         self._lock = threading.Lock()
 
     def playbook_path(self, playbook: str) -> Path:
         path = self.playbooks_dir / f"{playbook}.yml"
-        if not path.is_file():
-            raise StepFailed(f"playbook '{playbook}' not found: no {path}")
+        if not FILE_NAME.fullmatch(playbook) or not path.is_file():
+            log.error("playbook %r not found: no %s", playbook, path)
+            raise StepFailed(f"playbook '{playbook}' is not installed on the orchestrator")
         return path
 
     def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
         playbook = self.playbook_path(run.playbook)
+        if self.account.dropped:
+            privileges.protect_data_dir(self.data_dir)
+        else:
+            on_event(
+                ProgressEvent(
+                    type="ansible.privileges",
+                    message=f"playbook {run.playbook} runs as {self.account.name}: the worker is not root, "
+                    "so privileges were not dropped to an unprivileged account",
+                    level="warning",
+                    data={"user": self.account.name},
+                )
+            )
+        try:
+            hosts = inventory(run.hosts)
+        except ValueError as exc:
+            raise StepFailed(str(exc)) from exc
+        self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._own(self.runs_dir)
         ident = f"{run.label or 'run'}-{run.playbook}-{uuid.uuid4().hex[:8]}"
         private_dir = self.runs_dir / ident
-        private_dir.mkdir(parents=True, mode=0o700)
+        private_dir.mkdir(mode=0o700)
+        self._own(private_dir)
         failures: list[str] = []
 
-        def handle(event: dict[str, Any]) -> bool:
+        def handle(event: dict[str, Any]) -> None:
             progress = translate(event)
-            if progress is not None:
-                if progress.data.get("outcome") in ("failed", "unreachable"):
-                    failures.append(f"{progress.data.get('host')}: {progress.data.get('task')}")
-                on_event(progress)
-            return True
+            if progress is None:
+                return
+            progress = replace(progress, message=self._scrub(progress.message, private_dir))
+            if progress.data.get("outcome") in ("failed", "unreachable"):
+                failures.append(f"{progress.data.get('host')}: {progress.data.get('task')}")
+            on_event(progress)
 
-        def status(data: dict[str, Any], runner_config: Any) -> None:
-            # The status payload carries the whole process environment: log the status only.
-            log.info("playbook %s: %s", run.playbook, data.get("status"))
-
-        log.info("running playbook %s on %d host(s), artifacts in %s", run.playbook, len(run.hosts), private_dir)
-        try:
-            result = ansible_runner.run(
-                private_data_dir=str(private_dir),
-                project_dir=str(self.playbooks_dir),
-                playbook=str(playbook),
-                inventory=inventory(run.hosts),
-                extravars={**run.extra_vars, **run.secret_vars},
-                envvars=_environment(),
-                ssh_key=run.ssh_private_key,
-                event_handler=handle,
-                status_handler=status,
-                cancel_callback=lambda: ident in self._cancelled,
-                timeout=self.timeout_seconds,
-                quiet=True,
-                omit_event_data=False,
-            )
-        finally:
-            _remove_secrets(private_dir)
-        stats = result.stats or {}
+        log.info(
+            "running playbook %s (%s) on %d host(s) as %s, artifacts in %s",
+            run.playbook,
+            run.label,
+            len(run.hosts),
+            self.account.name,
+            private_dir,
+        )
+        with _held(private_dir / LOCK_FILE):
+            try:
+                spec = self._prepare(run, playbook, private_dir, hosts)
+                result = self._spawn(run.label, spec, handle)
+            finally:
+                _remove_secrets(private_dir)
+        stats = result.get("stats") or {}
         changed = sum((stats.get("changed") or {}).values())
-        ok = result.status == "successful" and result.rc == 0
+        ok = result.get("status") == "successful" and result.get("rc") == 0
         if not ok and not failures:
             # No task failed: the playbook itself is broken (syntax, missing role). Say how.
-            tail = _stdout_tail(private_dir)
-            failures.append(
-                f"ansible-playbook ended {result.status} (rc {result.rc}): {tail} [artifacts: {private_dir}]"
-            )
+            tail = self._scrub(_stdout_tail(private_dir), private_dir)
+            log.error("playbook %s (%s) ended %s; artifacts in %s", run.playbook, run.label, result, private_dir)
+            failures.append(f"ansible-playbook ended {result.get('status')} (rc {result.get('rc')}): {tail}")
         return PlaybookResult(ok=ok, changed=changed, failures=failures)
 
     def cancel(self, label: str) -> None:
         with self._lock:
-            self._cancelled.add(label)
+            children = list(self._running.get(label, []))
+        for child in children:
+            try:
+                assert child.stdin is not None
+                child.stdin.write("cancel\n")
+                child.stdin.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _own(self, path: Path) -> None:
+        if self.account.owner is not None:
+            os.chown(path, *self.account.owner)
+
+    def _dir(self, path: Path) -> Path:
+        path.mkdir(mode=0o700, exist_ok=True)
+        self._own(path)
+        return path
+
+    def _prepare(self, run: PlaybookRun, playbook: Path, private_dir: Path, hosts: dict[str, Any]) -> dict[str, Any]:
+        """Write the run's inputs into its folder, as the account it runs as, and say how to run it."""
+        owner = self.account.owner
+        env_dir = self._dir(private_dir / "env")
+        inventory_file = unsafe.write(
+            self._dir(private_dir / "inventory") / Path(INVENTORY_FILE).name, hosts, owner=owner
+        )
+        variables: dict[str, Any] = {**run.extra_vars, **run.secret_vars}
+        if run.files:
+            variables["action"] = {**(variables.get("action") or {}), "files": self._stage(run.files, private_dir)}
+        vars_file = unsafe.write(private_dir / VARS_FILE, variables, owner=owner)
+        envvars = dict(ENVIRONMENT)
+        if run.known_hosts is not None:
+            known_hosts = env_dir / Path(KNOWN_HOSTS_FILE).name
+            known_hosts.write_text(run.known_hosts if run.known_hosts.endswith("\n") else run.known_hosts + "\n")
+            self._own(known_hosts)
+            envvars["ANSIBLE_HOST_KEY_CHECKING"] = "True"
+            envvars["ANSIBLE_SSH_COMMON_ARGS"] = shlex.join(
+                ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}"]
+            )
+        return {
+            "private_data_dir": str(private_dir),
+            "project_dir": str(self.playbooks_dir),
+            "playbook": str(playbook),
+            "inventory": str(inventory_file),
+            "cmdline": shlex.join(["-e", f"@{vars_file}"]),
+            "envvars": envvars,
+            "ssh_key": run.ssh_private_key,
+            "timeout": self.timeout_seconds,
+        }
+
+    def _stage(self, files: dict[str, Path], private_dir: Path) -> dict[str, str]:
+        """Copies of the run's files under names we make, readable by the account it runs as."""
+        folder = self._dir(private_dir / FILES_DIR)
+        staged: dict[str, str] = {}
+        for name, source in sorted(files.items()):
+            if not FILE_NAME.fullmatch(name):
+                raise StepFailed(f"a file of this action has a name the orchestrator does not use: {name[:40]!r}")
+            target = folder / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            self._own(target)
+            staged[name] = str(target)
+        return staged
+
+    def _spawn(self, label: str, spec: dict[str, Any], handle: Any) -> dict[str, Any]:
+        python = privileges.child_python(self.account)
+        command = privileges.child_command(self.account, python)
+        result: dict[str, Any] = {}
+        with tempfile.TemporaryFile("w+") as errors:
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=privileges.child_environment(self.account),
+                cwd=spec["private_data_dir"],
+                text=True,
+                bufsize=1,
+            )
+            with self._lock:
+                self._running.setdefault(label, []).append(child)
+            # The child's own timeout ends ansible-playbook; this one ends a child that hangs.
+            watchdog = threading.Timer(self.timeout_seconds + 120, child.kill)
+            watchdog.start()
+            try:
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write(json.dumps(spec) + "\n")
+                child.stdin.flush()
+                result = _read_messages(child.stdout, handle)
+                child.wait()
+            finally:
+                watchdog.cancel()
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+                with self._lock:
+                    self._running[label].remove(child)
+                    if not self._running[label]:
+                        del self._running[label]
+                if child.stdin is not None:
+                    with contextlib.suppress(OSError):
+                        child.stdin.close()
+            if not result:
+                errors.seek(0)
+                log.error("the Ansible child (%s) ended rc %s: %s", label, child.returncode, errors.read()[-4000:])
+                result = {"status": "error", "rc": child.returncode}
+        return result
+
+    def _scrub(self, text: str, private_dir: Path) -> str:
+        """Ministries see Ansible's messages, never where the orchestrator keeps things."""
+        for path, shown in (
+            (private_dir, "<run>"),
+            (self.runs_dir, "<runs>"),
+            (self.playbooks_dir, "<playbooks>"),
+            (self.data_dir, "<data>"),
+        ):
+            text = text.replace(str(path), shown)
+        return text
 
 
-def _environment() -> dict[str, str]:
-    # ansible-playbook lives beside this interpreter (the project's venv), which may not be on PATH.
-    bin_dir = str(Path(sys.executable).parent)
-    return {**ENVIRONMENT, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])}
+def _read_messages(stream: IO[str], handle: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for line in stream:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.warning("the Ansible child wrote a line that is not a message: %.200s", line)
+            continue
+        if "event" in message:
+            handle(message["event"])
+        elif "status" in message:
+            log.info("playbook status: %s", message["status"])
+        elif "result" in message:
+            result = message["result"]
+    return result
+
+
+class _held:
+    """An exclusive lock on a run's folder while it runs, so a starting worker leaves it alone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 def _stdout_tail(private_dir: Path, lines: int = 6) -> str:
@@ -122,9 +313,68 @@ def _stdout_tail(private_dir: Path, lines: int = 6) -> str:
 
 
 def _remove_secrets(private_dir: Path) -> None:
-    env = private_dir / "env"
-    for name in ("extravars", "ssh_key", "passwords"):
-        (env / name).unlink(missing_ok=True)
+    for name in SECRET_FILES:
+        (private_dir / name).unlink(missing_ok=True)
+    # The uploads the run was given: ministries' data, needed only during the run.
+    shutil.rmtree(private_dir / FILES_DIR, ignore_errors=True)
     # ansible-runner copies the inventory and env into the artifact dir too.
     for artifact in (private_dir / "artifacts").glob("*/env"):
         shutil.rmtree(artifact, ignore_errors=True)
+
+
+def remove_leftover_secrets(runs_dirs: Iterable[Path]) -> int:
+    """Remove the secrets runs left behind when their worker died; return how many runs had some.
+
+    A run still going (in another worker on this machine) holds its lock and is left alone.
+    """
+    cleaned = 0
+    for runs_dir in runs_dirs:
+        if not runs_dir.is_dir():
+            continue
+        for private_dir in runs_dir.iterdir():
+            if not private_dir.is_dir() or private_dir.is_symlink():
+                continue
+            leftovers = [private_dir / name for name in SECRET_FILES if (private_dir / name).exists()]
+            leftovers += list((private_dir / "artifacts").glob("*/env"))
+            leftovers += [p for p in [private_dir / FILES_DIR] if p.exists()]
+            if not leftovers or _is_running(private_dir):
+                continue
+            _remove_secrets(private_dir)
+            log.warning("removed secrets left by a crashed Ansible run in %s", private_dir)
+            cleaned += 1
+    return cleaned
+
+
+def _is_running(private_dir: Path) -> bool:
+    lock = private_dir / LOCK_FILE
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def runs_dirs() -> list[Path]:
+    """Every folder this installation's runs may be in: the data directory's, and the
+    unprivileged account's home when the worker is root."""
+    settings = get_settings()
+    found = [settings.resolved_data_dir / "ansible-runs"]
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            found.append(Path(pwd.getpwnam(settings.ansible_user).pw_dir) / "ansible-runs")
+    return found
+
+
+def clean_up_at_start() -> None:
+    """What a worker does before taking jobs: no secret of a crashed run stays on disk, and
+    the data directory is closed to other users."""
+    removed = remove_leftover_secrets(runs_dirs())
+    if removed:
+        log.warning("removed secrets left by %d crashed Ansible run(s)", removed)
+    if os.geteuid() == 0:
+        privileges.protect_data_dir(get_settings().resolved_data_dir)

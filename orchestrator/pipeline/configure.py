@@ -2,6 +2,7 @@
 no-op engine. Each stand-in says what it skipped."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.pipeline.events import EventSink, ProgressEvent
@@ -16,6 +17,12 @@ class PlaybookRun:
     secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)
     ssh_private_key: str | None = field(default=None, repr=False)
     label: str = ""  # names the run's artifacts, e.g. the operation id
+    # Local files the run needs (uploads), by a name the orchestrator chose; playbooks find
+    # their paths in `action.files.<name>`.
+    files: dict[str, Path] = field(default_factory=dict)
+    # The hosts' SSH keys (known_hosts lines): when given, ssh accepts no other key.
+    # None: host keys are not checked.
+    known_hosts: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from orchestrator import secrets
 from orchestrator.auth.models import SYSTEM
 from orchestrator.catalog import service as catalog
-from orchestrator.config import get_settings
+from orchestrator.config import PROJECT_ROOT, get_settings
 from orchestrator.database.core import session_scope
 from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import Ministry
@@ -92,17 +92,42 @@ def run(operation_id: uuid.UUID, *, adapters: Adapters, final_attempt: bool) -> 
             try:
                 STEP_HANDLERS[step](context)
             except StepFailed as exc:
-                return _fail(operation_id, step, str(exc))
+                return _fail(operation_id, step, public_message(str(exc)))
             except Exception as exc:
+                # The details (exception, paths, trace) go to the server log under the
+                # operation's id; the ministry sees that something broke and where to ask.
                 error = f"{type(exc).__name__}: {exc}"
+                shown = f"an internal error interrupted step {step}; operators can trace it by operation {operation_id}"
                 if final_attempt:
                     log.exception("operation %s step %s failed on its last attempt", operation_id, step)
-                    return _fail(operation_id, step, error)
-                log.warning("operation %s step %s interrupted, will retry: %s", operation_id, step, error)
-                _requeue(operation_id, step, error)
+                    return _fail(operation_id, step, shown)
+                log.warning(
+                    "operation %s step %s interrupted, will retry: %s", operation_id, step, error, exc_info=True
+                )
+                _requeue(operation_id, step, shown)
                 raise Interrupted(error) from exc
             _mark_step(operation_id, step, StepStatus.succeeded)
     return _succeed(operation_id, context.outputs)
+
+
+def public_message(message: str) -> str:
+    """A step's failure as ministries see it: where the orchestrator keeps things is not theirs
+    to know (the server log has the full message)."""
+    settings = get_settings()
+    places = {
+        str(settings.resolved_data_dir): "<data>",
+        str(settings.playbooks_dir): "<playbooks>",
+        str(settings.catalog_dir): "<catalog>",
+        str(PROJECT_ROOT): "<tonle>",
+        tempfile.gettempdir(): "<tmp>",
+    }
+    shown = message
+    for place, name in sorted(places.items(), key=lambda item: -len(item[0])):
+        if len(place) > 1:
+            shown = shown.replace(place, name)
+    if shown != message:
+        log.info("step failure shown without paths; in full: %s", message)
+    return shown
 
 
 @contextmanager
@@ -117,7 +142,9 @@ def materialized(uploads: dict[str, uuid.UUID]) -> Iterator[dict[str, Path]]:
             upload = session.get(ServiceUpload, upload_id)
             if upload is None:
                 raise StepFailed(f"the uploaded file '{name}' ({upload_id}) is gone")
-            path = Path(folder) / f"{name}-{Path(upload.filename).name or 'upload'}"
+            # A name we make: the ministry's file name is kept for the record only, never
+            # handed to Ansible (it once carried a template into the run).
+            path = Path(folder) / f"upload-{len(files)}"
             path.write_bytes(upload.data)
             files[name] = path
         yield files

@@ -77,7 +77,9 @@ def backup_vars(ctx: StepContext) -> dict[str, Any]:
     return {**target, "restic_password": ctx.restic_password, "retention": dict(ctx.offering.backup_retention)}
 
 
-def _run_playbook(ctx: StepContext, playbook: str, more_vars: dict[str, Any] | None = None) -> None:
+def _run_playbook(
+    ctx: StepContext, playbook: str, more_vars: dict[str, Any] | None = None, files: dict[str, Path] | None = None
+) -> None:
     secret_vars = dict(ctx.secret_vars)
     if ctx.offering.backup_tier != "none" and "backup" not in secret_vars:
         secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
@@ -88,6 +90,7 @@ def _run_playbook(ctx: StepContext, playbook: str, more_vars: dict[str, Any] | N
         secret_vars=secret_vars,
         ssh_private_key=ctx.ssh_private_key,
         label=ctx.label,
+        files=dict(files or {}),
     )
     result = ctx.adapters.config.run(run, ctx.emit)
     if not result.ok:
@@ -105,12 +108,13 @@ def configure(ctx: StepContext) -> None:
 
 
 def run(ctx: StepContext) -> None:
-    """A day-2 action: the one playbook the operation names, with its files as local paths."""
+    """A day-2 action: the one playbook the operation names, with its files (the runner hands
+    them to the playbook as `action.files.<name>`)."""
     action = ctx.operation_parameters["action"]
     playbook = ctx.offering.day2_playbooks.get(action)
     if playbook is None:
         raise StepFailed(f"offering {ctx.offering.id} has no playbook for '{action}'")
-    _run_playbook(ctx, playbook, {"action": {"name": action, "files": {k: str(v) for k, v in ctx.files.items()}}})
+    _run_playbook(ctx, playbook, {"action": {"name": action, "files": {}}}, files=ctx.files)
 
 
 def verify(ctx: StepContext) -> None:

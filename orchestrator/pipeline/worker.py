@@ -16,6 +16,10 @@ def heartbeat_options() -> dict[str, float]:
 
 def run_worker(*, concurrency: int | None = None, name: str = "tonle-worker") -> None:
     settings = get_settings()
+    # Before any job: no secret a crashed run left on disk survives a restart.
+    from orchestrator.ansible.runner import clean_up_at_start
+
+    clean_up_at_start()
     # run_worker opens the app's async pool; sync tasks defer through it on the worker's loop.
     app = queue.get_app()
     log.info(
