@@ -33,12 +33,13 @@ Outputs:
 
 | output | value |
 |---|---|
-| `hosts` | the Ansible inventory: `{name: {"address", "private_address", "groups", "user", "volumes"}}` |
+| `hosts` | the Ansible inventory: `{name: {"address", "private_address", "server_id", "groups", "user", "volumes"}}` |
 | `endpoints` | what the ministry sees: URLs, IP addresses, DNS names |
 | `credentials` | secret (always, even when empty): generated credentials (e.g. S3 keys), shown once |
 
 In `hosts`, `address` is reachable from the orchestrator (the floating IP), `private_address` is
-the server's fixed IP, `user` is the image's default user (`debian`), and `volumes` maps a
+the server's fixed IP, `server_id` the Nova server (whose console gives its SSH host keys at first
+boot), `user` is the image's default user (`debian`), and `volumes` maps a
 volume's purpose (`data`, `db`, `mail`) to `{"id": Cinder volume id, "device": as Nova reports
 it}`: find the disk by id (`/dev/disk/by-id/*<id[:20]>`), the device name is only a hint.
 Offerings without servers (co-location, DR backup) export `hosts` as `{}`.

@@ -14,6 +14,8 @@ def host_entry(server: Server, *, address: pulumi.Input[str]) -> dict[str, Any]:
     return {
         "address": address,
         "private_address": server.private_address,
+        # The orchestrator reads this server's console for its SSH host keys (pinned from then on).
+        "server_id": server.instance.id,
         "groups": server.groups,
         "user": DEFAULT_USER,
         "volumes": {

@@ -209,7 +209,8 @@ def test_outputs_are_shaped_as_the_contract_says(case_id: str) -> None:
     assert len(floating_addresses) == len(hosts)
     volume_ids: set[str] = set()
     for host in hosts.values():
-        assert set(host) == {"address", "private_address", "groups", "user", "volumes"}
+        assert set(host) == {"address", "private_address", "server_id", "groups", "user", "volumes"}
+        assert host["server_id"] in {f"{instance.name}-id" for instance in run.of_type(INSTANCE)}
         assert host["address"] in floating_addresses
         assert host["private_address"] in {mock_fixed_address(port.name) for port in run.of_type(PORT)}
         assert host["groups"] and all(isinstance(group, str) for group in host["groups"])
