@@ -12,7 +12,13 @@ forwards between bridges. Floating IPs: the host DNATs the floating address to t
 (prerouting for traffic arriving from a bridge, output for the host's own traffic), and
 masquerades DNATed traffic leaving through a tenant bridge, so replies always return through
 the host (this also makes a floating IP reachable from a neighbour on the same network; the
-guest then sees the gateway address as the client). Security groups are not enforced.
+guest then sees the gateway address as the client). The host's own connections to a floating IP
+are not masqueraded: the guest sees the host's address on the external network (the management
+network, which security groups let in on SSH).
+
+Security groups are enforced by secgroups.py inside each machine's namespace; here, the host
+forwards between two tenant networks only when a Neutron router joins them (`sync_isolation`),
+as Neutron's routers would: other networks are reached through floating IPs only.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +225,11 @@ def unplug(layout: Layout, nic: Nic) -> None:
 
 # --- floating IPs ---------------------------------------------------------------------------
 
+# Forwarded floating-IP traffic into a tenant bridge is masqueraded so replies return through the
+# host; the host's own is not, so the guest sees the host's external address (management network).
+_POSTROUTING_RULES = """        ct status dnat oifname "brq*" fib saddr type != local masquerade
+        oifname != "brq*" snat to ip saddr map @fip_snat"""
+
 _NFT_SKELETON = f"""
 table ip {NFT_TABLE} {{
     map fip_dnat {{ type ipv4_addr : ipv4_addr; }}
@@ -232,8 +244,7 @@ table ip {NFT_TABLE} {{
     }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
-        ct status dnat oifname "brq*" masquerade
-        oifname != "brq*" snat to ip saddr map @fip_snat
+{_POSTROUTING_RULES}
     }}
 }}
 """
@@ -250,13 +261,39 @@ table ip {NFT_TABLE} {{
 """
 
 
+# Neutron routers are database-only here and the host forwards between all its bridges: keep
+# tenant networks apart unless a router joins them. DNATed traffic (floating IPs) passes, as it
+# would through the external network.
+_NFT_ISOLATION = f"""
+table ip {NFT_TABLE} {{
+    set tenant_bridges {{ type ifname; }}
+    set routed_pairs {{ type ifname . ifname; }}
+    chain isolation {{
+        type filter hook forward priority filter; policy accept;
+        iifname @tenant_bridges oifname @tenant_bridges ct status dnat accept
+        iifname @tenant_bridges oifname @tenant_bridges iifname . oifname != @routed_pairs drop
+    }}
+}}
+"""
+
+
 def ensure_nft_table(layout: Layout) -> None:
-    """Create our own nftables table (never the host's whole ruleset) if missing."""
+    """Create our own nftables table (never the host's whole ruleset) if missing, and bring a
+    table made by an older version up to date. One `nft list` when nothing is missing: the
+    floating-IP sync calls this every couple of seconds."""
     with layout.host_lock("nft"):
-        if not ok(["nft", "list", "table", "ip", NFT_TABLE]):
+        proc = run(["nft", "list", "table", "ip", NFT_TABLE], check=False)
+        if proc.returncode != 0:
             run(["nft", "-f", "-"], input_text=_NFT_SKELETON)
-        if not ok(["nft", "list", "chain", "ip", NFT_TABLE, "acng_guard"]):
+            proc = run(["nft", "list", "table", "ip", NFT_TABLE])
+        have = proc.stdout
+        if "chain acng_guard" not in have:
             run(["nft", "-f", "-"], input_text=_NFT_ACNG_GUARD)
+        if "chain isolation" not in have:
+            run(["nft", "-f", "-"], input_text=_NFT_ISOLATION)
+        if "fib saddr" not in have:  # made before the host's own traffic kept its source address
+            rules = [f"add rule ip {NFT_TABLE} postrouting {r.strip()}" for r in _POSTROUTING_RULES.splitlines()]
+            run(["nft", "-f", "-"], input_text="\n".join([f"flush chain ip {NFT_TABLE} postrouting", *rules]) + "\n")
 
 
 def delete_nft_table() -> None:
@@ -317,3 +354,37 @@ def sync_floating_ips(layout: Layout, wanted: Mapping[str, str], owner: str = "n
             layout.root.mkdir(parents=True, exist_ok=True)
             _owned_file(layout, owner).write_text(json.dumps(dict(wanted)))
         return changed
+
+
+# --- isolation between tenant networks ----------------------------------------------------------
+
+_isolation_applied: tuple[frozenset[str], frozenset[tuple[str, str]], float] | None = None
+#: Seconds after which unchanged sets are written again (another process may have rewritten them).
+ISOLATION_REAPPLY_S = 60.0
+
+
+def sync_isolation(layout: Layout, bridges: Iterable[str], routed: Iterable[tuple[str, str]]) -> bool:
+    """Make the host forward between tenant `bridges` only for the `routed` (in, out) pairs.
+
+    Computed from all of Neutron's ports, so every nova-compute of the cloud writes the same
+    sets. Returns True if the sets were written.
+    """
+    global _isolation_applied
+    want_b, want_r = frozenset(bridges), frozenset(routed)
+    now = time.monotonic()
+    last = _isolation_applied
+    if last and last[0] == want_b and last[1] == want_r and now - last[2] < ISOLATION_REAPPLY_S:
+        return False
+    ensure_nft_table(layout)
+    lines = [f"flush set ip {NFT_TABLE} tenant_bridges", f"flush set ip {NFT_TABLE} routed_pairs"]
+    if want_b:
+        lines.append(f"add element ip {NFT_TABLE} tenant_bridges {{ {', '.join(sorted(want_b))} }}")
+    if want_r:
+        pairs = ", ".join(f"{a} . {b}" for a, b in sorted(want_r))
+        lines.append(f"add element ip {NFT_TABLE} routed_pairs {{ {pairs} }}")
+    with layout.host_lock("nft"):
+        run(["nft", "-f", "-"], input_text="\n".join(lines) + "\n")
+    if not last or last[0] != want_b or last[1] != want_r:
+        log.info("tenant bridges %s, routed pairs %s", sorted(want_b), sorted(want_r))
+    _isolation_applied = (want_b, want_r, now)
+    return True

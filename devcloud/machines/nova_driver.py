@@ -9,7 +9,7 @@ Whatever is not implemented raises NotImplementedError instead of pretending to 
 Config (nova.conf), all optional:
     [tonle_nspawn]
     data_dir = <devcloud data dir>          default: devcloud.context.data_root()
-    floating_ip_sync_interval = 2           seconds; 0 disables the floating IP sync
+    floating_ip_sync_interval = 2           seconds; 0 disables the floating IP and security group sync
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from nova.compute import power_state
 from nova.virt import fake, hardware
 from oslo_config import cfg
 
-from devcloud.machines import floating, image, net
+from devcloud.machines import floating, image, net, secgroups
 from devcloud.machines import host as hostprep
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineError, MachineSpec, list_machines
@@ -139,6 +139,8 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
             try:
                 client = client or _neutron_admin_client()  # keeps its token between polls
                 floating.sync_from_neutron(self.layout, client)
+                # Security groups ride on the same poll: Neutron has no agent to tell us either.
+                secgroups.sync_from_neutron(self.layout, client, host=str(CONF.host))
             except Exception:  # keep polling: a Neutron restart must not end the sync
                 LOG.exception("floating IP sync failed; retrying in %.0fs", interval)
                 client = None
@@ -209,6 +211,7 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
             m.destroy()
         try:
             m.create(spec)
+            self._filter_before_boot(instance.uuid)
             if power_on:
                 m.start()
         except Exception as exc:
@@ -219,6 +222,15 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
             "spawned machine %s in %.2fs (image %.2fs, waiting for Neutron ports %.2fs, machine %.2fs)",
             instance.uuid, time.monotonic() - t0, t_image - t0, t_net - t_image, time.monotonic() - t_net,
         )  # fmt: skip
+
+    def _filter_before_boot(self, uuid: str) -> None:
+        """The guest's ports are filtered by its security groups from its first packet, not from
+        the next poll; if Neutron cannot say which, they drop everything until then."""
+        try:
+            secgroups.sync_from_neutron(self.layout, _neutron_admin_client(), host=str(CONF.host), only=uuid)
+        except Exception:
+            LOG.exception("security groups of %s not read before boot: dropping all until the next sync", uuid)
+            secgroups.deny_all(self.layout, uuid)
 
     def _image_tree(self, context: Any, image_meta: Any) -> Path:
         from nova.image import glance

@@ -76,6 +76,7 @@ extension_drivers = port_security
 [ml2_type_flat]
 flat_networks = {EXTERNAL_PHYSNET}
 [securitygroup]
+# No agent filters: devcloud/machines/secgroups.py does, from the compute side.
 firewall_driver = noop
 enable_security_group = true
 """

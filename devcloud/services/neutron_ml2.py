@@ -5,7 +5,8 @@ the entry point `neutron.ml2.mechanism_drivers: tonle_bridge`. There is no L2 ag
 Nova virt driver of devcloud/machines creates the bridge (`bridge_name` below) and plugs the
 instance in, so the binding is final at once and the port is reported ACTIVE.
 The VIF type is `tap`, not `bridge`: Nova 34 refuses Linux-bridge VIFs outright.
-Security groups are not enforced (`port_filter: False`).
+Security groups are enforced by the compute side (devcloud/machines/secgroups.py, polling Neutron),
+hence `port_filter: True`: nothing else needs to filter these ports.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class TonleBridgeMechanismDriver(api.MechanismDriver):  # type: ignore[misc,unus
                 segment[api.ID],
                 portbindings.VIF_TYPE_TAP,
                 {
-                    portbindings.CAP_PORT_FILTER: False,
+                    portbindings.CAP_PORT_FILTER: True,
                     portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(network_id),
                     portbindings.VIF_DETAILS_CONNECTIVITY: self.connectivity,
                 },

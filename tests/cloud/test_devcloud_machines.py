@@ -329,6 +329,13 @@ def test_server_through_nova_with_key_user_data_volume_reboot_floating_ip_and_de
         subnet = conn.network.create_subnet(network_id=network.id, ip_version=4, name=f"test-{tag}", **subnet_args)
         keypair = conn.compute.create_keypair(name=f"test-machines-{tag}", public_key=key.public)
         created.append(("keypair", keypair))
+        # devcloud enforces security groups: the default group lets nothing in from the host.
+        group = conn.network.create_security_group(name=f"test-machines-{tag}")
+        created.append(("security_group", group))
+        conn.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", ethertype="IPv4", protocol="tcp",
+            port_range_min=22, port_range_max=22, remote_ip_prefix="0.0.0.0/0",
+        )  # fmt: skip
         user_data = b"#cloud-config\nruncmd:\n  - echo via-nova > /var/tmp/nova-user-data\n"
 
         t0 = time.monotonic()
@@ -338,6 +345,7 @@ def test_server_through_nova_with_key_user_data_volume_reboot_floating_ip_and_de
             flavor_id=flavor.id,
             networks=[{"uuid": network.id}],
             key_name=keypair.name,
+            security_groups=[{"name": group.name}],
             user_data=base64.b64encode(user_data).decode(),
             **({"availability_zone": AZ} if AZ else {}),
         )
@@ -412,6 +420,8 @@ def test_server_through_nova_with_key_user_data_volume_reboot_floating_ip_and_de
                     conn.network.delete_router(obj, ignore_missing=True)
                 elif kind == "keypair":
                     conn.compute.delete_keypair(obj, ignore_missing=True)
+                elif kind == "security_group":
+                    conn.network.delete_security_group(obj, ignore_missing=True)
                 elif kind == "network":
                     conn.network.delete_network(obj, ignore_missing=True)
             except Exception as exc:  # noqa: BLE001 - clean up the rest, report below
