@@ -27,6 +27,8 @@ class StepContext:
     operation_parameters: dict[str, Any] = field(default_factory=dict)  # e.g. the playbook of an action
     restic_password: str | None = field(default=None, repr=False)
     files: dict[str, Path] = field(default_factory=dict)  # uploads the run needs, as local files
+    # The hosts' pinned SSH host keys as known_hosts text, learned on first use (runner.py).
+    known_hosts: Callable[[dict[str, dict[str, Any]]], str | None] | None = None
     _stack: StackSpec | None = None
 
     @property
@@ -83,14 +85,16 @@ def _run_playbook(
     secret_vars = dict(ctx.secret_vars)
     if ctx.offering.backup_tier != "none" and "backup" not in secret_vars:
         secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
+    hosts = ctx.outputs.get("hosts") or {}
     run = PlaybookRun(
         playbook=playbook,
-        hosts=ctx.outputs.get("hosts") or {},
+        hosts=hosts,
         extra_vars={**extra_vars(ctx), **(more_vars or {})},
         secret_vars=secret_vars,
         ssh_private_key=ctx.ssh_private_key,
         label=ctx.label,
         files=dict(files or {}),
+        known_hosts=ctx.known_hosts(hosts) if ctx.known_hosts and hosts else None,
     )
     result = ctx.adapters.config.run(run, ctx.emit)
     if not result.ok:
@@ -138,7 +142,12 @@ def destroy(ctx: StepContext) -> None:
 
 
 def release(ctx: StepContext) -> None:
-    """Bookkeeping only: the runner releases quota and retires the service when this succeeds."""
+    """The runner releases quota and retires the service when this succeeds. The backup agent's
+    credential dies with the server (its bucket stays for the retention period)."""
+    if ctx.offering.backup_tier != "none":
+        ctx.adapters.backup_targets.retire(
+            ministry_code=ctx.tenancy_request["ministry_code"], stack_name=ctx.base_stack.name, on_event=ctx.emit
+        )
 
 
 STEP_HANDLERS: dict[str, Callable[[StepContext], None]] = {
