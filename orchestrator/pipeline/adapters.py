@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass, field
 
 from orchestrator.backup.targets import BackupTargets, NoBackupTargets, SwiftBackupTargets
+from orchestrator.cloud.hostkeys import ConsoleHostKeys, HostKeySource
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly, Tenancy
 from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
@@ -25,6 +26,8 @@ class Adapters:
     health: HealthChecker
     tenancy: Tenancy = field(default_factory=lambda: SiteNamesOnly(get_settings()))
     backup_targets: BackupTargets = field(default_factory=NoBackupTargets)
+    # Where SSH host keys are learned (servers' consoles); None: no servers, nothing to pin.
+    host_keys: HostKeySource | None = None
 
 
 def engine_choice(settings: Settings) -> str:
@@ -95,4 +98,5 @@ def build_adapters(settings: Settings) -> Adapters:
         health=_health(settings),
         tenancy=tenancy,
         backup_targets=SwiftBackupTargets(settings, tenancy),
+        host_keys=ConsoleHostKeys(settings),
     )

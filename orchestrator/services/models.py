@@ -68,6 +68,10 @@ class Service(SQLModel, table=True):
     generated_secrets_encrypted: str | None = None
     tls_cert_pem: str | None = None
     tls_key_encrypted: str | None = None
+    # SSH host keys per host of the stack, learned once from the server's console and pinned:
+    # {host: {"server_id", "keys": ["<type> <base64>", ...], "learned_at"}}. Public keys, so
+    # stored in the clear; see orchestrator/cloud/hostkeys.py.
+    host_keys: dict[str, Any] = json_field()
     credentials_revealed_at: datetime | None = timestamp_field(default_now=False)
     credentials_revealed_by: str | None = None
     created_at: datetime = timestamp_field()
