@@ -7,7 +7,7 @@ and every change is visible to SSE clients as it happens.
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +16,10 @@ from typing import Any
 from sqlmodel import Session
 
 from orchestrator import secrets
+from orchestrator.audit import service as audit
 from orchestrator.auth.models import SYSTEM
 from orchestrator.catalog import service as catalog
+from orchestrator.cloud import hostkeys
 from orchestrator.config import PROJECT_ROOT, get_settings
 from orchestrator.database.core import session_scope
 from orchestrator.ministry import service as ministries
@@ -193,7 +195,65 @@ def _context(operation: Operation, service: Service, ministry: Ministry, adapter
         secret_vars=_secret_vars(service),
         operation_parameters=dict(operation.parameters),
         restic_password=services.generated_secrets(service).get(services.RESTIC_PASSWORD),
+        known_hosts=_pinned_host_keys(service, ministry, adapters, settings.primary_site, operation.id),
     )
+
+
+def _pinned_host_keys(
+    service: Service, ministry: Ministry, adapters: Adapters, site_name: str, operation_id: uuid.UUID
+) -> Callable[[dict[str, dict[str, Any]]], str | None] | None:
+    """known_hosts text for the stack's hosts: keys pinned with the service, and those of servers
+    seen for the first time learned from their consoles and pinned (audited) before use."""
+    source = adapters.host_keys
+    if source is None:
+        return None
+    service_id, emit = service.id, _event_writer(operation_id)
+
+    def known_hosts(hosts: dict[str, dict[str, Any]]) -> str | None:
+        with session_scope() as session:
+            stored = session.get(Service, service_id)
+            pins = dict(stored.host_keys) if stored is not None else {}
+        pinning = hostkeys.pin(
+            pins=pins,
+            hosts=hosts,
+            learn=lambda host, spec: source.learn(
+                host=host, spec=spec, ministry_code=ministry.code, site_name=site_name, on_event=emit
+            ),
+        )
+        if pinning.learned:
+            with session_scope() as session:
+                locked = services.lock(session=session, service_id=service_id)
+                locked.host_keys = {**locked.host_keys, **{name: pinning.pins[name] for name in pinning.learned}}
+                session.add(locked)
+                for name in pinning.learned:
+                    audit.record(
+                        session=session,
+                        actor=SYSTEM,
+                        entity="service",
+                        entity_id=service_id,
+                        ministry_id=locked.ministry_id,
+                        action="host_keys_replaced" if name in pinning.replaced else "host_keys_pinned",
+                        detail={
+                            "host": name,
+                            "server_id": pinning.pins[name]["server_id"],
+                            "fingerprints": [hostkeys.fingerprint(key) for key in pinning.pins[name]["keys"]],
+                        },
+                    )
+                session.commit()
+        for name in pinning.replaced:
+            emit(
+                ProgressEvent(
+                    type="ssh.host_keys",
+                    message=f"host {name} is a new server; its keys replace the ones pinned for the old one",
+                    level="warning",
+                    data={"host": name},
+                )
+            )
+        text = hostkeys.known_hosts(pinning.pins, hosts)
+        source.verify(hosts=hosts, known_hosts=text)
+        return text
+
+    return known_hosts
 
 
 def _ssh_private_key(service: Service) -> str | None:

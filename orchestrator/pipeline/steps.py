@@ -27,6 +27,8 @@ class StepContext:
     operation_parameters: dict[str, Any] = field(default_factory=dict)  # e.g. the playbook of an action
     restic_password: str | None = field(default=None, repr=False)
     files: dict[str, Path] = field(default_factory=dict)  # uploads the run needs, as local files
+    # The hosts' pinned SSH host keys as known_hosts text, learned on first use (runner.py).
+    known_hosts: Callable[[dict[str, dict[str, Any]]], str | None] | None = None
     _stack: StackSpec | None = None
 
     @property
@@ -83,14 +85,16 @@ def _run_playbook(
     secret_vars = dict(ctx.secret_vars)
     if ctx.offering.backup_tier != "none" and "backup" not in secret_vars:
         secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
+    hosts = ctx.outputs.get("hosts") or {}
     run = PlaybookRun(
         playbook=playbook,
-        hosts=ctx.outputs.get("hosts") or {},
+        hosts=hosts,
         extra_vars={**extra_vars(ctx), **(more_vars or {})},
         secret_vars=secret_vars,
         ssh_private_key=ctx.ssh_private_key,
         label=ctx.label,
         files=dict(files or {}),
+        known_hosts=ctx.known_hosts(hosts) if ctx.known_hosts and hosts else None,
     )
     result = ctx.adapters.config.run(run, ctx.emit)
     if not result.ok:
