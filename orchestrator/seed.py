@@ -29,6 +29,7 @@ class DemoAccount:
     ministry: str | None
     role: Role
     full_name: str
+    platform_wide: bool = False
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -37,7 +38,9 @@ def demo_accounts() -> list[DemoAccount]:
         accounts.append(DemoAccount(f"{code}-requester", code, Role.requester, f"IT officer, {name}"))
         accounts.append(DemoAccount(f"{code}-approver", code, Role.ministry_approver, f"Head of IT, {name}"))
     accounts.append(DemoAccount("operator", None, Role.operator, "Data-centre operator"))
-    accounts.append(DemoAccount("automation", None, Role.automation, "Scheduled backups and drills"))
+    accounts.append(
+        DemoAccount("automation", None, Role.automation, "Scheduled backups and drills", platform_wide=True)
+    )
     accounts.append(DemoAccount("admin", None, Role.admin, "Platform administrator"))
     return accounts
 
@@ -67,6 +70,7 @@ def seed_demo(session: Session, tokens_file: Path) -> bool:
                 full_name=account.full_name,
                 role=account.role,
                 ministry_id=ids[account.ministry] if account.ministry else None,
+                platform_wide=account.platform_wide,
             ),
         )
         issued = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="demo"))

@@ -7,11 +7,12 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from orchestrator import policy
 from orchestrator.auth import service as auth
-from orchestrator.auth.models import Actor, Role
+from orchestrator.auth.models import Actor
 from orchestrator.config import Settings, get_settings
 from orchestrator.database.core import session_scope
-from orchestrator.errors import PermissionDenied
+from orchestrator.policy import Action
 
 
 def get_session() -> Iterator[Session]:
@@ -42,20 +43,24 @@ def current_actor(
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def require(*roles: Role) -> object:
-    """A dependency that lets only these roles through (403 otherwise)."""
-    allowed = frozenset(roles)
+def allowed_to(*actions: Action) -> object:
+    """A dependency that lets through callers the policy allows any of these actions (403 otherwise).
+
+    Only for actions that are not about one ministry's row; those are decided by the service
+    functions once the row is found (another ministry's row is 404 first).
+    """
+    wanted = frozenset(actions)
 
     def check(actor: ActorDep) -> Actor:
-        if actor.role not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise PermissionDenied(f"this needs one of the roles {names}; you are '{actor.role}'")
+        policy.require_any(actor, wanted)
         return actor
 
     return Depends(check)
 
 
-AdminDep = Annotated[Actor, require(Role.admin)]
-PlatformDep = Annotated[Actor, require(Role.admin, Role.operator)]
-ApproverDep = Annotated[Actor, require(Role.ministry_approver, Role.operator, Role.admin)]
-OrdererDep = Annotated[Actor, require(Role.requester, Role.ministry_approver, Role.automation, Role.admin)]
+AdminDep = Annotated[Actor, allowed_to(Action.manage_users)]
+MinistryAdminDep = Annotated[Actor, allowed_to(Action.manage_ministries)]
+MinistryListDep = Annotated[Actor, allowed_to(Action.list_ministries)]
+VoterDep = Annotated[Actor, allowed_to(*policy.STAGE_VOTES.values())]
+OrdererDep = Annotated[Actor, allowed_to(Action.order)]
+AuditReaderDep = Annotated[Actor, allowed_to(Action.read_audit)]

@@ -131,7 +131,7 @@ class Platform:
     automation: Account
 
 
-def make_account(role: str, ministry_id: uuid.UUID | None) -> Account:
+def make_account(role: str, ministry_id: uuid.UUID | None, *, platform_wide: bool = False) -> Account:
     from orchestrator.auth import service as auth
     from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
     from orchestrator.database.core import session_scope
@@ -139,7 +139,9 @@ def make_account(role: str, ministry_id: uuid.UUID | None) -> Account:
     username = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
         user = auth.create_user(
-            session=session, actor=SYSTEM, data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id)
+            session=session,
+            actor=SYSTEM,
+            data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id, platform_wide=platform_wide),
         )
         token = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="test"))
     return Account(username=username, role=role, ministry_id=ministry_id, token=token.token, user_id=user.id)
@@ -183,7 +185,7 @@ def platform(database: Database) -> Platform:
     return Platform(
         operator=make_account("operator", None),
         admin=make_account("admin", None),
-        automation=make_account("automation", None),
+        automation=make_account("automation", None, platform_wide=True),
     )
 
 

@@ -31,6 +31,8 @@ class Actor:
     username: str
     role: Role | None
     ministry_id: uuid.UUID | None
+    # Automation with no ministry reaches every ministry only when created with this flag.
+    platform_wide: bool = False
 
     @property
     def is_system(self) -> bool:
@@ -42,8 +44,8 @@ class Actor:
             return True
         if self.role in PLATFORM_ROLES:
             return True
-        # Platform automation (schedules, drills) is not tied to a ministry.
-        return self.role == Role.automation and self.ministry_id is None
+        # Platform automation (schedules, drills) is not tied to a ministry; without the flag it sees nothing.
+        return self.role == Role.automation and self.ministry_id is None and self.platform_wide
 
     def can_see(self, ministry_id: uuid.UUID) -> bool:
         """Whether rows of that ministry are visible: to its own users and to platform roles."""
@@ -59,6 +61,11 @@ class UserBase(SQLModel):
     role: Role
     ministry_id: uuid.UUID | None = Field(
         default=None, description="Required for ministry roles; empty for operators and admins."
+    )
+    platform_wide: bool = Field(
+        default=False,
+        description="Automation only: an account with no ministry that schedules backups and drills for every "
+        "ministry (and may do nothing else). Required, with an empty ministry_id, for such an account.",
     )
 
 
@@ -81,7 +88,13 @@ class User(UserBase, table=True):
     created_at: datetime = timestamp_field()
 
     def as_actor(self) -> Actor:
-        return Actor(user_id=self.id, username=self.username, role=self.role, ministry_id=self.ministry_id)
+        return Actor(
+            user_id=self.id,
+            username=self.username,
+            role=self.role,
+            ministry_id=self.ministry_id,
+            platform_wide=self.platform_wide,
+        )
 
 
 class ApiTokenCreate(SQLModel):

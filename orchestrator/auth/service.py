@@ -37,6 +37,14 @@ def create_user(*, session: Session, actor: Actor, data: UserCreate) -> User:
         raise InvalidInput(f"role '{data.role}' is not tied to a ministry", field="ministry_id")
     if data.role in (Role.requester, Role.ministry_approver) and data.ministry_id is None:
         raise InvalidInput(f"role '{data.role}' needs a ministry", field="ministry_id")
+    # Reaching every ministry is never a default: an automation account without a ministry must say so.
+    if data.role == Role.automation and data.ministry_id is None and not data.platform_wide:
+        raise InvalidInput(
+            "an automation account needs a ministry, or platform_wide: true for backups and drills of every ministry",
+            field="platform_wide",
+        )
+    if data.platform_wide and (data.role != Role.automation or data.ministry_id is not None):
+        raise InvalidInput("only an automation account without a ministry is platform-wide", field="platform_wide")
     if data.ministry_id is not None:
         ministries.get(session=session, ministry_id=data.ministry_id)
     if session.exec(select(User).where(User.username == data.username)).first():

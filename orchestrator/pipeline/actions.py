@@ -2,22 +2,23 @@
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
-from orchestrator import quota
+from orchestrator import policy, quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Plan
 from orchestrator.errors import Conflict, InvalidInput
-from orchestrator.ministry import service as ministries
 from orchestrator.operations import outbox
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationKind, OperationStatus
 from orchestrator.pipeline.runner import SERVICE_WHILE_RUNNING
 from orchestrator.requests import service as requests
+from orchestrator.requests.models import Request
 from orchestrator.services import service as services
 from orchestrator.services.models import Service, ServiceStatus, ServiceUpload
 
@@ -27,8 +28,8 @@ ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/x-tar", 
 
 def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
     """Put a failed operation back in the queue; it resumes at the step that failed."""
-    services.check_day2_allowed(actor)
     operation = operations.lock(session=session, operation_id=operation_id, actor=actor)
+    policy.require(actor, policy.Action.retry, ministry_id=operation.ministry_id)
     operations.transition(
         session=session, actor=actor, operation=operation, target=OperationStatus.queued, reason="retry requested"
     )
@@ -37,7 +38,7 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
         services.transition(
             session=session, actor=actor, service=service, target=SERVICE_WHILE_RUNNING[operation.kind], reason="retry"
         )
-    if operation.kind == OperationKind.provision and operation.request_id:
+    if operation.request_id:  # an order's provision, or an approved plan change
         requests.on_operation_retried(session=session, actor=actor, request_id=operation.request_id)
     outbox.enqueue_after_commit(session, operation.id)
     session.commit()
@@ -46,23 +47,37 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
 
 def decommission(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Operation:
     """Final backup, destroy the stack, release quota; the service ends `retired`."""
-    service = _idle_service(session=session, actor=actor, service_id=service_id)
+    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.Action.decommission)
     services.transition(session=session, actor=actor, service=service, target=ServiceStatus.decommissioning)
+    requests.cancel_pending_change(
+        session=session, actor=actor, service_id=service.id, reason="the service is being decommissioned"
+    )
     operation = operations.create(session=session, actor=actor, service=service, kind=OperationKind.decommission)
     session.commit()
     return operation
 
 
-def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: str) -> Operation:
+@dataclass(frozen=True)
+class Resize:
+    """What a resize did: asked for approval (the plan costs more quota), or started at once."""
+
+    request: Request | None = None
+    operation: Operation | None = None
+
+
+def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: str, justification: str = "") -> Resize:
     """Move the service to another plan of its offering, re-checking the ministry's quota.
 
-    A larger plan reserves the difference now (refused if it does not fit); a smaller one gives
-    the difference back when the change has succeeded. Volumes never shrink: that would
-    replace them and lose their data.
+    A plan that costs more of any resource is approved like an order of that plan: the
+    difference is reserved now (refused if it does not fit) and a `modify` request waits for the
+    offering's approval stages; the last approval starts the change. A plan that costs no more
+    starts at once and gives the difference back when the change has succeeded. Volumes never
+    shrink: that would replace them and lose their data.
     """
-    service = _idle_service(session=session, actor=actor, service_id=service_id)
+    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.Action.resize)
     if service.status != ServiceStatus.active:
         raise Conflict(f"only an active service can be resized; it is {service.status}", current_state=service.status)
+    requests.refuse_if_change_pending(session=session, service_id=service.id)
     offering = catalog.get_offering(service.offering_id)
     current, target = catalog.get_plan(offering, service.plan), catalog.get_plan(offering, plan_id)
     if target.id == current.id:
@@ -72,8 +87,10 @@ def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: st
         name: max(0, target.quota_cost.get(name, 0) - current.quota_cost.get(name, 0)) for name in quota.RESOURCES
     }
     if any(growth.values()):
-        ministries.reserve(session=session, ministry_id=service.ministry_id, cost=growth)
-        requests.add_held_quota(session=session, request_id=service.request_id, cost=growth)
+        request = requests.submit_change(
+            session=session, actor=actor, service=service, plan=target, growth=growth, justification=justification
+        )
+        return Resize(request=request)
     services.transition(session=session, actor=actor, service=service, target=ServiceStatus.modifying)
     operation = operations.create(
         session=session,
@@ -83,7 +100,7 @@ def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: st
         parameters={"plan": target.id, "from_plan": current.id},
     )
     session.commit()
-    return operation
+    return Resize(operation=operation)
 
 
 def run_action(
@@ -95,7 +112,7 @@ def run_action(
     upload: tuple[str, str, bytes] | None = None,
 ) -> Operation:
     """A day-2 playbook the offering names for `action`, optionally with an uploaded file."""
-    service = _idle_service(session=session, actor=actor, service_id=service_id)
+    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.service_action(action))
     if service.status != ServiceStatus.active:
         raise Conflict(f"'{action}' needs an active service; it is {service.status}", current_state=service.status)
     offering = catalog.get_offering(service.offering_id)
@@ -145,9 +162,10 @@ def _store_upload(*, session: Session, actor: Actor, service: Service, upload: t
     return record.id
 
 
-def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
-    services.check_day2_allowed(actor)
+def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID, action: policy.Action) -> Service:
+    """The service locked for a day-2 action: not found (404) before forbidden (403) before busy (409)."""
     service = services.lock(session=session, service_id=service_id, actor=actor)
+    policy.require(actor, action, ministry_id=service.ministry_id)
     if any(
         op.status in (OperationStatus.queued, OperationStatus.running)
         for op in operations.list_for_service(session=session, service_id=service_id)

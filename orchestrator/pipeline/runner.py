@@ -330,7 +330,7 @@ def _fail(operation_id: uuid.UUID, step: str, error: str) -> Outcome:
                 target=ServiceStatus.failed,
                 reason=f"{operation.kind} failed at {step}",
             )
-        if operation.kind == OperationKind.provision and operation.request_id:
+        if operation.request_id:  # an order, or an approved plan change
             requests.on_operation_finished(
                 session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=False
             )
@@ -358,7 +358,7 @@ def _succeed(operation_id: uuid.UUID, outputs: dict[str, Any]) -> Outcome:
             )
         if operation.kind == OperationKind.modify:
             _settle_plan(session, service, operation.parameters["plan"])
-        if operation.kind == OperationKind.provision and operation.request_id:
+        if operation.request_id:  # an order, or an approved plan change
             requests.on_operation_finished(
                 session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=True
             )

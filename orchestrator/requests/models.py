@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.auth.models import Role
@@ -22,6 +22,11 @@ class RequestStatus(StrEnum):
     expired = "expired"
 
 
+class RequestKind(StrEnum):
+    order = "order"  # a new service
+    modify = "modify"  # an existing service to a plan that costs more quota: approved like an order of it
+
+
 class RequestBase(SQLModel):
     offering_id: str = Field(max_length=64, description="Catalogue offering, e.g. `web-hosting`.")
     plan: str = Field(max_length=64, description="One of the offering's plans.")
@@ -35,6 +40,9 @@ class RequestCreate(RequestBase):
 
 class RequestPublic(RequestBase):
     id: uuid.UUID
+    kind: RequestKind = Field(
+        description="`order`: a new service. `modify`: `service_id` moving to `plan`; `quota_cost` is the growth."
+    )
     ministry_id: uuid.UUID
     offering_version: int
     status: RequestStatus
@@ -50,9 +58,21 @@ class RequestPublic(RequestBase):
 
 
 class Request(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("ministry_id", "idempotency_key", name="uq_request_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("ministry_id", "idempotency_key", name="uq_request_idempotency"),
+        # One plan change waiting for approval per service at most.
+        Index(
+            "uq_request_pending_change",
+            "service_id",
+            unique=True,
+            postgresql_where=text("kind = 'modify' AND status = 'pending_approval'"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: RequestKind = Field(
+        default=RequestKind.order, sa_column=Column(String(16), nullable=False, server_default="order")
+    )
     ministry_id: uuid.UUID = Field(foreign_key="ministry.id", index=True)
     offering_id: str = Field(max_length=64, index=True)
     offering_version: int
@@ -61,7 +81,8 @@ class Request(SQLModel, table=True):
     justification: str = Field(default="", max_length=2000)
     status: RequestStatus = Field(sa_column=Column(String(32), nullable=False, index=True))
     quota_cost: dict[str, int] = json_field()
-    # Whether quota_cost is still held against the ministry; guards against double release.
+    # Whether quota_cost is still held by this request; guards against double release. An approved
+    # plan change hands its growth over to the service's order, which holds the service's quota.
     quota_held: bool = True
     approval_stages: list[Role] = json_field(default_factory=list)
     next_stage: int = 0
@@ -71,6 +92,7 @@ class Request(SQLModel, table=True):
     created_by: uuid.UUID | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = timestamp_field(index=True)
     updated_at: datetime = timestamp_field()
+    # An order's service once approved; a plan change's service from the start.
     service_id: uuid.UUID | None = Field(default=None, index=True)
     operation_id: uuid.UUID | None = None
 

@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from orchestrator import quota
+from orchestrator import policy, quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor, Role
 from orchestrator.catalog import service as catalog
+from orchestrator.catalog.models import Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page, visible_to
-from orchestrator.errors import InvalidInput, NotFound, PermissionDenied
+from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationKind
@@ -26,14 +27,14 @@ from orchestrator.requests.models import (
     Decision,
     Request,
     RequestCreate,
+    RequestKind,
     RequestStatus,
 )
 from orchestrator.requests.states import REQUEST_STATES
 from orchestrator.services import service as services
+from orchestrator.services.models import Service, ServiceStatus
 
 log = logging.getLogger(__name__)
-
-ORDERING_ROLES = frozenset({Role.requester, Role.ministry_approver, Role.automation, Role.admin})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ def fingerprint(data: RequestCreate, ministry_id: uuid.UUID) -> str:
 
 
 def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
-    if actor.role not in ORDERING_ROLES:
-        raise PermissionDenied(f"role '{actor.role}' cannot order services")
+    policy.require(actor, policy.Action.order)
     ministry_id = _ordering_ministry(actor, data.ministry_id)
     offering = catalog.get_offering(data.offering_id)
     plan = catalog.get_plan(offering, data.plan)
@@ -151,8 +151,7 @@ def approvals_of(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Se
 
 def cancel(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str = "") -> Request:
     request = _locked(session=session, actor=actor, request_id=request_id)
-    if actor.role not in ORDERING_ROLES | {Role.operator}:
-        raise PermissionDenied(f"role '{actor.role}' cannot cancel requests")
+    policy.require(actor, policy.Action.cancel_request, ministry_id=request.ministry_id)
     _transition(
         session=session, actor=actor, request=request, target=RequestStatus.cancelled, detail={"reason": reason}
     )
@@ -162,11 +161,15 @@ def cancel(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str
 
 
 def vote(*, session: Session, actor: Actor, request_id: uuid.UUID, data: ApprovalCreate) -> Request:
+    peek = session.get(Request, request_id)
+    if peek is not None and peek.kind == RequestKind.modify and peek.service_id is not None:
+        # Service before request, the order every day-2 action locks in: no deadlock with a decommission.
+        services.lock(session=session, service_id=peek.service_id)
     request = _locked(session=session, actor=actor, request_id=request_id)
     if request.status != RequestStatus.pending_approval:
         REQUEST_STATES.check(request.status, RequestStatus.approved)  # raises with the current state
     stage_role = request.approval_stages[request.next_stage]
-    if actor.role not in (stage_role, Role.admin):
+    if not policy.allowed(actor, policy.stage_vote(stage_role), ministry_id=request.ministry_id):
         raise PermissionDenied(
             f"stage {request.next_stage + 1} of {len(request.approval_stages)} needs role '{stage_role}', "
             f"you are '{actor.role}'"
@@ -266,7 +269,99 @@ def settle_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str
     session.add(request)
 
 
+def pending_change(*, session: Session, service_id: uuid.UUID) -> Request | None:
+    """The service's plan change waiting for approval, if any."""
+    return session.exec(
+        select(Request).where(
+            Request.service_id == service_id,
+            Request.kind == RequestKind.modify,
+            Request.status == RequestStatus.pending_approval,
+        )
+    ).first()
+
+
+def refuse_if_change_pending(*, session: Session, service_id: uuid.UUID) -> None:
+    """409 while a plan change of the service waits for approval: one change at a time."""
+    waiting = pending_change(session=session, service_id=service_id)
+    if waiting is not None:
+        raise Conflict(
+            f"a change to plan '{waiting.plan}' is waiting for approval (request {waiting.id}); "
+            "cancel it or wait for the decision",
+            current_state=waiting.status,
+        )
+
+
+def submit_change(
+    *, session: Session, actor: Actor, service: Service, plan: Plan, growth: dict[str, int], justification: str = ""
+) -> Request:
+    """A plan change that needs more quota, approved like an order of that plan.
+
+    The growth is reserved now, under the ministry's lock, and given back exactly once on
+    rejection, expiry or cancellation; the last approval starts the modify operation. The caller
+    holds the service's row lock (so two changes cannot race) and has checked the plan; commits.
+    """
+    refuse_if_change_pending(session=session, service_id=service.id)
+    offering = catalog.get_offering(service.offering_id)
+    ministries.reserve(session=session, ministry_id=service.ministry_id, cost=growth)
+    now = utcnow()
+    body = {"kind": RequestKind.modify.value, "service_id": str(service.id), "from": service.plan, "plan": plan.id}
+    request = Request(
+        kind=RequestKind.modify,
+        ministry_id=service.ministry_id,
+        service_id=service.id,
+        offering_id=offering.id,
+        offering_version=offering.version,
+        plan=plan.id,
+        parameters={},
+        justification=justification,
+        status=RequestStatus.pending_approval,
+        quota_cost=dict(growth),
+        approval_stages=list(offering.approval.stages),
+        approval_deadline=now + timedelta(hours=offering.approval.timeout_hours),
+        fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="request",
+        entity_id=request.id,
+        ministry_id=request.ministry_id,
+        action="submitted",
+        to_state=request.status,
+        detail={
+            "kind": RequestKind.modify.value,
+            "service": str(service.id),
+            "from_plan": service.plan,
+            "plan": plan.id,
+            "quota_cost": request.quota_cost,
+        },
+    )
+    session.commit()
+    return request
+
+
+def cancel_pending_change(*, session: Session, actor: Actor, service_id: uuid.UUID, reason: str) -> None:
+    """Withdraw the service's plan change waiting for approval (the service is going away); caller commits."""
+    waiting = pending_change(session=session, service_id=service_id)
+    if waiting is None:
+        return
+    request = _row(session, waiting.id)
+    if request.status == RequestStatus.pending_approval:
+        _transition(
+            session=session, actor=actor, request=request, target=RequestStatus.cancelled, detail={"reason": reason}
+        )
+        _release_quota(session=session, request=request)
+
+
 def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> None:
+    if request.kind == RequestKind.modify:
+        _start_change(session=session, actor=actor, request=request)
+        return
     service = services.create_for_request(session=session, actor=actor, request=request)
     operation = operations.create(
         session=session,
@@ -277,6 +372,34 @@ def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> No
     )
     request.service_id = service.id
     request.operation_id = operation.id
+
+
+def _start_change(*, session: Session, actor: Actor, request: Request) -> None:
+    """The approved plan change starts: its growth joins the service's held quota, and the modify
+    operation is queued in the same transaction as the last vote."""
+    assert request.service_id is not None
+    service = services.lock(session=session, service_id=request.service_id)
+    if service.status != ServiceStatus.active:
+        raise Conflict(
+            f"service {service.id} is {service.status}; its plan change can start only while it is active",
+            current_state=service.status,
+        )
+    # The ministry stays charged: the order that holds the service's quota now holds the growth too.
+    add_held_quota(session=session, request_id=service.request_id, cost=request.quota_cost)
+    request.quota_held = False
+    services.transition(
+        session=session, actor=actor, service=service, target=ServiceStatus.modifying, reason=f"request {request.id}"
+    )
+    operation = operations.create(
+        session=session,
+        actor=actor,
+        service=service,
+        kind=OperationKind.modify,
+        request_id=request.id,
+        parameters={"plan": request.plan, "from_plan": service.plan},
+    )
+    request.operation_id = operation.id
+    session.add(request)
 
 
 def _transition(

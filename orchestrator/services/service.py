@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from orchestrator import secrets
+from orchestrator import policy, secrets
 from orchestrator.audit import service as audit
-from orchestrator.auth.models import Actor, Role
+from orchestrator.auth.models import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page, visible_to
-from orchestrator.errors import Conflict, NotFound, PermissionDenied
+from orchestrator.errors import Conflict, NotFound
 from orchestrator.ministry.models import Ministry
 from orchestrator.pki import service as pki
 from orchestrator.pki.issue import KeyAndCert
@@ -28,8 +28,6 @@ from orchestrator.services.states import SERVICE_STATES
 DEFAULT_RETENTION = timedelta(days=90)
 
 RESTIC_PASSWORD = "restic_password"
-
-DAY2_ROLES = frozenset({Role.requester, Role.ministry_approver, Role.operator, Role.admin, Role.automation})
 
 
 def stack_name_for(*, ministry_code: str, offering_id: str, service_id: uuid.UUID) -> str:
@@ -161,9 +159,8 @@ def transition(*, session: Session, actor: Actor, service: Service, target: Serv
 
 def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID) -> dict[str, str]:
     """The ministry's credentials of the service, once; afterwards only rotation gives new ones."""
-    if actor.role not in (Role.requester, Role.ministry_approver) or actor.ministry_id is None:
-        raise PermissionDenied("only the ministry's own staff may see its service credentials")
     service = lock(session=session, service_id=service_id, actor=actor)
+    policy.require(actor, policy.Action.reveal_credentials, ministry_id=service.ministry_id)
     if service.status != ServiceStatus.active:
         raise Conflict(f"credentials are available once the service is active; it is {service.status}")
     if service.credentials_revealed_at is not None:
@@ -189,8 +186,3 @@ def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID)
     )
     session.commit()
     return shown
-
-
-def check_day2_allowed(actor: Actor) -> None:
-    if actor.role not in DAY2_ROLES:
-        raise PermissionDenied(f"role '{actor.role}' cannot act on services")

@@ -26,6 +26,7 @@ class BootstrapUser(BaseModel):
     role: Role
     ministry: str | None = None
     full_name: str = ""
+    platform_wide: bool = False
 
 
 class BootstrapMinistry(BaseModel):
@@ -47,6 +48,7 @@ ministries:
 users:
   - {username: admin, role: admin}
   - {username: health-it, role: requester, ministry: health, full_name: Dara Sok}
+  - {username: dr-schedules, role: automation, platform_wide: true}
 """
 
 
@@ -93,7 +95,13 @@ def bootstrap(
             user = auth.create_user(
                 session=session,
                 actor=SYSTEM,
-                data=UserCreate(username=u.username, role=u.role, ministry_id=ministry_id, full_name=u.full_name),
+                data=UserCreate(
+                    username=u.username,
+                    role=u.role,
+                    ministry_id=ministry_id,
+                    full_name=u.full_name,
+                    platform_wide=u.platform_wide,
+                ),
             )
             token = auth.issue_token(
                 session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bootstrap")

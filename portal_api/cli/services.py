@@ -44,10 +44,28 @@ def show(service_id: str) -> None:
 
 
 @app.command()
-def resize(service_id: str, plan: str) -> None:
-    """Move a service to another plan of its offering (quota re-checked)."""
+def resize(
+    service_id: str,
+    plan: str,
+    justification: Annotated[str, typer.Option(help="Why; approvers read it when the plan grows")] = "",
+) -> None:
+    """Move a service to another plan of its offering. A plan that needs more quota waits for approval."""
     with _client() as client:
-        _started(_check(client.post(f"/v1/services/{service_id}/actions/resize", json={"plan": plan})))
+        accepted = _check(
+            client.post(
+                f"/v1/services/{service_id}/actions/resize", json={"plan": plan, "justification": justification}
+            )
+        )
+    if accepted["outcome"] == "approval_needed":
+        request = accepted["request"]
+        stages = " then ".join(request["approval_stages"])
+        console.print(
+            f"plan '{plan}' needs more quota, so it is approved like an order: request {request['id']} waits for "
+            f"{stages}; quota reserved: {request['quota_cost']}. The change starts after the last approval "
+            f"(tonle requests, tonle approve {request['id']})."
+        )
+        return
+    _started(accepted["operation"])
 
 
 @app.command()

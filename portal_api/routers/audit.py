@@ -6,9 +6,7 @@ from fastapi import APIRouter, Query
 
 from orchestrator.audit import service as audit
 from orchestrator.audit.models import AuditEntryPublic
-from orchestrator.auth.models import Role
-from orchestrator.errors import PermissionDenied
-from portal_api.deps import ActorDep, SessionDep
+from portal_api.deps import AuditReaderDep, SessionDep
 from portal_api.pagination import LimitQuery, OffsetQuery
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -17,14 +15,12 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 @router.get("", summary="Audit entries, newest first")
 def list_audit(
     session: SessionDep,
-    actor: ActorDep,
+    actor: AuditReaderDep,
     entity: Annotated[str | None, Query(description="e.g. request, service, operation")] = None,
     entity_id: str | None = None,
     limit: LimitQuery = 100,
     offset: OffsetQuery = 0,
 ) -> list[AuditEntryPublic]:
-    if actor.role not in (Role.admin, Role.operator, Role.ministry_approver):
-        raise PermissionDenied("the audit log is for approvers, operators and admins")
     rows = audit.list_entries(
         session=session,
         ministry_id=None if actor.sees_all_ministries else actor.ministry_id,

@@ -7,18 +7,18 @@ from fastapi import APIRouter
 from orchestrator.errors import NotFound
 from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import MinistryCreate, MinistryPublic, MinistryUpdate
-from portal_api.deps import ActorDep, AdminDep, PlatformDep, SessionDep
+from portal_api.deps import ActorDep, MinistryAdminDep, MinistryListDep, SessionDep
 
 router = APIRouter(prefix="/v1/ministries", tags=["ministries"])
 
 
 @router.get("", summary="List ministries (operators and admins)")
-def list_ministries(session: SessionDep, actor: PlatformDep) -> list[MinistryPublic]:
+def list_ministries(session: SessionDep, actor: MinistryListDep) -> list[MinistryPublic]:
     return [MinistryPublic.model_validate(m) for m in ministries.list_all(session=session)]
 
 
 @router.post("", status_code=201, summary="Create a ministry")
-def create_ministry(data: MinistryCreate, session: SessionDep, actor: AdminDep) -> MinistryPublic:
+def create_ministry(data: MinistryCreate, session: SessionDep, actor: MinistryAdminDep) -> MinistryPublic:
     return MinistryPublic.model_validate(ministries.create(session=session, actor=actor, data=data))
 
 
@@ -31,7 +31,7 @@ def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -
 
 @router.patch("/{ministry_id}", summary="Rename a ministry or change its quota")
 def update_ministry(
-    ministry_id: uuid.UUID, data: MinistryUpdate, session: SessionDep, actor: AdminDep
+    ministry_id: uuid.UUID, data: MinistryUpdate, session: SessionDep, actor: MinistryAdminDep
 ) -> MinistryPublic:
     return MinistryPublic.model_validate(
         ministries.update(session=session, actor=actor, ministry_id=ministry_id, data=data)

@@ -16,7 +16,7 @@ from orchestrator.database.core import session_scope
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import EventPublic, OperationPublic, OperationStatus
 from orchestrator.pipeline import actions
-from portal_api.deps import ActorDep, PlatformDep, SessionDep
+from portal_api.deps import ActorDep, SessionDep
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -44,8 +44,13 @@ def list_events(
     ]
 
 
-@router.post("/{operation_id}/retry", status_code=202, summary="Retry a failed operation from its failed step")
-def retry(operation_id: uuid.UUID, session: SessionDep, actor: PlatformDep) -> OperationPublic:
+@router.post(
+    "/{operation_id}/retry",
+    status_code=202,
+    summary="Retry a failed operation from its failed step (operators and admins)",
+    responses={403: {"description": "Not an operator or admin"}, 409: {"description": "The operation has not failed"}},
+)
+def retry(operation_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> OperationPublic:
     return OperationPublic.model_validate(actions.retry(session=session, actor=actor, operation_id=operation_id))
 
 

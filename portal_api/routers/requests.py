@@ -15,7 +15,7 @@ from orchestrator.requests.models import (
     RequestPublic,
     RequestStatus,
 )
-from portal_api.deps import ActorDep, ApproverDep, OrdererDep, SessionDep
+from portal_api.deps import ActorDep, OrdererDep, SessionDep, VoterDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
@@ -113,7 +113,7 @@ def list_approvals(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) 
 def vote(
     request_id: uuid.UUID,
     session: SessionDep,
-    actor: ApproverDep,
+    actor: VoterDep,
     data: Annotated[
         ApprovalCreate,
         Body(

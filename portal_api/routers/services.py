@@ -1,16 +1,18 @@
 """Deployed services and their day-2 actions."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from orchestrator import policy
 from orchestrator.errors import NotImplementedYet
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationPublic
 from orchestrator.pipeline import actions
+from orchestrator.requests.models import RequestPublic
 from orchestrator.services import service as services
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
 from portal_api.deps import ActorDep, SessionDep
@@ -67,13 +69,39 @@ def decommission(service_id: uuid.UUID, session: SessionDep, actor: ActorDep) ->
 
 class ResizeBody(BaseModel):
     plan: str = Field(description="Another plan of the service's offering.", examples=["medium"])
-
-
-@router.post("/{service_id}/actions/resize", status_code=202, summary="Move the service to another plan")
-def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: ActorDep) -> OperationPublic:
-    return OperationPublic.model_validate(
-        actions.resize(session=session, actor=actor, service_id=service_id, plan_id=body.plan)
+    justification: str = Field(
+        default="", max_length=2000, description="Why the ministry needs it; approvers read it when the plan grows."
     )
+
+
+class ResizeAccepted(BaseModel):
+    """A resize either waits for approval (the plan costs more quota) or has started."""
+
+    outcome: Literal["approval_needed", "started"] = Field(
+        description="`approval_needed`: `request` (kind `modify`) holds the quota growth and waits for the "
+        "offering's approval stages; its last approval starts the operation (`request.operation_id`). "
+        "`started`: the plan costs no more quota; `operation` is the queued `modify` operation."
+    )
+    request: RequestPublic | None = None
+    operation: OperationPublic | None = None
+
+
+@router.post(
+    "/{service_id}/actions/resize",
+    status_code=202,
+    summary="Move the service to another plan (a larger one goes through approval, like an order of it)",
+    responses={
+        409: {"description": "An operation is in progress, or a plan change is already waiting for approval"},
+        422: {"description": "Unknown plan, the same plan, a volume would shrink, or the quota growth does not fit"},
+    },
+)
+def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: ActorDep) -> ResizeAccepted:
+    done = actions.resize(
+        session=session, actor=actor, service_id=service_id, plan_id=body.plan, justification=body.justification
+    )
+    if done.request is not None:
+        return ResizeAccepted(outcome="approval_needed", request=RequestPublic.model_validate(done.request))
+    return ResizeAccepted(outcome="started", operation=OperationPublic.model_validate(done.operation))
 
 
 @router.post(
@@ -114,9 +142,10 @@ async def deploy_content(
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
 def day2_action(service_id: uuid.UUID, action: str, session: SessionDep, actor: ActorDep) -> OperationPublic:
-    services.check_day2_allowed(actor)
-    services.get(session=session, actor=actor, service_id=service_id)
     if action in PENDING_ACTIONS:
+        # Not found, then forbidden, then not built yet: the policy answers first.
+        service = services.get(session=session, actor=actor, service_id=service_id)
+        policy.require(actor, policy.service_action(action), ministry_id=service.ministry_id)
         raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
     return OperationPublic.model_validate(
         actions.run_action(session=session, actor=actor, service_id=service_id, action=action)

@@ -5,7 +5,10 @@ failures and that secrets never reach events or stay on disk.
 """
 
 import json
-import sys
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +21,36 @@ pytestmark = pytest.mark.integration
 
 PLAYBOOKS = Path(__file__).parent.parent / "fixtures" / "playbooks"
 SECRET = "s3cr3t-Pa55-do-not-log"
+# Modules run by the unprivileged Ansible account: an interpreter it can reach (this test
+# process's own may live under /root).
+LOCAL_PYTHON = "/usr/bin/python3"
 
 
-def local_host(tmp_path: Path) -> dict[str, dict[str, object]]:
+def local_host(tmp_path: Path | None = None) -> dict[str, dict[str, object]]:
     return {
         "self": {
             "address": "127.0.0.1",
             "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
+            "ansible_python_interpreter": LOCAL_PYTHON,
             "groups": ["web"],
         }
     }
 
 
-def test_a_playbook_runs_streams_task_events_and_reports_no_change_the_second_time(tmp_path: Path) -> None:
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder the unprivileged Ansible account can write to (pytest's own is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="tonle-ansible-test-"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_playbook_runs_streams_task_events_and_reports_no_change_the_second_time(
+    tmp_path: Path, open_dir: Path
+) -> None:
     runner = AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs")
-    target = tmp_path / "target"
-    target.mkdir()
+    target = open_dir
     run = PlaybookRun(
         playbook="probe",
         hosts=local_host(tmp_path),
@@ -61,10 +77,10 @@ def test_a_playbook_runs_streams_task_events_and_reports_no_change_the_second_ti
 
     everything = json.dumps([e.__dict__ for e in events + second_events])
     assert SECRET not in everything
-    for path in (tmp_path / "runs").rglob("*"):
+    for path in runner.runs_dir.glob("op-1-probe-*/**/*"):
         if path.is_file():
             assert SECRET not in path.read_text(errors="replace"), f"secret left in {path}"
-    artifacts = list((tmp_path / "runs").glob("op-1-probe-*/artifacts/*/job_events/*.json"))
+    artifacts = list(runner.runs_dir.glob("op-1-probe-*/artifacts/*/job_events/*.json"))
     assert artifacts, "the run's events are kept as artifacts"
 
 
@@ -80,5 +96,44 @@ def test_a_failing_task_is_reported_with_its_error(tmp_path: Path) -> None:
 
 def test_an_unknown_playbook_is_a_step_failure_naming_it(tmp_path: Path) -> None:
     runner = AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs")
-    with pytest.raises(StepFailed, match="playbook 'nope' not found"):
+    with pytest.raises(StepFailed, match="playbook 'nope' is not installed") as failure:
         runner.run(PlaybookRun(playbook="nope", hosts=local_host(tmp_path)), lambda e: None)
+    # Ministries see the failure: it names no place on the orchestrator.
+    assert str(PLAYBOOKS) not in str(failure.value) and "/" not in str(failure.value)
+
+
+def test_a_playbook_that_cannot_start_fails_without_orchestrator_paths(tmp_path: Path) -> None:
+    runner = AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs")
+    result = runner.run(PlaybookRun(playbook="missing_role", hosts=local_host(tmp_path)), lambda e: None)
+    assert not result.ok and result.failures
+    shown = " ".join(result.failures)
+    assert "missing_role_that_does_not_exist" in shown, shown
+    for place in (str(PLAYBOOKS.resolve()), str(runner.runs_dir), "artifacts:"):
+        assert place not in shown, shown
+
+
+def test_a_crashed_run_leaves_no_secret_after_a_worker_starts(tmp_path: Path) -> None:
+    from orchestrator.ansible.runner import SECRET_FILES, remove_leftover_secrets
+
+    runs = tmp_path / "runs"
+    crashed = runs / "provision-x-web-1234abcd"
+    for name in (*SECRET_FILES, "artifacts/1/env/ssh_key", "files/archive"):
+        (crashed / name).parent.mkdir(parents=True, exist_ok=True)
+        (crashed / name).write_text(SECRET)
+    (crashed / "artifacts/1/stdout").write_text("PLAY RECAP\n")
+    # A run still going in another worker holds its lock: left alone.
+    running = runs / "provision-y-web-5678abcd"
+    (running / "env").mkdir(parents=True)
+    (running / "env/ssh_key").write_text(SECRET)
+    lock = os.open(running / ".running", os.O_WRONLY | os.O_CREAT, 0o600)
+    import fcntl
+
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        assert remove_leftover_secrets([runs]) == 1
+    finally:
+        os.close(lock)
+    left = [p for p in crashed.rglob("*") if p.is_file()]
+    assert left == [crashed / "artifacts/1/stdout"], left
+    assert (running / "env/ssh_key").exists()
+    assert remove_leftover_secrets([runs]) == 1  # its worker gone too, now it is cleaned

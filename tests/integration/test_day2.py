@@ -1,4 +1,4 @@
-"""Day-2 operations through the API: resize with quota re-checked, content deployment, restart.
+"""Day-2 operations through the API: resize (growth approved like an order), content deployment, restart.
 
 The configuration runner is a recording test double at the Ansible boundary (real playbook runs
 are tested in tests/integration/test_ansible_runner.py and the cloud tier).
@@ -78,7 +78,23 @@ def quota_used(client: httpx.Client, tenant: Tenant) -> dict[str, int]:
     return used
 
 
-def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
+def resize(client: httpx.Client, service_id: str, plan: str, headers: dict[str, str]) -> httpx.Response:
+    return client.post(f"/v1/services/{service_id}/actions/resize", json={"plan": plan}, headers=headers)
+
+
+def vote(client: httpx.Client, request_id: str, headers: dict[str, str], decision: str = "approve") -> dict[str, Any]:
+    response = client.post(f"/v1/requests/{request_id}/approvals", json={"decision": decision}, headers=headers)
+    assert response.status_code == 200, response.text
+    voted: dict[str, Any] = response.json()
+    return voted
+
+
+def service_of(client: httpx.Client, tenant: Tenant, service_id: str) -> dict[str, Any]:
+    service: dict[str, Any] = client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()
+    return service
+
+
+def test_growth_is_approved_like_an_order_and_then_rebuilds_with_the_new_sizes(
     client: httpx.Client,
     platform: Platform,
     work: Callable[[], None],
@@ -89,28 +105,47 @@ def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
     service_id = active_service(client, tenant, platform, work)
     assert quota_used(client, tenant)["vcpu"] == 1
 
-    too_big = client.post(
-        f"/v1/services/{service_id}/actions/resize", json={"plan": "large"}, headers=tenant.requester.headers
-    )
+    too_big = resize(client, service_id, "large", tenant.requester.headers)
     assert too_big.status_code == 422 and too_big.json()["title"] == "Quota exceeded"
     assert quota_used(client, tenant)["vcpu"] == 1
 
-    resized = client.post(
-        f"/v1/services/{service_id}/actions/resize", json={"plan": "medium"}, headers=tenant.requester.headers
-    )
-    assert resized.status_code == 202, resized.text
-    assert resized.json()["kind"] == "modify"
-    assert quota_used(client, tenant)["vcpu"] == 2, "the difference is reserved when the change is asked for"
-    assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "modifying"
+    asked = resize(client, service_id, "medium", tenant.requester.headers)
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["outcome"] == "approval_needed" and asked.json()["operation"] is None
+    request = asked.json()["request"]
+    assert request["kind"] == "modify" and request["service_id"] == service_id and request["plan"] == "medium"
+    assert request["status"] == "pending_approval"
+    assert request["approval_stages"] == ["ministry_approver", "operator"]
+    assert request["quota_cost"]["vcpu"] == 1 and request["quota_cost"]["storage_gb"] == 30
+    assert quota_used(client, tenant)["vcpu"] == 2, "the growth is held from the moment it is asked for"
+    assert service_of(client, tenant, service_id)["status"] == "active"
+    assert (
+        client.get(f"/v1/services/{service_id}/operations", headers=tenant.requester.headers).json()[-1]["kind"]
+        == "provision"
+    ), "nothing runs before the approvals"
+
+    second = resize(client, service_id, "large", tenant.requester.headers)
+    assert second.status_code == 409 and request["id"] in second.json()["detail"]
+    restarted = client.post(f"/v1/services/{service_id}/actions/restart", headers=tenant.requester.headers)
+    assert restarted.status_code == 202, "other day-2 actions still work while a change waits"
     work()
-    service = client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()
+
+    assert vote(client, request["id"], tenant.approver.headers)["status"] == "pending_approval"
+    assert service_of(client, tenant, service_id)["status"] == "active"
+    approved = vote(client, request["id"], platform.operator.headers)
+    assert approved["status"] == "approved" and approved["operation_id"]
+    assert service_of(client, tenant, service_id)["status"] == "modifying"
+    operation = client.get(f"/v1/operations/{approved['operation_id']}", headers=tenant.requester.headers).json()
+    assert operation["kind"] == "modify" and operation["request_id"] == request["id"]
+    work()
+    service = service_of(client, tenant, service_id)
     assert service["status"] == "active" and service["plan"] == "medium"
     assert engine.sizes[-1]["flavor"] == "m1.medium"
     assert quota_used(client, tenant)["vcpu"] == 2 and quota_used(client, tenant)["storage_gb"] == 50
+    finished = client.get(f"/v1/requests/{request['id']}", headers=tenant.requester.headers).json()
+    assert finished["status"] == "fulfilled"
 
-    shrink = client.post(
-        f"/v1/services/{service_id}/actions/resize", json={"plan": "small"}, headers=tenant.requester.headers
-    )
+    shrink = resize(client, service_id, "small", tenant.requester.headers)
     assert shrink.status_code == 422 and shrink.json()["field"] == "plan"
     assert "shrink volume_gb from 50 to 20" in shrink.json()["detail"]
 
@@ -118,6 +153,76 @@ def test_resize_reserves_the_difference_and_rebuilds_with_the_new_sizes(
     work()
     assert all(v == 0 for v in quota_used(client, tenant).values()), "retiring gives back what the resize took"
     assert runner.runs[-1].playbook == "backup_now", "decommissioning takes a final backup first"
+
+
+def test_a_refused_or_withdrawn_growth_gives_the_quota_back_once(
+    client: httpx.Client,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    tenant = make_tenant(vcpu=3, ram_gb=100, storage_gb=1000, object_gb=1000, public_ips=5)
+    service_id = active_service(client, tenant, platform, work)
+    before = quota_used(client, tenant)
+
+    rejected = resize(client, service_id, "medium", tenant.requester.headers).json()["request"]
+    assert quota_used(client, tenant)["vcpu"] == 2
+    assert vote(client, rejected["id"], tenant.approver.headers, "reject")["status"] == "rejected"
+    assert quota_used(client, tenant) == before
+    again = client.post(f"/v1/requests/{rejected['id']}/cancel", headers=tenant.requester.headers)
+    assert again.status_code == 409 and quota_used(client, tenant) == before, "released exactly once"
+    assert service_of(client, tenant, service_id)["plan"] == "small"
+
+    withdrawn = resize(client, service_id, "medium", tenant.requester.headers).json()["request"]
+    assert client.post(f"/v1/requests/{withdrawn['id']}/cancel", headers=tenant.requester.headers).status_code == 200
+    assert quota_used(client, tenant) == before
+
+    # A service that goes away takes its waiting change with it.
+    pending = resize(client, service_id, "medium", tenant.requester.headers).json()["request"]
+    retired = client.post(f"/v1/services/{service_id}/decommission", headers=tenant.requester.headers)
+    assert retired.status_code == 202, retired.text
+    assert client.get(f"/v1/requests/{pending['id']}", headers=tenant.requester.headers).json()["status"] == "cancelled"
+    late = client.post(
+        f"/v1/requests/{pending['id']}/approvals", json={"decision": "approve"}, headers=tenant.approver.headers
+    )
+    assert late.status_code == 409
+    work()
+    assert all(v == 0 for v in quota_used(client, tenant).values())
+
+
+def test_a_plan_that_costs_no_more_starts_at_once(
+    client: httpx.Client,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    ordered = client.post("/v1/requests", json=BACKUP_ORDER, headers=tenant.requester.headers)
+    assert ordered.status_code == 201, ordered.text
+    # This offering has one stage: the ministry's head.
+    approved = vote(client, ordered.json()["id"], tenant.approver.headers)
+    work()
+    service_id = approved["service_id"]
+    assert quota_used(client, tenant)["object_gb"] == 2000
+
+    shrunk = resize(client, service_id, "archive-500g", tenant.requester.headers)
+    assert shrunk.status_code == 202, shrunk.text
+    assert shrunk.json()["outcome"] == "started" and shrunk.json()["request"] is None
+    assert shrunk.json()["operation"]["kind"] == "modify"
+    assert service_of(client, tenant, service_id)["status"] == "modifying"
+    work()
+    assert service_of(client, tenant, service_id)["plan"] == "archive-500g"
+    assert quota_used(client, tenant)["object_gb"] == 500, "the difference comes back once the change succeeded"
+
+    grown = resize(client, service_id, "archive-2t", tenant.requester.headers).json()
+    assert grown["outcome"] == "approval_needed" and grown["request"]["approval_stages"] == ["ministry_approver"]
+
+
+BACKUP_ORDER = {
+    "offering_id": "dr-backup",
+    "plan": "archive-2t",
+    "parameters": {"name": "tax-archive", "purpose": "Off-site copies of the tax archive"},
+}
 
 
 def test_deploy_content_hands_the_archive_to_the_playbook_and_keeps_it_off_disk(

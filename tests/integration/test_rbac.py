@@ -38,7 +38,7 @@ class World:
         }[role]
 
     def pending_request(self) -> str:
-        response = self.client.post("/v1/requests", json=order_body(), headers=self.tenant.requester.headers)
+        response = self.client.post("/v1/requests", json=order_body(self.tenant), headers=self.tenant.requester.headers)
         assert response.status_code == 201, response.text
         request_id: str = response.json()["id"]
         return request_id
@@ -83,7 +83,8 @@ ADMIN_ONLY = everyone(403, admin=200)
 
 
 def order_for(world: World, role: str) -> dict[str, Any]:
-    body = order_body()
+    # Each ministry orders names under its own DNS suffix; admins and operators order for the tenant.
+    body = order_body(world.other if role.startswith("other_") else world.tenant)
     if role in ("admin", "operator"):
         body["ministry_id"] = str(world.tenant.ministry_id)
     return body
@@ -107,7 +108,8 @@ CASES = [
         "cancel request",
         "POST",
         lambda w: f"/v1/requests/{w.pending_request()}/cancel",
-        everyone(200, other_requester=404, other_approver=404),
+        # Operators do not withdraw a ministry's order; they reject it at their stage.
+        everyone(200, operator=403, other_requester=404, other_approver=404),
     ),
     Case(
         "vote on first stage",
@@ -123,7 +125,8 @@ CASES = [
         "day-2 action not yet built",
         "POST",
         lambda w: f"/v1/services/{w.service_id}/actions/drill",
-        everyone(501, other_requester=404, other_approver=404),
+        # The policy answers before the missing workflow: operators do not act on ministries' services.
+        everyone(501, operator=403, other_requester=404, other_approver=404),
     ),
     Case("get operation", "GET", lambda w: f"/v1/operations/{w.operation_id}", SCOPED_READ),
     Case("operation events", "GET", lambda w: f"/v1/operations/{w.operation_id}/events", SCOPED_READ),
@@ -131,7 +134,7 @@ CASES = [
         "retry a finished operation",
         "POST",
         lambda w: f"/v1/operations/{w.operation_id}/retry",
-        everyone(403, operator=409, admin=409),
+        everyone(403, operator=409, admin=409, other_requester=404, other_approver=404),
     ),
     Case("list ministries", "GET", lambda w: "/v1/ministries", PLATFORM_ONLY),
     Case(
@@ -198,7 +201,7 @@ def test_lists_show_only_the_callers_ministry(world: World) -> None:
 
 
 def test_ordering_for_another_ministry_looks_like_a_missing_ministry(world: World) -> None:
-    body = order_body(ministry_id=str(world.other.ministry_id))
+    body = order_body(world.other, ministry_id=str(world.other.ministry_id))
     response = world.client.post("/v1/requests", json=body, headers=world.tenant.requester.headers)
     assert response.status_code == 404
     assert response.json()["field"] == "ministry_id"
