@@ -24,7 +24,7 @@ from bench.setup import account_token, free_port, fresh_database, wait_ready  # 
 ORDER = {
     "offering_id": "web-hosting",
     "plan": "small",
-    "parameters": {"name": "bench", "domain": "bench.gov.example", "admin_email": "bench@gov.example"},
+    "parameters": {"name": "bench", "domain": "www.bench.gov.example", "admin_email": "web@bench.gov.example"},
 }
 
 
@@ -45,6 +45,7 @@ def prepare(data_dir: Path) -> tuple[str, str]:
                 code="bench",
                 name="Ministry of Benchmarks",
                 quota_limits=QuotaLimits(vcpu=big, ram_gb=big, storage_gb=big, object_gb=big, public_ips=big),
+                dns_suffixes=["bench.gov.example"],
             ),
         )
         token = account_token(session, "bench", "requester", ministry.id)

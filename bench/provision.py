@@ -46,6 +46,7 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
                     code=code,
                     name=f"Ministry {index}",
                     quota_limits=QuotaLimits(vcpu=64, ram_gb=128, storage_gb=2000, object_gb=2000, public_ips=20),
+                    dns_suffixes=[f"{code}.gov.example"],
                 ),
             )
             tenants.append(
@@ -72,7 +73,7 @@ def provision(base: str, tenant: dict[str, str], operator: str, timeout: float) 
             "parameters": {
                 "name": "bench",
                 "domain": f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example",
-                "admin_email": "bench@gov.example",
+                "admin_email": f"bench@{tenant['code']}.gov.example",
             },
         }
         request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from orchestrator.auth import service as auth
 from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
 from orchestrator.ministry import service as ministries
-from orchestrator.ministry.models import Ministry, MinistryCreate, QuotaLimits
+from orchestrator.ministry.models import Ministry, MinistryCreate, MinistryUpdate, QuotaLimits
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,11 @@ DEMO_QUOTA = QuotaLimits(
     vcpu=32, ram_gb=64, storage_gb=2000, object_gb=5000, public_ips=8, mailboxes=500, rack_units=42
 )
 DEMO_MINISTRIES = (("health", "Ministry of Health"), ("education", "Ministry of Education"))
+
+
+def demo_suffix(code: str) -> str:
+    """The DNS suffix a demo ministry owns: its orders may name only this and names under it."""
+    return f"{code}.gov.example"
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,14 @@ def seed_demo(session: Session, tokens_file: Path) -> bool:
     """Create the demo data if the database is empty; return whether it did."""
     if not is_empty(session):
         log.info("database already has data; not seeding")
+        _give_demo_suffixes(session)
         return False
     ids = {}
     for code, name in DEMO_MINISTRIES:
         ministry = ministries.create(
-            session=session, actor=SYSTEM, data=MinistryCreate(code=code, name=name, quota_limits=DEMO_QUOTA)
+            session=session,
+            actor=SYSTEM,
+            data=MinistryCreate(code=code, name=name, quota_limits=DEMO_QUOTA, dns_suffixes=[demo_suffix(code)]),
         )
         ids[code] = ministry.id
     written = []
@@ -87,3 +95,18 @@ def seed_demo(session: Session, tokens_file: Path) -> bool:
     tokens_file.chmod(0o600)
     log.info("seeded %d ministries and %d accounts; tokens in %s", len(ids), len(written), tokens_file)
     return True
+
+
+def _give_demo_suffixes(session: Session) -> None:
+    """Demo ministries seeded before ministries owned DNS suffixes get theirs, so `make run` on an
+    existing demo database can still order; a ministry that owns any suffix is left alone."""
+    for code, _ in DEMO_MINISTRIES:
+        ministry = ministries.get_by_code(session=session, code=code)
+        if ministry is not None and not ministry.dns_suffixes:
+            ministries.update(
+                session=session,
+                actor=SYSTEM,
+                ministry_id=ministry.id,
+                data=MinistryUpdate(dns_suffixes=[demo_suffix(code)]),
+            )
+            log.info("demo ministry %s now owns %s", code, demo_suffix(code))

@@ -123,6 +123,11 @@ class Tenant:
     approver: Account
     automation: Account
 
+    @property
+    def dns_suffix(self) -> str:
+        """The one DNS suffix the test ministry owns: its orders name this or names under it."""
+        return f"{self.code}.gov.example"
+
 
 @dataclass
 class Platform:
@@ -154,13 +159,15 @@ def make_tenant(**quota: int) -> Tenant:
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits
 
     limits = QuotaLimits(
-        **(quota or {"vcpu": 64, "ram_gb": 128, "storage_gb": 5000, "object_gb": 10000, "public_ips": 20})
+        **(
+            quota
+            or {"vcpu": 64, "ram_gb": 128, "storage_gb": 5000, "object_gb": 10000, "public_ips": 20, "mailboxes": 500}
+        )
     )
     code = f"m-{uuid.uuid4().hex[:8]}"
+    data = MinistryCreate(code=code, name=f"Ministry {code}", quota_limits=limits, dns_suffixes=[f"{code}.gov.example"])
     with session_scope() as session:
-        ministry = ministries.create(
-            session=session, actor=SYSTEM, data=MinistryCreate(code=code, name=f"Ministry {code}", quota_limits=limits)
-        )
+        ministry = ministries.create(session=session, actor=SYSTEM, data=data)
     return Tenant(
         ministry_id=ministry.id,
         code=code,
@@ -228,18 +235,16 @@ def work(database: Database) -> Callable[[], None]:
     return run_worker_until_idle
 
 
-WEB_PARAMS = {
-    "name": "portal",
-    "domain": "portal.example.gov.example",
-    "admin_email": "web@example.gov.example",
-}
+def web_params(tenant: "Tenant") -> dict[str, object]:
+    """Web-hosting parameters that the tenant may order: the domain is under its own DNS suffix."""
+    return {"name": "portal", "domain": f"portal.{tenant.dns_suffix}", "admin_email": f"web@{tenant.dns_suffix}"}
 
 
 def order_and_approve(
     client: httpx.Client, tenant: "Tenant", platform: "Platform", body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Order as the ministry's requester, approve as its head then an operator; the approved request."""
-    request = client.post("/v1/requests", json=body or order_body(), headers=tenant.requester.headers)
+    request = client.post("/v1/requests", json=body or order_body(tenant), headers=tenant.requester.headers)
     assert request.status_code == 201, request.text
     request_id = request.json()["id"]
     first = client.post(
@@ -255,7 +260,8 @@ def order_and_approve(
     return approved
 
 
-def order_body(**overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {"offering_id": "web-hosting", "plan": "small", "parameters": dict(WEB_PARAMS)}
+def order_body(tenant: "Tenant", **overrides: object) -> dict[str, object]:
+    """A web-hosting order the tenant may place (its domain is under the tenant's suffix)."""
+    body: dict[str, object] = {"offering_id": "web-hosting", "plan": "small", "parameters": web_params(tenant)}
     body.update(overrides)
     return body

@@ -8,6 +8,7 @@ import jsonschema
 import yaml
 from pydantic import ValidationError
 
+from orchestrator.catalog import validation
 from orchestrator.catalog.models import Offering
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def load_offering(path: Path) -> Offering:
         field = ".".join(str(part) for part in first["loc"]) or "-"
         raise CatalogError(path, field, first["msg"]) from exc
     _check_parameter_schema(path, offering.parameters)
+    _check_tls_names(path, offering)
     return offering
 
 
@@ -65,12 +67,36 @@ def _check_parameter_schema(path: Path, schema: dict[str, Any]) -> None:
         raise CatalogError(path, f"parameters.{where}".rstrip("."), exc.message) from exc
     if schema.get("type") != "object":
         raise CatalogError(path, "parameters.type", "the parameter schema must describe an object")
+    unguarded = validation.schema_problems(schema)
+    if unguarded:
+        where, why = unguarded[0]
+        raise CatalogError(path, f"parameters.{where}", why)
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
         raise CatalogError(path, "parameters.examples", "give at least one complete, valid example")
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    validator = validation.validator_for(schema)
     for index, example in enumerate(examples):
         error = jsonschema.exceptions.best_match(validator.iter_errors(example))
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path) or "-"
             raise CatalogError(path, f"parameters.examples.{index}.{where}", error.message)
+        bad_text = validation.text_problems(example, (f"parameters.examples.{index}",))
+        if bad_text:
+            raise CatalogError(path, bad_text[0]["field"], bad_text[0]["message"])
+
+
+def _check_tls_names(path: Path, offering: Offering) -> None:
+    """A certificate is issued for the names `tls_names_from` points at, so each must be a DNS name
+    the ministry owns: a top-level parameter marked `x-tonle-dns-name`, or a list of such."""
+    properties = offering.parameters.get("properties") or {}
+    for index, name in enumerate(offering.tls_names_from):
+        schema = properties.get(name)
+        if not isinstance(schema, dict):
+            raise CatalogError(path, f"tls_names_from.{index}", f"'{name}' is not a parameter of the offering")
+        items = schema.get("items") if schema.get("type") == "array" else schema
+        if not isinstance(items, dict) or items.get(validation.DNS_NAME) is not True:
+            raise CatalogError(
+                path,
+                f"tls_names_from.{index}",
+                f"parameter '{name}' names the certificate, so mark it (or its items) `{validation.DNS_NAME}: true`",
+            )

@@ -3,8 +3,7 @@
 from functools import lru_cache
 from typing import Any
 
-import jsonschema
-
+from orchestrator.catalog import validation
 from orchestrator.catalog.loader import load_catalog
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.config import get_settings
@@ -36,21 +35,34 @@ def get_plan(offering: Offering, plan_id: str) -> Plan:
 
 
 def validate_parameters(offering: Offering, parameters: dict[str, Any]) -> None:
-    """Raise InvalidInput naming every field at fault, as `parameters.<path>`."""
-    validator = jsonschema.Draft202012Validator(offering.parameters, format_checker=jsonschema.FormatChecker())
+    """Raise InvalidInput naming every field at fault, as `parameters.<path>`.
+
+    The offering's schema with Tonle's guards (see `validation`): ECMA-262 anchors, real
+    e-mail addresses, DNS-name syntax, and no control characters or template delimiters in
+    any string. Whether the ordering ministry owns the DNS names is `dns_names`' part.
+    """
+    validator = validation.validator_for(offering.parameters)
     errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    problems = []
+    problems = validation.text_problems(parameters, ("parameters",))
     for error in errors:
         path = ["parameters", *(str(p) for p in error.absolute_path)]
         if error.validator == "required" and isinstance(error.validator_value, list):
             missing = next((name for name in error.validator_value if name not in (error.instance or {})), None)
             if missing:
                 path.append(missing)
-        problems.append({"field": ".".join(path), "message": error.message})
+        # A format checker's reason (e.g. email-validator's) says more than "is not a 'email'".
+        reason = f" ({error.cause})" if error.validator == "format" and error.cause else ""
+        problems.append({"field": ".".join(path), "message": error.message + reason})
+    if not problems:
+        return
+    problems.sort(key=lambda p: p["field"])
     raise InvalidInput(
         f"parameters do not match offering '{offering.id}': {problems[0]['field']}: {problems[0]['message']}",
         field=problems[0]["field"],
         errors=problems,
     )
+
+
+def dns_names(offering: Offering, parameters: dict[str, Any]) -> list[tuple[str, str]]:
+    """(`parameters.<path>`, name) for every DNS name the order gives, which the ministry must own."""
+    return validation.dns_names(offering.parameters, parameters, ("parameters",))

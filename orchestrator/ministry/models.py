@@ -2,12 +2,31 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 from sqlmodel import Field, SQLModel
 
 from orchestrator import quota
 from orchestrator.database.columns import json_field, timestamp_field
+from orchestrator.ministry import domains
+
+MAX_SUFFIXES = 50
+
+
+def _dns_suffix(value: str) -> str:
+    problem = domains.problem_with_name(value)
+    if problem:
+        raise ValueError(f"'{value}' is not a DNS suffix a ministry can own: it {problem}")
+    return domains.normalise(value)
+
+
+# Stored normalised (lower case, no trailing dot), so comparisons are plain string work.
+DnsSuffix = Annotated[str, AfterValidator(_dns_suffix)]
+DNS_SUFFIXES_HELP = (
+    "DNS suffixes the ministry owns, e.g. `health.gov.example`: its orders may only name these "
+    "or names under them. No two ministries own the same or overlapping suffixes."
+)
 
 
 class MinistryBase(SQLModel):
@@ -32,15 +51,20 @@ class QuotaLimits(SQLModel):
 
 class MinistryCreate(MinistryBase):
     quota_limits: QuotaLimits = Field(default_factory=QuotaLimits)
+    dns_suffixes: list[DnsSuffix] = Field(default_factory=list, max_length=MAX_SUFFIXES, description=DNS_SUFFIXES_HELP)
 
 
 class MinistryUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=2, max_length=200)
     quota_limits: QuotaLimits | None = None
+    dns_suffixes: list[DnsSuffix] | None = Field(
+        default=None, max_length=MAX_SUFFIXES, description="Replaces the list. " + DNS_SUFFIXES_HELP
+    )
 
 
 class MinistryPublic(MinistryBase):
     id: uuid.UUID
+    dns_suffixes: list[str]
     quota_limits: dict[str, int]
     quota_used: dict[str, int]
     created_at: datetime
@@ -57,4 +81,6 @@ class Ministry(MinistryBase, table=True):
     quota_limits: dict[str, int] = json_field(default_factory=quota.empty)
     # Reserved by live requests and services; changed only under a row lock (see service.py).
     quota_used: dict[str, int] = json_field(default_factory=quota.empty)
+    # Normalised; unique and non-overlapping across ministries (see service.py).
+    dns_suffixes: list[str] = json_field(default_factory=list)
     created_at: datetime = timestamp_field()

@@ -3,14 +3,20 @@
 import uuid
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from orchestrator import quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
 from orchestrator.database.queries import locked
-from orchestrator.errors import Conflict, NotFound, QuotaExceeded
+from orchestrator.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from orchestrator.ministry import domains
 from orchestrator.ministry.models import Ministry, MinistryCreate, MinistryUpdate
+
+# Serialises changes to any ministry's DNS suffixes, so two concurrent changes cannot both pass
+# the overlap check. Orders only read suffixes and never take it.
+_SUFFIXES_LOCK = 0x746F6E6C65_01  # "tonle" + 1
 
 
 def get(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
@@ -31,10 +37,12 @@ def list_all(*, session: Session) -> Sequence[Ministry]:
 def create(*, session: Session, actor: Actor, data: MinistryCreate) -> Ministry:
     if get_by_code(session=session, code=data.code):
         raise Conflict(f"a ministry with code '{data.code}' exists", field="code")
+    _check_suffixes(session=session, suffixes=data.dns_suffixes, ministry_id=None)
     ministry = Ministry(
         code=data.code,
         name=data.name,
         quota_limits=quota.normalise(data.quota_limits.model_dump()),
+        dns_suffixes=list(data.dns_suffixes),
     )
     session.add(ministry)
     session.flush()
@@ -45,7 +53,7 @@ def create(*, session: Session, actor: Actor, data: MinistryCreate) -> Ministry:
         entity_id=ministry.id,
         ministry_id=ministry.id,
         action="created",
-        detail={"code": ministry.code, "quota_limits": ministry.quota_limits},
+        detail={"code": ministry.code, "quota_limits": ministry.quota_limits, "dns_suffixes": ministry.dns_suffixes},
     )
     session.commit()
     return ministry
@@ -64,6 +72,11 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
         changes["over_limit"] = quota.shortfall(
             limits=ministry.quota_limits, used=quota.empty(), cost=ministry.quota_used
         )
+    if data.dns_suffixes is not None:
+        # Services already built under a removed suffix keep running; only new orders are refused.
+        _check_suffixes(session=session, suffixes=data.dns_suffixes, ministry_id=ministry.id)
+        changes["dns_suffixes"] = {"from": ministry.dns_suffixes, "to": list(data.dns_suffixes)}
+        ministry.dns_suffixes = list(data.dns_suffixes)
     session.add(ministry)
     audit.record(
         session=session,
@@ -76,6 +89,42 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
     )
     session.commit()
     return ministry
+
+
+def check_dns_names(*, session: Session, ministry_id: uuid.UUID, names: Sequence[tuple[str, str]]) -> None:
+    """Refuse (422, naming each field) any (field, DNS name) outside the ministry's own suffixes."""
+    if not names:
+        return
+    owned = get(session=session, ministry_id=ministry_id).dns_suffixes
+    problems = domains.outside(names, owned)
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=problems)
+
+
+def _check_suffixes(*, session: Session, suffixes: Sequence[str], ministry_id: uuid.UUID | None) -> None:
+    """Suffixes (already normalised) must not repeat or nest, nor overlap another ministry's."""
+    for index, suffix in enumerate(suffixes):
+        earlier = next((s for s in suffixes[:index] if domains.overlaps(suffix, s)), None)
+        if earlier is not None:
+            raise InvalidInput(
+                f"'{suffix}' overlaps '{earlier}' earlier in the list; list each suffix once, without names under it",
+                field=f"dns_suffixes.{index}",
+            )
+    if not suffixes:
+        return
+    session.exec(select(func.pg_advisory_xact_lock(_SUFFIXES_LOCK))).one()
+    query = select(Ministry.code, Ministry.dns_suffixes)
+    if ministry_id is not None:
+        query = query.where(Ministry.id != ministry_id)
+    others = session.exec(query).all()
+    for index, suffix in enumerate(suffixes):
+        for code, theirs in others:
+            clash = next((s for s in theirs if domains.overlaps(suffix, s)), None)
+            if clash is not None:
+                raise Conflict(
+                    f"'{suffix}' overlaps '{clash}', which ministry '{code}' owns", field=f"dns_suffixes.{index}"
+                )
 
 
 def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:

@@ -60,6 +60,8 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     offering = catalog.get_offering(data.offering_id)
     plan = catalog.get_plan(offering, data.plan)
     catalog.validate_parameters(offering, data.parameters)
+    names = catalog.dns_names(offering, data.parameters)
+    ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
     digest = fingerprint(data, ministry_id)
 
     # The ministry row lock serialises this ministry's submissions: quota and idempotency

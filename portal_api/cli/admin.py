@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
 
 from orchestrator import logs
 from orchestrator.auth import service as auth
@@ -14,8 +15,9 @@ from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
 from orchestrator.config import get_settings
 from orchestrator.database import migrate
 from orchestrator.database.core import session_scope
+from orchestrator.errors import DomainError
 from orchestrator.ministry import service as ministries
-from orchestrator.ministry.models import MinistryCreate, QuotaLimits
+from orchestrator.ministry.models import DnsSuffix, MinistryCreate, MinistryUpdate, QuotaLimits
 from orchestrator.seed import seed_demo
 
 app = typer.Typer(no_args_is_help=True)
@@ -33,6 +35,7 @@ class BootstrapMinistry(BaseModel):
     code: str
     name: str
     quota: QuotaLimits = QuotaLimits()
+    dns_suffixes: list[DnsSuffix] = []
 
 
 class BootstrapFile(BaseModel):
@@ -45,6 +48,7 @@ ministries:
   - code: health
     name: Ministry of Health
     quota: {vcpu: 32, ram_gb: 64, storage_gb: 2000, public_ips: 8}
+    dns_suffixes: [health.gov.example]
 users:
   - {username: admin, role: admin}
   - {username: health-it, role: requester, ministry: health, full_name: Dara Sok}
@@ -58,7 +62,11 @@ def bootstrap(
     demo: Annotated[bool, typer.Option(help="Seed the demo ministries and accounts instead")] = False,
     example: Annotated[bool, typer.Option(help="Print an example file and exit")] = False,
 ) -> None:
-    """Create ministries and users that do not exist yet; print new users' tokens once, as JSON."""
+    """Create ministries and users that do not exist yet; print new users' tokens once, as JSON.
+
+    A ministry that exists already gets the DNS suffixes the file lists and it lacks; nothing
+    else of it changes.
+    """
     if example:
         typer.echo(EXAMPLE, nl=False)
         return
@@ -77,11 +85,11 @@ def bootstrap(
     issued: list[dict[str, Any]] = []
     with session_scope() as session:
         for m in plan.ministries:
-            if ministries.get_by_code(session=session, code=m.code) is None:
-                ministries.create(
-                    session=session, actor=SYSTEM, data=MinistryCreate(code=m.code, name=m.name, quota_limits=m.quota)
-                )
-                typer.echo(f"ministry {m.code} created", err=True)
+            try:
+                _create_or_add_suffixes(session, m)
+            except DomainError as exc:
+                # The detail names the suffix at fault; an index would count the stored list, not the file's.
+                raise typer.BadParameter(f"{file}: ministry {m.code}: {exc.detail}", param_hint="--file") from exc
         for u in plan.users:
             if auth.get_user_by_username(session=session, username=u.username) is not None:
                 typer.echo(f"user {u.username} exists; left as it is", err=True)
@@ -108,6 +116,27 @@ def bootstrap(
             )
             issued.append({"username": u.username, "ministry": u.ministry, "role": u.role.value, "token": token.token})
     typer.echo(json.dumps(issued, indent=2))
+
+
+def _create_or_add_suffixes(session: Session, m: BootstrapMinistry) -> None:
+    existing = ministries.get_by_code(session=session, code=m.code)
+    if existing is None:
+        ministries.create(
+            session=session,
+            actor=SYSTEM,
+            data=MinistryCreate(code=m.code, name=m.name, quota_limits=m.quota, dns_suffixes=m.dns_suffixes),
+        )
+        typer.echo(f"ministry {m.code} created", err=True)
+        return
+    missing = [s for s in m.dns_suffixes if s not in existing.dns_suffixes]
+    if missing:
+        ministries.update(
+            session=session,
+            actor=SYSTEM,
+            ministry_id=existing.id,
+            data=MinistryUpdate(dns_suffixes=[*existing.dns_suffixes, *missing]),
+        )
+        typer.echo(f"ministry {m.code} now also owns {', '.join(missing)}", err=True)
 
 
 def _read(file: Path) -> BootstrapFile:

@@ -1,4 +1,4 @@
-"""Ministries and their quotas (admins manage; operators and members read)."""
+"""Ministries, their quotas and the DNS suffixes they own (admins manage; operators and members read)."""
 
 import uuid
 
@@ -17,7 +17,12 @@ def list_ministries(session: SessionDep, actor: MinistryListDep) -> list[Ministr
     return [MinistryPublic.model_validate(m) for m in ministries.list_all(session=session)]
 
 
-@router.post("", status_code=201, summary="Create a ministry")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a ministry",
+    description="`dns_suffixes` overlapping another ministry's are refused with 409, naming the suffix.",
+)
 def create_ministry(data: MinistryCreate, session: SessionDep, actor: MinistryAdminDep) -> MinistryPublic:
     return MinistryPublic.model_validate(ministries.create(session=session, actor=actor, data=data))
 
@@ -29,7 +34,12 @@ def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -
     return MinistryPublic.model_validate(ministries.get(session=session, ministry_id=ministry_id))
 
 
-@router.patch("/{ministry_id}", summary="Rename a ministry or change its quota")
+@router.patch(
+    "/{ministry_id}",
+    summary="Rename a ministry, change its quota or the DNS suffixes it owns",
+    description="`dns_suffixes` replaces the list. Services already built under a removed suffix keep "
+    "running; new orders must name DNS names under the new list.",
+)
 def update_ministry(
     ministry_id: uuid.UUID, data: MinistryUpdate, session: SessionDep, actor: MinistryAdminDep
 ) -> MinistryPublic:

@@ -170,11 +170,11 @@ def site_archive(text: str) -> bytes:
 def test_web_hosting_end_to_end(
     client: httpx.Client, system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud
 ) -> None:
-    domain = f"portal-{uuid.uuid4().hex[:6]}.health.gov.example"
+    domain = f"portal-{uuid.uuid4().hex[:6]}.{ministry.dns_suffix}"
     body = {
         "offering_id": "web-hosting",
         "plan": "small",
-        "parameters": {"name": "portal", "domain": domain, "admin_email": "web@health.gov.example"},
+        "parameters": {"name": "portal", "domain": domain, "admin_email": f"web@{ministry.dns_suffix}"},
     }
     approved = order_and_approve(client, ministry, platform, body)
     operation = follow(client, ministry.requester.headers, approved["operation_id"], system)
@@ -221,7 +221,7 @@ def test_web_hosting_end_to_end(
 def test_cms_end_to_end(
     client: httpx.Client, system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud
 ) -> None:
-    domain = f"news-{uuid.uuid4().hex[:6]}.education.gov.example"
+    domain = f"news-{uuid.uuid4().hex[:6]}.{ministry.dns_suffix}"
     body = {
         "offering_id": "cms",
         "plan": "standard",
@@ -229,7 +229,7 @@ def test_cms_end_to_end(
             "name": "news",
             "domain": domain,
             "site_title": "Education news",
-            "admin_email": "press@education.gov.example",
+            "admin_email": f"press@{ministry.dns_suffix}",
         },
     }
     approved = order_and_approve(client, ministry, platform, body)

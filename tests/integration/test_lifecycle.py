@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_undecided_request_expires_and_gives_its_quota_back(client: httpx.Client, tenant: Tenant) -> None:
-    request = client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers).json()
+    request = client.post("/v1/requests", json=order_body(tenant), headers=tenant.requester.headers).json()
     assert request["approval_deadline"] > request["created_at"]
     with session_scope() as session:
         row = session.exec(select(Request).where(Request.id == request["id"])).one()
@@ -43,7 +43,7 @@ def test_an_undecided_request_expires_and_gives_its_quota_back(client: httpx.Cli
 
 
 def test_the_audit_log_refuses_updates_and_deletes(database: Database, client: httpx.Client, tenant: Tenant) -> None:
-    client.post("/v1/requests", json=order_body(), headers=tenant.requester.headers)
+    client.post("/v1/requests", json=order_body(tenant), headers=tenant.requester.headers)
     with psycopg.connect(database.url) as conn:
         for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
@@ -78,9 +78,9 @@ def test_the_cli_orders_approves_and_watches(
         "-p",
         "name=cli-site",
         "-p",
-        "domain=cli.gov.example",
+        f"domain=cli.{tenant.dns_suffix}",
         "-p",
-        "admin_email=cli@gov.example",
+        f"admin_email=cli@{tenant.dns_suffix}",
     )
     request_id = re.search(r"request (\S+) is pending_approval", ordered)
     assert request_id, ordered

@@ -14,7 +14,7 @@ def test_order_goes_through_two_approvals_to_an_active_service(
     client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
     created = client.post(
-        "/v1/requests", json=order_body(justification="campaign site"), headers=tenant.requester.headers
+        "/v1/requests", json=order_body(tenant, justification="campaign site"), headers=tenant.requester.headers
     )
     assert created.status_code == 201, created.text
     request = created.json()
@@ -96,7 +96,9 @@ def test_the_event_stream_replays_and_ends_when_the_operation_is_done(
 def test_rejection_ends_the_request_and_gives_the_quota_back(
     client: httpx.Client, tenant: Tenant, platform: Platform
 ) -> None:
-    request = client.post("/v1/requests", json=order_body(plan="large"), headers=tenant.requester.headers).json()
+    request = client.post(
+        "/v1/requests", json=order_body(tenant, plan="large"), headers=tenant.requester.headers
+    ).json()
     used = client.get(f"/v1/ministries/{tenant.ministry_id}", headers=tenant.requester.headers).json()["quota_used"]
     assert used["vcpu"] == 4
     rejected = client.post(

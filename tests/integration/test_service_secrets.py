@@ -12,20 +12,23 @@ from tests.conftest import Database, Platform, Tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
 
-CMS_ORDER = {
-    "offering_id": "cms",
-    "plan": "standard",
-    "parameters": {
-        "name": "news",
-        "domain": "news.education.gov.example",
-        "site_title": "Education news",
-        "admin_email": "press@education.gov.example",
-    },
-}
+
+def cms_order(tenant: Tenant) -> dict[str, object]:
+    """A CMS order under the tenant's own DNS suffix."""
+    return {
+        "offering_id": "cms",
+        "plan": "standard",
+        "parameters": {
+            "name": "news",
+            "domain": f"news.{tenant.dns_suffix}",
+            "site_title": "Education news",
+            "admin_email": f"press@{tenant.dns_suffix}",
+        },
+    }
 
 
 def provision_cms(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
-    approved = order_and_approve(client, tenant, platform, CMS_ORDER)
+    approved = order_and_approve(client, tenant, platform, cms_order(tenant))
     work()
     service_id: str = approved["service_id"]
     assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "active"
@@ -74,5 +77,5 @@ def test_secrets_and_keys_are_encrypted_at_rest(
     assert password not in dump
     assert "PRIVATE KEY" not in dump, "no private key is stored in the clear"
     assert all(value.startswith("gAAAAA") for value in (generated, ssh_private, tls_key))  # Fernet tokens
-    assert names_of(tls_cert) == {"news.education.gov.example"}
+    assert names_of(tls_cert) == {f"news.{tenant.dns_suffix}"}
     assert ssh_public.startswith("ssh-ed25519 ")
