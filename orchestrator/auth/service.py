@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from orchestrator import policy
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import (
     PLATFORM_ROLES,
@@ -85,7 +86,7 @@ def list_users(*, session: Session, ministry_id: uuid.UUID | None = None) -> Seq
 
 def issue_token(*, session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> ApiTokenIssued:
     user = get_user(session=session, user_id=user_id)
-    if not (actor.is_system or actor.role == Role.admin or actor.user_id == user.id):
+    if not (actor.user_id == user.id or policy.allowed(actor, policy.Action.manage_users)):
         raise PermissionDenied("only admins issue tokens for other users")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
@@ -116,7 +117,7 @@ def list_tokens(*, session: Session, user_id: uuid.UUID) -> Sequence[ApiToken]:
 
 def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID) -> ApiToken:
     record = session.get(ApiToken, token_id)
-    if record is None or (actor.role != Role.admin and record.user_id != actor.user_id):
+    if record is None or (record.user_id != actor.user_id and not policy.allowed(actor, policy.Action.manage_users)):
         raise NotFound(f"token {token_id} not found")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
