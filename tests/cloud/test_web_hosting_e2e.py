@@ -78,7 +78,8 @@ def ministry(system: System, platform: Platform) -> Iterator[Tenant]:
         pending = []
         for service in services:
             if service["status"] != "retired":
-                response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.operator.headers)
+                # Admins, not operators: operators do not change ministries' services.
+                response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.admin.headers)
                 if response.status_code == 202:
                     pending.append(response.json()["id"])
         deadline = time.monotonic() + OPERATION_TIMEOUT_S
@@ -116,6 +117,11 @@ def follow(client: httpx.Client, account_headers: dict[str, str], operation_id: 
             f"operation {operation['kind']} {operation['status']}:\n" + "\n".join(seen[-60:]) + "\n" + worker_log
         )
     return operation
+
+
+def event_types(client: httpx.Client, ministry: Tenant, operation_id: str) -> set[str]:
+    events = client.get(f"/v1/operations/{operation_id}/events", headers=ministry.requester.headers).json()
+    return {event["type"] for event in events}
 
 
 def fetch(address: str, hostname: str, path: str = "/") -> httpx.Response:
@@ -179,6 +185,8 @@ def test_web_hosting_end_to_end(
     approved = order_and_approve(client, ministry, platform, body)
     operation = follow(client, ministry.requester.headers, approved["operation_id"], system)
     assert [s["status"] for s in operation["steps"]] == ["succeeded"] * 4
+    # Ansible connected only with the server's host key, learned from its console and pinned.
+    assert "ssh.host_keys" in event_types(client, ministry, approved["operation_id"])
 
     service = client.get(f"/v1/services/{approved['service_id']}", headers=ministry.requester.headers).json()
     assert service["status"] == "active"
@@ -196,12 +204,20 @@ def test_web_hosting_end_to_end(
     assert deployed.status_code == 202, deployed.text
     follow(client, ministry.requester.headers, deployed.json()["id"], system)
     assert marker in fetch(address, domain).text
+    assert "ssh.host_keys" not in event_types(client, ministry, deployed.json()["id"]), "pinned keys are reused"
 
     resized = client.post(
         f"/v1/services/{service['id']}/actions/resize", json={"plan": "medium"}, headers=ministry.requester.headers
     )
     assert resized.status_code == 202, resized.text
-    follow(client, ministry.requester.headers, resized.json()["id"], system)
+    # A larger plan is approved like an order of it; the last vote starts the change.
+    change = resized.json()["request"]
+    for voter in (ministry.approver, platform.operator):
+        voted = client.post(
+            f"/v1/requests/{change['id']}/approvals", json={"decision": "approve"}, headers=voter.headers
+        )
+        assert voted.status_code == 200, voted.text
+    follow(client, ministry.requester.headers, voted.json()["operation_id"], system)
     servers = list(devcloud.admin.compute.servers(all_projects=True, name=f"{ministry.code}-"))
     assert servers and all(s.flavor["original_name"] == "m1.medium" for s in servers)
     assert marker in fetch(address, domain).text, "resizing keeps the site and its address"
