@@ -189,6 +189,18 @@ def finish(world: World, m: Ministry, external: Any) -> None:
     wait_for(f"listeners on {m.code}'s server", lambda: ssh(world.key, m.floating, check).returncode == 0, 30)
 
 
+def as_member_of(site: Any, project_id: str) -> Any:
+    """The site's user, scoped to the ministry's project (what the stacks' provider logs in as)."""
+    import openstack
+
+    auth = site.config.auth
+    return openstack.connect(
+        auth_url=auth["auth_url"], username=auth["username"], password=auth["password"],
+        user_domain_name=auth.get("user_domain_name", "Default"), project_id=project_id,
+        region_name=site.config.region_name,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(devcloud: DevCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     admin = devcloud.admin
@@ -216,7 +228,7 @@ def world(devcloud: DevCloud, tmp_path_factory: pytest.TempPathFactory) -> Itera
             )
             projects.append(project)
             admin.identity.assign_project_role_to_user(project, user, member)
-            ministries.append(Ministry(code=code, conn=devcloud.primary.connect_as_project(project.id)))
+            ministries.append(Ministry(code=code, conn=as_member_of(devcloud.primary, project.id)))
         world = World(key=key, a=ministries[0], b=ministries[1], cleanups=cleanups)
         # Both servers boot at once; B in the other zone, on the other compute host.
         build(world, world.a, zone="primary", image=image, flavor=flavor, external=external)
