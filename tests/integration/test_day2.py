@@ -7,7 +7,6 @@ are tested in tests/integration/test_ansible_runner.py and the cloud tier).
 import io
 import tarfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,8 +33,8 @@ class RecordingRunner:
 
     def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
         self.runs.append(run)
-        for name, path in run.extra_vars.get("action", {}).get("files", {}).items():
-            self.file_contents[name] = Path(path).read_bytes()
+        for name, path in run.files.items():
+            self.file_contents[name] = path.read_bytes()
         return PlaybookResult(ok=True)
 
 
@@ -254,7 +253,7 @@ def test_deploy_content_hands_the_archive_to_the_playbook_and_keeps_it_off_disk(
     last = runner.runs[-1]
     assert last.playbook == "web_deploy_content"
     assert runner.file_contents["archive"] == archive.getvalue()
-    assert not Path(last.extra_vars["action"]["files"]["archive"]).exists(), "the temporary copy is removed"
+    assert not last.files["archive"].exists(), "the temporary copy is removed"
     assert last.hosts == {"web": {"address": "192.0.2.10", "groups": ["web"]}}
 
     wrong = client.post(
