@@ -240,8 +240,11 @@ class Site:
     secret_vars: dict[str, Any]
     key: Key
     events: list[ProgressEvent] = field(default_factory=list)
+    label: str = "test"
 
-    def run(self, playbook: str, **extra: Any) -> tuple[PlaybookResult, list[ProgressEvent]]:
+    def run(
+        self, playbook: str, files: dict[str, Path] | None = None, **extra: Any
+    ) -> tuple[PlaybookResult, list[ProgressEvent]]:
         events: list[ProgressEvent] = []
         t0 = time.monotonic()
         result = self.runner.run(
@@ -251,7 +254,8 @@ class Site:
                 extra_vars={**self.extra_vars, **extra},
                 secret_vars=self.secret_vars,
                 ssh_private_key=self.key.private.read_text(),
-                label="test",
+                label=self.label,
+                files=files or {},
             ),
             events.append,
         )
@@ -259,11 +263,11 @@ class Site:
         print(f"{playbook}: ok={result.ok} changed={result.changed} in {time.monotonic() - t0:.1f}s")
         return result, events
 
-    def converge(self, playbook: str, **extra: Any) -> None:
+    def converge(self, playbook: str, files: dict[str, Path] | None = None, **extra: Any) -> None:
         """Run once (must succeed), then again: the second run must change nothing."""
-        first, events = self.run(playbook, **extra)
+        first, events = self.run(playbook, files, **extra)
         assert first.ok, f"{playbook} failed: {first.failures}\n{errors(events)}"
-        second, events = self.run(playbook, **extra)
+        second, events = self.run(playbook, files, **extra)
         assert second.ok, f"{playbook} failed on its second run: {second.failures}\n{errors(events)}"
         changed = [e.message for e in events if e.data.get("changed")]
         assert second.changed == 0, f"{playbook}'s second run changed {second.changed} thing(s): {changed}"
@@ -312,11 +316,12 @@ def s3_backup_vars() -> dict[str, Any] | None:
     }
 
 
-def assert_no_secret_in(site: Site, runs_dir: Path, secrets: list[str]) -> None:
+def assert_no_secret_in(site: Site, secrets: list[str]) -> None:
     everything = json.dumps([e.__dict__ for e in site.events], default=str)
     for secret in secrets:
         assert secret not in everything, "a secret reached the events"
-    for path in runs_dir.rglob("*"):
+    # This site's runs (the runner may keep them in the Ansible account's home).
+    for path in site.runner.runs_dir.glob(f"{site.label}-*/**/*"):
         if path.is_file():
             text = path.read_text(errors="replace")
             for secret in secrets:
@@ -373,8 +378,9 @@ def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(
             info.size = len(data)
             info.mode = 0o600  # the playbook makes it readable for nginx whatever the archive says
             tar.addfile(info, io.BytesIO(data))
-    # As the pipeline's day-2 step passes an upload: `action.files.<name>`, a local path.
-    site.converge("web_deploy_content", action={"name": "deploy-content", "files": {"archive": str(archive)}})
+    # As the pipeline's day-2 step passes an upload: the runner hands the play a copy it can
+    # read, as `action.files.archive`.
+    site.converge("web_deploy_content", files={"archive": archive}, action={"name": "deploy-content"})
     assert "Vaccination campaign" in visit(address, DOMAIN, tls).text
     assert visit(address, DOMAIN, tls, "/hello.php").text.strip() == "42"
     # Re-running the provisioning playbooks keeps the deployed content.
@@ -389,7 +395,7 @@ def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(
     if backup:
         site.converge("backup_agent")
 
-    assert_no_secret_in(site, runs, [tls.key_pem.splitlines()[1], "restic-Pa55-do-not-log"])
+    assert_no_secret_in(site, [tls.key_pem.splitlines()[1], "restic-Pa55-do-not-log"])
     print(f"web hosting, everything: {time.monotonic() - t0:.1f}s")
 
 
@@ -452,7 +458,7 @@ def test_cms_serves_wordpress_with_its_admin_and_converges(lab: Lab, tmp_path: P
     assert answer.status_code == 302, answer.text[:500]
     assert any(c.startswith("wordpress_logged_in_") for c in answer.headers.get_list("set-cookie")), answer.headers
 
-    assert_no_secret_in(site, runs, [DB_PASSWORD, ADMIN_PASSWORD, tls.key_pem.splitlines()[1]])
+    assert_no_secret_in(site, [DB_PASSWORD, ADMIN_PASSWORD, tls.key_pem.splitlines()[1]])
     print(f"cms, everything: {time.monotonic() - t0:.1f}s")
 
 

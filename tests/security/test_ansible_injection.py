@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ from orchestrator.ansible.runner import AnsibleRunner
 from orchestrator.config import get_settings
 from orchestrator.pipeline.configure import PlaybookRun
 from orchestrator.pipeline.events import ProgressEvent
+from tests.cloud.test_playbooks import Lab, lab  # noqa: F401  (the `lab` fixture: machines of the local data centre)
 
 pytestmark = [pytest.mark.security]
 
@@ -213,3 +215,156 @@ def test_the_ansible_account_cannot_use_sudo_on_the_controller() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert probe.stdout.strip() != "0"
+
+
+# --- on a real machine of the local data centre ----------------------------------------------
+
+
+@pytest.mark.cloud
+@pytest.mark.timeout(1500)
+@pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)")
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
+def test_web_and_cms_roles_put_template_payloads_on_the_server_as_literal_text(
+    lab: Lab,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+    open_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The catalogue's schemas refuse template delimiters in free text; this drives the runner
+    directly, as if one got through, to prove the runner's own defence."""
+    import logging
+    import ssl
+    import uuid
+
+    import httpx
+
+    from tests.cloud.test_playbooks import ALIAS, DOMAIN, PLAYBOOKS, Site, base_vars, errors, make_tls, ssh, visit
+
+    caplog.set_level(logging.DEBUG, logger="tonle")
+    marker = open_dir / "pwned"
+    touch = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    ministry = "{# c #} {% for x in range(3) %}x{% endfor %} {{ 7 * 7 }} !unsafe"
+    title = f"{touch} {{% for x in range(3) %}}x{{% endfor %}} {{# c #}} !unsafe"
+    email = "{{7*7}}@health.gov.example"
+    db_password = f"{touch}'\"$db-do-not-log"
+    admin_password = f"{{{{ query('pipe', 'id > {marker}') }}}}$adm-do-not-log"
+    address = lab.boot(40)
+    tls = make_tls(tmp_path, [DOMAIN, ALIAS])
+    service_id = f"svc-{uuid.uuid4().hex[:8]}"
+    label = f"inject-{service_id}"
+    parameters = {"name": touch, "domain": DOMAIN, "aliases": [ALIAS], "php_version": "8.2", "admin_email": email}
+    extra_vars = base_vars("web-hosting", "small", parameters, service_id)
+    extra_vars["tonle"]["ministry"] = ministry
+    secret_vars: dict[str, Any] = {
+        "tls": {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem},
+        "log_shipping": {"endpoint": ""},
+    }
+    site = Site(
+        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
+        hosts={"web": {"address": address, "user": "debian", "groups": ["web"], "volumes": {}, "note": touch}},
+        extra_vars=extra_vars,
+        secret_vars=secret_vars,
+        key=lab.key,
+        label=label,
+    )
+
+    # Web hosting: the default page names the ministry it was given, as text.
+    for playbook in ("baseline", "web"):
+        result, events = site.run(playbook)
+        assert result.ok, f"{playbook}: {result.failures}\n{errors(events)}"
+    page = visit(address, DOMAIN, tls)
+    assert page.status_code == 200 and f"for {ministry}." in page.text, page.text[:600]
+    # An upload whose name is a payload: the server records the name the orchestrator made.
+    upload = open_dir / "{{ lookup('pipe', 'id') }}.tar.gz"
+    subprocess.run(["tar", "-czf", str(upload), "-C", str(FIXTURES), "echo.yml"], check=True)
+    result, events = site.run("web_deploy_content", {"archive": upload}, action={"name": "deploy-content"})
+    assert result.ok, errors(events)
+    release = ssh(lab.key, address, f"cat /var/www/{DOMAIN}/current/.tonle-release")
+    assert json.loads(release.stdout)["archive"] == "archive", release
+
+    # The CMS on the same machine: title, admin e-mail and both passwords are payloads.
+    parameters.update({"site_title": title, "locale": "en_US"})
+    site.hosts["web"]["groups"] = ["web", "cms"]
+    site.secret_vars["secrets"] = {"cms_db_password": db_password, "cms_admin_password": admin_password}
+    for playbook in ("web", "cms"):
+        result, events = site.run(playbook)
+        assert result.ok, f"{playbook}: {result.failures}\n{errors(events)}"
+    stored = ssh(
+        lab.key,
+        address,
+        'sudo mariadb -N -B -r -e "SELECT option_value FROM wordpress.wp_options'
+        " WHERE option_name IN ('admin_email', 'blogname') ORDER BY option_name\"",
+    )
+    assert stored.stdout.splitlines() == [email, title], stored
+    front = visit(address, DOMAIN, tls)
+    assert front.status_code == 200 and "{% for x in range(3) %}x{% endfor %} {# c #}" in front.text, front.text[:800]
+    # WordPress takes the admin password exactly as it was generated.
+    context = ssl.create_default_context(cafile=str(tls.ca_file))
+    with httpx.Client(verify=context, timeout=30) as client:
+        answer = client.post(
+            f"https://{address}/wp-login.php",
+            headers={"Host": DOMAIN, "Cookie": "wordpress_test_cookie=WP%20Cookie%20check"},
+            data={"log": "admin", "pwd": admin_password, "wp-submit": "Log In", "testcookie": "1"},
+            extensions={"sni_hostname": DOMAIN},
+        )
+    assert answer.status_code == 302, answer.text[:500]
+
+    assert not marker.exists(), "a payload ran a command on the controller"
+
+    # Secrets scan: events, the runs' artifacts and the log hold none of what was passed.
+    secrets = [
+        tls.key_pem.splitlines()[1],
+        db_password,
+        admin_password,
+        lab.key.private.read_text().splitlines()[1],
+    ]
+    events_text = json.dumps([e.__dict__ for e in site.events], default=str)
+    files = [p for p in site.runner.runs_dir.glob(f"{label}-*/**/*") if p.is_file()]
+    assert files, "the runs kept their artifacts"
+    for secret in secrets:
+        assert secret not in events_text, "a secret reached the events"
+        assert secret not in caplog.text, "a secret reached the log"
+        for path in files:
+            assert secret not in path.read_text(errors="replace"), f"a secret was left in {path}"
+
+
+# --- what ministries see when something breaks ------------------------------------------------
+
+
+@pytest.mark.integration
+def test_an_unexpected_error_shows_ministries_no_path_or_trace(
+    client: Any, tenant: Any, platform: Any, work: Any
+) -> None:
+    """The engine is a test double at its boundary: it fails the way a bug would, naming files."""
+    from orchestrator.pipeline import queue
+    from orchestrator.pipeline.adapters import Adapters
+    from orchestrator.pipeline.configure import NoopConfigRunner, NoopHealthChecker
+    from orchestrator.pipeline.engine import NoopEngine, StackSpec
+    from orchestrator.pipeline.events import EventSink, StepFailed
+    from tests.conftest import order_and_approve
+
+    data_dir = get_settings().resolved_data_dir
+    leaked = [str(data_dir), str(REPO), "Traceback", "KeyError", "secret.key"]
+
+    class BuggyEngine(NoopEngine):
+        def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+            raise KeyError(f"{data_dir}/secret.key: {REPO}/orchestrator/engines/embedded/engine.py")
+
+    class PathFailingEngine(NoopEngine):
+        def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+            raise StepFailed(f"stack program not found: no {REPO}/stacks/web_hosting.py")
+
+    try:
+        for engine, expected in ((BuggyEngine(), "internal error"), (PathFailingEngine(), "stack program not found")):
+            queue.set_adapters(Adapters(engine=engine, config=NoopConfigRunner(), health=NoopHealthChecker()))
+            approved = order_and_approve(client, tenant, platform)
+            work()
+            url = f"/v1/operations/{approved['operation_id']}"
+            operation = client.get(url, headers=tenant.requester.headers).json()
+            assert operation["status"] == "failed" and operation["failed_step"] == "apply", operation
+            assert expected in operation["error"], operation["error"]
+            shown = json.dumps(operation) + client.get(f"{url}/events", headers=tenant.requester.headers).text
+            for text in leaked:
+                assert text not in shown, f"{text!r} shown to the ministry: {shown[:2000]}"
+    finally:
+        queue.set_adapters(None)
