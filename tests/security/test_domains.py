@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.conftest import Database, Platform, Tenant, order_body
 
