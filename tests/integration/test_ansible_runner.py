@@ -112,10 +112,14 @@ def test_a_playbook_that_cannot_start_fails_without_orchestrator_paths(tmp_path:
         assert place not in shown, shown
 
 
-def test_a_crashed_run_leaves_no_secret_after_a_worker_starts(tmp_path: Path) -> None:
-    from orchestrator.ansible.runner import SECRET_FILES, remove_leftover_secrets
+def test_a_crashed_run_leaves_no_secret_after_a_worker_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.ansible.runner import SECRET_FILES, clean_up_at_start, remove_leftover_secrets
+    from orchestrator.config import get_settings
 
-    runs = tmp_path / "runs"
+    # What `tonle worker` does first, for a data directory of this test's own.
+    monkeypatch.setenv("TONLE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    runs = tmp_path / "ansible-runs"
     crashed = runs / "provision-x-web-1234abcd"
     for name in (*SECRET_FILES, "artifacts/1/env/ssh_key", "files/archive"):
         (crashed / name).parent.mkdir(parents=True, exist_ok=True)
@@ -130,9 +134,10 @@ def test_a_crashed_run_leaves_no_secret_after_a_worker_starts(tmp_path: Path) ->
 
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        assert remove_leftover_secrets([runs]) == 1
+        clean_up_at_start()
     finally:
         os.close(lock)
+        get_settings.cache_clear()
     left = [p for p in crashed.rglob("*") if p.is_file()]
     assert left == [crashed / "artifacts/1/stdout"], left
     assert (running / "env/ssh_key").exists()
