@@ -21,8 +21,7 @@ Every offering gets these guards from its YAML alone:
 """
 
 import re
-import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -94,19 +93,22 @@ def _dns_name(validator: Any, marked: Any, instance: Any, schema: dict[str, Any]
 ParameterValidator = jsonschema.validators.extend(Draft202012Validator, {"pattern": _pattern, DNS_NAME: _dns_name})
 
 
-def _email(value: object) -> bool:
-    if not isinstance(value, str):
+def _email_checker(*, smtputf8: bool) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        if isinstance(value, str):
+            # No deliverability check: that is a DNS query per order, and the mail domain may not
+            # exist yet (an e-mail offering creates it).
+            email_validator.validate_email(value, check_deliverability=False, allow_smtputf8=smtputf8)
         return True
-    # No deliverability check: that is a DNS query per order, and the mail domain may not exist
-    # yet (an e-mail offering creates it). ASCII only: the mail servers are not set up for SMTPUTF8.
-    email_validator.validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    return True
+
+    return check
 
 
 def _format_checker() -> FormatChecker:
     checker = FormatChecker()
-    for name in ("email", "idn-email"):
-        checker.checks(name, raises=email_validator.EmailNotValidError)(_email)
+    # `email` is ASCII, as JSON Schema defines it (RFC 5321); `idn-email` may be internationalised.
+    for name, smtputf8 in (("email", False), ("idn-email", True)):
+        checker.checks(name, raises=email_validator.EmailNotValidError)(_email_checker(smtputf8=smtputf8))
     return checker
 
 
@@ -117,13 +119,16 @@ def validator_for(schema: dict[str, Any]) -> Any:
     return ParameterValidator(schema, format_checker=FORMAT_CHECKER)
 
 
+# Unicode's Cc (C0 controls: NUL, newline, escape ...; DEL; C1) and Cs (lone surrogates, which
+# JSON can carry but UTF-8 and PostgreSQL cannot).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def text_problem(text: str) -> str | None:
     """Why a string from a user cannot be accepted anywhere in parameters, or None."""
-    for char in text:
-        # Cc: C0 controls (NUL, newline, escape ...), DEL and C1; Cs: lone surrogates, which
-        # JSON can carry but UTF-8 and PostgreSQL cannot.
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            return f"must not contain control characters (found U+{ord(char):04X})"
+    control = _CONTROL.search(text)
+    if control:
+        return f"must not contain control characters (found U+{ord(control.group()):04X})"
     found = next((d for d in TEMPLATE_DELIMITERS if d in text), None)
     if found:
         return f"must not contain template delimiters ({found!r})"
