@@ -75,7 +75,7 @@ def parse_console(text: str) -> list[str]:
 
 def parse_key(line: str) -> str | None:
     """`<type> <base64> [comment]` -> `<type> <base64>`, or None for anything else."""
-    if len(line) > MAX_LINE_CHARS:
+    if len(line) > MAX_LINE_CHARS or len(line.strip().splitlines()) != 1:
         return None
     fields = line.strip().split()
     if len(fields) < 2 or fields[0] not in KEY_TYPES:
@@ -113,7 +113,9 @@ def known_hosts(pins: Mapping[str, Mapping[str, Any]], hosts: Mapping[str, Mappi
     lines = []
     for name, spec in sorted(hosts.items()):
         address = known_hosts_address(spec.get("address"))
-        lines += [f"{address} {key}" for key in pins[name]["keys"]]
+        # Checked again on the way out: a stored value is never more than one known_hosts line.
+        keys = [key for key in (parse_key(str(raw)) for raw in pins[name]["keys"]) if key]
+        lines += [f"{address} {key}" for key in keys]
     return "\n".join(lines) + "\n" if lines else ""
 
 

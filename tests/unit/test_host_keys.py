@@ -163,3 +163,9 @@ def test_a_replaced_server_is_learned_from_its_own_console_and_reported() -> Non
     assert replaced.learned == ["web"] and replaced.replaced == ["web"]
     assert replaced.pins["web"]["server_id"] == "s2"
     assert replaced.pins["web"]["keys"] != first.pins["web"]["keys"]
+
+
+def test_a_stored_pin_never_becomes_more_than_its_own_known_hosts_line() -> None:
+    good = key()
+    pins = {"web": {"keys": [good, f"{key()}\n* {key()}", "@revoked * " + key()]}}
+    assert known_hosts(pins, {"web": {"address": "203.0.113.10"}}) == f"203.0.113.10 {good}\n"
