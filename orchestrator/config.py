@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     )
     health_timeout_seconds: int = Field(default=300, ge=10, description="How long a health check keeps trying.")
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
+    sse_streams_per_token: int = Field(
+        default=5, ge=1, description="Event streams one token may hold open at once, across all API processes."
+    )
+    upload_max_bytes: int = Field(default=50 * 2**20, ge=1, description="Largest upload (e.g. a site archive).")
+    upload_timeout_seconds: float = Field(
+        default=300, gt=0, description="Longest an upload may take to arrive; a slower client is cut off (408)."
+    )
+    upload_retention_hours: int = Field(
+        default=72, ge=0, description="How long a failed operation's upload is kept for a retry."
+    )
+    token_default_days: int = Field(default=90, ge=1, description="Lifetime of a token issued without one.")
+    token_max_days: int = Field(default=365, ge=1, description="Longest lifetime a token may be issued with.")
 
     @property
     def resolved_data_dir(self) -> Path:

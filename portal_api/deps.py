@@ -41,6 +41,20 @@ def current_actor(
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def current_actor_brief(credentials: BearerDep) -> Actor:
+    """The caller, authenticated in a session closed before the endpoint runs.
+
+    For endpoints that last (uploads, event streams): they must not hold a pooled connection
+    while a client is slow to send or to listen.
+    """
+    with session_scope() as session:
+        return current_actor(session, credentials)
+
+
+BriefActorDep = Annotated[Actor, Depends(current_actor_brief)]
 
 
 def allowed_to(*actions: Action) -> object:

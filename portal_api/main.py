@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from orchestrator.catalog import service as catalog
 from orchestrator.pipeline import queue
 from portal_api import problems
+from portal_api.input_guard import InputGuard
 from portal_api.routers import audit, health, ministries, operations, requests, services, users
 from portal_api.routers import catalog as catalog_routes
 
@@ -41,6 +42,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(InputGuard)
     for module in (health, catalog_routes, requests, services, operations, ministries, users, audit):
         app.include_router(module.router)
     return app

@@ -15,5 +15,9 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+# PostgreSQL compares integers as int4/int8: a larger query parameter is a 422, not a database error.
+MAX_OFFSET = 10**9
+MAX_EVENT_ID = 2**63 - 1
+
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-OffsetQuery = Annotated[int, Query(ge=0, description="Items to skip.")]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orchestrator.auth.service import TooManyStreams
 from orchestrator.errors import (
     Conflict,
     DomainError,
@@ -18,6 +19,7 @@ from orchestrator.errors import (
     PermissionDenied,
     QuotaExceeded,
 )
+from orchestrator.services.uploads import UploadTooLarge, UploadTooSlow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ STATUS_OF: dict[type[DomainError], int] = {
     Conflict: 409,
     QuotaExceeded: 422,
     NotImplementedYet: 501,
+    UploadTooLarge: 413,
+    UploadTooSlow: 408,
+    TooManyStreams: 429,
 }
 
 

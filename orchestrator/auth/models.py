@@ -99,7 +99,12 @@ class User(UserBase, table=True):
 
 class ApiTokenCreate(SQLModel):
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Lifetime; unset: the platform default (90 days). Longer than the platform maximum is refused.",
+    )
 
 
 class ApiTokenPublic(SQLModel):
@@ -111,6 +116,9 @@ class ApiTokenPublic(SQLModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    parent_token_id: uuid.UUID | None = Field(
+        default=None, description="The token this one was issued with; it stops working when that one does."
+    )
 
 
 class ApiTokenIssued(ApiTokenPublic):
@@ -127,3 +135,22 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime | None = timestamp_field(default_now=False)
     last_used_at: datetime | None = timestamp_field(default_now=False)
     revoked_at: datetime | None = timestamp_field(default_now=False)
+    # A token issued by a caller for their own account through another token lives no longer than
+    # that token: a stolen token cannot mint a successor that survives its revocation.
+    parent_token_id: uuid.UUID | None = Field(default=None, foreign_key="apitoken.id", index=True)
+
+
+class EventStreamLease(SQLModel, table=True):
+    """An open event stream, counted against its token's limit by every API process.
+
+    A row whose `seen_at` is older than a few poll intervals belongs to a process that died;
+    it no longer counts.
+    """
+
+    __tablename__ = "event_stream_lease"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_id: uuid.UUID = Field(foreign_key="apitoken.id", index=True)
+    operation_id: uuid.UUID
+    started_at: datetime = timestamp_field()
+    seen_at: datetime = timestamp_field()

@@ -4,9 +4,9 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, func, select
 
 from orchestrator import policy
 from orchestrator.audit import service as audit
@@ -17,15 +17,25 @@ from orchestrator.auth.models import (
     ApiTokenCreate,
     ApiTokenIssued,
     ApiTokenPublic,
+    EventStreamLease,
     Role,
     User,
     UserCreate,
 )
+from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
-from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from orchestrator.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from orchestrator.ministry import service as ministries
 
 TOKEN_PREFIX = "tnl_"
+# Parent chains are short (a token issued through a token issued through ...); a longer one is refused.
+MAX_TOKEN_GENERATIONS = 16
+# An event stream lease not renewed for this long belongs to a process that died.
+STREAM_LEASE_STALE = timedelta(seconds=30)
+
+
+class TooManyStreams(DomainError):
+    title = "Too many streams"
 
 
 def hash_token(token: str) -> str:
@@ -84,17 +94,43 @@ def list_users(*, session: Session, ministry_id: uuid.UUID | None = None) -> Seq
     return session.exec(query).all()
 
 
-def issue_token(*, session: Session, actor: Actor, user_id: uuid.UUID, data: ApiTokenCreate) -> ApiTokenIssued:
+def issue_token(
+    *,
+    session: Session,
+    actor: Actor,
+    user_id: uuid.UUID,
+    data: ApiTokenCreate,
+    issued_with: uuid.UUID | None = None,
+) -> ApiTokenIssued:
+    """A new token; `issued_with` is the token the caller authenticated with, if any.
+
+    A token a caller issues for their own account through another token is that token's child:
+    it expires no later and stops working when its parent is revoked or expires. Tokens an admin
+    issues for another account (service accounts) stand on their own.
+    """
     user = get_user(session=session, user_id=user_id)
     if not (actor.user_id == user.id or policy.allowed(actor, policy.Action.manage_users)):
         raise PermissionDenied("only admins issue tokens for other users")
+    settings = get_settings()
+    days = data.expires_in_days or settings.token_default_days
+    if days > settings.token_max_days:
+        raise InvalidInput(
+            f"a token lives at most {settings.token_max_days} days; asked for {days}", field="expires_in_days"
+        )
+    expires_at = utcnow() + timedelta(days=days)
+    parent: ApiToken | None = None
+    if issued_with is not None and actor.user_id == user.id:
+        parent = session.get(ApiToken, issued_with)
+        if parent is not None and parent.expires_at is not None:
+            expires_at = min(expires_at, parent.expires_at)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
         user_id=user.id,
         name=data.name,
         prefix=token[: len(TOKEN_PREFIX) + 6],
         token_hash=hash_token(token),
-        expires_at=utcnow() + timedelta(days=data.expires_in_days) if data.expires_in_days else None,
+        expires_at=expires_at,
+        parent_token_id=parent.id if parent else None,
     )
     session.add(record)
     session.flush()
@@ -105,7 +141,13 @@ def issue_token(*, session: Session, actor: Actor, user_id: uuid.UUID, data: Api
         entity_id=record.id,
         ministry_id=user.ministry_id,
         action="issued",
-        detail={"user": user.username, "name": record.name, "prefix": record.prefix},
+        detail={
+            "user": user.username,
+            "name": record.name,
+            "prefix": record.prefix,
+            "expires_at": expires_at.isoformat(),
+            "parent": str(parent.id) if parent else None,
+        },
     )
     session.commit()
     return ApiTokenIssued(**ApiTokenPublic.model_validate(record).model_dump(), token=token)
@@ -135,13 +177,64 @@ def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID) -> ApiT
     return record
 
 
-def authenticate(*, session: Session, token: str) -> User | None:
-    """The active user owning a live token, or None."""
+def revoke_all_tokens(*, session: Session, actor: Actor, user: User) -> int:
+    """Revoke every live token of the user (deactivation, compromise); the caller commits."""
+    now = utcnow()
+    live = session.exec(select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))).all()
+    for record in live:
+        record.revoked_at = now
+        session.add(record)
+    audit.record(
+        session=session,
+        actor=actor,
+        entity="user",
+        entity_id=user.id,
+        ministry_id=user.ministry_id,
+        action="tokens_revoked",
+        detail={"count": len(live), "prefixes": [r.prefix for r in live]},
+    )
+    return len(live)
+
+
+def deactivate_user(*, session: Session, actor: Actor, user_id: uuid.UUID) -> User:
+    """The user can no longer sign in: inactive, and every token revoked."""
+    user = get_user(session=session, user_id=user_id)
+    if user.active:
+        user.active = False
+        session.add(user)
+        audit.record(
+            session=session,
+            actor=actor,
+            entity="user",
+            entity_id=user.id,
+            ministry_id=user.ministry_id,
+            action="deactivated",
+            detail={"username": user.username},
+        )
+    revoke_all_tokens(session=session, actor=actor, user=user)
+    session.commit()
+    return user
+
+
+def _token_is_live(session: Session, record: ApiToken, now: datetime) -> bool:
+    """Not revoked, not expired, and the same for every token it descends from."""
+    current: ApiToken | None = record
+    for _ in range(MAX_TOKEN_GENERATIONS):
+        if current is None:
+            return False
+        if current.revoked_at is not None or (current.expires_at is not None and current.expires_at <= now):
+            return False
+        if current.parent_token_id is None:
+            return True
+        current = session.get(ApiToken, current.parent_token_id)
+    return False
+
+
+def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken] | None:
+    """The active user owning a live token, with the token's record; or None."""
     record = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     now = utcnow()
-    if record is None or record.revoked_at is not None:
-        return None
-    if record.expires_at is not None and record.expires_at <= now:
+    if record is None or not _token_is_live(session, record, now):
         return None
     user = session.get(User, record.user_id)
     if user is None or not user.active:
@@ -151,4 +244,61 @@ def authenticate(*, session: Session, token: str) -> User | None:
         record.last_used_at = now
         session.add(record)
         session.commit()
-    return user
+    return user, record
+
+
+def authenticate(*, session: Session, token: str) -> User | None:
+    """The active user owning a live token, or None."""
+    found = authenticate_token(session=session, token=token)
+    return found[0] if found else None
+
+
+def token_still_valid(*, session: Session, token_id: uuid.UUID) -> bool:
+    """Whether a token that authenticated earlier (e.g. for a long stream) still would."""
+    record = session.get(ApiToken, token_id)
+    if record is None or not _token_is_live(session, record, utcnow()):
+        return False
+    user = session.get(User, record.user_id)
+    return user is not None and user.active
+
+
+def open_stream_lease(*, session: Session, token_id: uuid.UUID, operation_id: uuid.UUID) -> uuid.UUID:
+    """Count an event stream against its token's limit, in every API process; commits.
+
+    The token's row is locked while counting, so two streams opened at once cannot both take
+    the last place.
+    """
+    limit = get_settings().sse_streams_per_token
+    session.exec(select(ApiToken.id).where(ApiToken.id == token_id).with_for_update())
+    now = utcnow()
+    session.exec(
+        delete(EventStreamLease).where(
+            col(EventStreamLease.token_id) == token_id, col(EventStreamLease.seen_at) < now - STREAM_LEASE_STALE
+        )
+    )
+    open_now = session.exec(
+        select(func.count()).select_from(EventStreamLease).where(EventStreamLease.token_id == token_id)
+    ).one()
+    if open_now >= limit:
+        session.rollback()
+        raise TooManyStreams(
+            f"this token already has {open_now} open event streams (limit {limit}); close one first",
+            limit=limit,
+        )
+    lease = EventStreamLease(token_id=token_id, operation_id=operation_id, started_at=now, seen_at=now)
+    session.add(lease)
+    session.commit()
+    return lease.id
+
+
+def renew_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
+    """Mark the stream alive; the caller commits."""
+    lease = session.get(EventStreamLease, lease_id)
+    if lease is not None and utcnow() - lease.seen_at > STREAM_LEASE_STALE / 3:
+        lease.seen_at = utcnow()
+        session.add(lease)
+
+
+def close_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
+    session.exec(delete(EventStreamLease).where(col(EventStreamLease.id) == lease_id))
+    session.commit()

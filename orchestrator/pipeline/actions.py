@@ -1,6 +1,5 @@
 """Actions on existing operations and services: retry, decommission, resize, day-2 playbooks."""
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -8,7 +7,6 @@ from typing import Any
 from sqlmodel import Session
 
 from orchestrator import policy, quota
-from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Plan
@@ -20,10 +18,10 @@ from orchestrator.pipeline.runner import SERVICE_WHILE_RUNNING
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from orchestrator.services import service as services
-from orchestrator.services.models import Service, ServiceStatus, ServiceUpload
+from orchestrator.services import uploads
+from orchestrator.services.models import Service, ServiceStatus
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/x-tar", "application/zip"}
+ARCHIVE_TYPES = uploads.ARCHIVE_TYPES
 
 
 def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
@@ -103,27 +101,30 @@ def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: st
     return Resize(operation=operation)
 
 
+def check_action(*, session: Session, actor: Actor, service_id: uuid.UUID, action: str) -> None:
+    """Everything `run_action` checks before it starts, without starting anything.
+
+    The API asks this before it reads an upload, so that nobody can make it receive a body for a
+    service they cannot see, may not change, or that cannot take the action now.
+    """
+    _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
+    session.rollback()  # release the row lock: the upload may take minutes to arrive
+
+
 def run_action(
     *,
     session: Session,
     actor: Actor,
     service_id: uuid.UUID,
     action: str,
-    upload: tuple[str, str, bytes] | None = None,
+    upload: uploads.ReceivedFile | None = None,
 ) -> Operation:
     """A day-2 playbook the offering names for `action`, optionally with an uploaded file."""
-    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.service_action(action))
-    if service.status != ServiceStatus.active:
-        raise Conflict(f"'{action}' needs an active service; it is {service.status}", current_state=service.status)
-    offering = catalog.get_offering(service.offering_id)
-    if action not in offering.day2_playbooks:
-        known = ", ".join(sorted(offering.day2_playbooks)) or "none"
-        raise InvalidInput(f"offering '{offering.id}' has no action '{action}' (actions: {known})", field="action")
+    service = _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
     parameters: dict[str, Any] = {"action": action}
     if upload is not None:
-        parameters["uploads"] = {
-            "archive": str(_store_upload(session=session, actor=actor, service=service, upload=upload))
-        }
+        upload_id = uploads.store(session=session, actor=actor, service=service, received=upload)
+        parameters["uploads"] = {"archive": str(upload_id)}
     operation = operations.create(
         session=session, actor=actor, service=service, kind=OperationKind.action, parameters=parameters
     )
@@ -131,35 +132,15 @@ def run_action(
     return operation
 
 
-def _store_upload(*, session: Session, actor: Actor, service: Service, upload: tuple[str, str, bytes]) -> uuid.UUID:
-    filename, media_type, data = upload
-    if media_type not in ARCHIVE_TYPES:
-        raise InvalidInput(f"send a .tar.gz or .zip archive, not {media_type}", field="Content-Type")
-    if not data:
-        raise InvalidInput("the archive is empty", field="body")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidInput(f"the archive is larger than {MAX_UPLOAD_BYTES // 2**20} MiB", field="body")
-    record = ServiceUpload(
-        service_id=service.id,
-        filename=filename,
-        media_type=media_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        data=data,
-        uploaded_by=actor.username,
-    )
-    session.add(record)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        entity="service",
-        entity_id=service.id,
-        ministry_id=service.ministry_id,
-        action="content_uploaded",
-        detail={"upload": str(record.id), "filename": filename, "size": len(data), "sha256": record.sha256},
-    )
-    return record.id
+def _active_service_for(*, session: Session, actor: Actor, service_id: uuid.UUID, action: str) -> Service:
+    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.service_action(action))
+    if service.status != ServiceStatus.active:
+        raise Conflict(f"'{action}' needs an active service; it is {service.status}", current_state=service.status)
+    offering = catalog.get_offering(service.offering_id)
+    if action not in offering.day2_playbooks:
+        known = ", ".join(sorted(offering.day2_playbooks)) or "none"
+        raise InvalidInput(f"offering '{offering.id}' has no action '{action}' (actions: {known})", field="action")
+    return service
 
 
 def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID, action: policy.Action) -> Service:

@@ -23,6 +23,7 @@ from orchestrator.operations.models import Operation, OperationStatus
 from orchestrator.pipeline import runner
 from orchestrator.pipeline.adapters import Adapters, build_adapters
 from orchestrator.requests import service as requests
+from orchestrator.services import uploads
 from orchestrator.services.models import Service
 
 log = logging.getLogger("tonle.queue")
@@ -82,6 +83,14 @@ def expire_requests(timestamp: int) -> None:
         expired = requests.expire_overdue(session=session, actor=SYSTEM)
     if expired:
         log.info("expired %d undecided request(s)", len(expired))
+
+
+@tasks.periodic(cron="17 * * * *", periodic_id="purge_uploads")
+@tasks.task(name="purge_uploads", queueing_lock="purge_uploads")
+def purge_uploads(timestamp: int) -> None:
+    """Uploads of failed operations nobody retried within the retention period."""
+    with session_scope() as session:
+        uploads.purge_expired(session=session)
 
 
 async def recover_stalled(app: procrastinate.App) -> int:

@@ -34,6 +34,7 @@ from orchestrator.pipeline.steps import STEP_HANDLERS, StepContext
 from orchestrator.pki import service as pki
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
+from orchestrator.services import uploads
 from orchestrator.services.models import Service, ServiceStatus, ServiceUpload
 
 log = logging.getLogger("tonle.pipeline")
@@ -364,6 +365,8 @@ def _succeed(operation_id: uuid.UUID, outputs: dict[str, Any]) -> Outcome:
             )
         if operation.kind == OperationKind.decommission:
             requests.release_quota_of(session=session, request_id=service.request_id)
+        # Done for good: its uploads go (a failed run keeps them for a retry; see services/uploads.py).
+        uploads.discard_for(session=session, operation=operation)
         operations.transition(session=session, actor=SYSTEM, operation=operation, target=OperationStatus.succeeded)
         session.commit()
     return Outcome(OperationStatus.succeeded)

@@ -4,19 +4,23 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+import anyio
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from orchestrator.auth import service as auth
 from orchestrator.auth.models import Actor
 from orchestrator.config import get_settings
 from orchestrator.database.core import session_scope
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import EventPublic, OperationPublic, OperationStatus
 from orchestrator.pipeline import actions
-from portal_api.deps import ActorDep, SessionDep
+from portal_api.deps import ActorDep, BearerDep, BriefActorDep, SessionDep
+from portal_api.pagination import MAX_EVENT_ID
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -34,7 +38,7 @@ def list_events(
     operation_id: uuid.UUID,
     session: SessionDep,
     actor: ActorDep,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger id")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="Only events with a larger id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[EventPublic]:
     operations.get(session=session, actor=actor, operation_id=operation_id)
@@ -57,57 +61,104 @@ def retry(operation_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> Oper
 @router.get(
     "/{operation_id}/stream",
     summary="Live progress as Server-Sent Events",
+    description=(
+        "Ends with `event: end` when the operation finishes, or `event: unauthorized` when the token is revoked or "
+        "expires. A token holds at most `TONLE_SSE_STREAMS_PER_TOKEN` streams at once (429 beyond that)."
+    ),
     response_class=StreamingResponse,
     responses={
         200: {
             "content": {"text/event-stream": {}},
             "description": "`event: <type>`, `id`, JSON `data`; ends with `event: end`",
-        }
+        },
+        429: {"description": "This token already holds as many streams as it may"},
     },
 )
-def stream(
+async def stream(
     operation_id: uuid.UUID,
-    session: SessionDep,
-    actor: ActorDep,
+    actor: BriefActorDep,
+    credentials: BearerDep,
     last_event_id: Annotated[
-        int | None, Header(alias="Last-Event-ID", description="Resume after this event id")
+        int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_EVENT_ID, description="Resume after this event id")
     ] = None,
 ) -> StreamingResponse:
-    operations.get(session=session, actor=actor, operation_id=operation_id)  # 404 before streaming
+    # Every database use of a stream is a short session of its own: a stream lasts as long as
+    # its operation, and holding a pooled connection for that long lets a few dozen clients
+    # starve the API.
+    assert credentials is not None  # BriefActorDep has refused requests without a token
+    lease = await run_in_threadpool(_open, actor, operation_id, credentials.credentials)
     return StreamingResponse(
-        _event_stream(actor, operation_id, last_event_id or 0),
+        _event_stream(actor, operation_id, last_event_id or 0, lease),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _poll(actor: Actor, operation_id: uuid.UUID, after: int) -> tuple[list[EventPublic], OperationStatus]:
+@dataclass(frozen=True)
+class _Lease:
+    id: uuid.UUID
+    token_id: uuid.UUID
+
+
+def _open(actor: Actor, operation_id: uuid.UUID, token: str) -> _Lease:
     with session_scope() as session:
+        operations.get(session=session, actor=actor, operation_id=operation_id)  # 404 before streaming
+        found = auth.authenticate_token(session=session, token=token)
+        if found is None:
+            raise HTTPException(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
+        token_id = found[1].id
+        lease_id = auth.open_stream_lease(session=session, token_id=token_id, operation_id=operation_id)
+        return _Lease(id=lease_id, token_id=token_id)
+
+
+def _poll(
+    actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease
+) -> tuple[list[EventPublic], OperationStatus | None]:
+    """New events and the operation's status; no status when the token no longer holds."""
+    with session_scope() as session:
+        if not auth.token_still_valid(session=session, token_id=lease.token_id):
+            return [], None
+        auth.renew_stream_lease(session=session, lease_id=lease.id)
         operation = operations.get(session=session, actor=actor, operation_id=operation_id)
         events = [
             EventPublic.model_validate(e)
             for e in operations.events(session=session, operation_id=operation_id, after_id=after)
         ]
-        return events, operation.status
+        status = operation.status
+        session.commit()
+        return events, status
 
 
-async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int) -> AsyncIterator[str]:
+def _close(lease: _Lease) -> None:
+    with session_scope() as session:
+        auth.close_stream_lease(session=session, lease_id=lease.id)
+
+
+async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease) -> AsyncIterator[str]:
     interval = get_settings().sse_poll_seconds
     idle = 0.0
-    yield "retry: 2000\n\n"
-    while True:
-        events, status = await run_in_threadpool(_poll, actor, operation_id, after)
-        for event in events:
-            after = event.id
-            yield f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
-        if events:
-            idle = 0.0
-        elif status in FINISHED:
-            yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
-            return
-        else:
-            idle += interval
-            if idle >= KEEPALIVE_SECONDS:
+    try:
+        yield "retry: 2000\n\n"
+        while True:
+            events, status = await run_in_threadpool(_poll, actor, operation_id, after, lease)
+            if status is None:
+                yield f"event: unauthorized\ndata: {json.dumps({'detail': 'the token was revoked or expired'})}\n\n"
+                return
+            for event in events:
+                after = event.id
+                yield f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+            if events:
                 idle = 0.0
-                yield ": keep-alive\n\n"
-        await asyncio.sleep(interval)
+            elif status in FINISHED:
+                yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
+                return
+            else:
+                idle += interval
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+            await asyncio.sleep(interval)
+    finally:
+        # The client may have gone (the task is being cancelled): give the lease back regardless.
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_close, lease)

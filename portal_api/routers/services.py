@@ -1,24 +1,32 @@
 """Deployed services and their day-2 actions."""
 
+import asyncio
+import hashlib
+import tempfile
 import uuid
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from orchestrator import policy
-from orchestrator.errors import NotImplementedYet
+from orchestrator.config import get_settings
+from orchestrator.database.core import session_scope
+from orchestrator.errors import InvalidInput, NotImplementedYet
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationPublic
 from orchestrator.pipeline import actions
 from orchestrator.requests.models import RequestPublic
 from orchestrator.services import service as services
+from orchestrator.services import uploads
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
-from portal_api.deps import ActorDep, SessionDep
+from portal_api.deps import ActorDep, BriefActorDep, SessionDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
+T = TypeVar("T")
 
 # Day-2 actions whose workflows land with their own issues.
 PENDING_ACTIONS = ("backup", "restore", "drill", "failover", "failback")
@@ -108,6 +116,16 @@ def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: 
     "/{service_id}/actions/deploy-content",
     status_code=202,
     summary="Upload a site archive (.tar.gz or .zip, as the request body) and deploy it",
+    description=(
+        "The caller, the service and the Content-Type are checked before the body is read. A body over the upload "
+        "limit (`TONLE_UPLOAD_MAX_BYTES`) is refused with 413, from its Content-Length when it declares one, else "
+        "when the limit is crossed; a body that takes longer than `TONLE_UPLOAD_TIMEOUT_SECONDS` to arrive is "
+        "refused with 408."
+    ),
+    responses={
+        408: {"description": "The body took too long to arrive"},
+        413: {"description": "The body is larger than the upload limit"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -118,21 +136,57 @@ def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: 
 async def deploy_content(
     service_id: uuid.UUID,
     request: Request,
-    session: SessionDep,
-    actor: ActorDep,
-    filename: Annotated[str, Query(max_length=200, description="Name of the archive, for the record")] = "site.tar.gz",
+    actor: BriefActorDep,
+    filename: Annotated[
+        str,
+        Query(min_length=1, max_length=uploads.MAX_FILENAME, description="Name of the archive, for the record only"),
+        AfterValidator(uploads.check_filename),
+    ] = "site.tar.gz",
 ) -> OperationPublic:
-    data = await request.body()
-    media_type = request.headers.get("content-type", "").split(";")[0].strip()
-    operation = await run_in_threadpool(
-        actions.run_action,
-        session=session,
-        actor=actor,
-        service_id=service_id,
-        action="deploy-content",
-        upload=(filename, media_type, data),
-    )
+    # No session is held while the body arrives: a slow client must not keep a pooled connection.
+    await run_in_threadpool(_in_session, actions.check_action, actor=actor, service_id=service_id, action=_DEPLOY)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    uploads.check_media_type(media_type)
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidInput("Content-Length is not a number", field="Content-Length")
+        uploads.check_size(int(declared))
+    with tempfile.TemporaryFile(prefix="tonle-upload-") as spool:
+        size, digest = await _receive(request, spool)
+        received = uploads.ReceivedFile(filename=filename, media_type=media_type, file=spool, size=size, sha256=digest)
+        operation = await run_in_threadpool(
+            _in_session, actions.run_action, actor=actor, service_id=service_id, action=_DEPLOY, upload=received
+        )
     return OperationPublic.model_validate(operation)
+
+
+_DEPLOY = "deploy-content"
+
+
+async def _receive(request: Request, spool: BinaryIO) -> tuple[int, str]:
+    """Copy the body into `spool` until the byte cap or the time limit; (size, sha256)."""
+    settings = get_settings()
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async with asyncio.timeout(settings.upload_timeout_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                # A client that declared less, or nothing (chunked), is cut off here.
+                uploads.check_size(size)
+                digest.update(chunk)
+                spool.write(chunk)
+    except TimeoutError:
+        raise uploads.UploadTooSlow(
+            f"the upload did not arrive within {settings.upload_timeout_seconds:g} seconds", field="body"
+        ) from None
+    return size, digest.hexdigest()
+
+
+def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
+    with session_scope() as session:
+        return function(session=session, **kwargs)
 
 
 @router.post(

@@ -3,10 +3,12 @@
 import uuid
 
 from fastapi import APIRouter
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlmodel import Session
 
 from orchestrator.auth import service as auth
 from orchestrator.auth.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserCreate, UserPublic
-from portal_api.deps import ActorDep, AdminDep, SessionDep
+from portal_api.deps import ActorDep, AdminDep, BearerDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
 
@@ -27,9 +29,26 @@ def create_user(data: UserCreate, session: SessionDep, actor: AdminDep) -> UserP
     return UserPublic.model_validate(auth.create_user(session=session, actor=actor, data=data))
 
 
-@router.post("/users/{user_id}/tokens", status_code=201, summary="Issue a token for a user (admins)")
-def issue_token_for(user_id: uuid.UUID, data: ApiTokenCreate, session: SessionDep, actor: AdminDep) -> ApiTokenIssued:
-    return auth.issue_token(session=session, actor=actor, user_id=user_id, data=data)
+@router.post(
+    "/users/{user_id}/deactivate",
+    summary="Deactivate a user (admins): they can no longer sign in, and every token of theirs is revoked",
+)
+def deactivate_user(user_id: uuid.UUID, session: SessionDep, actor: AdminDep) -> UserPublic:
+    return UserPublic.model_validate(auth.deactivate_user(session=session, actor=actor, user_id=user_id))
+
+
+@router.post(
+    "/users/{user_id}/tokens",
+    status_code=201,
+    summary="Issue a token for a user (admins)",
+    description="For another user the token stands on its own; for yourself it is tied to the token you call with.",
+)
+def issue_token_for(
+    user_id: uuid.UUID, data: ApiTokenCreate, session: SessionDep, actor: AdminDep, credentials: BearerDep
+) -> ApiTokenIssued:
+    return auth.issue_token(
+        session=session, actor=actor, user_id=user_id, data=data, issued_with=_calling_token(session, credentials)
+    )
 
 
 @router.get("/tokens", summary="The caller's tokens (never the secrets)")
@@ -38,12 +57,29 @@ def list_tokens(session: SessionDep, actor: ActorDep) -> list[ApiTokenPublic]:
     return [ApiTokenPublic.model_validate(t) for t in auth.list_tokens(session=session, user_id=actor.user_id)]
 
 
-@router.post("/tokens", status_code=201, summary="Issue yourself a new token; the secret is shown once")
-def issue_token(data: ApiTokenCreate, session: SessionDep, actor: ActorDep) -> ApiTokenIssued:
+@router.post(
+    "/tokens",
+    status_code=201,
+    summary="Issue yourself a new token; the secret is shown once",
+    description="The new token expires no later than the token you call with, and stops working when that one is "
+    "revoked or expires. Without `expires_in_days` it lives the platform default (`TONLE_TOKEN_DEFAULT_DAYS`).",
+)
+def issue_token(data: ApiTokenCreate, session: SessionDep, actor: ActorDep, credentials: BearerDep) -> ApiTokenIssued:
     assert actor.user_id is not None
-    return auth.issue_token(session=session, actor=actor, user_id=actor.user_id, data=data)
+    return auth.issue_token(
+        session=session,
+        actor=actor,
+        user_id=actor.user_id,
+        data=data,
+        issued_with=_calling_token(session, credentials),
+    )
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke one of your tokens")
 def revoke_token(token_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ApiTokenPublic:
     return ApiTokenPublic.model_validate(auth.revoke_token(session=session, actor=actor, token_id=token_id))
+
+
+def _calling_token(session: Session, credentials: HTTPAuthorizationCredentials | None) -> uuid.UUID | None:
+    found = auth.authenticate_token(session=session, token=credentials.credentials) if credentials else None
+    return found[1].id if found else None
