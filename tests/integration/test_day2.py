@@ -5,18 +5,21 @@ are tested in tests/integration/test_ansible_runner.py and the cloud tier).
 """
 
 import io
+import re
 import tarfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from orchestrator.pipeline import queue
 from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.configure import NoopHealthChecker, PlaybookResult, PlaybookRun
 from orchestrator.pipeline.engine import NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink
+from portal_api.cli import app as cli
 from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
@@ -190,6 +193,7 @@ def test_a_refused_or_withdrawn_growth_gives_the_quota_back_once(
 
 
 def test_a_plan_that_costs_no_more_starts_at_once(
+    api_url: str,
     client: httpx.Client,
     tenant: Tenant,
     platform: Platform,
@@ -204,17 +208,40 @@ def test_a_plan_that_costs_no_more_starts_at_once(
     service_id = approved["service_id"]
     assert quota_used(client, tenant)["object_gb"] == 2000
 
-    shrunk = resize(client, service_id, "archive-500g", tenant.requester.headers)
-    assert shrunk.status_code == 202, shrunk.text
-    assert shrunk.json()["outcome"] == "started" and shrunk.json()["request"] is None
-    assert shrunk.json()["operation"]["kind"] == "modify"
+    def tonle(*args: str) -> str:
+        env = {"TONLE_API_URL": api_url, "TONLE_TOKEN": tenant.requester.token, "COLUMNS": "300"}
+        result = CliRunner().invoke(cli, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shrunk = tonle("service", "resize", service_id, "archive-500g")
+    operation = re.search(r"operation (\S+) \(modify\) queued", shrunk)
+    assert operation, shrunk
     assert service_of(client, tenant, service_id)["status"] == "modifying"
     work()
+    assert (
+        client.get(f"/v1/operations/{operation.group(1)}", headers=tenant.requester.headers).json()["status"]
+        == "succeeded"
+    )
     assert service_of(client, tenant, service_id)["plan"] == "archive-500g"
     assert quota_used(client, tenant)["object_gb"] == 500, "the difference comes back once the change succeeded"
 
-    grown = resize(client, service_id, "archive-2t", tenant.requester.headers).json()
-    assert grown["outcome"] == "approval_needed" and grown["request"]["approval_stages"] == ["ministry_approver"]
+    grown = tonle("service", "resize", service_id, "archive-2t", "--justification", "longer retention")
+    request = re.search(r"request (\S+) waits for ministry_approver;", grown)
+    assert request, grown
+    waiting = client.get(f"/v1/requests/{request.group(1)}", headers=tenant.requester.headers).json()
+    assert waiting["kind"] == "modify" and waiting["justification"] == "longer retention"
+    assert quota_used(client, tenant)["object_gb"] == 2000
+
+
+def test_openapi_documents_both_resize_outcomes(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    resize_op = spec["paths"]["/v1/services/{service_id}/actions/resize"]["post"]
+    schema = resize_op["responses"]["202"]["content"]["application/json"]["schema"]
+    accepted = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert set(accepted["properties"]) == {"outcome", "request", "operation"}
+    assert accepted["properties"]["outcome"]["enum"] == ["approval_needed", "started"]
+    assert "409" in resize_op["responses"]
 
 
 BACKUP_ORDER = {
