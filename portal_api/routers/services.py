@@ -10,6 +10,7 @@ from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from orchestrator import policy
 from orchestrator.config import get_settings
@@ -181,6 +182,9 @@ async def _receive(request: Request, spool: BinaryIO) -> tuple[int, str]:
         raise uploads.UploadTooSlow(
             f"the upload did not arrive within {settings.upload_timeout_seconds:g} seconds", field="body"
         ) from None
+    except ClientDisconnect:
+        # Nobody is left to answer; say so in the log as what it is, not as a server failure.
+        raise InvalidInput("the client went away before the upload was complete", field="body") from None
     return size, digest.hexdigest()
 
 
