@@ -20,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def local_run(playbook: str, marker: Path, target: Path, archive: Path) -> Playb
         },
         secret_vars={"secrets": {"cms_admin_password": attack[0], "cms_db_password": attack[5]}},
         files={"archive": archive},
-        label="injection",
+        label=f"injection-{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -122,7 +123,7 @@ def test_payloads_in_every_kind_of_var_and_file_arrive_literally_and_run_nothing
     assert Path(echoed["archive"]).name == "archive" and "lookup" not in echoed["archive"]
     assert echoed["archive_content"] == attack[0]
     # Nothing of the run's inputs stays behind: the vars file (secrets) and the upload's copy.
-    (run_dir,) = runner.runs_dir.glob("injection-echo-*")
+    (run_dir,) = runner.runs_dir.glob(f"{run.label}-echo-*")
     assert not (run_dir / "env" / "tonle-vars.yml").exists() and not (run_dir / "files").exists()
 
 
@@ -173,6 +174,7 @@ def test_playbooks_run_as_the_unprivileged_account_and_cannot_read_the_data_dir(
             connect = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(socket)!r})"
             probes.append({"name": "connect to PostgreSQL", "argv": [LOCAL_PYTHON, "-c", connect]})
     runner = AnsibleRunner(playbooks_dir=FIXTURES, runs_dir=open_dir / "runs", data_dir=data)
+    label = f"privileges-{uuid.uuid4().hex[:8]}"
     events: list[ProgressEvent] = []
     result = runner.run(
         PlaybookRun(
@@ -180,7 +182,7 @@ def test_playbooks_run_as_the_unprivileged_account_and_cannot_read_the_data_dir(
             hosts={"self": {"address": "127.0.0.1", "ansible_connection": "local",
                             "ansible_python_interpreter": LOCAL_PYTHON}},
             extra_vars={"target_dir": str(target), "probes": probes},
-            label="privileges",
+            label=label,
         ),
         events.append,
     )  # fmt: skip
@@ -197,7 +199,7 @@ def test_playbooks_run_as_the_unprivileged_account_and_cannot_read_the_data_dir(
     assert stat.S_IMODE(secret_key.stat().st_mode) == 0o600
     assert stat.S_IMODE((data / "devcloud").stat().st_mode) & 0o007 == 0
     # And the run's folder belongs to that account alone.
-    (run_dir,) = runner.runs_dir.glob("privileges-privileges-*")
+    (run_dir,) = runner.runs_dir.glob(f"{label}-privileges-*")
     info = run_dir.stat()
     assert info.st_uid == pwd.getpwnam(user).pw_uid and stat.S_IMODE(info.st_mode) == 0o700
     assert not any(e.type == "ansible.privileges" for e in events), "no 'not dropped' warning as root"
@@ -235,7 +237,6 @@ def test_web_and_cms_roles_put_template_payloads_on_the_server_as_literal_text(
     import html
     import logging
     import ssl
-    import uuid
 
     import httpx
 
