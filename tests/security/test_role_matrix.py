@@ -313,6 +313,8 @@ def test_platform_automation_orders_nothing_and_needs_its_flag(world: World) -> 
         response = world.client.post("/v1/requests", json=body, headers=account.headers)
         assert response.status_code == 403, response.text
     assert world.client.get("/v1/services", headers=world.unflagged.headers).json()["total"] == 0
+    assert world.client.get("/v1/catalog", headers=world.unflagged.headers).status_code == 403
+    assert world.client.get("/v1/catalog", headers=world.platform.automation.headers).status_code == 200
 
     admin = world.platform.admin.headers
     name = f"dr-{uuid.uuid4().hex[:8]}"
