@@ -208,7 +208,8 @@ def _pinned_host_keys(
     source = adapters.host_keys
     if source is None:
         return None
-    service_id, emit = service.id, _event_writer(operation_id)
+    # Read now: the rows are detached from their session by the time a step calls back.
+    service_id, ministry_code, emit = service.id, ministry.code, _event_writer(operation_id)
 
     def known_hosts(hosts: dict[str, dict[str, Any]]) -> str | None:
         with session_scope() as session:
@@ -218,7 +219,7 @@ def _pinned_host_keys(
             pins=pins,
             hosts=hosts,
             learn=lambda host, spec: source.learn(
-                host=host, spec=spec, ministry_code=ministry.code, site_name=site_name, on_event=emit
+                host=host, spec=spec, ministry_code=ministry_code, site_name=site_name, on_event=emit
             ),
         )
         if pinning.learned:
