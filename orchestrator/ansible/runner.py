@@ -137,11 +137,17 @@ class AnsibleRunner:
             private_dir,
         )
         with _held(private_dir / LOCK_FILE):
+            # SSH connections of this run only: a master connection another run left open would
+            # carry this run past its own host key check (ControlPersist).
+            control_dir = Path(tempfile.mkdtemp(prefix="tonle-ssh-"))
+            self._own(control_dir)
             try:
                 spec = self._prepare(run, playbook, private_dir, hosts)
+                spec["envvars"]["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
                 result = self._spawn(run.label, spec, handle)
             finally:
                 _remove_secrets(private_dir)
+                shutil.rmtree(control_dir, ignore_errors=True)
         stats = result.get("stats") or {}
         changed = sum((stats.get("changed") or {}).values())
         ok = result.get("status") == "successful" and result.get("rc") == 0
