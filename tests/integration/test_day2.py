@@ -7,18 +7,27 @@ are tested in tests/integration/test_ansible_runner.py and the cloud tier).
 import io
 import re
 import tarfile
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
+from orchestrator.auth.models import SYSTEM
+from orchestrator.database.columns import utcnow
+from orchestrator.database.core import session_scope
 from orchestrator.pipeline import queue
 from orchestrator.pipeline.adapters import Adapters
 from orchestrator.pipeline.configure import NoopHealthChecker, PlaybookResult, PlaybookRun
 from orchestrator.pipeline.engine import NoopEngine, StackSpec
 from orchestrator.pipeline.events import EventSink
+from orchestrator.requests import service as requests
+from orchestrator.requests.models import Request
 from portal_api.cli import app as cli
 from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
@@ -179,6 +188,15 @@ def test_a_refused_or_withdrawn_growth_gives_the_quota_back_once(
     assert client.post(f"/v1/requests/{withdrawn['id']}/cancel", headers=tenant.requester.headers).status_code == 200
     assert quota_used(client, tenant) == before
 
+    expiring = resize(client, service_id, "medium", tenant.requester.headers).json()["request"]
+    with session_scope() as session:
+        row = session.exec(select(Request).where(Request.id == uuid.UUID(expiring["id"]))).one()
+        row.approval_deadline = utcnow() - timedelta(minutes=1)
+        session.add(row)
+        session.commit()
+        assert uuid.UUID(expiring["id"]) in requests.expire_overdue(session=session, actor=SYSTEM)
+    assert quota_used(client, tenant) == before, "an expired change gives its growth back"
+
     # A service that goes away takes its waiting change with it.
     pending = resize(client, service_id, "medium", tenant.requester.headers).json()["request"]
     retired = client.post(f"/v1/services/{service_id}/decommission", headers=tenant.requester.headers)
@@ -190,6 +208,25 @@ def test_a_refused_or_withdrawn_growth_gives_the_quota_back_once(
     assert late.status_code == 409
     work()
     assert all(v == 0 for v in quota_used(client, tenant).values())
+
+
+def test_two_growths_at_once_give_one_request_and_one_conflict(
+    client: httpx.Client,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: tuple[SizeRecordingEngine, RecordingRunner],
+) -> None:
+    service_id = active_service(client, tenant, platform, work)
+    before = quota_used(client, tenant)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(lambda plan: resize(client, service_id, plan, tenant.requester.headers), ["medium", "large"])
+        )
+    assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+    (accepted,) = [a.json()["request"] for a in answers if a.status_code == 202]
+    grown = quota_used(client, tenant)
+    assert grown["vcpu"] - before["vcpu"] == accepted["quota_cost"]["vcpu"], "only the accepted growth is held"
 
 
 def test_a_plan_that_costs_no_more_starts_at_once(
