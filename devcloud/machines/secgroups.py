@@ -237,18 +237,15 @@ def sync_from_neutron(layout: Layout, client: Any, *, host: str, only: str | Non
     by_id = {p["id"]: p for p in ports}
     if not only:
         net.sync_isolation(layout, *isolation_from_ports(ports))
-    wanted_groups = {g for p in ports for g in p.get("security_groups") or []}
-    rules_by_group: dict[str, list[Rule]] = {}
-    if wanted_groups:
-        for r in client.list_security_group_rules(security_group_id=sorted(wanted_groups))["security_group_rules"]:
-            rules_by_group.setdefault(r["security_group_id"], []).append(Rule.from_api(r))
+    mine = {nic.port_id for m in machines for nic in _nics(m)}
+    groups = {g for p in ports if p["id"] in mine for g in p.get("security_groups") or []}
+    rules_by_group = _rules(client, groups, evict=not only)
     members = _group_members(ports)
     written = 0
     now = time.monotonic()
     for m in machines:
-        try:
-            nics = m.nics()
-        except (OSError, ValueError, MachineError):  # being destroyed right now
+        nics = _nics(m)
+        if not nics:
             continue
         try:
             inode = Path("/run/netns", m.netns).stat().st_ino
@@ -315,6 +312,41 @@ def _list_ports(client: Any) -> list[dict[str, Any]]:
         # `port_forwardings`) until some other query has configured its ORM mappers.
         client.list_networks(limit=1)
         return list(client.list_ports(fields=PORT_FIELDS)["ports"])
+
+
+RULE_FIELDS = [
+    "security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+    "remote_ip_prefix", "remote_group_id",
+]  # fmt: skip
+#: group id -> (its revision_number, its rules). Listing rules is Neutron's slowest call here
+#: (seconds under load, one policy check per rule), listing groups' revisions is cheap, and
+#: every rule added or removed bumps its group's revision.
+_rules_cache: dict[str, tuple[int, list[Rule]]] = {}
+
+
+def _rules(client: Any, groups: set[str], *, evict: bool) -> dict[str, list[Rule]]:
+    if not groups:
+        return {}
+    listed = client.list_security_groups(id=sorted(groups), fields=["id", "revision_number"])["security_groups"]
+    revisions = {g["id"]: int(g["revision_number"]) for g in listed}
+    stale = sorted(g for g, rev in revisions.items() if g not in _rules_cache or _rules_cache[g][0] != rev)
+    if stale:
+        fresh: dict[str, list[Rule]] = {g: [] for g in stale}
+        for r in client.list_security_group_rules(security_group_id=stale, fields=RULE_FIELDS)["security_group_rules"]:
+            fresh[r["security_group_id"]].append(Rule.from_api(r))
+        # Revisions read before the rules: a rule added in between is fetched again next time.
+        _rules_cache.update({g: (revisions[g], rules) for g, rules in fresh.items()})
+    if evict:  # `groups` is every group of this host's machines
+        for gone in set(_rules_cache) - set(revisions):
+            _rules_cache.pop(gone, None)
+    return {g: _rules_cache[g][1] for g in revisions}
+
+
+def _nics(m: Any) -> list[net.Nic]:
+    try:
+        return list(m.nics())
+    except (OSError, ValueError, MachineError):  # being destroyed right now
+        return []
 
 
 def _host_of(m: Any) -> str | None:
