@@ -189,6 +189,17 @@ def test_uploads_are_capped_early_cut_off_when_slow_and_deleted_when_used(
     assert operation["status"] == "succeeded", operation
     assert uploads_of(database, service_id) == 0, "the upload is deleted once its operation has succeeded"
 
+    # A client that sends more than it declared: what it declared is all that is read.
+    head = upload_head(limited_api, service_id, token, 100)
+    with raw_request(limited_api, head, [b"y" * (UPLOAD_CAP * 3)]) as sock:
+        status, answer = read_status(sock)
+    assert status == 202, answer
+    with psycopg.connect(database.url) as conn:
+        sizes = conn.execute("SELECT size FROM service_upload WHERE service_id = %s", (service_id,)).fetchall()
+    assert sizes == [(100,)]
+    work()
+    assert uploads_of(database, service_id) == 0
+
 
 def mint(api: httpx.Client, headers: dict[str, str], name: str = "minted") -> dict[str, str]:
     response = api.post("/v1/tokens", json={"name": name}, headers=headers)
