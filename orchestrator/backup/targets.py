@@ -145,8 +145,9 @@ def _agent_user(admin: Any, name: str, project_id: str, stack_name: str, on_even
             if user is None:
                 raise
     elif not user.is_enabled:
-        # The same stack name ordered again (a retry of a provision after a decommission).
-        user = admin.identity.update_user(user, is_enabled=True)
+        # Disabled when its service was decommissioned: a retired service's bucket is written
+        # by nobody again, and silently re-enabling a credential is not something to do here.
+        raise StepFailed(f"the backup agent of {stack_name} was retired (Keystone user {name} is disabled)")
     role = _agent_role(admin)
     if not admin.identity.validate_user_has_project_role(project_id, user, role):
         admin.identity.assign_project_role_to_user(project_id, user, role)
