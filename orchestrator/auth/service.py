@@ -302,3 +302,9 @@ def renew_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
 def close_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
     session.exec(delete(EventStreamLease).where(col(EventStreamLease.id) == lease_id))
     session.commit()
+
+
+def purge_stale_stream_leases(*, session: Session) -> None:
+    """Leases left by API processes that died; they stopped counting already. Commits."""
+    session.exec(delete(EventStreamLease).where(col(EventStreamLease.seen_at) < utcnow() - STREAM_LEASE_STALE))
+    session.commit()

@@ -14,6 +14,7 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlmodel import col, select
 
+from orchestrator.auth import service as auth
 from orchestrator.auth.models import SYSTEM
 from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope
@@ -88,9 +89,11 @@ def expire_requests(timestamp: int) -> None:
 @tasks.periodic(cron="17 * * * *", periodic_id="purge_uploads")
 @tasks.task(name="purge_uploads", queueing_lock="purge_uploads")
 def purge_uploads(timestamp: int) -> None:
-    """Uploads of failed operations nobody retried within the retention period."""
+    """Uploads of failed operations nobody retried within the retention period, and the event
+    stream leases of API processes that died."""
     with session_scope() as session:
         uploads.purge_expired(session=session)
+        auth.purge_stale_stream_leases(session=session)
 
 
 async def recover_stalled(app: procrastinate.App) -> int:

@@ -21,6 +21,10 @@ import httpx
 import psycopg
 import pytest
 
+from orchestrator.auth import service as auth
+from orchestrator.config import get_settings
+from orchestrator.database.core import session_scope
+from orchestrator.services import uploads
 from tests.conftest import Database, Platform, Tenant, free_port, order_and_approve, wait_until_ready
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
@@ -131,6 +135,7 @@ def test_uploads_are_capped_early_cut_off_when_slow_and_deleted_when_used(
     other_tenant: Tenant,
     platform: Platform,
     work: Callable[[], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service_id = active_service(api, tenant, platform, work)
     token = tenant.requester.token
@@ -197,6 +202,17 @@ def test_uploads_are_capped_early_cut_off_when_slow_and_deleted_when_used(
     with psycopg.connect(database.url) as conn:
         sizes = conn.execute("SELECT size FROM service_upload WHERE service_id = %s", (service_id,)).fetchall()
     assert sizes == [(100,)]
+    # The retention purge never takes the upload of an operation still to run, however old.
+    monkeypatch.setenv("TONLE_UPLOAD_RETENTION_HOURS", "0")
+    get_settings.cache_clear()
+    try:
+        with session_scope() as session:
+            uploads.purge_expired(session=session)
+            auth.purge_stale_stream_leases(session=session)
+    finally:
+        monkeypatch.delenv("TONLE_UPLOAD_RETENTION_HOURS")
+        get_settings.cache_clear()
+    assert uploads_of(database, service_id) == 1
     work()
     assert uploads_of(database, service_id) == 0
 
