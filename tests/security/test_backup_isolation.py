@@ -23,7 +23,7 @@ import pytest
 from orchestrator.backup.targets import AGENT_ROLE, SwiftBackupTargets, agent_user_name, history_container
 from orchestrator.cloud.tenancy import OpenStackTenancy, project_name
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.pipeline.events import ProgressEvent, StepFailed
 from tests.cloud import conftest as cloud_tier
 from tests.cloud.conftest import DevCloud
 
@@ -203,6 +203,9 @@ def test_decommissioned_service_bucket_is_kept_and_closed(ministry: Ministry, ag
     }
     # ...while the orchestrator, as the project's operator, can still restore from it.
     assert ministry.operator.object_store.download_object("repo/snapshots/final", container=c.bucket) == b"final backup"
+    # Nothing hands the retired agent a working credential again.
+    with pytest.raises(StepFailed, match="retired"):
+        ministry.ensure(c.stack_name)
 
 
 def test_a_retry_reuses_the_user_and_credential(cloud: DevCloud, ministry: Ministry, agents: dict[str, Agent]) -> None:
