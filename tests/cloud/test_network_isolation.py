@@ -42,6 +42,8 @@ pytestmark = [
     pytest.mark.security,
     pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root"),
     pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client"),
+    # The module's setup boots two servers (about 1 min on a quiet host, 3 under load).
+    pytest.mark.timeout(600),
 ]
 
 MANAGEMENT_CIDR = "172.24.4.0/24"  # orchestrator/config.py's default, as the stacks receive it
