@@ -100,8 +100,17 @@ def child_command(who: Account, python: str) -> list[str]:
 
 
 def python_path() -> str:
-    """What the child needs importable: this project and the packages of this interpreter."""
-    return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
+    """What the child needs importable: this project, and ansible and ansible-runner from
+    wherever this process imports them."""
+    import ansible
+    import ansible_runner
+
+    found = [str(PROJECT_ROOT)]
+    for module_file in (ansible_runner.__file__, ansible.__file__, *site.getsitepackages()):
+        folder = str(Path(module_file).parents[1]) if module_file.endswith(".py") else module_file
+        if module_file and folder not in found:
+            found.append(folder)
+    return os.pathsep.join(found)
 
 
 def child_environment(who: Account) -> dict[str, str]:

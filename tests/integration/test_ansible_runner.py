@@ -142,3 +142,47 @@ def test_a_crashed_run_leaves_no_secret_after_a_worker_starts(tmp_path: Path, mo
     assert left == [crashed / "artifacts/1/stdout"], left
     assert (running / "env/ssh_key").exists()
     assert remove_leftover_secrets([runs]) == 1  # its worker gone too, now it is cleaned
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becomes another account to be a worker that is not root")
+def test_a_worker_that_is_not_root_runs_playbooks_as_itself_and_says_so(open_dir: Path) -> None:
+    """What a developer's laptop does: no account to drop to, so a warning event says so. Run
+    as the (unprivileged) Ansible account, with the system's interpreter it can reach."""
+    import subprocess
+    import sys
+
+    from orchestrator.ansible import privileges
+    from orchestrator.config import get_settings
+
+    user = get_settings().ansible_user
+    AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=open_dir)  # makes sure the account exists
+    target = open_dir / "target"
+    target.mkdir(mode=0o777)
+    target.chmod(0o777)
+    script = f"""
+import json
+from pathlib import Path
+from orchestrator.ansible.runner import AnsibleRunner
+from orchestrator.pipeline.configure import PlaybookRun
+runner = AnsibleRunner(playbooks_dir=Path({str(PLAYBOOKS)!r}), runs_dir=Path({str(open_dir / "runs")!r}))
+events = []
+hosts = {{"self": {{"address": "127.0.0.1", "ansible_connection": "local",
+                    "ansible_python_interpreter": {LOCAL_PYTHON!r}}}}}
+result = runner.run(PlaybookRun(playbook="probe", hosts=hosts, label="laptop",
+                    extra_vars={{"target_dir": {str(target)!r}, "ministry": "laptop"}},
+                    secret_vars={{"db_password": "x"}}), events.append)
+print(json.dumps({{"ok": result.ok, "events": [[e.type, e.level, e.message] for e in events]}}))
+"""
+    python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    env = {**privileges.child_environment(privileges.account(user)), "TONLE_DATA_DIR": str(open_dir / "data")}
+    done = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", python, "-s", "-c", script],
+        env=env, cwd=str(open_dir), capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["ok"], outcome
+    warnings = [e for e in outcome["events"] if e[0] == "ansible.privileges"]
+    assert warnings and warnings[0][1] == "warning" and "not dropped" in warnings[0][2], outcome["events"]
+    assert (target / "greeting.txt").read_text() == "hello laptop\n"
+    assert (open_dir / "runs").stat().st_uid == (target / "greeting.txt").stat().st_uid != 0
