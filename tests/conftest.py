@@ -78,7 +78,7 @@ def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Ite
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log_file, timeout=30)
+    wait_until_ready(url, process, log_file, timeout=90)
     yield url
     process.terminate()
     try:

@@ -56,7 +56,7 @@ def worker(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "heads") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Apply the database migrations."""
     from orchestrator.database import migrate
 

@@ -57,7 +57,7 @@ def system(devcloud: DevCloud, database: Database, tmp_path_factory: pytest.Temp
                 subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
             )
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, processes[0], logs / "api.log", timeout=60)
+    wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
     yield System(url=url, logs=logs)
     for process in processes:
         process.terminate()

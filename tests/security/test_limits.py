@@ -53,7 +53,7 @@ def limited_api(database: Database, tmp_path_factory: pytest.TempPathFactory) ->
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log_file, timeout=30)
+    wait_until_ready(url, process, log_file, timeout=90)
     yield url
     process.terminate()
     try:
