@@ -25,7 +25,9 @@ import pytest
 from tests.cloud.conftest import DevCloud
 from tests.conftest import Database, Platform, Tenant, free_port, make_tenant, order_and_approve, wait_until_ready
 
-pytestmark = pytest.mark.cloud
+# A whole service life (order, build, configure, day-2, decommission) runs several minutes;
+# the suite's 300 s default is for single steps.
+pytestmark = [pytest.mark.cloud, pytest.mark.timeout(1500)]
 
 OPERATION_TIMEOUT_S = 900
 DNS_SERVER = ("127.0.0.1", 15353)
