@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -14,7 +15,7 @@ from orchestrator import policy, quota
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor, Role
 from orchestrator.catalog import service as catalog
-from orchestrator.catalog.models import Plan
+from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page, visible_to
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -80,35 +81,18 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
                 )
             return Submission(request=existing, created=False)
     ministries.reserve(session=session, ministry_id=ministry_id, cost=plan.quota_cost)
-    now = utcnow()
-    request = Request(
-        ministry_id=ministry_id,
-        offering_id=offering.id,
-        offering_version=offering.version,
-        plan=plan.id,
-        parameters=data.parameters,
-        justification=data.justification,
-        status=RequestStatus.pending_approval,
-        quota_cost=dict(plan.quota_cost),
-        approval_stages=list(offering.approval.stages),
-        approval_deadline=now + timedelta(hours=offering.approval.timeout_hours),
-        idempotency_key=idempotency_key,
-        fingerprint=digest,
-        created_by=actor.user_id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(request)
-    session.flush()
-    audit.record(
+    request = _open_request(
         session=session,
         actor=actor,
-        entity="request",
-        entity_id=request.id,
+        offering=offering,
         ministry_id=ministry_id,
-        action="submitted",
-        to_state=request.status,
-        detail={"offering": offering.id, "plan": plan.id, "quota_cost": request.quota_cost},
+        plan_id=plan.id,
+        parameters=data.parameters,
+        justification=data.justification,
+        quota_cost=dict(plan.quota_cost),
+        digest=digest,
+        idempotency_key=idempotency_key,
+        detail={"offering": offering.id, "plan": plan.id, "quota_cost": dict(plan.quota_cost)},
     )
     session.commit()
     return Submission(request=request, created=True)
@@ -305,22 +289,65 @@ def submit_change(
     refuse_if_change_pending(session=session, service_id=service.id)
     offering = catalog.get_offering(service.offering_id)
     ministries.reserve(session=session, ministry_id=service.ministry_id, cost=growth)
-    now = utcnow()
     body = {"kind": RequestKind.modify.value, "service_id": str(service.id), "from": service.plan, "plan": plan.id}
-    request = Request(
-        kind=RequestKind.modify,
+    request = _open_request(
+        session=session,
+        actor=actor,
+        offering=offering,
         ministry_id=service.ministry_id,
-        service_id=service.id,
-        offering_id=offering.id,
-        offering_version=offering.version,
-        plan=plan.id,
+        plan_id=plan.id,
         parameters={},
         justification=justification,
-        status=RequestStatus.pending_approval,
         quota_cost=dict(growth),
+        digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        kind=RequestKind.modify,
+        service_id=service.id,
+        detail={
+            "kind": RequestKind.modify.value,
+            "service": str(service.id),
+            "from_plan": service.plan,
+            "plan": plan.id,
+            "quota_cost": dict(growth),
+        },
+    )
+    session.commit()
+    return request
+
+
+def _open_request(
+    *,
+    session: Session,
+    actor: Actor,
+    offering: Offering,
+    ministry_id: uuid.UUID,
+    plan_id: str,
+    parameters: dict[str, Any],
+    justification: str,
+    quota_cost: dict[str, int],
+    digest: str,
+    detail: dict[str, Any],
+    idempotency_key: str | None = None,
+    kind: RequestKind = RequestKind.order,
+    service_id: uuid.UUID | None = None,
+) -> Request:
+    """A request waiting for the offering's approval stages, recorded in the audit log.
+    The caller has reserved `quota_cost` under the ministry's lock."""
+    now = utcnow()
+    request = Request(
+        kind=kind,
+        ministry_id=ministry_id,
+        service_id=service_id,
+        offering_id=offering.id,
+        offering_version=offering.version,
+        plan=plan_id,
+        parameters=parameters,
+        justification=justification,
+        status=RequestStatus.pending_approval,
+        quota_cost=quota_cost,
         approval_stages=list(offering.approval.stages),
         approval_deadline=now + timedelta(hours=offering.approval.timeout_hours),
-        fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
         created_by=actor.user_id,
         created_at=now,
         updated_at=now,
@@ -332,18 +359,11 @@ def submit_change(
         actor=actor,
         entity="request",
         entity_id=request.id,
-        ministry_id=request.ministry_id,
+        ministry_id=ministry_id,
         action="submitted",
         to_state=request.status,
-        detail={
-            "kind": RequestKind.modify.value,
-            "service": str(service.id),
-            "from_plan": service.plan,
-            "plan": plan.id,
-            "quota_cost": request.quota_cost,
-        },
+        detail=detail,
     )
-    session.commit()
     return request
 
 

