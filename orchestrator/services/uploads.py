@@ -19,6 +19,7 @@ from sqlmodel import Session, col, delete, select
 
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import Actor
+from orchestrator.catalog.validation import TEMPLATE_DELIMITERS
 from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.errors import DomainError, InvalidInput
@@ -60,6 +61,9 @@ def check_filename(name: str) -> str:
     # other than the space; surrogates and unassigned code points are refused too.
     if not name.isprintable() or any(unicodedata.category(c) in ("Cs", "Cn", "Co") for c in name):
         raise ValueError("the file name holds control or unprintable characters")
+    # Kept for the record only, never handed to Ansible; refused like any free text all the same.
+    if any(delimiter in name for delimiter in TEMPLATE_DELIMITERS):
+        raise ValueError("the file name must not contain template delimiters ({{, {%, {#)")
     return name
 
 
