@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,26 +66,35 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real API: `tonle serve` in its own process on a loopback port."""
+@contextmanager
+def serving_api(database_url: str, log_dir: Path, **settings: str) -> Iterator[str]:
+    """`tonle serve` in its own process on a loopback port, with extra `TONLE_*` settings; its URL."""
     port = free_port()
-    log_file = tmp_path_factory.mktemp("api") / "api.log"
+    log_file = log_dir / "api.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)],
-            env={**os.environ, "TONLE_DATABASE_URL": database.url, "TONLE_LOG_LEVEL": "INFO"},
+            env={**os.environ, "TONLE_DATABASE_URL": database_url, "TONLE_LOG_LEVEL": "INFO", **settings},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log_file, timeout=90)
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        wait_until_ready(url, process, log_file, timeout=90)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real API: `tonle serve` in its own process on a loopback port."""
+    with serving_api(database.url, tmp_path_factory.mktemp("api")) as url:
+        yield url
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_file: Path, timeout: float) -> None:
@@ -258,6 +268,15 @@ def order_and_approve(
     ).json()
     assert approved["status"] == "approved", approved
     return approved
+
+
+def active_service(client: httpx.Client, tenant: "Tenant", platform: "Platform", work: Callable[[], None]) -> str:
+    """An ordered, approved and built service of the tenant, checked `active`; its id."""
+    approved = order_and_approve(client, tenant, platform)
+    work()
+    service_id: str = approved["service_id"]
+    assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "active"
+    return service_id
 
 
 def order_body(tenant: "Tenant", **overrides: object) -> dict[str, object]:

@@ -29,7 +29,7 @@ from orchestrator.pipeline.events import EventSink
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from portal_api.cli import app as cli
-from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
+from tests.conftest import Platform, Tenant, active_service, make_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +73,6 @@ def doubles() -> Iterator[tuple[SizeRecordingEngine, RecordingRunner]]:
     queue.set_adapters(Adapters(engine=engine, config=runner, health=NoopHealthChecker()))
     yield engine, runner
     queue.set_adapters(None)
-
-
-def active_service(client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
-    approved = order_and_approve(client, tenant, platform)
-    work()
-    service_id: str = approved["service_id"]
-    return service_id
 
 
 def quota_used(client: httpx.Client, tenant: Tenant) -> dict[str, int]:

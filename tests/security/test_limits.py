@@ -5,10 +5,7 @@ per token), so that the attacks take seconds. Raw sockets play the clients that 
 """
 
 import io
-import os
 import socket
-import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -25,7 +22,7 @@ from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.core import session_scope
 from orchestrator.services import uploads
-from tests.conftest import Database, Platform, Tenant, free_port, order_and_approve, wait_until_ready
+from tests.conftest import Database, Platform, Tenant, active_service, order_and_approve, serving_api
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
@@ -35,45 +32,21 @@ UPLOAD_SECONDS = 2
 
 @pytest.fixture(scope="module")
 def limited_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_file = tmp_path_factory.mktemp("limited-api") / "api.log"
-    env = {
-        **os.environ,
-        "TONLE_DATABASE_URL": database.url,
-        "TONLE_UPLOAD_MAX_BYTES": str(UPLOAD_CAP),
-        "TONLE_UPLOAD_TIMEOUT_SECONDS": str(UPLOAD_SECONDS),
-        "TONLE_SSE_STREAMS_PER_TOKEN": "5",
-        "TONLE_SSE_POLL_SECONDS": "0.2",
-    }
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, process, log_file, timeout=90)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving_api(
+        database.url,
+        tmp_path_factory.mktemp("limited-api"),
+        TONLE_UPLOAD_MAX_BYTES=str(UPLOAD_CAP),
+        TONLE_UPLOAD_TIMEOUT_SECONDS=str(UPLOAD_SECONDS),
+        TONLE_SSE_STREAMS_PER_TOKEN="5",
+        TONLE_SSE_POLL_SECONDS="0.2",
+    ) as url:
+        yield url
 
 
 @pytest.fixture
 def api(limited_api: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=limited_api, timeout=30.0) as http:
         yield http
-
-
-def active_service(api: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]) -> str:
-    approved = order_and_approve(api, tenant, platform)
-    work()
-    service_id: str = api.get(f"/v1/requests/{approved['id']}", headers=tenant.requester.headers).json()["service_id"]
-    assert api.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "active"
-    return service_id
 
 
 def site_archive() -> bytes:

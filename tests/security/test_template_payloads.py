@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Platform, Tenant, order_and_approve
+from tests.conftest import Platform, Tenant, active_service
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
@@ -88,12 +88,8 @@ def test_a_template_in_any_order_parameter_is_refused(
 
 @pytest.fixture
 def active_site(client: httpx.Client, tenant: Tenant, platform: Platform, work: Any) -> dict[str, Any]:
-    approved = order_and_approve(client, tenant, platform)
-    work()
-    service: dict[str, Any] = client.get(
-        f"/v1/services/{approved['service_id']}", headers=tenant.requester.headers
-    ).json()
-    assert service["status"] == "active", service
+    service_id = active_service(client, tenant, platform, work)
+    service: dict[str, Any] = client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()
     return service
 
 
