@@ -32,8 +32,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from orchestrator.engines.embedded.cloud_double import CloudDouble  # noqa: E402
 from orchestrator.engines.embedded.engine import EmbeddedEngine  # noqa: E402
-from orchestrator.pipeline.engine import StackSpec  # noqa: E402
-from orchestrator.pipeline.events import ProgressEvent  # noqa: E402
+from orchestrator.ports import ProgressEvent, StackSpec  # noqa: E402
 
 
 def program() -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.ports import ProgressEvent
 
 RESULT_EVENTS = {
     "runner_on_ok": "ok",

@@ -35,8 +35,7 @@ from orchestrator.ansible import privileges, unsafe
 from orchestrator.ansible.events import translate
 from orchestrator.ansible.inventory import inventory
 from orchestrator.config import get_settings
-from orchestrator.pipeline.configure import PlaybookResult, PlaybookRun
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
+from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StepFailed
 
 log = logging.getLogger("tonle.ansible")
 

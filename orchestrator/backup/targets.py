@@ -19,12 +19,12 @@ import json
 import logging
 import secrets as random
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.cloud.sites import CloudConfigError, connect, site
-from orchestrator.cloud.tenancy import Tenancy, project_name
+from orchestrator.cloud.tenancy import project_name
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed, TransientError
+from orchestrator.ports import EventSink, ProgressEvent, StepFailed, Tenancy, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,6 @@ def history_container(bucket: str) -> str:
 
 def agent_user_name(stack_name: str) -> str:
     return bucket_name(stack_name)
-
-
-class BackupTargets(Protocol):
-    def ensure(self, *, ministry_code: str, ministry_name: str, stack_name: str, on_event: EventSink) -> dict[str, Any]:
-        """The bucket and S3 credentials (endpoint, bucket, access_key, secret_key)."""
-        ...
-
-    def retire(self, *, ministry_code: str, stack_name: str, on_event: EventSink) -> None:
-        """The service is gone: its agent's credential stops working; the bucket stays."""
-        ...
 
 
 class SwiftBackupTargets:

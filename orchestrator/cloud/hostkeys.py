@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.cloud.sites import CloudConfigError, connect, site
 from orchestrator.cloud.tenancy import project_name
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
+from orchestrator.ports import EventSink, Learned, ProgressEvent, StepFailed
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +119,6 @@ def known_hosts(pins: Mapping[str, Mapping[str, Any]], hosts: Mapping[str, Mappi
     return "\n".join(lines) + "\n" if lines else ""
 
 
-@dataclass(frozen=True)
-class Learned:
-    server_id: str
-    keys: list[str]
-
-
 @dataclass
 class Pinning:
     """What `pin` decided: every host's pin, and which of them were learned just now."""
@@ -166,18 +160,6 @@ def fingerprint(key: str) -> str:
     """SHA256 fingerprint as `ssh-keygen -l` prints it, for events and the audit log."""
     blob = base64.b64decode(key.split()[1])
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
-class HostKeySource(Protocol):
-    def learn(
-        self, *, host: str, spec: Mapping[str, Any], ministry_code: str, site_name: str, on_event: EventSink
-    ) -> Learned:
-        """The server's host keys from its console, waiting a bounded time for its first boot."""
-        ...
-
-    def verify(self, *, hosts: Mapping[str, Mapping[str, Any]], known_hosts: str) -> None:
-        """Raise HostKeyChanged if a host presents a key other than the pinned ones."""
-        ...
 
 
 class ConsoleHostKeys:

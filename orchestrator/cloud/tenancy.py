@@ -5,11 +5,11 @@ stack's provider is pointed at that project: `openstack:cloud` + `openstack:tena
 """
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.cloud.sites import CloudConfigError, Site, connect, site
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed, TransientError
+from orchestrator.ports import EventSink, ProgressEvent, StepFailed, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,6 @@ def provider_config(target: Site, ministry_code: str) -> dict[str, str]:
     if target.region:
         config["openstack:region"] = target.region
     return config
-
-
-class Tenancy(Protocol):
-    def ensure(self, *, ministry_code: str, ministry_name: str, site_name: str, on_event: EventSink) -> dict[str, str]:
-        """Make sure the ministry's project exists at the site; return the provider config."""
-        ...
 
 
 class OpenStackTenancy:

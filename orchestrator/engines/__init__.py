@@ -1,4 +1,4 @@
-"""Stack engines behind `orchestrator.pipeline.engine.Engine`.
+"""Stack engines behind `orchestrator.ports.Engine`.
 
 - `orchestrator.engines.embedded.engine.EmbeddedEngine`: runs the Pulumi programs in-process
   with checkpoints in PostgreSQL and the OpenStack provider layer (`engines.openstack`);

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.pipeline.engine import ChangeSummary, StackSpec
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
+from orchestrator.ports import ChangeSummary, EventSink, ProgressEvent, StackSpec, StepFailed
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 from typing import Any
 
 from orchestrator.health.https import probe_from, wait_until_healthy
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
 from orchestrator.pki import service as pki
+from orchestrator.ports import EventSink, ProgressEvent, StepFailed
 
 
 class ServiceHealthChecker:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.pipeline.events import EventSink, ProgressEvent
+from orchestrator.ports import EventSink, ProgressEvent
 
 log = logging.getLogger("tonle.health")
 

@@ -16,13 +16,14 @@ from sqlmodel import col, select
 
 from orchestrator.auth import service as auth
 from orchestrator.auth.models import SYSTEM
+from orchestrator.bootstrap import build_adapters
 from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.operations import outbox
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationStatus
 from orchestrator.pipeline import runner
-from orchestrator.pipeline.adapters import Adapters, build_adapters
+from orchestrator.ports import Adapters
 from orchestrator.requests import service as requests
 from orchestrator.services import uploads
 from orchestrator.services.models import Service

@@ -26,12 +26,10 @@ from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationKind, OperationStatus, StepStatus
-from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.engine import StackSpec
-from orchestrator.pipeline.events import ProgressEvent, StepFailed
 from orchestrator.pipeline.stack_config import stack_config
 from orchestrator.pipeline.steps import STEP_HANDLERS, StepContext
 from orchestrator.pki import service as pki
+from orchestrator.ports import Adapters, ProgressEvent, StackSpec, StepFailed
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
 from orchestrator.services import uploads

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.catalog.models import Offering, Plan
-from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.configure import PlaybookRun
-from orchestrator.pipeline.engine import NoopEngine, StackSpec
-from orchestrator.pipeline.events import EventSink, ProgressEvent, StepFailed
+from orchestrator.noop import NoopEngine
+from orchestrator.ports import Adapters, EventSink, PlaybookRun, ProgressEvent, StackSpec, StepFailed
 
 
 @dataclass

@@ -22,8 +22,7 @@ from cryptography.fernet import Fernet
 
 from orchestrator.engines.embedded.engine import EmbeddedEngine
 from orchestrator.engines.openstack.provider import OpenStackProvider
-from orchestrator.pipeline.engine import StackSpec
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.ports import ProgressEvent, StackSpec
 from tests.cloud.conftest import DEVCLOUD_DIR, DevCloud
 from tests.conftest import Database
 

@@ -28,8 +28,7 @@ from orchestrator.cloud.hostkeys import BEGIN, ConsoleHostKeys, HostKeyChanged, 
 from orchestrator.cloud.sites import connect
 from orchestrator.cloud.tenancy import OpenStackTenancy, project_name
 from orchestrator.config import Settings
-from orchestrator.pipeline.configure import PlaybookRun
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.ports import PlaybookRun, ProgressEvent
 from tests.cloud.conftest import DevCloud
 
 pytestmark = [

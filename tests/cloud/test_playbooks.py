@@ -43,8 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from orchestrator.ansible.runner import AnsibleRunner
-from orchestrator.pipeline.configure import PlaybookResult, PlaybookRun
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.ports import PlaybookResult, PlaybookRun, ProgressEvent
 
 pytestmark = [
     pytest.mark.cloud,

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ansible.runner import AnsibleRunner
-from orchestrator.pipeline.configure import PlaybookRun
-from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from orchestrator.ports import PlaybookRun, ProgressEvent, StepFailed
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +162,7 @@ def test_a_worker_that_is_not_root_runs_playbooks_as_itself_and_says_so(open_dir
 import json
 from pathlib import Path
 from orchestrator.ansible.runner import AnsibleRunner
-from orchestrator.pipeline.configure import PlaybookRun
+from orchestrator.ports import PlaybookRun
 runner = AnsibleRunner(playbooks_dir=Path({str(PLAYBOOKS)!r}), runs_dir=Path({str(open_dir / "runs")!r}))
 events = []
 hosts = {{"self": {{"address": "127.0.0.1", "ansible_connection": "local",

@@ -19,13 +19,13 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from orchestrator.auth.models import SYSTEM
+from orchestrator.bootstrap import noop_adapters
+from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import session_scope
+from orchestrator.noop import NoopEngine
 from orchestrator.pipeline import queue
-from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.configure import NoopHealthChecker, PlaybookResult, PlaybookRun
-from orchestrator.pipeline.engine import NoopEngine, StackSpec
-from orchestrator.pipeline.events import EventSink
+from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, StackSpec
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from portal_api.cli import app as cli
@@ -70,7 +70,7 @@ class SizeRecordingEngine(NoopEngine):
 @pytest.fixture
 def doubles() -> Iterator[tuple[SizeRecordingEngine, RecordingRunner]]:
     engine, runner = SizeRecordingEngine(), RecordingRunner()
-    queue.set_adapters(Adapters(engine=engine, config=runner, health=NoopHealthChecker()))
+    queue.set_adapters(noop_adapters(get_settings(), engine=engine, config=runner))
     yield engine, runner
     queue.set_adapters(None)
 

@@ -27,8 +27,7 @@ from cryptography.fernet import Fernet
 from orchestrator.engines.embedded.cloud_double import CloudDouble, SimulatedCrash
 from orchestrator.engines.embedded.engine import EmbeddedEngine
 from orchestrator.engines.embedded.protocol import SIG_KEY
-from orchestrator.pipeline.engine import StackSpec
-from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from orchestrator.ports import ProgressEvent, StackSpec, StepFailed
 from tests.conftest import Database
 
 pytestmark = pytest.mark.integration
@@ -469,7 +468,7 @@ def test_concurrent_stacks_do_not_share_sdk_state(engine: EmbeddedEngine, cloud:
 
 
 def test_a_stack_is_locked_while_an_operation_runs(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
-    from orchestrator.pipeline.events import TransientError
+    from orchestrator.ports import TransientError
 
     name = stack_name()
     engine.lock_wait_seconds = 0.2

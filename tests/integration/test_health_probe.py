@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.health.https import HttpsProbe, probe_from, probe_once, wait_until_healthy
-from orchestrator.pipeline.events import ProgressEvent
 from orchestrator.pki.issue import KeyAndCert, expires_within, names_of, new_ca, server_certificate
+from orchestrator.ports import ProgressEvent
 
 pytestmark = pytest.mark.integration
 

@@ -16,16 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.bootstrap import noop_adapters
+from orchestrator.config import get_settings
+from orchestrator.noop import NoopConfigRunner, NoopEngine
 from orchestrator.pipeline import queue
-from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.configure import (
-    NoopConfigRunner,
-    NoopHealthChecker,
-    PlaybookResult,
-    PlaybookRun,
-)
-from orchestrator.pipeline.engine import ChangeSummary, NoopEngine, StackSpec
-from orchestrator.pipeline.events import EventSink, ProgressEvent
+from orchestrator.ports import Adapters, ChangeSummary, EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec
 from tests.conftest import Database, Platform, Tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
@@ -81,11 +76,7 @@ class FlakyEngine(CountingEngine):
 @pytest.fixture
 def use_adapters() -> Iterator[Callable[..., Adapters]]:
     def install(**parts: Any) -> Adapters:
-        adapters = Adapters(
-            engine=parts.get("engine", NoopEngine()),
-            config=parts.get("config", NoopConfigRunner()),
-            health=NoopHealthChecker(),
-        )
+        adapters = noop_adapters(get_settings(), engine=parts.get("engine"), config=parts.get("config"))
         queue.set_adapters(adapters)
         return adapters
 

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 from orchestrator.ansible.runner import AnsibleRunner
+from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
-from orchestrator.pipeline.configure import PlaybookRun
-from orchestrator.pipeline.events import ProgressEvent
+from orchestrator.ports import PlaybookRun, ProgressEvent
 from tests.cloud.test_playbooks import Lab, lab  # noqa: F401  (the `lab` fixture: machines of the local data centre)
 
 pytestmark = [pytest.mark.security]
@@ -129,7 +129,7 @@ def test_payloads_in_every_kind_of_var_and_file_arrive_literally_and_run_nothing
 
 @pytest.mark.integration
 def test_a_hostile_host_name_or_group_is_refused_before_ansible_runs(open_dir: Path) -> None:
-    from orchestrator.pipeline.events import StepFailed
+    from orchestrator.ports import StepFailed
 
     runner = AnsibleRunner(playbooks_dir=FIXTURES, runs_dir=open_dir / "runs")
     marker = open_dir / "pwned"
@@ -339,11 +339,9 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
     client: Any, tenant: Any, platform: Any, work: Any
 ) -> None:
     """The engine is a test double at its boundary: it fails the way a bug would, naming files."""
+    from orchestrator.noop import NoopEngine
     from orchestrator.pipeline import queue
-    from orchestrator.pipeline.adapters import Adapters
-    from orchestrator.pipeline.configure import NoopConfigRunner, NoopHealthChecker
-    from orchestrator.pipeline.engine import NoopEngine, StackSpec
-    from orchestrator.pipeline.events import EventSink, StepFailed
+    from orchestrator.ports import EventSink, StackSpec, StepFailed
     from tests.conftest import order_and_approve
 
     data_dir = get_settings().resolved_data_dir
@@ -359,7 +357,7 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
 
     try:
         for engine, expected in ((BuggyEngine(), "internal error"), (PathFailingEngine(), "stack program not found")):
-            queue.set_adapters(Adapters(engine=engine, config=NoopConfigRunner(), health=NoopHealthChecker()))
+            queue.set_adapters(noop_adapters(get_settings(), engine=engine))
             approved = order_and_approve(client, tenant, platform)
             work()
             url = f"/v1/operations/{approved['operation_id']}"

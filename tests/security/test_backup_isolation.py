@@ -23,7 +23,7 @@ import pytest
 from orchestrator.backup.targets import AGENT_ROLE, SwiftBackupTargets, agent_user_name, history_container
 from orchestrator.cloud.tenancy import OpenStackTenancy, project_name
 from orchestrator.config import Settings
-from orchestrator.pipeline.events import ProgressEvent, StepFailed
+from orchestrator.ports import ProgressEvent, StepFailed
 from tests.cloud import conftest as cloud_tier
 from tests.cloud.conftest import DevCloud
 

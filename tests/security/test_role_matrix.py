@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.bootstrap import noop_adapters
+from orchestrator.config import get_settings
+from orchestrator.noop import NoopEngine
 from orchestrator.pipeline import queue
-from orchestrator.pipeline.adapters import Adapters
-from orchestrator.pipeline.configure import NoopConfigRunner, NoopHealthChecker
-from orchestrator.pipeline.engine import NoopEngine, StackSpec
-from orchestrator.pipeline.events import EventSink, StepFailed
+from orchestrator.ports import EventSink, StackSpec, StepFailed
 from tests.conftest import Account, Platform, Tenant, make_tenant, run_worker_until_idle
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
@@ -220,7 +220,7 @@ def world(api_url: str, platform: Platform) -> Iterator[World]:
     failing = order_all(
         client, tenant, platform, [web_order(tenant, 1000 + i) for i in range(len(wanted["failed"]) + 1)]
     )
-    queue.set_adapters(Adapters(engine=FailingEngine(), config=NoopConfigRunner(), health=NoopHealthChecker()))
+    queue.set_adapters(noop_adapters(get_settings(), engine=FailingEngine()))
     try:
         run_worker_until_idle()
     finally:

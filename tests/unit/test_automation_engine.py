@@ -8,6 +8,7 @@ from pulumi.automation import errors
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
+from orchestrator.bootstrap import engine_choice
 from orchestrator.config import Settings
 from orchestrator.engines.automation import (
     AutomationEngine,
@@ -17,9 +18,7 @@ from orchestrator.engines.automation import (
     passphrase_from_key,
     to_progress,
 )
-from orchestrator.pipeline.adapters import engine_choice
-from orchestrator.pipeline.engine import StackSpec
-from orchestrator.pipeline.events import StepFailed
+from orchestrator.ports import StackSpec, StepFailed
 
 pytestmark = pytest.mark.unit
 

@@ -24,7 +24,7 @@ from orchestrator.cloud.hostkeys import (
     parse_key,
     pin,
 )
-from orchestrator.pipeline.events import StepFailed
+from orchestrator.ports import StepFailed
 
 pytestmark = [pytest.mark.unit, pytest.mark.security]
 

@@ -27,8 +27,7 @@ from orchestrator.engines.embedded.refresh import refresh_resources
 from orchestrator.engines.embedded.secrets import SecretBox
 from orchestrator.engines.embedded.state import Snapshot
 from orchestrator.engines.embedded.store import CheckpointStore, StackLocked
-from orchestrator.pipeline.engine import ChangeSummary, StackSpec
-from orchestrator.pipeline.events import EventSink, StepFailed, TransientError
+from orchestrator.ports import ChangeSummary, EventSink, StackSpec, StepFailed, TransientError
 
 log = logging.getLogger("tonle.engine")
 

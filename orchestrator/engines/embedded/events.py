@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from orchestrator.engines.embedded.protocol import urn_name, urn_type
-from orchestrator.pipeline.events import EventSink, ProgressEvent
+from orchestrator.ports import EventSink, ProgressEvent
 
 # Past tense of each step, for messages.
 DONE = {

@@ -89,7 +89,7 @@ def test_export_is_deployment_v3_in_dependency_order_with_secrets_sealed() -> No
 
 def test_a_missing_stack_program_is_named() -> None:
     from orchestrator.engines.embedded.engine import load_stack_program
-    from orchestrator.pipeline.events import StepFailed
+    from orchestrator.ports import StepFailed
 
     with pytest.raises(StepFailed, match=r"stack program 'no_such_offering' does not exist"):
         load_stack_program("no_such_offering")

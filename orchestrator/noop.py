@@ -1,54 +1,13 @@
-"""The `Engine` interface through which stack programs are run, and its no-op stand-in."""
+"""Adapters that touch nothing, for running the pipeline with no cloud (`TONLE_ENGINE=noop`).
+
+Each one says in the operation's events what it skipped, so nobody mistakes the result for a
+provisioned service.
+"""
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator.pipeline.events import EventSink, ProgressEvent
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    """One service's stack: which program to run, and the config it reads.
-
-    `program` names a module under `stacks/` whose `program()` is the Pulumi program.
-    `config` is the stack's Pulumi configuration with fully qualified keys (`tonle:sizes`,
-    `openstack:cloud`, ...; see `stacks/__init__.py` for the contract); values are JSON values.
-    Keys in `secret_keys` hold secrets: engines keep them encrypted and out of events.
-    """
-
-    name: str
-    program: str
-    config: dict[str, Any]
-    secret_keys: frozenset[str] = frozenset()
-    tags: dict[str, str] = field(default_factory=dict)  # ministry, service, request
-
-
-@dataclass(frozen=True)
-class ChangeSummary:
-    """Counts per change kind, e.g. {"create": 5, "update": 1, "same": 3}."""
-
-    changes: dict[str, int]
-
-
-class Engine(Protocol):
-    name: str
-
-    def preview(self, stack: StackSpec, on_event: EventSink) -> ChangeSummary: ...
-
-    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
-        """Make the cloud match the program; return the stack outputs."""
-        ...
-
-    def destroy(self, stack_name: str, on_event: EventSink) -> None: ...
-
-    def refresh(self, stack_name: str, on_event: EventSink) -> ChangeSummary: ...
-
-    def outputs(self, stack_name: str) -> dict[str, Any]: ...
-
-    def export_state(self, stack_name: str) -> dict[str, Any]: ...
-
-    def cancel(self, stack_name: str) -> None: ...
+from orchestrator.ports import ChangeSummary, EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec
 
 
 class NoopEngine:
@@ -98,3 +57,30 @@ class NoopEngine:
 
     def cancel(self, stack_name: str) -> None:
         return None
+
+
+class NoopConfigRunner:
+    """Runs no playbook. Replaced by the ansible-runner adapter."""
+
+    name = "noop"
+
+    def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
+        on_event(
+            ProgressEvent(
+                type="ansible.noop",
+                message=f"no-op runner: playbook {run.playbook} not run on {len(run.hosts)} host(s)",
+                level="warning",
+                data={"playbook": run.playbook},
+            )
+        )
+        return PlaybookResult(ok=True)
+
+
+class NoopHealthChecker:
+    """Checks nothing. Replaced when offerings get real health checks."""
+
+    def check(
+        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+    ) -> bool:
+        on_event(ProgressEvent(type="health.noop", message="no-op health check: nothing checked", level="warning"))
+        return True

@@ -1,33 +1,20 @@
-"""The adapters the pipeline runs with, chosen from settings."""
+"""The one place that builds what a process runs with: settings, adapters, the job queue.
+
+The API, the worker and the CLI call `bootstrap()` once at start; nothing is installed by importing
+a module.
+"""
 
 import logging
-from dataclasses import dataclass, field
 
-from orchestrator.backup.targets import BackupTargets, NoBackupTargets, SwiftBackupTargets
-from orchestrator.cloud.hostkeys import ConsoleHostKeys, HostKeySource
-from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly, Tenancy
-from orchestrator.config import Settings, get_settings
+from orchestrator.backup.targets import NoBackupTargets, SwiftBackupTargets
+from orchestrator.cloud.hostkeys import ConsoleHostKeys
+from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
+from orchestrator.config import Settings
 from orchestrator.engines.automation import cli_available
-from orchestrator.pipeline.configure import (
-    ConfigRunner,
-    HealthChecker,
-    NoopConfigRunner,
-    NoopHealthChecker,
-)
-from orchestrator.pipeline.engine import Engine, NoopEngine
+from orchestrator.noop import NoopConfigRunner, NoopEngine, NoopHealthChecker
+from orchestrator.ports import Adapters, ConfigRunner, Engine, HealthChecker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Adapters:
-    engine: Engine
-    config: ConfigRunner
-    health: HealthChecker
-    tenancy: Tenancy = field(default_factory=lambda: SiteNamesOnly(get_settings()))
-    backup_targets: BackupTargets = field(default_factory=NoBackupTargets)
-    # Where SSH host keys are learned (servers' consoles); None: no servers, nothing to pin.
-    host_keys: HostKeySource | None = None
 
 
 def engine_choice(settings: Settings) -> str:
@@ -85,12 +72,7 @@ def build_adapters(settings: Settings) -> Adapters:
     engine = build_engine(settings)
     if isinstance(engine, NoopEngine):
         # The no-op engine touches no cloud, so neither may anything preparing its stacks.
-        return Adapters(
-            engine=engine,
-            config=build_config_runner(settings, engine),
-            health=NoopHealthChecker(),
-            tenancy=SiteNamesOnly(settings),
-        )
+        return noop_adapters(settings, engine=engine, config=build_config_runner(settings, engine))
     tenancy = OpenStackTenancy(settings)
     return Adapters(
         engine=engine,
@@ -99,4 +81,21 @@ def build_adapters(settings: Settings) -> Adapters:
         tenancy=tenancy,
         backup_targets=SwiftBackupTargets(settings, tenancy),
         host_keys=ConsoleHostKeys(settings),
+    )
+
+
+def noop_adapters(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    config: ConfigRunner | None = None,
+    health: HealthChecker | None = None,
+) -> Adapters:
+    """Adapters that touch no cloud, with any of them replaced (the no-op engine, tests)."""
+    return Adapters(
+        engine=engine or NoopEngine(step_seconds=settings.noop_step_seconds),
+        config=config or NoopConfigRunner(),
+        health=health or NoopHealthChecker(),
+        tenancy=SiteNamesOnly(settings),
+        backup_targets=NoBackupTargets(),
     )

@@ -1,0 +1,172 @@
+"""The ports: what workflows need from the outside world, and nothing else.
+
+A leaf module: it imports nothing from `orchestrator`. Adapters (the embedded engine's bridge,
+Ansible, the OpenStack tenancy, backup targets, host keys, health checks) implement these
+protocols and import only this module and their own helpers, never the workflows. Workflows
+and the runner see adapters only through the `Adapters` bundle below, built once by
+`orchestrator.bootstrap`.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+# --- progress and failure ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What an adapter reports while it works. The runner turns each into an operation Event."""
+
+    type: str  # e.g. "resource.pre", "resource.outcome", "ansible.task", "diagnostic", "summary"
+    message: str
+    level: str = "info"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EventSink = Callable[[ProgressEvent], None]
+
+
+class StepFailed(Exception):
+    """A step failed for a reason a retry will not fix by itself (bad playbook, quota, ...)."""
+
+
+class TransientError(Exception):
+    """A step failed for a reason that may pass (cloud API hiccup); the job is retried."""
+
+
+# --- stacks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One service's stack: which program to run, and the config it reads.
+
+    `program` names a module under `stacks/` whose `program()` is the Pulumi program.
+    `config` is the stack's Pulumi configuration with fully qualified keys (`tonle:sizes`,
+    `openstack:cloud`, ...; see `stacks/__init__.py` for the contract); values are JSON values.
+    Keys in `secret_keys` hold secrets: engines keep them encrypted and out of events.
+    """
+
+    name: str
+    program: str
+    config: dict[str, Any]
+    secret_keys: frozenset[str] = frozenset()
+    tags: dict[str, str] = field(default_factory=dict)  # ministry, service, request
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """Counts per change kind, e.g. {"create": 5, "update": 1, "same": 3}."""
+
+    changes: dict[str, int]
+
+
+class Engine(Protocol):
+    name: str
+
+    def preview(self, stack: StackSpec, on_event: EventSink) -> ChangeSummary: ...
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        """Make the cloud match the program; return the stack outputs."""
+        ...
+
+    def destroy(self, stack_name: str, on_event: EventSink) -> None: ...
+
+    def refresh(self, stack_name: str, on_event: EventSink) -> ChangeSummary: ...
+
+    def outputs(self, stack_name: str) -> dict[str, Any]: ...
+
+    def export_state(self, stack_name: str) -> dict[str, Any]: ...
+
+    def cancel(self, stack_name: str) -> None: ...
+
+
+# --- configuring hosts and checking them -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    playbook: str
+    hosts: dict[str, dict[str, Any]]  # inventory: host name -> variables (address, groups, ...)
+    extra_vars: dict[str, Any] = field(default_factory=dict)
+    # Never logged, never left on disk after the run: passwords, the service's SSH key.
+    secret_vars: dict[str, Any] = field(default_factory=dict, repr=False)
+    ssh_private_key: str | None = field(default=None, repr=False)
+    label: str = ""  # names the run's artifacts, e.g. the operation id
+    # Local files the run needs (uploads), by a name the orchestrator chose; playbooks find
+    # their paths in `action.files.<name>`.
+    files: dict[str, Path] = field(default_factory=dict)
+    # The hosts' SSH keys (known_hosts lines): when given, ssh accepts no other key.
+    # None: host keys are not checked.
+    known_hosts: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    ok: bool
+    changed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class ConfigRunner(Protocol):
+    name: str
+
+    def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult: ...
+
+
+class HealthChecker(Protocol):
+    def check(
+        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+    ) -> bool: ...
+
+
+# --- the cloud around a stack ------------------------------------------------------------------
+
+
+class Tenancy(Protocol):
+    def ensure(self, *, ministry_code: str, ministry_name: str, site_name: str, on_event: EventSink) -> dict[str, str]:
+        """Make sure the ministry's project exists at the site; return the provider config."""
+        ...
+
+
+class BackupTargets(Protocol):
+    def ensure(self, *, ministry_code: str, ministry_name: str, stack_name: str, on_event: EventSink) -> dict[str, Any]:
+        """The bucket and S3 credentials (endpoint, bucket, access_key, secret_key)."""
+        ...
+
+    def retire(self, *, ministry_code: str, stack_name: str, on_event: EventSink) -> None:
+        """The service is gone: its agent's credential stops working; the bucket stays."""
+        ...
+
+
+@dataclass(frozen=True)
+class Learned:
+    server_id: str
+    keys: list[str]
+
+
+class HostKeySource(Protocol):
+    def learn(
+        self, *, host: str, spec: Mapping[str, Any], ministry_code: str, site_name: str, on_event: EventSink
+    ) -> Learned:
+        """The server's host keys from its console, waiting a bounded time for its first boot."""
+        ...
+
+    def verify(self, *, hosts: Mapping[str, Mapping[str, Any]], known_hosts: str) -> None:
+        """Raise HostKeyChanged if a host presents a key other than the pinned ones."""
+        ...
+
+
+@dataclass
+class Adapters:
+    """Everything a workflow step may call outside the database, chosen once at bootstrap."""
+
+    engine: Engine
+    config: ConfigRunner
+    health: HealthChecker
+    tenancy: Tenancy
+    backup_targets: BackupTargets
+    # Where SSH host keys are learned (servers' consoles); None: no servers, nothing to pin.
+    host_keys: HostKeySource | None = None
