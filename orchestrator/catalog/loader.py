@@ -35,6 +35,8 @@ def load_catalog(folder: Path) -> dict[str, Offering]:
             raise CatalogError(path, "id", f"offering '{offering.id}' is also defined in {seen_in[offering.id]}")
         offerings[offering.id] = offering
         seen_in[offering.id] = path
+        if not offering.orderable:
+            log.warning("catalogue: offering %s is not orderable: %s", offering.id, offering.not_orderable_reason)
     if not offerings:
         raise CatalogError(folder, "-", "no offerings (*.yaml) found")
     log.info("catalogue: %d offerings from %s", len(offerings), folder)

@@ -81,6 +81,21 @@ class Offering(BaseModel):
     approval: ApprovalPolicy
     plans: list[Plan] = Field(min_length=1)
     parameters: dict[str, Any] = Field(description="JSON Schema of the order's parameters.")
+    orderable: bool = Field(
+        default=True,
+        description="False while the offering names parts that do not exist yet; orders are refused (409).",
+    )
+    not_orderable_reason: str = Field(
+        default="", description="What is missing, said to whoever tries to order; required when not orderable."
+    )
+
+    @model_validator(mode="after")
+    def _reason_for_not_orderable(self) -> "Offering":
+        if not self.orderable and not self.not_orderable_reason.strip():
+            raise ValueError("an offering that is not orderable must say why (`not_orderable_reason`)")
+        if self.orderable and self.not_orderable_reason:
+            raise ValueError("`not_orderable_reason` is only for offerings with `orderable: false`")
+        return self
 
     @model_validator(mode="after")
     def _credentials_are_secrets(self) -> "Offering":
@@ -119,6 +134,8 @@ class OfferingSummary(BaseModel):
     dr_tier: BackupTier
     plans: list[PlanPublic]
     approval_stages: list[Role]
+    orderable: bool
+    not_orderable_reason: str
 
     @classmethod
     def of(cls, offering: Offering) -> "OfferingSummary":
@@ -132,6 +149,8 @@ class OfferingSummary(BaseModel):
             dr_tier=offering.dr_tier,
             plans=[PlanPublic.model_validate(p.model_dump()) for p in offering.plans],
             approval_stages=offering.approval.stages,
+            orderable=offering.orderable,
+            not_orderable_reason=offering.not_orderable_reason,
         )
 
 

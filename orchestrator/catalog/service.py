@@ -7,7 +7,7 @@ from orchestrator.catalog import validation
 from orchestrator.catalog.loader import load_catalog
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.config import get_settings
-from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.errors import Conflict, InvalidInput, NotFound
 
 
 @lru_cache
@@ -24,6 +24,17 @@ def get_offering(offering_id: str) -> Offering:
     if offering is None:
         raise NotFound(f"offering '{offering_id}' is not in the catalogue", field="offering_id")
     return offering
+
+
+def require_orderable(*, offering: Offering) -> None:
+    """Refuse an order for an offering the catalogue marks as not orderable yet: it names a
+    playbook, health check or workflow that does not exist, so its service could never work."""
+    if not offering.orderable:
+        raise Conflict(
+            f"offering '{offering.id}' cannot be ordered yet: {offering.not_orderable_reason}",
+            field="offering_id",
+            offering_id=offering.id,
+        )
 
 
 def get_plan(offering: Offering, plan_id: str) -> Plan:

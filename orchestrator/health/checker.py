@@ -1,14 +1,39 @@
 """The pipeline's `verify` step: the offering's health check against the live service."""
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.health.https import probe_from, wait_until_healthy
 from orchestrator.pki import service as pki
-from orchestrator.ports import EventSink, ProgressEvent, StepFailed
+from orchestrator.ports import EventSink, StepFailed
+
+# (health_check spec, stack outputs, order parameters, event sink, deadline in seconds) -> passed
+HealthProbe = Callable[[dict[str, Any], dict[str, Any], dict[str, Any], EventSink, float], bool]
+
+
+def check_https(
+    spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink, deadline: float
+) -> bool:
+    endpoints = dict(outputs.get("endpoints") or {})
+    endpoints.setdefault("hostname", parameters.get("domain"))
+    try:
+        probe = probe_from(spec, endpoints)
+    except ValueError as exc:
+        raise StepFailed(str(exc)) from exc
+    ca_pem = pki.ca_certificate()
+    return wait_until_healthy(probe, ca_pem=ca_pem, deadline_seconds=deadline, on_event=on_event)
+
+
+# Every kind an offering's `health_check.kind` may name; the catalogue-consistency test holds
+# each orderable offering to this mapping.
+KINDS: Mapping[str, HealthProbe] = {"https": check_https}
 
 
 class ServiceHealthChecker:
-    """Runs the check the catalogue names (`health_check.kind`); the CA comes from the database."""
+    """Runs the check the catalogue names (`health_check.kind`); the CA comes from the database.
+
+    A service is never declared healthy unchecked: an offering without a check, or with a kind
+    not in `KINDS`, fails the step (the catalogue marks such offerings not orderable)."""
 
     def __init__(self, *, deadline_seconds: float) -> None:
         self.deadline_seconds = deadline_seconds
@@ -18,23 +43,11 @@ class ServiceHealthChecker:
     ) -> bool:
         kind = spec.get("kind")
         if not kind:
-            on_event(ProgressEvent(type="health.none", message="the offering defines no health check"))
-            return True
-        if kind != "https":
-            # Said plainly in the operation's events: this service was not checked.
-            on_event(
-                ProgressEvent(
-                    type="health.unsupported",
-                    message=f"health check kind '{kind}' is not implemented yet; not checked",
-                    level="warning",
-                )
+            raise StepFailed("the offering defines no health check, so nothing can confirm the service works")
+        probe = KINDS.get(kind)
+        if probe is None:
+            raise StepFailed(
+                f"health check kind '{kind}' is not implemented (implemented: {', '.join(sorted(KINDS))}); "
+                "the service was not checked"
             )
-            return True
-        endpoints = dict(outputs.get("endpoints") or {})
-        endpoints.setdefault("hostname", parameters.get("domain"))
-        try:
-            probe = probe_from(spec, endpoints)
-        except ValueError as exc:
-            raise StepFailed(str(exc)) from exc
-        ca_pem = pki.ca_certificate()
-        return wait_until_healthy(probe, ca_pem=ca_pem, deadline_seconds=self.deadline_seconds, on_event=on_event)
+        return probe(spec, outputs, parameters, on_event, self.deadline_seconds)

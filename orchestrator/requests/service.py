@@ -63,6 +63,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     catalog.validate_parameters(offering, data.parameters)
     names = catalog.dns_names(offering, data.parameters)
     ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
+    catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
 
     # The ministry row lock serialises this ministry's submissions: quota and idempotency
