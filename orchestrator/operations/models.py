@@ -12,6 +12,8 @@ from orchestrator.database.columns import json_field, timestamp_field
 
 
 class OperationKind(StrEnum):
+    """The kinds built in; a workflow module may add a kind of its own (`orchestrator/workflows`)."""
+
     provision = "provision"
     modify = "modify"
     backup = "backup"
@@ -26,25 +28,29 @@ class OperationKind(StrEnum):
 class OperationStatus(StrEnum):
     queued = "queued"
     running = "running"
+    waiting = "waiting"  # parked until an outside signal arrives (no worker held)
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
 
 
+# An operation in one of these holds its service: no other operation may start on it.
+IN_PROGRESS = frozenset({OperationStatus.queued, OperationStatus.running, OperationStatus.waiting})
+# Ended for good: the runner has nothing left to do (a failed one can still be retried).
+FINISHED = frozenset({OperationStatus.succeeded, OperationStatus.failed, OperationStatus.cancelled})
+
+
 class StepStatus(StrEnum):
     pending = "pending"
     running = "running"
+    waiting = "waiting"
     succeeded = "succeeded"
     failed = "failed"
 
 
-# The business process of each kind, in order. A retry resumes at the first unfinished step.
-WORKFLOW_STEPS: dict[OperationKind, tuple[str, ...]] = {
-    OperationKind.provision: ("plan", "apply", "configure", "verify"),
-    OperationKind.modify: ("plan", "apply", "configure", "verify"),
-    OperationKind.decommission: ("final_backup", "destroy", "release"),
-    OperationKind.action: ("run",),
-}
+# The step names of each operation kind, in order; filled from the workflow modules by
+# `orchestrator.workflows.load()` (bootstrap), so operations can be created below that layer.
+WORKFLOW_STEPS: dict[str, tuple[str, ...]] = {}
 
 
 class Step(SQLModel):
@@ -53,6 +59,7 @@ class Step(SQLModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    waiting_for: str | None = None  # the signal a waiting step needs
 
 
 class OperationPublic(SQLModel):
@@ -60,7 +67,7 @@ class OperationPublic(SQLModel):
     service_id: uuid.UUID
     ministry_id: uuid.UUID
     request_id: uuid.UUID | None
-    kind: OperationKind
+    kind: str
     status: OperationStatus
     steps: list[Step]
     attempts: int
@@ -76,7 +83,7 @@ class Operation(SQLModel, table=True):
     service_id: uuid.UUID = Field(foreign_key="service.id", index=True)
     ministry_id: uuid.UUID = Field(foreign_key="ministry.id", index=True)
     request_id: uuid.UUID | None = Field(default=None, foreign_key="request.id")
-    kind: OperationKind = Field(sa_column=Column(String(32), nullable=False))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
     status: OperationStatus = Field(sa_column=Column(String(32), nullable=False, index=True))
     steps: list[dict[str, Any]] = json_field(default_factory=list)
     attempts: int = 0
