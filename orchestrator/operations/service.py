@@ -157,13 +157,20 @@ def transition(
 
 
 def set_step(
-    *, session: Session, operation: Operation, name: str, status: StepStatus, error: str | None = None
+    *,
+    session: Session,
+    operation: Operation,
+    name: str,
+    status: StepStatus,
+    error: str | None = None,
+    waiting_for: str | None = None,
 ) -> None:
     steps = operation.step_list()
     step = next((s for s in steps if s.name == name), None)
     if step is None:
         raise ValueError(f"operation {operation.id} has no step '{name}'")
     step.status = status
+    step.waiting_for = waiting_for if status == StepStatus.waiting else None
     if status == StepStatus.running:
         step.started_at, step.finished_at, step.error = utcnow(), None, None
     elif status in (StepStatus.succeeded, StepStatus.failed):
