@@ -6,12 +6,17 @@ a module.
 
 import logging
 
+import procrastinate
+
+from orchestrator import workflows
 from orchestrator.backup.targets import NoBackupTargets, SwiftBackupTargets
 from orchestrator.cloud.hostkeys import ConsoleHostKeys
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
-from orchestrator.config import Settings
+from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
+from orchestrator.jobs import queue
 from orchestrator.noop import NoopConfigRunner, NoopEngine, NoopHealthChecker
+from orchestrator.operations import outbox
 from orchestrator.ports import Adapters, ConfigRunner, Engine, HealthChecker
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ def build_engine(settings: Settings) -> Engine:
             work_dir=data_dir / "pulumi-work",
         )
     if choice == "embedded":
-        from orchestrator.engines.embedded.engine import EmbeddedEngine
+        from orchestrator.engines.embedded import EmbeddedEngine
 
         log.info("engine: embedded (no pulumi CLI needed)")
         return EmbeddedEngine.from_settings(settings)
@@ -99,3 +104,18 @@ def noop_adapters(
         tenancy=SiteNamesOnly(settings),
         backup_targets=NoBackupTargets(),
     )
+
+
+def bootstrap(settings: Settings | None = None) -> procrastinate.App:
+    """Make this process ready to work; call once at start (API, worker, CLI, test session).
+
+    The workflows become known (their step names too), jobs are deferred after each unit of work
+    commits, and the worker's adapters are built from settings when it first runs an operation.
+    Returns the job queue's app, not yet opened.
+    """
+    settings = settings or get_settings()
+    workflows.load()
+    app = queue.get_app()
+    outbox.set_dispatcher(queue.defer_operation)
+    queue.set_adapter_builder(lambda: build_adapters(settings))
+    return app

@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from orchestrator.bootstrap import bootstrap
 from orchestrator.catalog import service as catalog
-from orchestrator.pipeline import queue
 from portal_api import problems
 from portal_api.input_guard import InputGuard
 from portal_api.routers import audit, health, ministries, operations, requests, services, users
@@ -27,7 +27,8 @@ Authenticate with an API token: `Authorization: Bearer tnl_...`. Errors are
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     offerings = catalog.catalog()  # a bad catalogue file stops start-up here, naming file and field
     log.info("catalogue loaded: %s", ", ".join(sorted(offerings)))
-    job_queue = queue.open_for_deferring()
+    job_queue = bootstrap()
+    job_queue.open()  # the API defers jobs through its synchronous pool
     try:
         yield
     finally:

@@ -33,6 +33,7 @@ class Database:
 @pytest.fixture(scope="session")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A fresh database on a real PostgreSQL 18, migrated to head."""
+    from orchestrator.bootstrap import bootstrap
     from orchestrator.config import get_settings
     from orchestrator.database import core, migrate
     from orchestrator.database.embedded import ensure_database, start_embedded, with_database
@@ -53,6 +54,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     get_settings.cache_clear()
     core.reset_caches()
     migrate.upgrade(url)
+    bootstrap()  # this process defers and runs jobs too (in-process workers)
     yield Database(url=url)
     core.reset_caches()
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -159,6 +161,7 @@ def make_account(role: str, ministry_id: uuid.UUID | None, *, platform_wide: boo
             data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id, platform_wide=platform_wide),
         )
         token = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="test"))
+        session.commit()
     return Account(username=username, role=role, ministry_id=ministry_id, token=token.token, user_id=user.id)
 
 
@@ -178,6 +181,7 @@ def make_tenant(**quota: int) -> Tenant:
     data = MinistryCreate(code=code, name=f"Ministry {code}", quota_limits=limits, dns_suffixes=[f"{code}.gov.example"])
     with session_scope() as session:
         ministry = ministries.create(session=session, actor=SYSTEM, data=data)
+        session.commit()
     return Tenant(
         ministry_id=ministry.id,
         code=code,
@@ -219,7 +223,7 @@ def run_worker_until_idle(max_rounds: int = 10) -> None:
     moment later (backoff) would be left behind, so look again while such jobs exist.
     """
     from orchestrator.database.core import database_url
-    from orchestrator.pipeline import queue
+    from orchestrator.jobs import queue
 
     for _ in range(max_rounds):
         queue.get_app().run_worker(

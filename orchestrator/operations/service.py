@@ -17,7 +17,6 @@ from orchestrator.operations.models import (
     WORKFLOW_STEPS,
     Event,
     Operation,
-    OperationKind,
     OperationStatus,
     Step,
     StepStatus,
@@ -33,7 +32,7 @@ def create(
     session: Session,
     actor: Actor,
     service: Service,
-    kind: OperationKind,
+    kind: str,
     request_id: uuid.UUID | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> Operation:

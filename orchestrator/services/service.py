@@ -46,7 +46,7 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
     if offering.backup_tier != "none":
         # Encrypts the backups in the DR bucket: without it nobody, Tonle included, can read them.
         generated[RESTIC_PASSWORD] = token_urlsafe(32)
-    tls = _certificate(offering.tls_names_from, request.parameters)
+    tls = _certificate(session=session, names_from=offering.tls_names_from, parameters=request.parameters)
     service = Service(
         id=service_id,
         ministry_id=request.ministry_id,
@@ -91,9 +91,9 @@ def tls_names(names_from: list[str], parameters: dict[str, Any]) -> list[str]:
     return names
 
 
-def _certificate(names_from: list[str], parameters: dict[str, Any]) -> KeyAndCert | None:
+def _certificate(*, session: Session, names_from: list[str], parameters: dict[str, Any]) -> KeyAndCert | None:
     names = tls_names(names_from, parameters)
-    return pki.certificate_for(names) if names else None
+    return pki.certificate_for(session=session, names=names) if names else None
 
 
 def generated_secrets(service: Service) -> dict[str, str]:
@@ -101,6 +101,23 @@ def generated_secrets(service: Service) -> dict[str, str]:
         return {}
     decoded: dict[str, str] = json.loads(secrets.decrypt(service.generated_secrets_encrypted))
     return decoded
+
+
+def stack_credentials(service: Service) -> dict[str, str]:
+    """What the service's stack made for the ministry to use (e.g. S3 keys), kept encrypted."""
+    if not service.credentials_encrypted:
+        return {}
+    decoded: dict[str, str] = json.loads(secrets.decrypt(service.credentials_encrypted))
+    return decoded
+
+
+def keep_stack_credentials(*, service: Service, credentials: dict[str, str]) -> None:
+    """Store the stack's credentials; new ones (rotated by the stack) can be revealed again."""
+    if credentials == stack_credentials(service):
+        return
+    service.credentials_encrypted = secrets.encrypt(json.dumps(credentials))
+    service.credentials_revealed_at = None
+    service.credentials_revealed_by = None
 
 
 def get(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
@@ -172,6 +189,7 @@ def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID)
     offering = catalog.get_offering(service.offering_id)
     everything = generated_secrets(service)
     shown = {name: everything[name] for name in offering.credentials if name in everything}
+    shown.update(stack_credentials(service))
     service.credentials_revealed_at = utcnow()
     service.credentials_revealed_by = actor.username
     session.add(service)
@@ -184,5 +202,4 @@ def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID)
         action="credentials_revealed",
         detail={"names": sorted(shown)},
     )
-    session.commit()
     return shown

@@ -49,10 +49,11 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Operations at once (TONLE_WORKER_CONCURRENCY)")] = None,
 ) -> None:
     """Run a worker: takes operations from the queue until stopped."""
-    from orchestrator.pipeline.worker import run_worker
+    from orchestrator.bootstrap import bootstrap
+    from orchestrator.jobs.worker import run_worker
 
     logs.configure(get_settings().log_level)
-    run_worker(concurrency=concurrency, name=f"tonle-worker-{os.getpid()}")
+    run_worker(bootstrap(), concurrency=concurrency, name=f"tonle-worker-{os.getpid()}")
 
 
 @db_app.command("upgrade")
@@ -85,7 +86,7 @@ def run(
     data centre is brought up first, so orders provision for real.
     """
     from orchestrator.database import migrate
-    from orchestrator.database.core import database_url, session_scope
+    from orchestrator.database.core import database_url
     from orchestrator.seed import seed_demo
 
     settings = get_settings()
@@ -96,8 +97,7 @@ def run(
     migrate.upgrade(url)
     tokens_file = settings.resolved_data_dir / "demo-tokens.json"
     if seed:
-        with session_scope() as session:
-            seed_demo(session, tokens_file)
+        seed_demo(tokens_file)
     if tokens_file.exists():
         typer.echo(f"demo accounts and their tokens: {tokens_file}")
     env = {**os.environ, "TONLE_DATABASE_URL": url}

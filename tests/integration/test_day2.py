@@ -23,8 +23,8 @@ from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import session_scope
+from orchestrator.jobs import queue
 from orchestrator.noop import NoopEngine
-from orchestrator.pipeline import queue
 from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, StackSpec
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
@@ -188,6 +188,7 @@ def test_a_refused_or_withdrawn_growth_gives_the_quota_back_once(
         session.add(row)
         session.commit()
         assert uuid.UUID(expiring["id"]) in requests.expire_overdue(session=session, actor=SYSTEM)
+        session.commit()
     assert quota_used(client, tenant) == before, "an expired change gives its growth back"
 
     # A service that goes away takes its waiting change with it.

@@ -18,8 +18,8 @@ import pytest
 
 from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
+from orchestrator.jobs import queue
 from orchestrator.noop import NoopConfigRunner, NoopEngine
-from orchestrator.pipeline import queue
 from orchestrator.ports import Adapters, ChangeSummary, EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec
 from tests.conftest import Database, Platform, Tenant, order_and_approve
 

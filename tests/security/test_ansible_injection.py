@@ -31,6 +31,7 @@ from orchestrator.ansible.runner import AnsibleRunner
 from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
 from orchestrator.ports import PlaybookRun, ProgressEvent
+from tests.cloud.conftest import require
 from tests.cloud.test_playbooks import Lab, lab  # noqa: F401  (the `lab` fixture: machines of the local data centre)
 
 pytestmark = [pytest.mark.security]
@@ -222,11 +223,19 @@ def test_the_ansible_account_cannot_use_sudo_on_the_controller() -> None:
 # --- on a real machine of the local data centre ----------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def machine_host() -> None:
+    """Before `lab`: this host can run the local data centre's machines, or the test skips (fails
+    under TONLE_CLOUD_REQUIRED=1, see tests/cloud/conftest.py)."""
+    require(os.geteuid() == 0, "devcloud machines need root (nspawn, bridges, nftables)")
+    for tool in ("ssh", "ssh-keyscan"):
+        require(shutil.which(tool) is not None, f"needs {tool} (apt-get install openssh-client)")
+
+
 @pytest.mark.cloud
 @pytest.mark.timeout(1500)
-@pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)")
-@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")
 def test_web_and_cms_roles_put_template_payloads_on_the_server_as_literal_text(
+    machine_host: None,
     lab: Lab,  # noqa: F811  (the fixture imported above)
     tmp_path: Path,
     open_dir: Path,
@@ -339,8 +348,8 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
     client: Any, tenant: Any, platform: Any, work: Any
 ) -> None:
     """The engine is a test double at its boundary: it fails the way a bug would, naming files."""
+    from orchestrator.jobs import queue
     from orchestrator.noop import NoopEngine
-    from orchestrator.pipeline import queue
     from orchestrator.ports import EventSink, StackSpec, StepFailed
     from tests.conftest import order_and_approve
 
@@ -373,9 +382,8 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
 
 @pytest.mark.cloud
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)")
-@pytest.mark.skipif(shutil.which("ssh-keyscan") is None, reason="needs ssh-keyscan")
 def test_pinned_host_keys_let_the_right_server_in_and_keep_an_impostor_out(
+    machine_host: None,
     lab: Lab,  # noqa: F811  (the fixture imported above)
     tmp_path: Path,
 ) -> None:

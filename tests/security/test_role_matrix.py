@@ -21,8 +21,8 @@ import pytest
 
 from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
+from orchestrator.jobs import queue
 from orchestrator.noop import NoopEngine
-from orchestrator.pipeline import queue
 from orchestrator.ports import EventSink, StackSpec, StepFailed
 from tests.conftest import Account, Platform, Tenant, make_tenant, run_worker_until_idle
 
@@ -154,6 +154,7 @@ def legacy_platform_automation() -> Account:
         session.commit()
         user_id = user.id
         token = auth.issue_token(session=session, actor=SYSTEM, user_id=user_id, data=ApiTokenCreate(name="legacy"))
+        session.commit()
     return Account(username=username, role="automation", ministry_id=None, token=token.token, user_id=user_id)
 
 

@@ -2,8 +2,9 @@
 
 import logging
 
+import procrastinate
+
 from orchestrator.config import get_settings
-from orchestrator.pipeline import queue
 
 log = logging.getLogger("tonle.worker")
 
@@ -14,14 +15,14 @@ def heartbeat_options() -> dict[str, float]:
     return {"update_heartbeat_interval": max(1.0, stalled / 4), "stalled_worker_timeout": float(stalled)}
 
 
-def run_worker(*, concurrency: int | None = None, name: str = "tonle-worker") -> None:
+def run_worker(app: procrastinate.App, *, concurrency: int | None = None, name: str = "tonle-worker") -> None:
+    """Take jobs until stopped; `app` is what `orchestrator.bootstrap.bootstrap()` returned."""
     settings = get_settings()
     # Before any job: no secret a crashed run left on disk survives a restart.
     from orchestrator.ansible.runner import clean_up_at_start
 
     clean_up_at_start()
     # run_worker opens the app's async pool; sync tasks defer through it on the worker's loop.
-    app = queue.get_app()
     log.info(
         "worker %s starting: concurrency %s, engine %s, runner %s",
         name,

@@ -1,4 +1,5 @@
-"""Actions on existing operations and services: retry, decommission, resize, day-2 playbooks."""
+"""What callers ask of operations and services: start a workflow, retry one, signal a waiting one,
+decommission, resize, run a day-2 action. None of these commits: the caller's unit of work does."""
 
 import uuid
 from dataclasses import dataclass
@@ -13,13 +14,13 @@ from orchestrator.catalog.models import Plan
 from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.operations import outbox
 from orchestrator.operations import service as operations
-from orchestrator.operations.models import Operation, OperationKind, OperationStatus
-from orchestrator.pipeline.runner import SERVICE_WHILE_RUNNING
+from orchestrator.operations.models import IN_PROGRESS, Operation, OperationKind, OperationStatus, StepStatus
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from orchestrator.services import service as services
 from orchestrator.services import uploads
 from orchestrator.services.models import Service, ServiceStatus
+from orchestrator.workflows import get as get_workflow
 
 ARCHIVE_TYPES = uploads.ARCHIVE_TYPES
 
@@ -32,27 +33,72 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
         session=session, actor=actor, operation=operation, target=OperationStatus.queued, reason="retry requested"
     )
     service = services.lock(session=session, service_id=operation.service_id)
-    if service.status == ServiceStatus.failed and operation.kind in SERVICE_WHILE_RUNNING:
-        services.transition(
-            session=session, actor=actor, service=service, target=SERVICE_WHILE_RUNNING[operation.kind], reason="retry"
-        )
+    while_running = get_workflow(operation.kind).service_while_running
+    if service.status == ServiceStatus.failed and while_running is not None:
+        services.transition(session=session, actor=actor, service=service, target=while_running, reason="retry")
     if operation.request_id:  # an order's provision, or an approved plan change
         requests.on_operation_retried(session=session, actor=actor, request_id=operation.request_id)
     outbox.enqueue_after_commit(session, operation.id)
-    session.commit()
+    return operation
+
+
+def start(
+    *,
+    session: Session,
+    actor: Actor,
+    service: Service,
+    kind: str,
+    parameters: dict[str, Any] | None = None,
+    request_id: uuid.UUID | None = None,
+) -> Operation:
+    """Queue an operation of `kind` on a service the caller has locked and checked; the service
+    takes the status its workflow has while running."""
+    while_running = get_workflow(kind).service_while_running
+    if while_running is not None and service.status != while_running:
+        services.transition(session=session, actor=actor, service=service, target=while_running)
+    return operations.create(
+        session=session, actor=actor, service=service, kind=kind, parameters=parameters, request_id=request_id
+    )
+
+
+def signal(*, session: Session, actor: Actor, operation_id: uuid.UUID, name: str, payload: dict[str, Any]) -> Operation:
+    """Deliver an outside signal (a server installed, a failover approved) to a waiting operation,
+    which is queued again and resumes at the step that waited."""
+    operation = operations.lock(session=session, operation_id=operation_id, actor=actor)
+    workflow = get_workflow(operation.kind)
+    if name not in workflow.signals:
+        known = ", ".join(sorted(workflow.signals)) or "none"
+        raise InvalidInput(f"a {operation.kind} operation takes no signal '{name}' (signals: {known})", field="name")
+    policy.require(actor, workflow.signals[name], ministry_id=operation.ministry_id)
+    waiting = next((s for s in operation.step_list() if s.status == StepStatus.waiting), None)
+    if operation.status != OperationStatus.waiting or waiting is None or waiting.waiting_for != name:
+        expected = f"'{waiting.waiting_for}'" if waiting is not None and waiting.waiting_for else "no signal"
+        raise Conflict(
+            f"operation {operation_id} is {operation.status} and waits for {expected}", current_state=operation.status
+        )
+    operation.parameters = {
+        **operation.parameters,
+        "signals": {**operation.parameters.get("signals", {}), name: payload},
+    }
+    operations.set_step(session=session, operation=operation, name=waiting.name, status=StepStatus.pending)
+    operations.transition(
+        session=session,
+        actor=actor,
+        operation=operation,
+        target=OperationStatus.queued,
+        reason=f"signal '{name}' received",
+    )
+    outbox.enqueue_after_commit(session, operation.id)
     return operation
 
 
 def decommission(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Operation:
     """Final backup, destroy the stack, release quota; the service ends `retired`."""
     service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.Action.decommission)
-    services.transition(session=session, actor=actor, service=service, target=ServiceStatus.decommissioning)
     requests.cancel_pending_change(
         session=session, actor=actor, service_id=service.id, reason="the service is being decommissioned"
     )
-    operation = operations.create(session=session, actor=actor, service=service, kind=OperationKind.decommission)
-    session.commit()
-    return operation
+    return start(session=session, actor=actor, service=service, kind=OperationKind.decommission)
 
 
 @dataclass(frozen=True)
@@ -89,15 +135,13 @@ def resize(*, session: Session, actor: Actor, service_id: uuid.UUID, plan_id: st
             session=session, actor=actor, service=service, plan=target, growth=growth, justification=justification
         )
         return Resize(request=request)
-    services.transition(session=session, actor=actor, service=service, target=ServiceStatus.modifying)
-    operation = operations.create(
+    operation = start(
         session=session,
         actor=actor,
         service=service,
         kind=OperationKind.modify,
         parameters={"plan": target.id, "from_plan": current.id},
     )
-    session.commit()
     return Resize(operation=operation)
 
 
@@ -125,11 +169,7 @@ def run_action(
     if upload is not None:
         upload_id = uploads.store(session=session, actor=actor, service=service, received=upload)
         parameters["uploads"] = {"archive": str(upload_id)}
-    operation = operations.create(
-        session=session, actor=actor, service=service, kind=OperationKind.action, parameters=parameters
-    )
-    session.commit()
-    return operation
+    return start(session=session, actor=actor, service=service, kind=OperationKind.action, parameters=parameters)
 
 
 def _active_service_for(*, session: Session, actor: Actor, service_id: uuid.UUID, action: str) -> Service:
@@ -147,10 +187,7 @@ def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID, acti
     """The service locked for a day-2 action: not found (404) before forbidden (403) before busy (409)."""
     service = services.lock(session=session, service_id=service_id, actor=actor)
     policy.require(actor, action, ministry_id=service.ministry_id)
-    if any(
-        op.status in (OperationStatus.queued, OperationStatus.running)
-        for op in operations.list_for_service(session=session, service_id=service_id)
-    ):
+    if any(op.status in IN_PROGRESS for op in operations.list_for_service(session=session, service_id=service_id)):
         raise Conflict(
             f"service {service_id} has an operation in progress; wait for it to finish",
             current_state=service.status,

@@ -7,6 +7,7 @@ was never deferred are deferred again, and undecided requests expire.
 
 import logging
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
 
 import procrastinate
@@ -14,19 +15,18 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlmodel import col, select
 
-from orchestrator.auth import service as auth
 from orchestrator.auth.models import SYSTEM
-from orchestrator.bootstrap import build_adapters
+from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope
-from orchestrator.operations import outbox
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, OperationStatus
-from orchestrator.pipeline import runner
 from orchestrator.ports import Adapters
 from orchestrator.requests import service as requests
 from orchestrator.services import uploads
 from orchestrator.services.models import Service
+from orchestrator.workflows import runner
 
 log = logging.getLogger("tonle.queue")
 
@@ -34,10 +34,17 @@ RUN_OPERATION = "run_operation"
 tasks = procrastinate.Blueprint()
 
 _adapters: Adapters | None = None
+_build_adapters: Callable[[], Adapters] | None = None
+
+
+def set_adapter_builder(build: Callable[[], Adapters]) -> None:
+    """How this process builds its adapters when it first runs an operation (bootstrap sets it)."""
+    global _build_adapters
+    _build_adapters = build
 
 
 def set_adapters(adapters: Adapters | None) -> None:
-    """Use these adapters for the operations this process runs (None: from settings)."""
+    """Use these adapters for the operations this process runs (None: build them again)."""
     global _adapters
     _adapters = adapters
 
@@ -45,7 +52,9 @@ def set_adapters(adapters: Adapters | None) -> None:
 def current_adapters() -> Adapters:
     global _adapters
     if _adapters is None:
-        _adapters = build_adapters(get_settings())
+        if _build_adapters is None:
+            raise RuntimeError("no adapters: the process must call orchestrator.bootstrap.bootstrap() first")
+        _adapters = _build_adapters()
     return _adapters
 
 
@@ -81,8 +90,9 @@ async def recover_stalled_jobs(timestamp: int) -> None:
 @tasks.periodic(cron="*/5 * * * *", periodic_id="expire")
 @tasks.task(name="expire_requests", queueing_lock="expire_requests")
 def expire_requests(timestamp: int) -> None:
-    with session_scope() as session:
-        expired = requests.expire_overdue(session=session, actor=SYSTEM)
+    with unit_of_work() as uow:
+        expired = requests.expire_overdue(session=uow.session, actor=SYSTEM)
+        uow.commit()
     if expired:
         log.info("expired %d undecided request(s)", len(expired))
 
@@ -92,9 +102,10 @@ def expire_requests(timestamp: int) -> None:
 def purge_uploads(timestamp: int) -> None:
     """Uploads of failed operations nobody retried within the retention period, and the event
     stream leases of API processes that died."""
-    with session_scope() as session:
-        uploads.purge_expired(session=session)
-        auth.purge_stale_stream_leases(session=session)
+    with unit_of_work() as uow:
+        uploads.purge_expired(session=uow.session)
+        auth.purge_stale_stream_leases(session=uow.session)
+        uow.commit()
 
 
 async def recover_stalled(app: procrastinate.App) -> int:
@@ -113,18 +124,18 @@ async def recover_stalled(app: procrastinate.App) -> int:
 
 
 def _note_worker_lost(operation_id: uuid.UUID) -> None:
-    with session_scope() as session:
-        operation = session.get(Operation, operation_id)
+    with unit_of_work() as uow:
+        operation = uow.session.get(Operation, operation_id)
         if operation is None or operation.status != OperationStatus.running:
             return
         operations.add_event(
-            session=session,
+            session=uow.session,
             operation=operation,
             type="operation.worker_lost",
             message="the worker running this operation stopped responding; another worker resumes it",
             level="warning",
         )
-        session.commit()
+        uow.commit()
 
 
 def defer_operation(operation_id: uuid.UUID) -> None:
@@ -148,12 +159,4 @@ def defer_operation(operation_id: uuid.UUID) -> None:
 def get_app() -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url()))
     app.add_tasks_from(tasks, namespace="tonle")
-    outbox.set_dispatcher(defer_operation)
-    return app
-
-
-def open_for_deferring() -> procrastinate.App:
-    """Open the app's synchronous connection pool (API and CLI processes defer jobs)."""
-    app = get_app()
-    app.open()
     return app

@@ -1,0 +1,20 @@
+"""Provision: build the ordered service's stack, configure its hosts, check it answers."""
+
+from orchestrator.operations.models import OperationKind
+from orchestrator.services.models import ServiceStatus
+from orchestrator.workflows import steps
+from orchestrator.workflows.shape import Step, Workflow
+
+WORKFLOW = Workflow(
+    kind=OperationKind.provision,
+    summary="build an approved order's service",
+    steps=(
+        Step("plan", steps.plan),
+        Step("apply", steps.apply),
+        Step("configure", steps.configure),
+        Step("verify", steps.verify),
+    ),
+    service_while_running=ServiceStatus.provisioning,
+    service_on_success=ServiceStatus.active,
+    service_on_failure=ServiceStatus.failed,
+)

@@ -1,0 +1,88 @@
+"""Steps several workflows share: run the stack, configure its hosts, check it, tear it down.
+
+A step takes the `StepContext`, calls adapters through it and raises `StepFailed` for a failure a
+retry will not fix. A workflow module picks the steps it needs and adds its own.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.noop import NoopEngine
+from orchestrator.ports import PlaybookRun, ProgressEvent, StepFailed
+from orchestrator.workflows.context import StepContext
+
+FINAL_BACKUP_PLAYBOOK = "backup_now"
+
+
+def plan(ctx: StepContext) -> None:
+    summary = ctx.adapters.engine.preview(ctx.stack, ctx.emit)
+    counts = ", ".join(f"{n} to {kind}" for kind, n in sorted(summary.changes.items())) or "no changes"
+    ctx.emit(ProgressEvent(type="plan.summary", message=f"plan: {counts}", data={"changes": summary.changes}))
+
+
+def apply(ctx: StepContext) -> None:
+    ctx.outputs.update(ctx.adapters.engine.up(ctx.stack, ctx.emit))
+
+
+def configure(ctx: StepContext) -> None:
+    """The offering's playbooks, in order, on the hosts the stack made."""
+    offering = ctx.inputs.offering
+    if offering.playbooks and not ctx.outputs.get("hosts") and not isinstance(ctx.adapters.engine, NoopEngine):
+        raise StepFailed(
+            f"the stack outputs no hosts, but offering {offering.id} has playbooks to run: "
+            "check the stack program's `hosts` output"
+        )
+    for playbook in offering.playbooks:
+        run_playbook(ctx, playbook)
+
+
+def verify(ctx: StepContext) -> None:
+    offering = ctx.inputs.offering
+    if not ctx.adapters.health.check(offering.health_check, ctx.outputs, dict(ctx.inputs.parameters), ctx.emit):
+        raise StepFailed("health check did not pass")
+
+
+def final_backup(ctx: StepContext) -> None:
+    """A last backup into the DR bucket, which outlives the stack for the retention period."""
+    if ctx.inputs.offering.backup_tier == "none" or not ctx.outputs.get("hosts"):
+        return
+    run_playbook(ctx, FINAL_BACKUP_PLAYBOOK)
+
+
+def destroy(ctx: StepContext) -> None:
+    ctx.adapters.engine.destroy(ctx.inputs.stack_name, ctx.emit)
+
+
+def run_playbook(ctx: StepContext, playbook: str, *, files: dict[str, Path] | None = None) -> None:
+    secret_vars = dict(ctx.secret_vars)
+    if ctx.inputs.offering.backup_tier != "none" and "backup" not in secret_vars:
+        secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
+    hosts = ctx.outputs.get("hosts") or {}
+    run = PlaybookRun(
+        playbook=playbook,
+        hosts=hosts,
+        extra_vars=ctx.inputs.ansible_vars(endpoints=ctx.outputs.get("endpoints") or {}),
+        secret_vars=secret_vars,
+        ssh_private_key=ctx.ssh_private_key,
+        label=ctx.label,
+        files=dict(files or {}),
+        known_hosts=ctx.known_hosts(hosts) if ctx.known_hosts and hosts else None,
+    )
+    result = ctx.adapters.config.run(run, ctx.emit)
+    if not result.ok:
+        raise StepFailed(f"playbook {playbook} failed: {'; '.join(result.failures) or 'see events'}")
+
+
+def backup_vars(ctx: StepContext) -> dict[str, Any]:
+    """Where and how the service's backup agent writes: its bucket at the DR site."""
+    target = ctx.adapters.backup_targets.ensure(
+        ministry_code=ctx.inputs.ministry_code,
+        ministry_name=ctx.inputs.ministry_name,
+        stack_name=ctx.inputs.stack_name,
+        on_event=ctx.emit,
+    )
+    return {
+        **target,
+        "restic_password": ctx.restic_password,
+        "retention": dict(ctx.inputs.offering.backup_retention),
+    }
