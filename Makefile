@@ -21,8 +21,8 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check orchestrator portal_api stacks tests bench devcloud
-	$(VENV)/bin/mypy orchestrator portal_api stacks tests bench devcloud
+	$(VENV)/bin/ruff format --check orchestrator portal_api stacks tests bench devcloud pulumi_embedded
+	$(VENV)/bin/mypy orchestrator portal_api stacks tests bench devcloud pulumi_embedded
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)

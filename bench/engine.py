@@ -30,9 +30,9 @@ import pulumi  # noqa: E402
 import pulumi_openstack as openstack  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
-from orchestrator.engines.embedded.cloud_double import CloudDouble  # noqa: E402
-from orchestrator.engines.embedded.engine import EmbeddedEngine  # noqa: E402
-from orchestrator.ports import ProgressEvent, StackSpec  # noqa: E402
+from orchestrator.engines.checkpoints import PostgresCheckpointStore  # noqa: E402
+from pulumi_embedded import EmbeddedEngine, ProgressEvent, RunStats, StackSpec  # noqa: E402
+from pulumi_embedded.cloud_double import CloudDouble  # noqa: E402
 
 
 def program() -> None:
@@ -105,21 +105,21 @@ def critical_path(export: dict[str, Any], seconds_by_urn: dict[str, float]) -> f
     return max((finish(u) for u in resources), default=0.0)
 
 
-def measure(engine: EmbeddedEngine, size: int, parallel: int, cloud: str) -> tuple[float, ...]:
-    """(up s, no-op up s, summed cloud s, critical path s, bound s) for one fresh stack of `size`."""
+def measure(engine: EmbeddedEngine, runs: list[RunStats], size: int, parallel: int, cloud: str) -> tuple[float, ...]:
+    """(up s, no-op up s, summed cloud s, critical path s, bound s) for one fresh stack of `size`.
+    `runs`: where `engine` reports each finished operation's figures (its `on_run`)."""
     config = {"tonle:size": size, "openstack:cloud": cloud}
     spec = StackSpec(name=f"bench-{size}-{uuid.uuid4().hex[:6]}", program="bench", config=config)
     try:
         started = time.monotonic()
         engine.up(spec, quiet)
         up_seconds = time.monotonic() - started
-        stats = engine.last_run
-        assert stats is not None
+        stats = runs[-1]
         path = critical_path(engine.export_state(spec.name), stats.cloud_seconds_by_urn)
         started = time.monotonic()
         engine.up(spec, quiet)
         noop_seconds = time.monotonic() - started
-        assert engine.last_run is not None and engine.last_run.mutating_calls == 0, "a no-op up changed something"
+        assert runs[-1].mutating_calls == 0, "a no-op up changed something"
         return up_seconds, noop_seconds, stats.cloud_seconds, path, max(path, stats.cloud_seconds / parallel)
     finally:
         engine.destroy(spec.name, quiet)
@@ -141,36 +141,39 @@ def main() -> None:
 
     url = database()
     key = Fernet.generate_key()
+    runs: list[RunStats] = []
     double = EmbeddedEngine(
-        database_url=url,
+        store=PostgresCheckpointStore(url),
         secrets_key=key,
         provider_factory=CloudDouble(latency=args.latency).factory,
         parallel=args.parallel,
         load_program=lambda name: program,
+        on_run=runs.append,
     )
     real = None
     if args.cloud:
-        from orchestrator.engines.openstack.provider import OpenStackProvider
+        from pulumi_embedded.openstack.provider import OpenStackProvider
 
         real = EmbeddedEngine(
-            database_url=url,
+            store=PostgresCheckpointStore(url),
             secrets_key=key,
             provider_factory=OpenStackProvider.factory(args.clouds_yaml),
             parallel=args.parallel,
             load_program=lambda name: program,
+            on_run=runs.append,
         )
     rows = []
     try:
         # Warm-up, not reported: a worker has imported the resource modules, opened its database
         # connections and holds a cloud token long before its first operation.
-        measure(double, 6, args.parallel, "double")
+        measure(double, runs, 6, args.parallel, "double")
         if real is not None:
-            measure(real, 6, args.parallel, args.cloud)
+            measure(real, runs, 6, args.parallel, args.cloud)
         for size in (int(s) for s in args.sizes.split(",")):
             if real is not None and size <= args.double_above:
-                rows.append((args.cloud, size, *measure(real, size, args.parallel, args.cloud)))
+                rows.append((args.cloud, size, *measure(real, runs, size, args.parallel, args.cloud)))
             else:
-                rows.append(("double", size, *measure(double, size, args.parallel, "double")))
+                rows.append(("double", size, *measure(double, runs, size, args.parallel, "double")))
     finally:
         double.close()
         if real is not None:

@@ -1,6 +1,7 @@
 """Stack engines behind `orchestrator.ports.Engine`.
 
-- `orchestrator.engines.embedded.engine.EmbeddedEngine`: runs the Pulumi programs in-process
-  with checkpoints in PostgreSQL and the OpenStack provider layer (`engines.openstack`);
-  the default where no `pulumi` CLI is installed.
+- `embedded.EmbeddedEngine`: the adapter to the embedded Pulumi engine (`pulumi_embedded`, a
+  package of its own), checkpoints in our PostgreSQL (`checkpoints.py`); the default where no
+  `pulumi` CLI is installed.
+- `automation.AutomationEngine`: the Pulumi Automation API, for sites with the `pulumi` CLI.
 """

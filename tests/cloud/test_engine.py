@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pulumi
 import pulumi_openstack as openstack
 import pytest
 from cryptography.fernet import Fernet
 
-from orchestrator.engines.embedded.engine import EmbeddedEngine
-from orchestrator.engines.openstack.provider import OpenStackProvider
-from orchestrator.ports import ProgressEvent, StackSpec
+from orchestrator.engines.checkpoints import PostgresCheckpointStore
+from pulumi_embedded import EmbeddedEngine, ProgressEvent, RunStats, StackSpec
+from pulumi_embedded.openstack.provider import OpenStackProvider
 from tests.cloud.conftest import DEVCLOUD_DIR, DevCloud
 from tests.conftest import Database
 
@@ -84,13 +85,20 @@ def cloud(request: pytest.FixtureRequest) -> DevCloud:
 
 
 @pytest.fixture
-def engine(database: Database, cloud: DevCloud) -> Iterator[EmbeddedEngine]:
+def runs() -> list[RunStats]:
+    """Figures of every operation the `engine` fixture finished, oldest first."""
+    return []
+
+
+@pytest.fixture
+def engine(database: Database, cloud: DevCloud, runs: list[RunStats]) -> Iterator[EmbeddedEngine]:
     eng = EmbeddedEngine(
-        database_url=database.url,
+        store=PostgresCheckpointStore(database.url),
         secrets_key=KEY,
         provider_factory=OpenStackProvider.factory(CLOUDS_YAML),
         parallel=8,
         load_program=lambda name: small_stack,
+        on_run=runs.append,
     )
     yield eng
     eng.close()
@@ -143,7 +151,9 @@ def sink(events: list[ProgressEvent]) -> Any:
     return events.append
 
 
-def test_up_noop_update_replace_remove_and_destroy(engine: EmbeddedEngine, cloud: DevCloud) -> None:
+def test_up_noop_update_replace_remove_and_destroy(
+    engine: EmbeddedEngine, cloud: DevCloud, runs: list[RunStats]
+) -> None:
     prefix, cidr = fresh(11)
     conn = cloud.primary
     try:
@@ -158,7 +168,7 @@ def test_up_noop_update_replace_remove_and_destroy(engine: EmbeddedEngine, cloud
         before = fingerprint(conn, prefix)
         events: list[ProgressEvent] = []
         engine.up(stack(prefix, cidr), sink(events))
-        assert engine.last_run is not None and engine.last_run.mutating_calls == 0
+        assert runs[-1].mutating_calls == 0
         assert not [e for e in events if e.type == "resource.pre"]
         assert fingerprint(conn, prefix) == before
 
@@ -208,7 +218,7 @@ def _child() -> None:
     """Entry point of the engine process the crash test kills (see below)."""
     spec = json.loads(os.environ["TONLE_TEST_ENGINE_SPEC"])
     eng = EmbeddedEngine(
-        database_url=spec["database_url"],
+        store=PostgresCheckpointStore(spec["database_url"]),
         secrets_key=spec["key"].encode(),
         provider_factory=OpenStackProvider.factory(Path(spec["clouds_yaml"])),
         load_program=lambda name: small_stack,
@@ -217,8 +227,10 @@ def _child() -> None:
 
 
 def test_killing_the_engine_mid_up_then_up_again_converges_without_duplicates(
-    engine: EmbeddedEngine, cloud: DevCloud, database: Database
+    engine: EmbeddedEngine, cloud: DevCloud, database: Database, runs: list[RunStats]
 ) -> None:
+    """First proves the kill landed mid-create (Nova has the server, the checkpoint still holds
+    its create as pending), then that the next up finishes the stack without a second server."""
     prefix, cidr = fresh(14)
     conn = cloud.primary
     env = {
@@ -242,19 +254,31 @@ def test_killing_the_engine_mid_up_then_up_again_converges_without_duplicates(
         text=True,
     )
     try:
-        # Kill it while the server is being created: the checkpoint then holds a pending create.
+        # Kill it while the server is being created: as soon as Nova has it, before it is active
+        # and the engine records the create as done.
         assert child.stdout is not None
         for line in child.stdout:
             if "creating openstack:compute/instance:Instance" in line:
                 break
-        time.sleep(2.0)
+        deadline = time.monotonic() + 60
+        while not observed(conn, prefix)["servers"]:
+            assert child.poll() is None and time.monotonic() < deadline, "the server create never reached Nova"
+            time.sleep(0.1)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
+        with psycopg.connect(database.url) as db:
+            pending = db.execute(
+                "SELECT state->>'pending', coalesce(state->>'id', '') FROM engine_resource "
+                "WHERE stack = %s AND state->>'type' = 'openstack:compute/instance:Instance'",
+                (prefix,),
+            ).fetchall()
+        assert pending == [("creating", "")], f"the kill did not land mid-create of the server: {pending}"
+        assert len(observed(conn, prefix)["servers"]) == 1
         events: list[ProgressEvent] = []
         engine.up(stack(prefix, cidr), sink(events))
         assert counts(conn, prefix) == EXPECTED
         engine.up(stack(prefix, cidr), sink([]))
-        assert engine.last_run is not None and engine.last_run.mutating_calls == 0
+        assert runs[-1].mutating_calls == 0
     finally:
         if child.poll() is None:
             child.kill()
@@ -295,11 +319,13 @@ def test_every_offering_builds_converges_and_goes_away(database: Database, cloud
         **case.config(serviceId=service_id, externalNetwork="public", managementCidr="172.24.4.0/24"),
         "openstack:cloud": "tonle-primary",
     }
+    runs: list[RunStats] = []
     engine = EmbeddedEngine(
-        database_url=database.url,
+        store=PostgresCheckpointStore(database.url),
         secrets_key=KEY,
         provider_factory=OpenStackProvider.factory(CLOUDS_YAML),
         load_program=lambda name: case.program(),
+        on_run=runs.append,
     )
     spec = StackSpec(name=f"offering-{short}", program=case.offering["stack_program"], config=config)
     try:
@@ -311,7 +337,7 @@ def test_every_offering_builds_converges_and_goes_away(database: Database, cloud
         made = named(cloud.primary, short)
         assert any(made.values()), f"nothing named after service {short} in the cloud"
         engine.up(spec, sink([]))
-        assert engine.last_run is not None and engine.last_run.mutating_calls == 0
+        assert runs[-1].mutating_calls == 0
         assert engine.refresh(spec.name, sink([])).changes.keys() <= {"same"}
     finally:
         engine.destroy(spec.name, sink([]))
@@ -333,7 +359,7 @@ def test_a_plan_change_resizes_the_server_and_grows_its_volume_in_place(database
         return {**values, "openstack:cloud": "tonle-primary"}
 
     engine = EmbeddedEngine(
-        database_url=database.url,
+        store=PostgresCheckpointStore(database.url),
         secrets_key=KEY,
         provider_factory=OpenStackProvider.factory(CLOUDS_YAML),
         load_program=lambda name: small.program(),

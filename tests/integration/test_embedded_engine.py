@@ -24,10 +24,10 @@ import pulumi_openstack as openstack
 import pytest
 from cryptography.fernet import Fernet
 
-from orchestrator.engines.embedded.cloud_double import CloudDouble, SimulatedCrash
-from orchestrator.engines.embedded.engine import EmbeddedEngine
-from orchestrator.engines.embedded.protocol import SIG_KEY
-from orchestrator.ports import ProgressEvent, StackSpec, StepFailed
+from orchestrator.engines.checkpoints import PostgresCheckpointStore
+from pulumi_embedded import EmbeddedEngine, OperationFailed, ProgressEvent, StackSpec
+from pulumi_embedded.cloud_double import CloudDouble, SimulatedCrash
+from pulumi_embedded.protocol import SIG_KEY
 from tests.conftest import Database
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def programs() -> dict[str, Callable[[], None]]:
 @pytest.fixture
 def engine(database: Database, cloud: CloudDouble, programs: dict[str, Callable[[], None]]) -> Iterator[EmbeddedEngine]:
     eng = EmbeddedEngine(
-        database_url=database.url,
+        store=PostgresCheckpointStore(database.url),
         secrets_key=Fernet.generate_key(),
         provider_factory=cloud.factory,
         parallel=8,
@@ -213,7 +213,7 @@ def test_a_crash_mid_up_then_up_again_converges_without_duplicates(engine: Embed
                 raise SimulatedCrash("engine process killed")
 
     cloud.fail = crash_on_third_create
-    with pytest.raises(StepFailed, match="engine process killed"):
+    with pytest.raises(OperationFailed, match="engine process killed"):
         engine.up(spec(name, **{"tonle:servers": 2}), Recorder())
     cloud.fail = None
     assert len(cloud.resources) >= 3  # the third create happened in the cloud, unseen by the engine
@@ -232,9 +232,10 @@ def _crash_child() -> None:
     """The engine process that `test_killing_the_engine_process_mid_up...` kills with SIGKILL."""
     job = json.loads(os.environ["TONLE_TEST_CRASH_JOB"])
     eng = EmbeddedEngine(
-        database_url=job["database_url"],
+        store=PostgresCheckpointStore(job["database_url"]),
         secrets_key=job["key"].encode(),
-        provider_factory=CloudDouble.stored_at(Path(job["cloud"]), latency=0.3).factory,
+        # Each call takes a second after its change took effect: the kill lands inside that second.
+        provider_factory=CloudDouble.stored_at(Path(job["cloud"]), latency=1.0).factory,
         parallel=8,
         load_program=lambda name: web_program,
     )
@@ -244,7 +245,10 @@ def _crash_child() -> None:
 def test_killing_the_engine_process_mid_up_then_up_again_converges_without_duplicates(
     database: Database, tmp_path: Path
 ) -> None:
-    """A real SIGKILL of a real engine process; its "cloud" is a double kept in a file."""
+    """A real SIGKILL of a real engine process; its "cloud" is a double kept in a file.
+
+    First it proves the kill landed mid-create (a create the cloud carried out, that the
+    checkpoint still holds as pending), then that the next up recovers from exactly that."""
     name, key, cloud_file = stack_name(), Fernet.generate_key(), tmp_path / "cloud.json"
     job = {"database_url": database.url, "key": key.decode(), "cloud": str(cloud_file), "stack": name}
     child = subprocess.Popen(
@@ -263,12 +267,25 @@ def test_killing_the_engine_process_mid_up_then_up_again_converges_without_dupli
     finally:
         if child.poll() is None:
             child.kill()
-    made_before = len(json.loads(cloud_file.read_text()))
-    assert 3 <= made_before < 8
+    in_cloud = json.loads(cloud_file.read_text())
+    assert 3 <= len(in_cloud) < 8
+    with psycopg.connect(database.url) as conn:
+        pending_creates = conn.execute(
+            "SELECT state->>'type', state->'inputs'->>'name' FROM engine_resource WHERE stack = %s "
+            "AND state->>'pending' = 'creating' AND coalesce(state->>'id', '') = ''",
+            (name,),
+        ).fetchall()
+    made = {(r["type"], r["inputs"].get("name")) for r in in_cloud.values()}
+    # Started and carried out in the cloud, never seen to finish by the killed process.
+    cut_short = [(type_, res) for type_, res in pending_creates if res and (type_, res) in made]
+    assert cut_short, f"the kill did not land mid-create: pending {pending_creates}, in the cloud {sorted(made)}"
 
     cloud = CloudDouble.stored_at(cloud_file)
     engine = EmbeddedEngine(
-        database_url=database.url, secrets_key=key, provider_factory=cloud.factory, load_program=lambda n: web_program
+        store=PostgresCheckpointStore(database.url),
+        secrets_key=key,
+        provider_factory=cloud.factory,
+        load_program=lambda n: web_program,
     )
     try:
         events = Recorder()
@@ -310,7 +327,7 @@ def test_an_interrupted_delete_before_replace_is_finished_by_the_next_up(
             raise SimulatedCrash("engine process killed after the delete")
 
     cloud.fail = die_after_delete
-    with pytest.raises(StepFailed, match="killed after the delete"):
+    with pytest.raises(OperationFailed, match="killed after the delete"):
         engine.up(StackSpec(name=name, program="rule", config={"tonle:source": "10.1.0.0/16"}), Recorder())
     cloud.fail = None
     assert cloud.resources == {}  # the old rule is gone, its replacement not made yet
@@ -380,10 +397,10 @@ def test_protect_refuses_replacement_and_ignore_changes_keeps_the_old_value(
     events = Recorder()
     engine.up(StackSpec(name=name, program="guarded", config={**config, "tonle:description": "two"}), events)
     assert events.of("summary")[-1].data["changes"] == {"same": 2}
-    with pytest.raises(StepFailed, match="protected"):
+    with pytest.raises(OperationFailed, match="protected"):
         engine.up(StackSpec(name=name, program="guarded", config={**config, "tonle:cidr": "10.1.0.0/24"}), Recorder())
     assert cloud.of_type(SUBNET)[0].inputs["cidr"] == "10.0.0.0/24"
-    with pytest.raises(StepFailed, match="protected"):
+    with pytest.raises(OperationFailed, match="protected"):
         engine.destroy(name, Recorder())
     assert len(cloud.resources) == 2
 
@@ -447,7 +464,7 @@ def test_an_unknown_resource_type_fails_naming_it(
         openstack.loadbalancer.LoadBalancer("lb", vip_subnet_id="x")
 
     programs["lb"] = lb
-    with pytest.raises(StepFailed, match="openstack:loadbalancer/loadBalancer:LoadBalancer"):
+    with pytest.raises(OperationFailed, match="openstack:loadbalancer/loadBalancer:LoadBalancer"):
         engine.up(StackSpec(name=stack_name(), program="lb", config={}), Recorder())
 
 
@@ -468,7 +485,7 @@ def test_concurrent_stacks_do_not_share_sdk_state(engine: EmbeddedEngine, cloud:
 
 
 def test_a_stack_is_locked_while_an_operation_runs(engine: EmbeddedEngine, cloud: CloudDouble) -> None:
-    from orchestrator.ports import TransientError
+    from pulumi_embedded import TransientFailure
 
     name = stack_name()
     engine.lock_wait_seconds = 0.2
@@ -478,7 +495,7 @@ def test_a_stack_is_locked_while_an_operation_runs(engine: EmbeddedEngine, cloud
     try:
         while not cloud.calls:
             threading.Event().wait(0.02)
-        with pytest.raises(TransientError, match="locked"):
+        with pytest.raises(TransientFailure, match="locked"):
             engine.up(spec(name), Recorder())
     finally:
         worker.join()
@@ -491,13 +508,18 @@ def test_cancel_from_another_engine_instance_reaches_the_running_operation(
     name = stack_name()
     cloud.latency = 0.2
     engine.cancel_poll_seconds = 0.1
-    other = EmbeddedEngine(database_url=database.url, secrets_key=Fernet.generate_key(), provider_factory=cloud.factory)
+    other = EmbeddedEngine(
+        store=PostgresCheckpointStore(database.url),
+        secrets_key=Fernet.generate_key(),
+        provider_factory=cloud.factory,
+        load_program=lambda n: web_program,
+    )
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
             engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
-        except StepFailed as exc:
+        except OperationFailed as exc:
             errors.append(exc)
 
     worker = threading.Thread(target=run)
@@ -522,7 +544,7 @@ def test_cancel_stops_starting_new_steps(engine: EmbeddedEngine, cloud: CloudDou
             engine.cancel(name)
 
     cloud.fail = cancel_after_first
-    with pytest.raises(StepFailed, match="cancelled"):
+    with pytest.raises(OperationFailed, match="cancelled"):
         engine.up(spec(name, **{"tonle:servers": 3}), Recorder())
     cloud.fail = None
     made = len(cloud.resources)
@@ -576,7 +598,7 @@ def test_a_provider_raising_a_non_exception_fails_the_run_instead_of_hanging_it(
 
     cloud.fail = abort_third_create
     name = stack_name()
-    with pytest.raises(StepFailed, match="provider thread aborted"):
+    with pytest.raises(OperationFailed, match="provider thread aborted"):
         engine.up(spec(name), Recorder())
     cloud.fail = None
     engine.up(spec(name), Recorder())

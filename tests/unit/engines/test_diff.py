@@ -2,9 +2,9 @@
 
 import pytest
 
-from orchestrator.engines.embedded import diff
-from orchestrator.engines.embedded.protocol import UNKNOWN, secret
-from orchestrator.engines.openstack.schema import FORCE_NEW
+from pulumi_embedded import diff
+from pulumi_embedded.openstack.schema import FORCE_NEW
+from pulumi_embedded.protocol import UNKNOWN, secret
 
 pytestmark = pytest.mark.unit
 

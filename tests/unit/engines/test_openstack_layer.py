@@ -7,13 +7,13 @@ import pulumi_openstack
 import pytest
 from openstack import exceptions as osx
 
-from orchestrator.engines.embedded.provider import CloudError, UnknownType
-from orchestrator.engines.openstack.errors import NotFound, translate
-from orchestrator.engines.openstack.invokes import INVOKES
-from orchestrator.engines.openstack.provider import OpenStackProvider
-from orchestrator.engines.openstack.resources import HANDLERS
-from orchestrator.engines.openstack.schema import FORCE_NEW
-from orchestrator.engines.openstack.schema import INVOKES as DECLARED_INVOKES
+from pulumi_embedded.openstack.errors import NotFound, translate
+from pulumi_embedded.openstack.invokes import INVOKES
+from pulumi_embedded.openstack.provider import OpenStackProvider
+from pulumi_embedded.openstack.resources import HANDLERS
+from pulumi_embedded.openstack.schema import FORCE_NEW
+from pulumi_embedded.openstack.schema import INVOKES as DECLARED_INVOKES
+from pulumi_embedded.provider import CloudError, UnknownType
 
 pytestmark = pytest.mark.unit
 

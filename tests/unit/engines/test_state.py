@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from orchestrator.engines.embedded.export import deployment_v3
-from orchestrator.engines.embedded.protocol import SECRET_SIG, SIG_KEY, make_urn, reveal, secret
-from orchestrator.engines.embedded.secrets import SecretBox, load_or_create_key
-from orchestrator.engines.embedded.state import ResourceState, Snapshot, deletion_order
+from pulumi_embedded.export import deployment_v3
+from pulumi_embedded.protocol import SECRET_SIG, SIG_KEY, make_urn, reveal, secret
+from pulumi_embedded.secrets import SecretBox, load_or_create_key
+from pulumi_embedded.state import ResourceState, Snapshot, deletion_order
 
 pytestmark = pytest.mark.unit
 
@@ -88,7 +88,7 @@ def test_export_is_deployment_v3_in_dependency_order_with_secrets_sealed() -> No
 
 
 def test_a_missing_stack_program_is_named() -> None:
-    from orchestrator.engines.embedded.engine import load_stack_program
+    from orchestrator.engines.embedded import load_stack_program
     from orchestrator.ports import StepFailed
 
     with pytest.raises(StepFailed, match=r"stack program 'no_such_offering' does not exist"):

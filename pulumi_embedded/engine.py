@@ -1,63 +1,34 @@
-"""`EmbeddedEngine`: the `Engine` that runs Pulumi programs without the Pulumi CLI.
+"""`EmbeddedEngine`: runs Pulumi programs without the Pulumi CLI.
 
 Each operation takes the stack's lock, loads its checkpoint, runs (or, for destroy and
 refresh, skips) the program against an in-process resource monitor, and records every step
-as it happens. Errors reach the pipeline as `StepFailed` (a retry will not help by itself) or
-`TransientError` (cloud hiccup, stack busy: retry later).
+as it happens. Errors reach the caller as `OperationFailed` (a retry will not help by itself)
+or `TransientFailure` (cloud hiccup, stack busy: retry later).
 """
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.config import Settings
-from orchestrator.engines.embedded import program as program_runner
-from orchestrator.engines.embedded.deployment import Cancelled, Deployment, ProviderCache, ResourceFailed
-from orchestrator.engines.embedded.events import Emitter
-from orchestrator.engines.embedded.export import deployment_v3
-from orchestrator.engines.embedded.monitor import EngineLog, ResourceMonitor
-from orchestrator.engines.embedded.protocol import reveal
-from orchestrator.engines.embedded.provider import CloudError, ProviderFactory, UnknownType
-from orchestrator.engines.embedded.refresh import refresh_resources
-from orchestrator.engines.embedded.secrets import SecretBox
-from orchestrator.engines.embedded.state import Snapshot
-from orchestrator.engines.embedded.store import CheckpointStore, StackLocked
-from orchestrator.ports import ChangeSummary, EventSink, StackSpec, StepFailed, TransientError
+from pulumi_embedded import program as program_runner
+from pulumi_embedded.checkpoints import CheckpointStore, SealedCheckpoints, StackLocked
+from pulumi_embedded.deployment import Cancelled, Deployment, ProviderCache, ResourceFailed
+from pulumi_embedded.events import Emitter
+from pulumi_embedded.export import deployment_v3
+from pulumi_embedded.monitor import EngineLog, ResourceMonitor
+from pulumi_embedded.programs import ProgramLoader
+from pulumi_embedded.protocol import reveal
+from pulumi_embedded.provider import CloudError, ProviderFactory, UnknownType
+from pulumi_embedded.refresh import refresh_resources
+from pulumi_embedded.secrets import SecretBox
+from pulumi_embedded.state import Snapshot
+from pulumi_embedded.tally import RunStats, Tally
+from pulumi_embedded.types import ChangeSummary, EventSink, OperationFailed, StackSpec, TransientFailure
 
 log = logging.getLogger("tonle.engine")
-
-PROJECT = "tonle"
-
-
-def load_stack_program(name: str) -> Callable[[], None]:
-    """`stacks.<name>.program`, the offering's Pulumi program (contract in `stacks/__init__.py`)."""
-    try:
-        module = importlib.import_module(f"stacks.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"stacks.{name}", "stacks"):
-            raise StepFailed(f"stack program {name!r} does not exist (no module stacks.{name})") from exc
-        raise StepFailed(f"stack program {name!r} cannot be loaded: {exc}") from exc
-    program = getattr(module, "program", None)
-    if not callable(program):
-        raise StepFailed(f"stack program stacks.{name} defines no program() function")
-    return program
-
-
-@dataclass
-class RunStats:
-    """Figures of the last operation (for benchmarks and logs)."""
-
-    operation: str
-    seconds: float
-    cloud_seconds: float
-    mutating_calls: int
-    changes: dict[str, int] = field(default_factory=dict)
-    cloud_seconds_by_urn: dict[str, float] = field(default_factory=dict)
 
 
 class EmbeddedEngine:
@@ -66,45 +37,37 @@ class EmbeddedEngine:
     def __init__(
         self,
         *,
-        database_url: str,
+        store: CheckpointStore,
         secrets_key: bytes,
+        load_program: ProgramLoader,
         provider_factory: ProviderFactory | None = None,
+        project: str = "tonle",
         parallel: int = 16,
-        load_program: Callable[[str], Callable[[], None]] = load_stack_program,
         lock_wait_seconds: float = 10.0,
+        on_run: Callable[[RunStats], None] | None = None,
     ) -> None:
-        """`database_url`: libpq URL of the database migrated to 0002; `secrets_key`: a Fernet key
-        (see `secrets.load_or_create_key`); `provider_factory`: the cloud boundary, by default the
-        OpenStack provider layer reading `clouds.yaml` as openstacksdk does."""
+        """`store`: where checkpoints live (the engine closes it in `close`); `secrets_key`: a
+        Fernet key sealing secrets at rest (see `secrets.load_or_create_key`); `load_program`:
+        program name -> Pulumi program (see `programs.module_programs`); `provider_factory`: the
+        cloud boundary, by default the OpenStack provider layer reading `clouds.yaml` as
+        openstacksdk does; `project`: the Pulumi project name in URNs; `parallel`: cloud steps
+        at once per operation; `lock_wait_seconds`: how long an operation waits for another one
+        on the same stack; `on_run`: told the figures of every finished operation."""
         if provider_factory is None:
-            from orchestrator.engines.openstack.provider import OpenStackProvider
+            from pulumi_embedded.openstack.provider import OpenStackProvider
 
             provider_factory = OpenStackProvider.factory()
-        # A checkpoint write takes a millisecond or two: a few connections serve many parallel
-        # steps, and opening dozens (one per step) costs more than waiting for one.
-        self.store = CheckpointStore(database_url, SecretBox(secrets_key), pool_size=8)
+        self.store = store
+        self.checkpoints = SealedCheckpoints(store, SecretBox(secrets_key))
         self.providers = ProviderCache(provider_factory)
+        self.project = project
         self.parallel = parallel
         self.load_program = load_program
         self.lock_wait_seconds = lock_wait_seconds
-        self.last_run: RunStats | None = None
+        self.on_run = on_run
         self.cancel_poll_seconds = 1.0
         self._cancels: dict[str, threading.Event] = {}
         self._cancels_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "EmbeddedEngine":
-        """The engine as the pipeline runs it: the app's database, its secrets key, the OpenStack
-        provider layer reading `settings.resolved_clouds_yaml`."""
-        from orchestrator import secrets
-        from orchestrator.database.core import database_url
-        from orchestrator.engines.openstack.provider import OpenStackProvider
-
-        return cls(
-            database_url=database_url(),
-            secrets_key=secrets.master_key(),
-            provider_factory=OpenStackProvider.factory(settings.resolved_clouds_yaml),
-        )
 
     def close(self) -> None:
         self.store.close()
@@ -113,7 +76,7 @@ class EmbeddedEngine:
 
     def preview(self, stack: StackSpec, on_event: EventSink) -> ChangeSummary:
         deployment = self._run_program(stack, on_event, preview=True)
-        return ChangeSummary(changes=dict(deployment.counts))
+        return ChangeSummary(changes=deployment.tally.changes())
 
     def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
         deployment = self._run_program(stack, on_event, preview=False)
@@ -122,33 +85,33 @@ class EmbeddedEngine:
     def destroy(self, stack_name: str, on_event: EventSink) -> None:
         emitter = Emitter(on_event, stack=stack_name, operation="destroy")
         with self._operation(stack_name, "destroy", emitter) as cancelled:
-            snapshot = self.store.load(stack_name)
+            snapshot = self.checkpoints.load(stack_name)
             protected = [r.urn for r in snapshot.resources if r.protect and not r.condemned]
             if protected:
-                raise StepFailed(f"stack {stack_name} has protected resources; unprotect them first: {protected}")
+                raise OperationFailed(f"stack {stack_name} has protected resources; unprotect them first: {protected}")
             deployment = self._deployment(snapshot, emitter, {}, preview=False, cancelled=cancelled)
             started = time.monotonic()
             self._guard(stack_name, lambda: deployment.delete_all(snapshot.resources), deployment)
-            self.store.finish(stack_name, "succeeded", {})
+            self.checkpoints.finish(stack_name, "succeeded", {})
             self.store.drop(stack_name)
             self._summary(emitter, deployment, started, "destroy")
 
     def refresh(self, stack_name: str, on_event: EventSink) -> ChangeSummary:
         emitter = Emitter(on_event, stack=stack_name, operation="refresh")
         with self._operation(stack_name, "refresh", emitter) as cancelled:
-            snapshot = self.store.load(stack_name)
+            snapshot = self.checkpoints.load(stack_name)
             deployment = self._deployment(snapshot, emitter, {}, preview=False, cancelled=cancelled)
             started = time.monotonic()
             self._guard(stack_name, lambda: refresh_resources(deployment, snapshot), deployment)
-            self.store.finish(stack_name, "succeeded")
+            self.checkpoints.finish(stack_name, "succeeded")
             self._summary(emitter, deployment, started, "refresh")
-            return ChangeSummary(changes=dict(deployment.counts))
+            return ChangeSummary(changes=deployment.tally.changes())
 
     def outputs(self, stack_name: str) -> dict[str, Any]:
-        return reveal(self.store.load(stack_name).outputs)
+        return reveal(self.checkpoints.load(stack_name).outputs)
 
     def export_state(self, stack_name: str) -> dict[str, Any]:
-        return deployment_v3(self.store.load(stack_name), project=PROJECT, seal=self.store.box.seal)
+        return deployment_v3(self.checkpoints.load(stack_name), project=self.project, seal=self.checkpoints.box.seal)
 
     def cancel(self, stack_name: str) -> None:
         """Stop the stack's running operation, in this process or any other: steps in flight
@@ -169,7 +132,7 @@ class EmbeddedEngine:
         emitter = Emitter(on_event, stack=stack.name, operation=operation)
         program = self.load_program(stack.program)
         with self._operation(stack.name, operation, emitter, record=not preview) as cancelled:
-            snapshot = self.store.load(stack.name)
+            snapshot = self.checkpoints.load(stack.name)
             deployment = self._deployment(snapshot, emitter, stack.config, preview=preview, cancelled=cancelled)
             engine_log = EngineLog(emitter)
             started = time.monotonic()
@@ -179,7 +142,7 @@ class EmbeddedEngine:
                     program,
                     monitor=ResourceMonitor(deployment),
                     engine=engine_log,
-                    project=PROJECT,
+                    project=self.project,
                     stack=stack.name,
                     config=stack.config,
                     secret_keys=sorted(stack.secret_keys),
@@ -190,7 +153,7 @@ class EmbeddedEngine:
 
             self._guard(stack.name, run, deployment, engine_log)
             if not preview:
-                self.store.finish(stack.name, "succeeded", deployment.stack_outputs)
+                self.checkpoints.finish(stack.name, "succeeded", deployment.stack_outputs)
             self._summary(emitter, deployment, started, operation)
             return deployment
 
@@ -210,10 +173,11 @@ class EmbeddedEngine:
                 provider_config.setdefault(package, {})[name] = value
         return Deployment(
             snapshot=snapshot,
-            project=PROJECT,
+            project=self.project,
             providers=self.providers,
             provider_config=provider_config,
-            store=None if preview else self.store,
+            checkpoints=None if preview else self.checkpoints,
+            tally=Tally(),
             emitter=emitter,
             preview=preview,
             cancelled=cancelled,
@@ -244,14 +208,14 @@ class EmbeddedEngine:
                     yield cancelled
                 except BaseException:
                     if record:
-                        self.store.finish(stack_name, "failed")
+                        self.checkpoints.finish(stack_name, "failed")
                     raise
                 finally:
                     done.set()
                     with self._cancels_lock:
                         self._cancels.pop(stack_name, None)
         except StackLocked as exc:
-            raise TransientError(str(exc)) from exc
+            raise TransientFailure(str(exc)) from exc
 
     def _watch_for_cancel(self, stack_name: str, cancelled: threading.Event, done: threading.Event) -> None:
         """Poll for a cancel requested from another process (the API, another worker)."""
@@ -267,12 +231,12 @@ class EmbeddedEngine:
     def _guard(
         self, stack_name: str, body: Callable[[], None], deployment: Deployment, engine_log: EngineLog | None = None
     ) -> None:
-        """Run `body`; turn what went wrong into the pipeline's error kinds, naming the resource."""
+        """Run `body`; turn what went wrong into `OperationFailed` or `TransientFailure`, naming the resource."""
         try:
             body()
         except Cancelled as exc:
-            raise StepFailed(f"cancelled: {exc}; finished steps are recorded") from exc
-        except StepFailed:
+            raise OperationFailed(f"cancelled: {exc}; finished steps are recorded") from exc
+        except OperationFailed:
             raise
         except BaseException as exc:  # programs raise anything; report and classify it
             failures = deployment.failures
@@ -283,17 +247,19 @@ class EmbeddedEngine:
                     message += f"; and {len(failures) - 3} more failed steps (see the operation's events)"
                 log.error("stack %s: %s", stack_name, message)
                 if all(f.transient for f in failures):
-                    raise TransientError(message) from exc
-                raise StepFailed(message) from exc
+                    raise TransientFailure(message) from exc
+                raise OperationFailed(message) from exc
             if isinstance(exc, ResourceFailed | CloudError):
-                raise (TransientError if getattr(exc, "transient", False) else StepFailed)(str(exc)) from exc
+                raise (TransientFailure if getattr(exc, "transient", False) else OperationFailed)(str(exc)) from exc
             if isinstance(exc, UnknownType):
-                raise StepFailed(str(exc)) from exc
+                raise OperationFailed(str(exc)) from exc
             if not isinstance(exc, Exception):
                 raise
             diagnostics = "; ".join(engine_log.errors) if engine_log and engine_log.errors else ""
             log.exception("stack %s: the program failed", stack_name)
-            raise StepFailed(f"the stack program failed: {type(exc).__name__}: {exc} {diagnostics}".strip()) from exc
+            raise OperationFailed(
+                f"the stack program failed: {type(exc).__name__}: {exc} {diagnostics}".strip()
+            ) from exc
         finally:
             first_failure = deployment.failures[0] if deployment.failures else None
             if first_failure is not None:
@@ -301,15 +267,9 @@ class EmbeddedEngine:
 
     def _summary(self, emitter: Emitter, deployment: Deployment, started: float, operation: str) -> None:
         seconds = time.monotonic() - started
-        changes = {k: v for k, v in deployment.counts.items() if v}
-        self.last_run = RunStats(
-            operation,
-            seconds,
-            deployment.cloud_seconds,
-            deployment.mutating_calls,
-            changes,
-            dict(deployment.cloud_seconds_by_urn),
-        )
+        changes = deployment.tally.changes()
+        if self.on_run is not None:
+            self.on_run(deployment.tally.stats(stack=emitter.stack, operation=operation, seconds=seconds))
         text = ", ".join(f"{n} {kind}" for kind, n in sorted(changes.items())) or "no changes"
         emitter.emit(
             "summary",

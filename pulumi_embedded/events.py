@@ -1,6 +1,6 @@
-"""The engine's progress events, in the shape the pipeline stores (`ProgressEvent`).
+"""The engine's progress events (`types.ProgressEvent`).
 
-The same types and data keys as the Automation API engine (`engines/automation.py`):
+The same types and data keys as the Pulumi Automation API's engine events, as a host shows them:
 `resource.pre`, `resource.outcome`, `resource.failed` (data: op, urn, type), `diagnostic`,
 `summary` (data: changes); plus `resource.drift` from refresh.
 """
@@ -8,8 +8,8 @@ The same types and data keys as the Automation API engine (`engines/automation.p
 import threading
 from typing import Any
 
-from orchestrator.engines.embedded.protocol import urn_name, urn_type
-from orchestrator.ports import EventSink, ProgressEvent
+from pulumi_embedded.protocol import urn_name, urn_type
+from pulumi_embedded.types import EventSink, ProgressEvent
 
 # Past tense of each step, for messages.
 DONE = {

@@ -5,8 +5,8 @@ from typing import Any
 from openstack import exceptions
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import Created
-from orchestrator.engines.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some
+from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some
+from pulumi_embedded.provider import Created
 
 
 def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any]) -> Any:

@@ -8,11 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orchestrator.engines.embedded.deployment import Deployment
-from orchestrator.engines.embedded.diff import _equal
-from orchestrator.engines.embedded.protocol import mark_secret, reveal, secret_paths
-from orchestrator.engines.embedded.provider import CloudError
-from orchestrator.engines.embedded.state import ResourceState, Snapshot
+from pulumi_embedded.deployment import Deployment
+from pulumi_embedded.diff import _equal
+from pulumi_embedded.protocol import mark_secret, reveal, secret_paths
+from pulumi_embedded.provider import CloudError
+from pulumi_embedded.state import ResourceState, Snapshot
 
 
 def refresh_resources(deployment: Deployment, snapshot: Snapshot) -> None:
@@ -39,7 +39,7 @@ def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | N
         emitter.outcome("refresh", state.urn, seconds=time.monotonic() - started, error=str(exc))
         return exc
     if actual is None:
-        deployment.count("delete")
+        deployment.tally.step("delete")
         emitter.emit(
             "resource.drift",
             f"{state.type} {state.urn.rsplit('::', 1)[-1]} ({state.id}) no longer exists; forgetting it",
@@ -47,12 +47,12 @@ def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | N
             urn=state.urn,
             drift="deleted",
         )
-        if deployment.store is not None:
-            deployment.store.remove(deployment.stack, state.key)
+        if deployment.checkpoints is not None:
+            deployment.checkpoints.remove(deployment.stack, state.key)
         return None
     changed = drifted(state.outputs, actual)
     if not changed:
-        deployment.count("same")
+        deployment.tally.step("same")
         return None
     # Drift is a change to what the program declares. Computed outputs move by themselves (a
     # port's deviceId once a server uses it): recorded, not reported.
@@ -66,12 +66,12 @@ def _refresh_one(deployment: Deployment, state: ResourceState) -> CloudError | N
         # addresses) must not become the "declared" value, or the next diff would see a change.
         if _equal(reveal(state.inputs[key]), reveal(state.outputs.get(key))):
             inputs[key] = outputs[key]
-    if deployment.store is not None:
-        deployment.store.put(deployment.stack, state.evolve(outputs=outputs, inputs=inputs))
+    if deployment.checkpoints is not None:
+        deployment.checkpoints.put(deployment.stack, state.evolve(outputs=outputs, inputs=inputs))
     if not declared:
-        deployment.count("same")
+        deployment.tally.step("same")
         return None
-    deployment.count("update")
+    deployment.tally.step("update")
     emitter.emit(
         "resource.drift",
         f"{state.type} {state.urn.rsplit('::', 1)[-1]} changed outside Tonle: {', '.join(declared)}",

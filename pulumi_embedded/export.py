@@ -11,8 +11,8 @@ from typing import Any
 
 import pulumi
 
-from orchestrator.engines.embedded.deployment import STACK_TYPE
-from orchestrator.engines.embedded.state import ResourceState, Snapshot
+from pulumi_embedded.deployment import STACK_TYPE
+from pulumi_embedded.state import ResourceState, Snapshot
 
 
 def deployment_v3(snapshot: Snapshot, *, project: str, seal: Callable[[Any], Any]) -> dict[str, Any]:

@@ -15,15 +15,15 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.engines.embedded import diff
-from orchestrator.engines.embedded.events import Emitter
-from orchestrator.engines.embedded.protocol import (
+from pulumi_embedded import diff
+from pulumi_embedded.checkpoints import SealedCheckpoints
+from pulumi_embedded.events import Emitter
+from pulumi_embedded.protocol import (
     UNKNOWN,
     has_unknown,
     make_urn,
@@ -31,9 +31,9 @@ from orchestrator.engines.embedded.protocol import (
     reveal,
     secret_paths,
 )
-from orchestrator.engines.embedded.provider import CloudError, Created, Provider, UnknownType
-from orchestrator.engines.embedded.state import ResourceState, Snapshot, deletion_order, provider_urn
-from orchestrator.engines.embedded.store import CheckpointStore
+from pulumi_embedded.provider import CloudError, Created, Provider, UnknownType
+from pulumi_embedded.state import ResourceState, Snapshot, deletion_order, provider_urn
+from pulumi_embedded.tally import Tally
 
 log = logging.getLogger("tonle.engine")
 
@@ -108,8 +108,9 @@ class Deployment:
         project: str,
         providers: ProviderCache,
         provider_config: dict[str, dict[str, Any]],
-        store: CheckpointStore | None,
+        checkpoints: SealedCheckpoints | None,
         emitter: Emitter,
+        tally: Tally,
         preview: bool,
         cancelled: threading.Event,
         parallel: int,
@@ -118,8 +119,9 @@ class Deployment:
         self.project = project
         self.providers = providers
         self.provider_config = provider_config  # package -> default provider config from stack config
-        self.store = store
+        self.checkpoints = checkpoints
         self.emitter = emitter
+        self.tally = tally  # told of every step and cloud call (change summary, benchmarks)
         self.preview = preview
         self.cancelled = cancelled
         self.parallel = parallel
@@ -128,12 +130,8 @@ class Deployment:
         self.claimed: set[str] = set()  # keys of old resources the program declared again
         self.registered: dict[str, ResourceState] = {}
         self.to_delete: list[ResourceState] = []  # replaced resources, deleted after the program
-        self.counts: Counter[str] = Counter()
         self.failures: list[ResourceFailed] = []
         self.stack_outputs: dict[str, Any] = dict(snapshot.outputs)
-        self.cloud_seconds = 0.0  # summed time of cloud calls (the benchmark's denominator)
-        self.mutating_calls = 0
-        self.cloud_seconds_by_urn: dict[str, float] = {}
         self._lock = threading.Lock()
         self._default_provider_lock = threading.Lock()
         # At most `parallel` resource steps talk to the cloud at once (the SDK's executor is larger).
@@ -179,7 +177,7 @@ class Deployment:
         if old:
             state.key = old.key
         self._record(state)
-        self.count("read")
+        self.tally.step("read")
         return Result(urn, id_, outputs)
 
     def invoke(self, token: str, args: dict[str, Any], provider_ref: str) -> dict[str, Any]:
@@ -250,7 +248,7 @@ class Deployment:
             self._fail(failure)
             raise failure
         new = self._state(urn, reg, ref, inputs)
-        self.count(d.kind)
+        self.tally.step(d.kind)
         if d.kind == "same":
             assert old is not None
             new.id, new.outputs, new.key = old.id, old.outputs, old.key
@@ -327,15 +325,15 @@ class Deployment:
             assert provider is not None
             self._record(state.evolve(pending="deleting"))
             self.timed(lambda: provider.delete(state.type, state.id, reveal(state.outputs)), urn=state.urn)
-        if self.store is not None:
-            self.store.remove(self.stack, state.key)
+        if self.checkpoints is not None:
+            self.checkpoints.remove(self.stack, state.key)
 
     def _adopt_or_create(self, urn: str, reg: Registration, ref: str, provider: Provider, old: ResourceState) -> Result:
         """An earlier run started creating this resource and died: adopt what it made, if anything."""
         new = self._state(urn, reg, ref, reg.inputs)
         new.key = old.key
         self.emitter.pre("create", urn, preview=self.preview)
-        self.count("create")
+        self.tally.step("create")
         if self.preview:
             return self._preview_result(urn, "create", None, reg.inputs)
         started = time.monotonic()
@@ -373,7 +371,7 @@ class Deployment:
             failure = ResourceFailed(urn, "import", CloudError(f"{reg.type} {reg.import_id} does not exist"))
             self._fail(failure)
             raise failure
-        self.count("import")
+        self.tally.step("import")
         new.id = reg.import_id
         new.outputs = self._secret_outputs(new, provider, outputs)
         if not self.preview:
@@ -419,7 +417,7 @@ class Deployment:
     def _delete_one(self, state: ResourceState) -> ResourceFailed | None:
         managed = state.custom and not state.is_provider and not state.external
         if managed:
-            self.count("delete")
+            self.tally.step("delete")
             self.emitter.pre("delete", state.urn, preview=self.preview)
         if self.preview:
             return None
@@ -431,8 +429,8 @@ class Deployment:
                 if found is not None:
                     state = state.evolve(id=found.id, outputs=found.outputs)
             if managed and not state.id:
-                if self.store is not None:
-                    self.store.remove(self.stack, state.key)
+                if self.checkpoints is not None:
+                    self.checkpoints.remove(self.stack, state.key)
             else:
                 self._delete(state, provider)
         except CloudError as exc:
@@ -506,26 +504,16 @@ class Deployment:
         with self._lock:
             if not state.condemned:
                 self.registered[state.urn] = state
-        if self.store is not None and not self.preview:
-            self.store.put(self.stack, state)
+        if self.checkpoints is not None and not self.preview:
+            self.checkpoints.put(self.stack, state)
 
     def timed(self, call: Callable[[], Any], *, mutating: bool = True, urn: str = "") -> Any:
-        """Make one cloud call, counting its time (per resource too) and whether it changes anything."""
+        """Make one cloud call and report its duration, and whether it changes anything, to the tally."""
         started = time.monotonic()
         try:
             return call()
         finally:
-            elapsed = time.monotonic() - started
-            with self._lock:
-                self.cloud_seconds += elapsed
-                if urn:
-                    self.cloud_seconds_by_urn[urn] = self.cloud_seconds_by_urn.get(urn, 0.0) + elapsed
-                if mutating:
-                    self.mutating_calls += 1
-
-    def count(self, kind: str) -> None:
-        with self._lock:
-            self.counts[kind] += 1
+            self.tally.cloud_call(urn=urn, seconds=time.monotonic() - started, mutating=mutating)
 
     def _fail(self, failure: ResourceFailed) -> None:
         log.error("stack %s: %s", self.stack, failure)

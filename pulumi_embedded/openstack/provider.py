@@ -16,12 +16,12 @@ import openstack.config
 import openstack.connection
 from keystoneauth1.session import TCPKeepAliveAdapter
 
-from orchestrator.engines.embedded.provider import CloudError, Created, Provider, UnknownType
-from orchestrator.engines.openstack.errors import NotFound, translate
-from orchestrator.engines.openstack.invokes import INVOKES
-from orchestrator.engines.openstack.resources import HANDLERS
-from orchestrator.engines.openstack.resources.base import Handler
-from orchestrator.engines.openstack.schema import FORCE_NEW, SECRET_OUTPUTS
+from pulumi_embedded.openstack.errors import NotFound, translate
+from pulumi_embedded.openstack.invokes import INVOKES
+from pulumi_embedded.openstack.resources import HANDLERS
+from pulumi_embedded.openstack.resources.base import Handler
+from pulumi_embedded.openstack.schema import FORCE_NEW, SECRET_OUTPUTS
+from pulumi_embedded.provider import CloudError, Created, Provider, UnknownType
 
 log = logging.getLogger("tonle.engine.openstack")
 

@@ -4,14 +4,14 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import CloudError, Created
-from orchestrator.engines.openstack.resources.base import (
+from pulumi_embedded.openstack.resources.base import (
     Handler,
     changed,
     integer,
     ordered_like,
     some,
 )
+from pulumi_embedded.provider import CloudError, Created
 
 
 def _set_tags(conn: Connection, resource: Any, tags: list[str] | None) -> None:

@@ -1,38 +1,29 @@
-"""Stack checkpoints in PostgreSQL: written one resource at a time, after every step.
+"""The embedded engine's checkpoints in the orchestrator's PostgreSQL (tables `engine_stack`,
+`engine_resource`, migration 0002): `pulumi_embedded.checkpoints.CheckpointStore` on our database.
 
-Each resource is one row (`engine_resource`), so a step writes only what it changed and a
-crash at any moment leaves every finished step recorded. Secrets are sealed before they are
-written (`SecretBox`). A per-stack advisory lock keeps two operations off one stack.
+Each resource is one row, so a step writes only what it changed. Records arrive sealed (the
+engine encrypts secrets before a store sees them). The per-stack lock is a session-level
+advisory lock on a connection of its own, so a dead worker's lock goes with its connection.
 """
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, fields
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from orchestrator.engines.embedded.secrets import SecretBox
-from orchestrator.engines.embedded.state import ResourceState, Snapshot
-
-log = logging.getLogger("tonle.engine.store")
-
-_STATE_FIELDS = {f.name for f in fields(ResourceState)}
+from pulumi_embedded.checkpoints import StackLocked, StoredStack
 
 
-class StackLocked(Exception):
-    """Another operation holds the stack's lock."""
-
-
-class CheckpointStore:
-    def __init__(self, database_url: str, box: SecretBox, *, pool_size: int = 8) -> None:
-        self.box = box
+class PostgresCheckpointStore:
+    def __init__(self, database_url: str, *, pool_size: int = 8) -> None:
+        """`database_url`: libpq URL of a database migrated to 0002 or later. A checkpoint write
+        takes a millisecond or two: a few pooled connections serve many parallel steps."""
         self._url = database_url
         self._pool = ConnectionPool(
             database_url, min_size=2, max_size=pool_size, open=True, kwargs={"autocommit": True}, name="tonle-engine"
@@ -44,12 +35,9 @@ class CheckpointStore:
         self._pool.close()
 
     @contextmanager
-    def lock(self, stack: str, *, wait_seconds: float = 10.0) -> Iterator[None]:
-        """Hold the stack's advisory lock (session level, on a connection kept for the duration).
-
-        The connection is its own, not the pool's: many operations holding locks must never leave
-        the pool without a connection for their checkpoint writes. If the process dies, the
-        connection closes and PostgreSQL releases the lock."""
+    def lock(self, stack: str, *, wait_seconds: float) -> Iterator[None]:
+        # Its own connection, not the pool's: many operations holding locks must never leave the
+        # pool without a connection for their checkpoint writes.
         with psycopg.connect(self._url, autocommit=True) as conn:
             deadline = time.monotonic() + wait_seconds
             while True:
@@ -66,19 +54,14 @@ class CheckpointStore:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"tonle.engine:{stack}",))
 
-    def load(self, stack: str) -> Snapshot:
+    def load(self, stack: str) -> StoredStack:
         with self._pool.connection() as conn:
             head = conn.execute("SELECT outputs FROM engine_stack WHERE name = %s", (stack,)).fetchone()
             rows = conn.execute(
                 "SELECT state FROM engine_resource WHERE stack = %s ORDER BY seq, key", (stack,)
             ).fetchall()
-        resources = [self._decode(row[0]) for row in rows]
-        outputs = self.box.open(head[0]) if head else {}
-        return Snapshot(stack=stack, resources=resources, outputs=outputs)
-
-    def exists(self, stack: str) -> bool:
-        with self._pool.connection() as conn:
-            return conn.execute("SELECT 1 FROM engine_stack WHERE name = %s", (stack,)).fetchone() is not None
+        records = [json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0] for row in rows]
+        return StoredStack(resources=records, outputs=head[0] if head else None)
 
     def begin(self, stack: str, operation: str) -> None:
         with self._pool.connection() as conn:
@@ -101,11 +84,10 @@ class CheckpointStore:
                 conn.execute(
                     "UPDATE engine_stack SET last_result = %s, outputs = %s, version = version + 1, "
                     "updated_at = now() WHERE name = %s",
-                    (result, Jsonb(self.box.seal(outputs)), stack),
+                    (result, Jsonb(outputs), stack),
                 )
 
     def request_cancel(self, stack: str) -> bool:
-        """Ask the stack's running operation to stop; False when none is running."""
         with self._pool.connection() as conn:
             cursor = conn.execute(
                 "UPDATE engine_stack SET last_result = 'cancelling', updated_at = now() "
@@ -119,13 +101,12 @@ class CheckpointStore:
             row = conn.execute("SELECT last_result FROM engine_stack WHERE name = %s", (stack,)).fetchone()
         return bool(row and row[0] == "cancelling")
 
-    def put(self, stack: str, state: ResourceState) -> None:
-        """Record one resource (insert or replace its row)."""
+    def put(self, stack: str, key: str, urn: str, record: dict[str, Any]) -> None:
         with self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO engine_resource (key, stack, urn, seq, state) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET state = excluded.state, urn = excluded.urn, updated_at = now()",
-                (state.key, stack, state.urn, self._next_seq(), Jsonb(self._encode(state))),
+                (key, stack, urn, self._next_seq(), Jsonb(record)),
             )
 
     def remove(self, stack: str, key: str) -> None:
@@ -133,27 +114,11 @@ class CheckpointStore:
             conn.execute("DELETE FROM engine_resource WHERE stack = %s AND key = %s", (stack, key))
 
     def drop(self, stack: str) -> None:
-        """Forget a stack entirely (after a destroy left nothing)."""
         with self._pool.connection() as conn:
             conn.execute("DELETE FROM engine_stack WHERE name = %s", (stack,))
 
     def _next_seq(self) -> int:
-        # Rows keep registration order, which is dependency order (exports rely on it).
+        # Rows keep the order they were first written in (registration order = dependency order).
         with self._seq_lock:
             self._last_seq = max(self._last_seq + 1, time.time_ns())
             return self._last_seq
-
-    def _encode(self, state: ResourceState) -> dict[str, Any]:
-        data = asdict(state)
-        data["inputs"] = self.box.seal(state.inputs)
-        data["outputs"] = self.box.seal(state.outputs)
-        return data
-
-    def _decode(self, data: Any) -> ResourceState:
-        if isinstance(data, str | bytes):
-            data = json.loads(data)
-        known = {k: v for k, v in data.items() if k in _STATE_FIELDS}
-        state = ResourceState(**known)
-        state.inputs = self.box.open(state.inputs)
-        state.outputs = self.box.open(state.outputs)
-        return state

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.engines.embedded.provider import CloudError, Created, Provider, UnknownType
-from orchestrator.engines.openstack.schema import FORCE_NEW, INVOKES, SECRET_OUTPUTS
+from pulumi_embedded.openstack.schema import FORCE_NEW, INVOKES, SECRET_OUTPUTS
+from pulumi_embedded.provider import CloudError, Created, Provider, UnknownType
 
 MUTATING = ("create", "update", "delete")
 

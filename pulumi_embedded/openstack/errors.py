@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from keystoneauth1 import exceptions as ksa
 from openstack import exceptions as osx
 
-from orchestrator.engines.embedded.provider import CloudError
+from pulumi_embedded.provider import CloudError
 
 
 class NotFound(CloudError):

@@ -2,7 +2,7 @@
 
 The engine never talks to a cloud API itself. For each provider configuration (cloud,
 project, region) it asks a `ProviderFactory` for a `Provider`, and calls it with plain values
-(secrets revealed, no unknowns). `orchestrator.engines.openstack` is the real one; tests use
+(secrets revealed, no unknowns). `pulumi_embedded.openstack` is the real one; tests use
 `CloudDouble` from `cloud_double.py` where the cloud is not what they test.
 """
 

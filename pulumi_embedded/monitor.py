@@ -13,9 +13,9 @@ from typing import Any
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import engine_pb2, resource_pb2
 
-from orchestrator.engines.embedded.deployment import Deployment, Registration
-from orchestrator.engines.embedded.events import Emitter
-from orchestrator.engines.embedded.protocol import from_struct, to_struct
+from pulumi_embedded.deployment import Deployment, Registration
+from pulumi_embedded.events import Emitter
+from pulumi_embedded.protocol import from_struct, to_struct
 
 log = logging.getLogger("tonle.engine.monitor")
 

@@ -9,7 +9,7 @@ provider marks force-new (terraform-provider-openstack's `ForceNew`) or listed i
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orchestrator.engines.embedded.protocol import has_unknown, reveal
+from pulumi_embedded.protocol import has_unknown, reveal
 
 Kind = Literal["create", "same", "update", "replace"]
 

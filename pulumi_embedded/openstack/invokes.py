@@ -9,7 +9,7 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import CloudError
+from pulumi_embedded.provider import CloudError
 
 
 def _none_found(what: str, args: dict[str, Any]) -> CloudError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from orchestrator.engines.embedded.protocol import SECRET_SIG, SIG_KEY, is_secret
+from pulumi_embedded.protocol import SECRET_SIG, SIG_KEY, is_secret
 
 
 class SecretBox:

@@ -5,8 +5,8 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import CloudError, Created
-from orchestrator.engines.openstack.resources.base import WAIT_SECONDS, Handler, changed, some, stringify
+from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, some, stringify
+from pulumi_embedded.provider import CloudError, Created
 
 
 def _user_data(value: str | None) -> str | None:

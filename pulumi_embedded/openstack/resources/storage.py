@@ -4,8 +4,8 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import Created
-from orchestrator.engines.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some, stringify
+from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some, stringify
+from pulumi_embedded.provider import Created
 
 
 class Volume(Handler):

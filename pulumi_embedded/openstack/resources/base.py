@@ -9,7 +9,7 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from orchestrator.engines.embedded.provider import CloudError, Created
+from pulumi_embedded.provider import CloudError, Created
 
 # How long to wait for a resource to settle (ACTIVE, available, gone); servers take longest.
 WAIT_SECONDS = 600

@@ -1,1 +1,0 @@
-"""The embedded engine: runs Pulumi programs in-process, keeps checkpoints in PostgreSQL."""
