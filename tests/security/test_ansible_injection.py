@@ -358,7 +358,7 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
 
     class BuggyEngine(NoopEngine):
         def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
-            raise KeyError(f"{data_dir}/secret.key: {REPO}/orchestrator/engines/embedded/engine.py")
+            raise KeyError(f"{data_dir}/secret.key: {REPO}/pulumi_embedded/engine.py")
 
     class PathFailingEngine(NoopEngine):
         def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
