@@ -31,7 +31,7 @@ ORDER = {
 def prepare(data_dir: Path) -> tuple[str, str]:
     """A fresh database with one ministry and a requester; returns (database url, token)."""
     url = fresh_database(data_dir, "bench")
-    from orchestrator.auth.models import SYSTEM
+    from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
     from orchestrator.ministry import service as ministries
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits

@@ -30,7 +30,7 @@ STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verif
 def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]], str]:
     """A fresh database with ministries, each with a requester and an approver, and an operator."""
     url = fresh_database(data_dir, "provision")
-    from orchestrator.auth.models import SYSTEM
+    from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
     from orchestrator.ministry import service as ministry_service
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits

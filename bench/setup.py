@@ -29,13 +29,16 @@ def fresh_database(data_dir: Path, prefix: str) -> str:
 
 def account_token(session: Any, username: str, role: str, ministry_id: uuid.UUID | None) -> str:
     """A user with the role (in the ministry, if any) and a token for it."""
+    from orchestrator.actors import SYSTEM, Role
     from orchestrator.auth import service as auth
-    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+    from orchestrator.auth.models import ApiTokenCreate, UserCreate
 
     user = auth.create_user(
         session=session, actor=SYSTEM, data=UserCreate(username=username, role=Role(role), ministry_id=ministry_id)
     )
-    return auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench")).token
+    token = auth.issue_token(session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bench")).token
+    session.commit()  # service functions never commit; the caller owns the transaction
+    return token
 
 
 def free_port() -> int:

@@ -1,8 +1,8 @@
 """The permission policy: who may do what, as one table. Pure; no I/O.
 
-Every permission decision of the API, the CLI and the workers comes from here. Visibility is a
-separate, earlier rule (`Actor.can_see`): a row of another ministry is not found (404), so the
-policy only ever decides about rows the caller can see, and a refusal is 403.
+Every permission decision of the API, the CLI and the workers comes from here, visibility
+included. Visibility is decided first (`can_see`): a row of another ministry is not found (404),
+so the table only ever decides about rows the caller can see, and a refusal is 403.
 
 The table below is the README's Roles table; change them together.
 """
@@ -10,8 +10,8 @@ The table below is the README's Roles table; change them together.
 import uuid
 from enum import StrEnum
 
-from orchestrator.auth.models import Actor, Role
-from orchestrator.errors import NotFound, PermissionDenied
+from orchestrator.actors import PLATFORM_ROLES, Actor, Role
+from orchestrator.errors import InvalidInput, NotFound, PermissionDenied
 
 
 class Principal(StrEnum):
@@ -105,6 +105,36 @@ STAGE_VOTES: dict[Role, Action] = {
 }
 
 
+def sees_all_ministries(actor: Actor) -> bool:
+    """Whether every ministry's rows are visible to the actor, not only its own ministry's."""
+    if actor.is_system or actor.role in PLATFORM_ROLES:
+        return True
+    # Platform automation (schedules, drills) is not tied to a ministry; without the flag it sees nothing.
+    return actor.role == Role.automation and actor.ministry_id is None and actor.platform_wide
+
+
+def can_see(actor: Actor, ministry_id: uuid.UUID) -> bool:
+    """Whether rows of that ministry are visible: to its own users and to platform roles."""
+    return sees_all_ministries(actor) or actor.ministry_id == ministry_id
+
+
+def check_account(*, role: Role, ministry_id: uuid.UUID | None, platform_wide: bool) -> None:
+    """Refuse (422) an account whose role and ministry do not fit: platform roles have no
+    ministry, ministry roles need one, and automation reaches every ministry only when asked to."""
+    if role in PLATFORM_ROLES and ministry_id is not None:
+        raise InvalidInput(f"role '{role}' is not tied to a ministry", field="ministry_id")
+    if role in (Role.requester, Role.ministry_approver) and ministry_id is None:
+        raise InvalidInput(f"role '{role}' needs a ministry", field="ministry_id")
+    # Reaching every ministry is never a default: an automation account without a ministry must say so.
+    if role == Role.automation and ministry_id is None and not platform_wide:
+        raise InvalidInput(
+            "an automation account needs a ministry, or platform_wide: true for backups and drills of every ministry",
+            field="platform_wide",
+        )
+    if platform_wide and (role != Role.automation or ministry_id is not None):
+        raise InvalidInput("only an automation account without a ministry is platform-wide", field="platform_wide")
+
+
 def principal_of(actor: Actor) -> Principal | None:
     """The actor's kind, or None for an account that may do nothing (automation with no reach)."""
     if actor.is_system:
@@ -140,7 +170,7 @@ def allowed_any(actor: Actor, actions: frozenset[Action]) -> bool:
 
 def require(actor: Actor, action: Action, *, ministry_id: uuid.UUID | None = None, entity: str = "resource") -> None:
     """Raise unless `allowed`: NotFound for a ministry the actor cannot see, else PermissionDenied."""
-    if ministry_id is not None and not actor.can_see(ministry_id):
+    if ministry_id is not None and not can_see(actor, ministry_id):
         raise NotFound(f"{entity} not found")
     if not allowed(actor, action, ministry_id=ministry_id):
         raise PermissionDenied(f"{describe(actor)} may not {action.value}; that is for: {who_may(action)}")

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from orchestrator.actors import SYSTEM, Role
 from orchestrator.auth import service as auth
-from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+from orchestrator.auth.models import ApiTokenCreate, UserCreate
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import Ministry, MinistryCreate, MinistryUpdate, QuotaLimits
 
@@ -54,12 +56,28 @@ def is_empty(session: Session) -> bool:
     return session.exec(select(Ministry.id)).first() is None
 
 
-def seed_demo(session: Session, tokens_file: Path) -> bool:
-    """Create the demo data if the database is empty; return whether it did."""
-    if not is_empty(session):
-        log.info("database already has data; not seeding")
-        _give_demo_suffixes(session)
-        return False
+def seed_demo(tokens_file: Path) -> bool:
+    """Create the demo data if the database is empty, in one transaction; return whether it did.
+
+    The tokens file is written only once the accounts it names are committed.
+    """
+    with unit_of_work() as uow:
+        if not is_empty(uow.session):
+            log.info("database already has data; not seeding")
+            _give_demo_suffixes(uow.session)
+            uow.commit()
+            return False
+        written = _create_demo_data(uow.session)
+        uow.commit()
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(written, indent=2) + "\n")
+    tokens_file.chmod(0o600)
+    log.info("seeded %d ministries and %d accounts; tokens in %s", len(DEMO_MINISTRIES), len(written), tokens_file)
+    return True
+
+
+def _create_demo_data(session: Session) -> list[dict[str, str | None]]:
+    """The demo ministries and accounts; each account with a new token, as the tokens file lists them."""
     ids = {}
     for code, name in DEMO_MINISTRIES:
         ministry = ministries.create(
@@ -68,7 +86,7 @@ def seed_demo(session: Session, tokens_file: Path) -> bool:
             data=MinistryCreate(code=code, name=name, quota_limits=DEMO_QUOTA, dns_suffixes=[demo_suffix(code)]),
         )
         ids[code] = ministry.id
-    written = []
+    written: list[dict[str, str | None]] = []
     for account in demo_accounts():
         user = auth.create_user(
             session=session,
@@ -90,11 +108,7 @@ def seed_demo(session: Session, tokens_file: Path) -> bool:
                 "token": issued.token,
             }
         )
-    tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    tokens_file.write_text(json.dumps(written, indent=2) + "\n")
-    tokens_file.chmod(0o600)
-    log.info("seeded %d ministries and %d accounts; tokens in %s", len(ids), len(written), tokens_file)
-    return True
+    return written
 
 
 def _give_demo_suffixes(session: Session) -> None:

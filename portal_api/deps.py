@@ -1,4 +1,9 @@
-"""Request-scoped dependencies: the database session and the authenticated caller."""
+"""Request-scoped dependencies: the unit of work, its session and the authenticated caller.
+
+A route that changes anything takes `uow: UowDep`, calls the service functions with
+`uow.session` and ends with `uow.commit()`; whatever it leaves uncommitted is rolled back.
+`SessionDep` is the same request's session, for routes that only read.
+"""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -8,16 +13,23 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from orchestrator import policy
+from orchestrator.actors import Actor
 from orchestrator.auth import service as auth
-from orchestrator.auth.models import Actor
 from orchestrator.config import Settings, get_settings
-from orchestrator.database.core import session_scope
+from orchestrator.database.unit_of_work import UnitOfWork, unit_of_work
 from orchestrator.policy import Action
 
 
-def get_session() -> Iterator[Session]:
-    with session_scope() as session:
-        yield session
+def get_unit_of_work() -> Iterator[UnitOfWork]:
+    with unit_of_work() as uow:
+        yield uow
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
+
+
+def get_session(uow: UowDep) -> Session:
+    return uow.session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -27,16 +39,18 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization
 
 
 def current_actor(
-    session: SessionDep,
+    uow: UowDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "send an API token as `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
         )
-    user = auth.authenticate(session=session, token=credentials.credentials)
+    user = auth.authenticate(session=uow.session, token=credentials.credentials)
     if user is None:
         raise HTTPException(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
+    # The token's last-use stamp lands even when the route only reads or is refused.
+    uow.commit()
     return user.as_actor()
 
 
@@ -50,8 +64,8 @@ def current_actor_brief(credentials: BearerDep) -> Actor:
     For endpoints that last (uploads, event streams): they must not hold a pooled connection
     while a client is slow to send or to listen.
     """
-    with session_scope() as session:
-        return current_actor(session, credentials)
+    with unit_of_work() as uow:
+        return current_actor(uow, credentials)
 
 
 BriefActorDep = Annotated[Actor, Depends(current_actor_brief)]

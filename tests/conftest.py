@@ -149,8 +149,9 @@ class Platform:
 
 
 def make_account(role: str, ministry_id: uuid.UUID | None, *, platform_wide: bool = False) -> Account:
+    from orchestrator.actors import SYSTEM, Role
     from orchestrator.auth import service as auth
-    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+    from orchestrator.auth.models import ApiTokenCreate, UserCreate
     from orchestrator.database.core import session_scope
 
     username = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
@@ -166,7 +167,7 @@ def make_account(role: str, ministry_id: uuid.UUID | None, *, platform_wide: boo
 
 
 def make_tenant(**quota: int) -> Tenant:
-    from orchestrator.auth.models import SYSTEM
+    from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
     from orchestrator.ministry import service as ministries
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from orchestrator.actors import Actor
 from orchestrator.audit.models import AuditEntry
-from orchestrator.auth.models import Actor
 
 log = logging.getLogger("tonle.audit")
 

@@ -1,58 +1,13 @@
 """Users, roles and API tokens. Only a token's SHA-256 is stored; the token is shown once."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
+from orchestrator.actors import Actor, Role
 from orchestrator.database.columns import timestamp_field
-
-
-class Role(StrEnum):
-    requester = "requester"
-    ministry_approver = "ministry_approver"
-    operator = "operator"
-    admin = "admin"
-    automation = "automation"
-
-
-# Roles that act for the whole data centre rather than one ministry.
-PLATFORM_ROLES = frozenset({Role.operator, Role.admin})
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a signed-in user, or the system itself (workers, schedules)."""
-
-    user_id: uuid.UUID | None
-    username: str
-    role: Role | None
-    ministry_id: uuid.UUID | None
-    # Automation with no ministry reaches every ministry only when created with this flag.
-    platform_wide: bool = False
-
-    @property
-    def is_system(self) -> bool:
-        return self.user_id is None and self.role is None
-
-    @property
-    def sees_all_ministries(self) -> bool:
-        if self.role is None:  # the system
-            return True
-        if self.role in PLATFORM_ROLES:
-            return True
-        # Platform automation (schedules, drills) is not tied to a ministry; without the flag it sees nothing.
-        return self.role == Role.automation and self.ministry_id is None and self.platform_wide
-
-    def can_see(self, ministry_id: uuid.UUID) -> bool:
-        """Whether rows of that ministry are visible: to its own users and to platform roles."""
-        return self.sees_all_ministries or self.ministry_id == ministry_id
-
-
-SYSTEM = Actor(user_id=None, username="system", role=None, ministry_id=None)
 
 
 class UserBase(SQLModel):

@@ -9,16 +9,14 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, delete, func, select
 
 from orchestrator import policy
+from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
 from orchestrator.auth.models import (
-    PLATFORM_ROLES,
-    Actor,
     ApiToken,
     ApiTokenCreate,
     ApiTokenIssued,
     ApiTokenPublic,
     EventStreamLease,
-    Role,
     User,
     UserCreate,
 )
@@ -44,18 +42,7 @@ def hash_token(token: str) -> str:
 
 
 def create_user(*, session: Session, actor: Actor, data: UserCreate) -> User:
-    if data.role in PLATFORM_ROLES and data.ministry_id is not None:
-        raise InvalidInput(f"role '{data.role}' is not tied to a ministry", field="ministry_id")
-    if data.role in (Role.requester, Role.ministry_approver) and data.ministry_id is None:
-        raise InvalidInput(f"role '{data.role}' needs a ministry", field="ministry_id")
-    # Reaching every ministry is never a default: an automation account without a ministry must say so.
-    if data.role == Role.automation and data.ministry_id is None and not data.platform_wide:
-        raise InvalidInput(
-            "an automation account needs a ministry, or platform_wide: true for backups and drills of every ministry",
-            field="platform_wide",
-        )
-    if data.platform_wide and (data.role != Role.automation or data.ministry_id is not None):
-        raise InvalidInput("only an automation account without a ministry is platform-wide", field="platform_wide")
+    policy.check_account(role=data.role, ministry_id=data.ministry_id, platform_wide=data.platform_wide)
     if data.ministry_id is not None:
         ministries.get(session=session, ministry_id=data.ministry_id)
     if session.exec(select(User).where(User.username == data.username)).first():
@@ -72,7 +59,6 @@ def create_user(*, session: Session, actor: Actor, data: UserCreate) -> User:
         action="created",
         detail={"username": user.username, "role": user.role},
     )
-    session.commit()
     return user
 
 
@@ -149,7 +135,6 @@ def issue_token(
             "parent": str(parent.id) if parent else None,
         },
     )
-    session.commit()
     return ApiTokenIssued(**ApiTokenPublic.model_validate(record).model_dump(), token=token)
 
 
@@ -173,12 +158,11 @@ def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID) -> ApiT
             action="revoked",
             detail={"prefix": record.prefix},
         )
-        session.commit()
     return record
 
 
 def revoke_all_tokens(*, session: Session, actor: Actor, user: User) -> int:
-    """Revoke every live token of the user (deactivation, compromise); the caller commits."""
+    """Revoke every live token of the user (deactivation, compromise)."""
     now = utcnow()
     live = session.exec(select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))).all()
     for record in live:
@@ -212,7 +196,6 @@ def deactivate_user(*, session: Session, actor: Actor, user_id: uuid.UUID) -> Us
             detail={"username": user.username},
         )
     revoke_all_tokens(session=session, actor=actor, user=user)
-    session.commit()
     return user
 
 
@@ -231,7 +214,10 @@ def _token_is_live(session: Session, record: ApiToken, now: datetime) -> bool:
 
 
 def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken] | None:
-    """The active user owning a live token, with the token's record; or None."""
+    """The active user owning a live token, with the token's record; or None.
+
+    Stamps the token's last use; the caller commits it (also when the request goes on to fail).
+    """
     record = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     now = utcnow()
     if record is None or not _token_is_live(session, record, now):
@@ -243,7 +229,6 @@ def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken]
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
         record.last_used_at = now
         session.add(record)
-        session.commit()
     return user, record
 
 
@@ -263,7 +248,7 @@ def token_still_valid(*, session: Session, token_id: uuid.UUID) -> bool:
 
 
 def open_stream_lease(*, session: Session, token_id: uuid.UUID, operation_id: uuid.UUID) -> uuid.UUID:
-    """Count an event stream against its token's limit, in every API process; commits.
+    """Count an event stream against its token's limit, in every API process.
 
     The token's row is locked while counting, so two streams opened at once cannot both take
     the last place.
@@ -280,19 +265,18 @@ def open_stream_lease(*, session: Session, token_id: uuid.UUID, operation_id: uu
         select(func.count()).select_from(EventStreamLease).where(EventStreamLease.token_id == token_id)
     ).one()
     if open_now >= limit:
-        session.rollback()
         raise TooManyStreams(
             f"this token already has {open_now} open event streams (limit {limit}); close one first",
             limit=limit,
         )
     lease = EventStreamLease(token_id=token_id, operation_id=operation_id, started_at=now, seen_at=now)
     session.add(lease)
-    session.commit()
+    session.flush()
     return lease.id
 
 
 def renew_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
-    """Mark the stream alive; the caller commits."""
+    """Mark the stream alive."""
     lease = session.get(EventStreamLease, lease_id)
     if lease is not None and utcnow() - lease.seen_at > STREAM_LEASE_STALE / 3:
         lease.seen_at = utcnow()
@@ -301,10 +285,8 @@ def renew_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
 
 def close_stream_lease(*, session: Session, lease_id: uuid.UUID) -> None:
     session.exec(delete(EventStreamLease).where(col(EventStreamLease.id) == lease_id))
-    session.commit()
 
 
 def purge_stale_stream_leases(*, session: Session) -> None:
-    """Leases left by API processes that died; they stopped counting already. Commits."""
+    """Leases left by API processes that died; they stopped counting already."""
     session.exec(delete(EventStreamLease).where(col(EventStreamLease.seen_at) < utcnow() - STREAM_LEASE_STALE))
-    session.commit()

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator import quota
-from orchestrator.auth.models import Role
+from orchestrator.actors import Role
 
 BackupTier = Literal["none", "standard", "critical"]
 

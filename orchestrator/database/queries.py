@@ -1,4 +1,4 @@
-"""Query shapes every domain package uses: row locks, tenant scoping, pages."""
+"""Query shapes every domain package uses: row locks and pages."""
 
 import uuid
 from collections.abc import Sequence
@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
-
-from orchestrator.auth.models import Actor
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -19,13 +17,6 @@ def locked(session: Session, model: type[M], row_id: uuid.UUID) -> M | None:
     return session.exec(
         select(model).where(id_column == row_id).with_for_update().execution_options(populate_existing=True)
     ).first()
-
-
-def visible_to(actor: Actor, query: SelectOfScalar[M], ministry_column: Any) -> SelectOfScalar[M]:
-    """Only the actor's ministry's rows, unless the actor sees every ministry."""
-    if actor.sees_all_ministries:
-        return query
-    return query.where(ministry_column == actor.ministry_id)
 
 
 def page(

@@ -15,7 +15,7 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlmodel import col, select
 
-from orchestrator.auth.models import SYSTEM
+from orchestrator.actors import SYSTEM
 from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from orchestrator.database.tables import metadata
+from orchestrator.migrations.tables import metadata
 
 config = context.config
 

@@ -7,8 +7,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from orchestrator import quota
+from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
-from orchestrator.auth.models import Actor
 from orchestrator.database.queries import locked
 from orchestrator.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from orchestrator.ministry import domains
@@ -55,7 +55,6 @@ def create(*, session: Session, actor: Actor, data: MinistryCreate) -> Ministry:
         action="created",
         detail={"code": ministry.code, "quota_limits": ministry.quota_limits, "dns_suffixes": ministry.dns_suffixes},
     )
-    session.commit()
     return ministry
 
 
@@ -87,7 +86,6 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
         action="updated",
         detail=changes,
     )
-    session.commit()
     return ministry
 
 
@@ -136,7 +134,7 @@ def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
 
 
 def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:
-    """Take `cost` from the ministry's quota or raise QuotaExceeded; caller commits."""
+    """Take `cost` from the ministry's quota or raise QuotaExceeded."""
     ministry = lock(session=session, ministry_id=ministry_id)
     over = quota.shortfall(limits=ministry.quota_limits, used=ministry.quota_used, cost=cost)
     if over:
@@ -154,7 +152,7 @@ def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]
 
 
 def release(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:
-    """Give `cost` back to the ministry's quota; caller commits."""
+    """Give `cost` back to the ministry's quota."""
     ministry = lock(session=session, ministry_id=ministry_id)
     ministry.quota_used = quota.subtract(ministry.quota_used, cost)
     session.add(ministry)

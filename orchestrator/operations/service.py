@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from orchestrator import policy
+from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
-from orchestrator.auth.models import Actor
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked
 from orchestrator.errors import NotFound
@@ -69,7 +70,7 @@ def create(
 
 def get(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
     operation = session.get(Operation, operation_id)
-    if operation is None or not actor.can_see(operation.ministry_id):
+    if operation is None or not policy.can_see(actor, operation.ministry_id):
         raise NotFound(f"operation {operation_id} not found")
     return operation
 
@@ -77,7 +78,7 @@ def get(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation
 def lock(*, session: Session, operation_id: uuid.UUID, actor: Actor | None = None) -> Operation:
     """The operation row locked for update; with an actor, one of another ministry is not found."""
     operation = locked(session, Operation, operation_id)
-    if operation is None or (actor is not None and not actor.can_see(operation.ministry_id)):
+    if operation is None or (actor is not None and not policy.can_see(actor, operation.ministry_id)):
         raise NotFound(f"operation {operation_id} not found")
     return operation
 

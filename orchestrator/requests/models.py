@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from orchestrator.auth.models import Role
+from orchestrator.actors import Role
 from orchestrator.database.columns import json_field, timestamp_field
 
 

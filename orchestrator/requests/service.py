@@ -12,12 +12,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from orchestrator import policy, quota
+from orchestrator.actors import Actor, Role
 from orchestrator.audit import service as audit
-from orchestrator.auth.models import Actor, Role
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
-from orchestrator.database.queries import locked, page, visible_to
+from orchestrator.database.queries import locked, page
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
@@ -74,7 +74,6 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
             select(Request).where(Request.ministry_id == ministry_id, Request.idempotency_key == idempotency_key)
         ).first()
         if existing is not None:
-            session.rollback()
             if existing.fingerprint != digest:
                 raise InvalidInput(
                     "this Idempotency-Key was used for a different request body",
@@ -95,13 +94,12 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
         idempotency_key=idempotency_key,
         detail={"offering": offering.id, "plan": plan.id, "quota_cost": dict(plan.quota_cost)},
     )
-    session.commit()
     return Submission(request=request, created=True)
 
 
 def get(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
     request = session.get(Request, request_id)
-    if request is None or not actor.can_see(request.ministry_id):
+    if request is None or not policy.can_see(actor, request.ministry_id):
         # Another ministry's request is indistinguishable from a missing one.
         raise NotFound(f"request {request_id} not found")
     return request
@@ -118,7 +116,9 @@ def list_requests(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[Request], int]:
-    query = visible_to(actor, select(Request), Request.ministry_id)
+    query = select(Request)
+    if not policy.sees_all_ministries(actor):
+        query = query.where(Request.ministry_id == actor.ministry_id)
     if ministry_id is not None:
         query = query.where(Request.ministry_id == ministry_id)
     if status is not None:
@@ -143,7 +143,6 @@ def cancel(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str
         session=session, actor=actor, request=request, target=RequestStatus.cancelled, detail={"reason": reason}
     )
     _release_quota(session=session, request=request)
-    session.commit()
     return request
 
 
@@ -197,12 +196,11 @@ def vote(*, session: Session, actor: Actor, request_id: uuid.UUID, data: Approva
             _transition(session=session, actor=actor, request=request, target=RequestStatus.approved)
             _start_fulfilment(session=session, actor=actor, request=request)
         session.add(request)
-    session.commit()
     return request
 
 
 def expire_overdue(*, session: Session, actor: Actor) -> list[uuid.UUID]:
-    """Expire every undecided request past its deadline, giving its quota back."""
+    """Expire every undecided request past its deadline, giving its quota back; one transaction."""
     overdue = session.exec(
         select(Request.id).where(Request.status == RequestStatus.pending_approval, Request.approval_deadline < utcnow())
     ).all()
@@ -210,17 +208,15 @@ def expire_overdue(*, session: Session, actor: Actor) -> list[uuid.UUID]:
     for request_id in overdue:
         request = _row(session, request_id)
         if request.status != RequestStatus.pending_approval:
-            session.rollback()
-            continue
+            continue  # decided while we looked
         _transition(session=session, actor=actor, request=request, target=RequestStatus.expired)
         _release_quota(session=session, request=request)
-        session.commit()
         expired.append(request_id)
     return expired
 
 
 def on_operation_finished(*, session: Session, actor: Actor, request_id: uuid.UUID, succeeded: bool) -> None:
-    """Keep the request in step with its provision operation; caller commits."""
+    """Keep the request in step with its provision operation."""
     request = _row(session, request_id)
     target = RequestStatus.fulfilled if succeeded else RequestStatus.failed
     if request.status != target:
@@ -234,7 +230,7 @@ def on_operation_retried(*, session: Session, actor: Actor, request_id: uuid.UUI
 
 
 def release_quota_of(*, session: Session, request_id: uuid.UUID) -> None:
-    """Give back what the request reserved (its service was retired); caller commits."""
+    """Give back what the request reserved (its service was retired)."""
     request = _row(session, request_id)
     _release_quota(session=session, request=request)
 
@@ -285,7 +281,7 @@ def submit_change(
 
     The growth is reserved now, under the ministry's lock, and given back exactly once on
     rejection, expiry or cancellation; the last approval starts the modify operation. The caller
-    holds the service's row lock (so two changes cannot race) and has checked the plan; commits.
+    holds the service's row lock (so two changes cannot race) and has checked the plan.
     """
     refuse_if_change_pending(session=session, service_id=service.id)
     offering = catalog.get_offering(service.offering_id)
@@ -311,7 +307,6 @@ def submit_change(
             "quota_cost": dict(growth),
         },
     )
-    session.commit()
     return request
 
 
@@ -369,7 +364,7 @@ def _open_request(
 
 
 def cancel_pending_change(*, session: Session, actor: Actor, service_id: uuid.UUID, reason: str) -> None:
-    """Withdraw the service's plan change waiting for approval (the service is going away); caller commits."""
+    """Withdraw the service's plan change waiting for approval (the service is going away)."""
     waiting = pending_change(session=session, service_id=service_id)
     if waiting is None:
         return
@@ -455,8 +450,7 @@ def _release_quota(*, session: Session, request: Request) -> None:
 
 def _locked(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
     request = locked(session, Request, request_id)
-    if request is None or not actor.can_see(request.ministry_id):
-        session.rollback()
+    if request is None or not policy.can_see(actor, request.ministry_id):
         raise NotFound(f"request {request_id} not found")
     return request
 
@@ -478,7 +472,7 @@ def _row(session: Session, request_id: uuid.UUID) -> Request:
 
 
 def _ordering_ministry(actor: Actor, requested: uuid.UUID | None) -> uuid.UUID:
-    if actor.sees_all_ministries:
+    if policy.sees_all_ministries(actor):
         if requested is None:
             raise InvalidInput("say which ministry the order is for", field="ministry_id")
         return requested

@@ -17,8 +17,8 @@ from typing import BinaryIO
 
 from sqlmodel import Session, col, delete, select
 
+from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
-from orchestrator.auth.models import Actor
 from orchestrator.catalog.validation import TEMPLATE_DELIMITERS
 from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
@@ -80,7 +80,7 @@ def check_size(size: int) -> None:
 
 
 def store(*, session: Session, actor: Actor, service: Service, received: ReceivedFile) -> uuid.UUID:
-    """Keep a received file for the service's next operation; the caller commits."""
+    """Keep a received file for the service's next operation."""
     try:
         check_filename(received.filename)
     except ValueError as exc:
@@ -127,7 +127,7 @@ def upload_ids(operation: Operation) -> list[uuid.UUID]:
 
 
 def discard_for(*, session: Session, operation: Operation) -> int:
-    """Delete what an operation that has ended for good no longer needs; the caller commits.
+    """Delete what an operation that has ended for good no longer needs.
 
     A decommission retires the service, so every upload of the service goes with it.
     """
@@ -144,7 +144,7 @@ def discard_for(*, session: Session, operation: Operation) -> int:
 
 
 def purge_expired(*, session: Session) -> int:
-    """Delete uploads older than the retention period whose service runs nothing now; commits.
+    """Delete uploads older than the retention period whose service runs nothing now.
 
     Those belong to failed operations nobody retried in time (a later retry fails with
     "the uploaded file is gone"), or to records nothing refers to.
@@ -156,7 +156,6 @@ def purge_expired(*, session: Session) -> int:
     result = session.exec(
         delete(ServiceUpload).where(col(ServiceUpload.created_at) < cutoff, col(ServiceUpload.service_id).not_in(busy))
     )
-    session.commit()
     count = int(result.rowcount or 0)
     if count:
         log.info("purged %d upload(s) past their retention", count)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from orchestrator import policy, quota
-from orchestrator.auth.models import Actor
+from orchestrator.actors import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Plan
 from orchestrator.errors import Conflict, InvalidInput

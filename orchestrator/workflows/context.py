@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from orchestrator import secrets
-from orchestrator.auth.models import SYSTEM
+from orchestrator.actors import SYSTEM
 from orchestrator.audit import service as audit
 from orchestrator.catalog import service as catalog
 from orchestrator.cloud import hostkeys

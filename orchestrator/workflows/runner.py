@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.auth.models import SYSTEM
+from orchestrator.actors import SYSTEM
 from orchestrator.config import PROJECT_ROOT, get_settings
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.ministry import service as ministries

@@ -10,11 +10,12 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from orchestrator import logs
+from orchestrator.actors import SYSTEM, Role
 from orchestrator.auth import service as auth
-from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, UserCreate
+from orchestrator.auth.models import ApiTokenCreate, UserCreate
 from orchestrator.config import get_settings
 from orchestrator.database import migrate
-from orchestrator.database.core import session_scope
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.errors import DomainError
 from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import DnsSuffix, MinistryCreate, MinistryUpdate, QuotaLimits
@@ -75,15 +76,16 @@ def bootstrap(
     migrate.upgrade()
     if demo:
         tokens_file = settings.resolved_data_dir / "demo-tokens.json"
-        with session_scope() as session:
-            seeded = seed_demo(session, tokens_file)
+        seeded = seed_demo(tokens_file)
         typer.echo(f"demo data {'seeded' if seeded else 'already present'}; tokens in {tokens_file}")
         return
     if file is None:
         raise typer.BadParameter("give --file or --demo", param_hint="--file")
     plan = _read(file)
     issued: list[dict[str, Any]] = []
-    with session_scope() as session:
+    # One transaction: a file with a mistake anywhere changes nothing.
+    with unit_of_work() as uow:
+        session = uow.session
         for m in plan.ministries:
             try:
                 _create_or_add_suffixes(session, m)
@@ -115,6 +117,7 @@ def bootstrap(
                 session=session, actor=SYSTEM, user_id=user.id, data=ApiTokenCreate(name="bootstrap")
             )
             issued.append({"username": u.username, "ministry": u.ministry, "role": u.role.value, "token": token.token})
+        uow.commit()
     typer.echo(json.dumps(issued, indent=2))
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from orchestrator import policy
 from orchestrator.audit import service as audit
 from orchestrator.audit.models import AuditEntryPublic
 from portal_api.deps import AuditReaderDep, SessionDep
@@ -23,7 +24,7 @@ def list_audit(
 ) -> list[AuditEntryPublic]:
     rows = audit.list_entries(
         session=session,
-        ministry_id=None if actor.sees_all_ministries else actor.ministry_id,
+        ministry_id=None if policy.sees_all_ministries(actor) else actor.ministry_id,
         entity=entity,
         entity_id=entity_id,
         limit=limit,

@@ -4,10 +4,11 @@ import uuid
 
 from fastapi import APIRouter
 
+from orchestrator import policy
 from orchestrator.errors import NotFound
 from orchestrator.ministry import service as ministries
 from orchestrator.ministry.models import MinistryCreate, MinistryPublic, MinistryUpdate
-from portal_api.deps import ActorDep, MinistryAdminDep, MinistryListDep, SessionDep
+from portal_api.deps import ActorDep, MinistryAdminDep, MinistryListDep, SessionDep, UowDep
 
 router = APIRouter(prefix="/v1/ministries", tags=["ministries"])
 
@@ -23,13 +24,15 @@ def list_ministries(session: SessionDep, actor: MinistryListDep) -> list[Ministr
     summary="Create a ministry",
     description="`dns_suffixes` overlapping another ministry's are refused with 409, naming the suffix.",
 )
-def create_ministry(data: MinistryCreate, session: SessionDep, actor: MinistryAdminDep) -> MinistryPublic:
-    return MinistryPublic.model_validate(ministries.create(session=session, actor=actor, data=data))
+def create_ministry(data: MinistryCreate, uow: UowDep, actor: MinistryAdminDep) -> MinistryPublic:
+    ministry = ministries.create(session=uow.session, actor=actor, data=data)
+    uow.commit()
+    return MinistryPublic.model_validate(ministry)
 
 
 @router.get("/{ministry_id}", summary="One ministry with its quota and current use")
 def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> MinistryPublic:
-    if not actor.can_see(ministry_id):
+    if not policy.can_see(actor, ministry_id):
         raise NotFound(f"ministry {ministry_id} not found")
     return MinistryPublic.model_validate(ministries.get(session=session, ministry_id=ministry_id))
 
@@ -41,8 +44,8 @@ def get_ministry(ministry_id: uuid.UUID, session: SessionDep, actor: ActorDep) -
     "running; new orders must name DNS names under the new list.",
 )
 def update_ministry(
-    ministry_id: uuid.UUID, data: MinistryUpdate, session: SessionDep, actor: MinistryAdminDep
+    ministry_id: uuid.UUID, data: MinistryUpdate, uow: UowDep, actor: MinistryAdminDep
 ) -> MinistryPublic:
-    return MinistryPublic.model_validate(
-        ministries.update(session=session, actor=actor, ministry_id=ministry_id, data=data)
-    )
+    ministry = ministries.update(session=uow.session, actor=actor, ministry_id=ministry_id, data=data)
+    uow.commit()
+    return MinistryPublic.model_validate(ministry)

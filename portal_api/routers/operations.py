@@ -12,14 +12,14 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from orchestrator.actors import Actor
 from orchestrator.auth import service as auth
-from orchestrator.auth.models import Actor
 from orchestrator.config import get_settings
-from orchestrator.database.core import session_scope
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import EventPublic, OperationPublic, OperationStatus
-from orchestrator.pipeline import actions
-from portal_api.deps import ActorDep, BearerDep, BriefActorDep, SessionDep
+from orchestrator.workflows import commands as actions
+from portal_api.deps import ActorDep, BearerDep, BriefActorDep, SessionDep, UowDep
 from portal_api.pagination import MAX_EVENT_ID
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
@@ -54,8 +54,10 @@ def list_events(
     summary="Retry a failed operation from its failed step (operators and admins)",
     responses={403: {"description": "Not an operator or admin"}, 409: {"description": "The operation has not failed"}},
 )
-def retry(operation_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> OperationPublic:
-    return OperationPublic.model_validate(actions.retry(session=session, actor=actor, operation_id=operation_id))
+def retry(operation_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> OperationPublic:
+    operation = actions.retry(session=uow.session, actor=actor, operation_id=operation_id)
+    uow.commit()
+    return OperationPublic.model_validate(operation)
 
 
 @router.get(
@@ -101,13 +103,14 @@ class _Lease:
 
 
 def _open(actor: Actor, operation_id: uuid.UUID, token: str) -> _Lease:
-    with session_scope() as session:
-        operations.get(session=session, actor=actor, operation_id=operation_id)  # 404 before streaming
-        found = auth.authenticate_token(session=session, token=token)
+    with unit_of_work() as uow:
+        operations.get(session=uow.session, actor=actor, operation_id=operation_id)  # 404 before streaming
+        found = auth.authenticate_token(session=uow.session, token=token)
         if found is None:
             raise HTTPException(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
         token_id = found[1].id
-        lease_id = auth.open_stream_lease(session=session, token_id=token_id, operation_id=operation_id)
+        lease_id = auth.open_stream_lease(session=uow.session, token_id=token_id, operation_id=operation_id)
+        uow.commit()
         return _Lease(id=lease_id, token_id=token_id)
 
 
@@ -115,23 +118,24 @@ def _poll(
     actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease
 ) -> tuple[list[EventPublic], OperationStatus | None]:
     """New events and the operation's status; no status when the token no longer holds."""
-    with session_scope() as session:
-        if not auth.token_still_valid(session=session, token_id=lease.token_id):
+    with unit_of_work() as uow:
+        if not auth.token_still_valid(session=uow.session, token_id=lease.token_id):
             return [], None
-        auth.renew_stream_lease(session=session, lease_id=lease.id)
-        operation = operations.get(session=session, actor=actor, operation_id=operation_id)
+        auth.renew_stream_lease(session=uow.session, lease_id=lease.id)
+        operation = operations.get(session=uow.session, actor=actor, operation_id=operation_id)
         events = [
             EventPublic.model_validate(e)
-            for e in operations.events(session=session, operation_id=operation_id, after_id=after)
+            for e in operations.events(session=uow.session, operation_id=operation_id, after_id=after)
         ]
         status = operation.status
-        session.commit()
+        uow.commit()
         return events, status
 
 
 def _close(lease: _Lease) -> None:
-    with session_scope() as session:
-        auth.close_stream_lease(session=session, lease_id=lease.id)
+    with unit_of_work() as uow:
+        auth.close_stream_lease(session=uow.session, lease_id=lease.id)
+        uow.commit()
 
 
 async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease) -> AsyncIterator[str]:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, Field
 
-from orchestrator.auth.models import Role
+from orchestrator.actors import Role
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import (
     ApprovalCreate,
@@ -15,7 +15,7 @@ from orchestrator.requests.models import (
     RequestPublic,
     RequestStatus,
 )
-from portal_api.deps import ActorDep, OrdererDep, SessionDep, VoterDep
+from portal_api.deps import ActorDep, OrdererDep, SessionDep, UowDep, VoterDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
@@ -43,7 +43,7 @@ class CancelBody(BaseModel):
     responses={200: {"description": "Replay of an earlier order with the same Idempotency-Key"}},
 )
 def submit(
-    session: SessionDep,
+    uow: UowDep,
     actor: OrdererDep,
     response: Response,
     data: Annotated[RequestCreate, Body(openapi_examples={"web hosting": {"value": ORDER_EXAMPLE}})],
@@ -56,7 +56,8 @@ def submit(
         ),
     ] = None,
 ) -> RequestPublic:
-    result = requests.submit(session=session, actor=actor, data=data, idempotency_key=idempotency_key)
+    result = requests.submit(session=uow.session, actor=actor, data=data, idempotency_key=idempotency_key)
+    uow.commit()
     response.headers["Location"] = f"/v1/requests/{result.request.id}"
     if not result.created:
         response.status_code = 200
@@ -94,10 +95,11 @@ def get_request(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> 
 
 
 @router.post("/{request_id}/cancel", summary="Withdraw an order that is not yet approved")
-def cancel(
-    request_id: uuid.UUID, session: SessionDep, actor: ActorDep, body: CancelBody | None = None
-) -> RequestPublic:
-    request = requests.cancel(session=session, actor=actor, request_id=request_id, reason=body.reason if body else "")
+def cancel(request_id: uuid.UUID, uow: UowDep, actor: ActorDep, body: CancelBody | None = None) -> RequestPublic:
+    request = requests.cancel(
+        session=uow.session, actor=actor, request_id=request_id, reason=body.reason if body else ""
+    )
+    uow.commit()
     return RequestPublic.model_validate(request)
 
 
@@ -112,7 +114,7 @@ def list_approvals(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) 
 @router.post("/{request_id}/approvals", summary="Vote on the order's current approval stage")
 def vote(
     request_id: uuid.UUID,
-    session: SessionDep,
+    uow: UowDep,
     actor: VoterDep,
     data: Annotated[
         ApprovalCreate,
@@ -125,4 +127,6 @@ def vote(
         ),
     ],
 ) -> RequestPublic:
-    return RequestPublic.model_validate(requests.vote(session=session, actor=actor, request_id=request_id, data=data))
+    request = requests.vote(session=uow.session, actor=actor, request_id=request_id, data=data)
+    uow.commit()
+    return RequestPublic.model_validate(request)

@@ -14,16 +14,16 @@ from starlette.requests import ClientDisconnect
 
 from orchestrator import policy
 from orchestrator.config import get_settings
-from orchestrator.database.core import session_scope
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.errors import InvalidInput, NotImplementedYet
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationPublic
-from orchestrator.pipeline import actions
 from orchestrator.requests.models import RequestPublic
 from orchestrator.services import service as services
 from orchestrator.services import uploads
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
-from portal_api.deps import ActorDep, BriefActorDep, SessionDep
+from orchestrator.workflows import commands as actions
+from portal_api.deps import ActorDep, BriefActorDep, SessionDep, UowDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
@@ -66,14 +66,17 @@ def list_operations(service_id: uuid.UUID, session: SessionDep, actor: ActorDep)
     summary="Show the service's generated credentials, once (ministry staff only)",
     responses={409: {"description": "Already shown, or the service is not active yet"}},
 )
-def reveal_credentials(service_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ServiceCredentials:
-    shown = services.reveal_credentials(session=session, actor=actor, service_id=service_id)
+def reveal_credentials(service_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> ServiceCredentials:
+    shown = services.reveal_credentials(session=uow.session, actor=actor, service_id=service_id)
+    uow.commit()  # shown once: the record of the showing lands before the secrets leave
     return ServiceCredentials(service_id=service_id, credentials=shown)
 
 
 @router.post("/{service_id}/decommission", status_code=202, summary="Final backup, destroy, release quota")
-def decommission(service_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> OperationPublic:
-    return OperationPublic.model_validate(actions.decommission(session=session, actor=actor, service_id=service_id))
+def decommission(service_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> OperationPublic:
+    operation = actions.decommission(session=uow.session, actor=actor, service_id=service_id)
+    uow.commit()
+    return OperationPublic.model_validate(operation)
 
 
 class ResizeBody(BaseModel):
@@ -104,10 +107,11 @@ class ResizeAccepted(BaseModel):
         422: {"description": "Unknown plan, the same plan, a volume would shrink, or the quota growth does not fit"},
     },
 )
-def resize(service_id: uuid.UUID, body: ResizeBody, session: SessionDep, actor: ActorDep) -> ResizeAccepted:
+def resize(service_id: uuid.UUID, body: ResizeBody, uow: UowDep, actor: ActorDep) -> ResizeAccepted:
     done = actions.resize(
-        session=session, actor=actor, service_id=service_id, plan_id=body.plan, justification=body.justification
+        session=uow.session, actor=actor, service_id=service_id, plan_id=body.plan, justification=body.justification
     )
+    uow.commit()
     if done.request is not None:
         return ResizeAccepted(outcome="approval_needed", request=RequestPublic.model_validate(done.request))
     return ResizeAccepted(outcome="started", operation=OperationPublic.model_validate(done.operation))
@@ -189,8 +193,11 @@ async def _receive(request: Request, spool: BinaryIO) -> tuple[int, str]:
 
 
 def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
-    with session_scope() as session:
-        return function(session=session, **kwargs)
+    """`function` in a unit of work of its own, committed when it returns."""
+    with unit_of_work() as uow:
+        result = function(session=uow.session, **kwargs)
+        uow.commit()
+        return result
 
 
 @router.post(
@@ -199,12 +206,12 @@ def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
     summary="Other day-2 actions the offering defines (e.g. restart); backup, restore, drill, failover, failback",
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
-def day2_action(service_id: uuid.UUID, action: str, session: SessionDep, actor: ActorDep) -> OperationPublic:
+def day2_action(service_id: uuid.UUID, action: str, uow: UowDep, actor: ActorDep) -> OperationPublic:
     if action in PENDING_ACTIONS:
         # Not found, then forbidden, then not built yet: the policy answers first.
-        service = services.get(session=session, actor=actor, service_id=service_id)
+        service = services.get(session=uow.session, actor=actor, service_id=service_id)
         policy.require(actor, policy.service_action(action), ministry_id=service.ministry_id)
         raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
-    return OperationPublic.model_validate(
-        actions.run_action(session=session, actor=actor, service_id=service_id, action=action)
-    )
+    operation = actions.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
+    uow.commit()
+    return OperationPublic.model_validate(operation)

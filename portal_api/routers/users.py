@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from orchestrator.auth import service as auth
 from orchestrator.auth.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserCreate, UserPublic
-from portal_api.deps import ActorDep, AdminDep, BearerDep, SessionDep
+from portal_api.deps import ActorDep, AdminDep, BearerDep, SessionDep, UowDep
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
 
@@ -25,16 +25,20 @@ def list_users(session: SessionDep, actor: AdminDep, ministry_id: uuid.UUID | No
 
 
 @router.post("/users", status_code=201, summary="Create a user (admins)")
-def create_user(data: UserCreate, session: SessionDep, actor: AdminDep) -> UserPublic:
-    return UserPublic.model_validate(auth.create_user(session=session, actor=actor, data=data))
+def create_user(data: UserCreate, uow: UowDep, actor: AdminDep) -> UserPublic:
+    user = auth.create_user(session=uow.session, actor=actor, data=data)
+    uow.commit()
+    return UserPublic.model_validate(user)
 
 
 @router.post(
     "/users/{user_id}/deactivate",
     summary="Deactivate a user (admins): they can no longer sign in, and every token of theirs is revoked",
 )
-def deactivate_user(user_id: uuid.UUID, session: SessionDep, actor: AdminDep) -> UserPublic:
-    return UserPublic.model_validate(auth.deactivate_user(session=session, actor=actor, user_id=user_id))
+def deactivate_user(user_id: uuid.UUID, uow: UowDep, actor: AdminDep) -> UserPublic:
+    user = auth.deactivate_user(session=uow.session, actor=actor, user_id=user_id)
+    uow.commit()
+    return UserPublic.model_validate(user)
 
 
 @router.post(
@@ -44,11 +48,17 @@ def deactivate_user(user_id: uuid.UUID, session: SessionDep, actor: AdminDep) ->
     description="For another user the token stands on its own; for yourself it is tied to the token you call with.",
 )
 def issue_token_for(
-    user_id: uuid.UUID, data: ApiTokenCreate, session: SessionDep, actor: AdminDep, credentials: BearerDep
+    user_id: uuid.UUID, data: ApiTokenCreate, uow: UowDep, actor: AdminDep, credentials: BearerDep
 ) -> ApiTokenIssued:
-    return auth.issue_token(
-        session=session, actor=actor, user_id=user_id, data=data, issued_with=_calling_token(session, credentials)
+    issued = auth.issue_token(
+        session=uow.session,
+        actor=actor,
+        user_id=user_id,
+        data=data,
+        issued_with=_calling_token(uow.session, credentials),
     )
+    uow.commit()
+    return issued
 
 
 @router.get("/tokens", summary="The caller's tokens (never the secrets)")
@@ -64,20 +74,24 @@ def list_tokens(session: SessionDep, actor: ActorDep) -> list[ApiTokenPublic]:
     description="The new token expires no later than the token you call with, and stops working when that one is "
     "revoked or expires. Without `expires_in_days` it lives the platform default (`TONLE_TOKEN_DEFAULT_DAYS`).",
 )
-def issue_token(data: ApiTokenCreate, session: SessionDep, actor: ActorDep, credentials: BearerDep) -> ApiTokenIssued:
+def issue_token(data: ApiTokenCreate, uow: UowDep, actor: ActorDep, credentials: BearerDep) -> ApiTokenIssued:
     assert actor.user_id is not None
-    return auth.issue_token(
-        session=session,
+    issued = auth.issue_token(
+        session=uow.session,
         actor=actor,
         user_id=actor.user_id,
         data=data,
-        issued_with=_calling_token(session, credentials),
+        issued_with=_calling_token(uow.session, credentials),
     )
+    uow.commit()
+    return issued
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke one of your tokens")
-def revoke_token(token_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ApiTokenPublic:
-    return ApiTokenPublic.model_validate(auth.revoke_token(session=session, actor=actor, token_id=token_id))
+def revoke_token(token_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> ApiTokenPublic:
+    record = auth.revoke_token(session=uow.session, actor=actor, token_id=token_id)
+    uow.commit()
+    return ApiTokenPublic.model_validate(record)
 
 
 def _calling_token(session: Session, credentials: HTTPAuthorizationCredentials | None) -> uuid.UUID | None:

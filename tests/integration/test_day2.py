@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.auth.models import SYSTEM
+from orchestrator.actors import SYSTEM
 from orchestrator.bootstrap import noop_adapters
 from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.auth.models import SYSTEM
+from orchestrator.actors import SYSTEM
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import session_scope
 from orchestrator.requests import service as requests
@@ -32,6 +32,7 @@ def test_an_undecided_request_expires_and_gives_its_quota_back(client: httpx.Cli
         session.add(row)
         session.commit()
         expired = requests.expire_overdue(session=session, actor=SYSTEM)
+        session.commit()
     assert str(expired[0]) == request["id"]
     assert client.get(f"/v1/requests/{request['id']}", headers=tenant.requester.headers).json()["status"] == "expired"
     used = client.get(f"/v1/ministries/{tenant.ministry_id}", headers=tenant.requester.headers).json()["quota_used"]

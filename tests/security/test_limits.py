@@ -182,6 +182,7 @@ def test_uploads_are_capped_early_cut_off_when_slow_and_deleted_when_used(
         with session_scope() as session:
             uploads.purge_expired(session=session)
             auth.purge_stale_stream_leases(session=session)
+            session.commit()
     finally:
         monkeypatch.delenv("TONLE_UPLOAD_RETENTION_HOURS")
         get_settings.cache_clear()

@@ -143,8 +143,9 @@ class World:
 def legacy_platform_automation() -> Account:
     """An automation account with no ministry and no flag, as one created before the flag existed
     could be; the API refuses to create one now, so it is written straight to the database."""
+    from orchestrator.actors import SYSTEM, Role
     from orchestrator.auth import service as auth
-    from orchestrator.auth.models import SYSTEM, ApiTokenCreate, Role, User
+    from orchestrator.auth.models import ApiTokenCreate, User
     from orchestrator.database.core import session_scope
 
     username = f"legacy-automation-{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from orchestrator import policy
-from orchestrator.auth.models import SYSTEM, Actor, Role
+from orchestrator.actors import SYSTEM, Actor, Role
 from orchestrator.errors import NotFound, PermissionDenied
 from orchestrator.policy import Action
 
@@ -77,9 +77,9 @@ def test_admins_do_everything_but_read_credentials() -> None:
 def test_platform_automation_needs_its_flag_and_then_only_backs_up_and_drills() -> None:
     flagged = actor(Role.automation, platform_wide=True)
     assert granted(flagged) == {Action.read_catalog, Action.backup, Action.drill}
-    assert flagged.can_see(OTHER)
+    assert policy.can_see(flagged, OTHER)
     unflagged = actor(Role.automation)
-    assert granted(unflagged) == set() and not unflagged.can_see(OWN)
+    assert granted(unflagged) == set() and not policy.can_see(unflagged, OWN)
     with pytest.raises(NotFound):
         policy.require(unflagged, Action.backup, ministry_id=OWN, entity="service")
 

@@ -1,0 +1,68 @@
+"""The unit of work: the one place a transaction is committed or rolled back.
+
+Service functions take a session, change rows and flush at most; whoever calls them (an API
+route, a CLI command, a worker step) opens a unit of work, calls them and commits once. Work
+that must happen only once the transaction is durable (deferring an operation's job, a
+notification) is recorded during the transaction with `after_commit` and run by `commit()`;
+a rollback drops it.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlmodel import Session
+
+from orchestrator.database.core import session_scope
+
+log = logging.getLogger(__name__)
+
+_POST_COMMIT_KEY = "tonle_post_commit"
+
+
+def after_commit(session: Session, message: Callable[[], None]) -> None:
+    """Run `message` once the transaction the session is in commits through its unit of work."""
+    pending: list[Callable[[], None]] = session.info.setdefault(_POST_COMMIT_KEY, [])
+    pending.append(message)
+
+
+def _take_post_commit(session: Session) -> list[Callable[[], None]]:
+    taken: list[Callable[[], None]] = session.info.pop(_POST_COMMIT_KEY, [])
+    return taken
+
+
+class UnitOfWork:
+    """One session and the transaction it is in; see the module's docstring."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def commit(self) -> None:
+        """Commit, then deliver what was recorded to run after commit.
+
+        A message that fails is logged and dropped, never raised: the transaction is durable by
+        then, and whatever the message stood for can be recovered from the rows (a queued
+        operation without a job is deferred again by the periodic reconciliation).
+        """
+        self.session.commit()
+        for message in _take_post_commit(self.session):
+            try:
+                message()
+            except Exception:
+                log.exception("a post-commit message failed; the committed rows stand")
+
+    def rollback(self) -> None:
+        """Undo the transaction and forget what was to follow its commit."""
+        _take_post_commit(self.session)
+        self.session.rollback()
+
+
+@contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """A unit of work on a fresh session; whatever is not committed when it ends is rolled back."""
+    with session_scope() as session:
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+        finally:
+            uow.rollback()
