@@ -85,4 +85,3 @@ def test_a_locked_stack_is_a_transient_error(
 ) -> None:
     with store.lock("health-net-1", wait_seconds=0), pytest.raises(TransientError, match="locked"):
         adapter.up(spec(), lambda event: None)
-
