@@ -54,8 +54,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     get_settings.cache_clear()
     core.reset_caches()
     migrate.upgrade(url)
-    bootstrap()  # this process defers and runs jobs too (in-process workers)
+    # This process defers jobs (service functions called in tests) and runs them (in-process workers).
+    job_queue = bootstrap()
+    job_queue.open()
     yield Database(url=url)
+    job_queue.close()
     core.reset_caches()
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -230,6 +233,7 @@ def run_worker_until_idle(max_rounds: int = 10) -> None:
         queue.get_app().run_worker(
             wait=False, concurrency=4, install_signal_handlers=False, listen_notify=False, name="test-worker"
         )
+        queue.get_app().open()  # the worker closed the pool this process defers jobs through
         with psycopg.connect(database_url()) as conn:
             row = conn.execute(
                 "SELECT EXTRACT(EPOCH FROM MIN(scheduled_at) - NOW()) FROM procrastinate_jobs "

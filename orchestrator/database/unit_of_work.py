@@ -65,4 +65,6 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         try:
             yield uow
         finally:
-            uow.rollback()
+            # Closing the session rolls back whatever is uncommitted without expiring the rows
+            # read (an explicit rollback would, and callers use them after the block).
+            _take_post_commit(session)

@@ -21,10 +21,10 @@ from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.operations import service as operations
+from orchestrator.operations import uploads
 from orchestrator.operations.models import Operation, OperationStatus
 from orchestrator.ports import Adapters
 from orchestrator.requests import service as requests
-from orchestrator.services import uploads
 from orchestrator.services.models import Service
 from orchestrator.workflows import runner
 

@@ -12,13 +12,12 @@ from orchestrator.actors import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Plan
 from orchestrator.errors import Conflict, InvalidInput
-from orchestrator.operations import outbox
+from orchestrator.operations import outbox, uploads
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import IN_PROGRESS, Operation, OperationKind, OperationStatus, StepStatus
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from orchestrator.services import service as services
-from orchestrator.services import uploads
 from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.workflows import get as get_workflow
 

@@ -19,11 +19,11 @@ from orchestrator.config import PROJECT_ROOT, get_settings
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
+from orchestrator.operations import uploads
 from orchestrator.operations.models import FINISHED, OperationStatus, StepStatus
 from orchestrator.ports import Adapters, StepFailed
 from orchestrator.requests import service as requests
 from orchestrator.services import service as services
-from orchestrator.services import uploads
 from orchestrator.services.models import Service, ServiceUpload
 from orchestrator.workflows import context as contexts
 from orchestrator.workflows import get as get_workflow
@@ -242,7 +242,7 @@ def _succeed(workflow: Workflow, operation_id: uuid.UUID, outputs: Mapping[str, 
             requests.on_operation_finished(
                 session=session, actor=SYSTEM, request_id=operation.request_id, succeeded=True
             )
-        # Done for good: its uploads go (a failed run keeps them for a retry; see services/uploads.py).
+        # Done for good: its uploads go (a failed run keeps them for a retry; see operations/uploads.py).
         uploads.discard_for(session=session, operation=operation)
         operations.transition(session=session, actor=SYSTEM, operation=operation, target=OperationStatus.succeeded)
         uow.commit()
