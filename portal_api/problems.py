@@ -19,7 +19,7 @@ from orchestrator.errors import (
     PermissionDenied,
     QuotaExceeded,
 )
-from orchestrator.services.uploads import UploadTooLarge, UploadTooSlow
+from orchestrator.operations.uploads import UploadTooLarge, UploadTooSlow
 
 log = logging.getLogger(__name__)
 

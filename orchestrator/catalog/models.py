@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from orchestrator import quota
 from orchestrator.actors import Role
+from orchestrator.policy import STAGE_VOTES
 
 BackupTier = Literal["none", "standard", "critical"]
 
@@ -43,7 +44,7 @@ class ApprovalPolicy(BaseModel):
     @field_validator("stages")
     @classmethod
     def _approving_roles(cls, value: list[Role]) -> list[Role]:
-        allowed = {Role.ministry_approver, Role.operator, Role.admin}
+        allowed = set(STAGE_VOTES)  # roles the policy lets vote on a stage
         wrong = [r for r in value if r not in allowed]
         if wrong:
             raise ValueError(f"roles {[r.value for r in wrong]} cannot approve; use {sorted(r.value for r in allowed)}")

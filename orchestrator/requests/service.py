@@ -380,7 +380,17 @@ def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> No
     if request.kind == RequestKind.modify:
         _start_change(session=session, actor=actor, request=request)
         return
-    service = services.create_for_request(session=session, actor=actor, request=request)
+    service = services.create(
+        session=session,
+        actor=actor,
+        ministry_id=request.ministry_id,
+        request_id=request.id,
+        offering_id=request.offering_id,
+        offering_version=request.offering_version,
+        plan=request.plan,
+        parameters=request.parameters,
+        quota_cost=request.quota_cost,
+    )
     operation = operations.create(
         session=session,
         actor=actor,

@@ -19,7 +19,6 @@ from orchestrator.errors import Conflict, NotFound
 from orchestrator.ministry.models import Ministry
 from orchestrator.pki import service as pki
 from orchestrator.pki.issue import KeyAndCert
-from orchestrator.requests.models import Request
 from orchestrator.services import keys
 from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.services.states import SERVICE_STATES
@@ -34,31 +33,43 @@ def stack_name_for(*, ministry_code: str, offering_id: str, service_id: uuid.UUI
     return f"{ministry_code}-{offering_id}-{service_id.hex[:8]}"
 
 
-def create_for_request(*, session: Session, actor: Actor, request: Request) -> Service:
-    ministry = session.get(Ministry, request.ministry_id)
+def create(
+    *,
+    session: Session,
+    actor: Actor,
+    ministry_id: uuid.UUID,
+    request_id: uuid.UUID,
+    offering_id: str,
+    offering_version: int,
+    plan: str,
+    parameters: dict[str, Any],
+    quota_cost: dict[str, int],
+) -> Service:
+    """The service an approved order asked for, with its keys, secrets and certificate, `provisioning`."""
+    ministry = session.get(Ministry, ministry_id)
     assert ministry is not None
     service_id = uuid.uuid4()
-    name = str(request.parameters.get("name") or request.parameters.get("domain") or request.offering_id)
-    stack_name = stack_name_for(ministry_code=ministry.code, offering_id=request.offering_id, service_id=service_id)
+    name = str(parameters.get("name") or parameters.get("domain") or offering_id)
+    stack_name = stack_name_for(ministry_code=ministry.code, offering_id=offering_id, service_id=service_id)
     key = keys.generate(comment=f"tonle-{stack_name}")
-    offering = catalog.get_offering(request.offering_id)
+    offering = catalog.get_offering(offering_id)
     generated = {name: token_urlsafe(24) for name in offering.secrets}
     if offering.backup_tier != "none":
         # Encrypts the backups in the DR bucket: without it nobody, Tonle included, can read them.
         generated[RESTIC_PASSWORD] = token_urlsafe(32)
-    tls = _certificate(session=session, names_from=offering.tls_names_from, parameters=request.parameters)
+    tls = _certificate(session=session, names_from=offering.tls_names_from, parameters=parameters)
     service = Service(
         id=service_id,
-        ministry_id=request.ministry_id,
-        request_id=request.id,
-        offering_id=request.offering_id,
-        offering_version=request.offering_version,
-        plan=request.plan,
+        ministry_id=ministry_id,
+        request_id=request_id,
+        offering_id=offering_id,
+        offering_version=offering_version,
+        plan=plan,
         name=name,
         status=ServiceStatus.provisioning,
         stack_name=stack_name,
-        parameters=request.parameters,
-        quota_cost=request.quota_cost,
+        parameters=parameters,
+        quota_cost=quota_cost,
         ssh_public_key=key.public_openssh,
         ssh_private_key_encrypted=secrets.encrypt(key.private_openssh),
         generated_secrets_encrypted=secrets.encrypt(json.dumps(generated)) if generated else None,
@@ -75,7 +86,7 @@ def create_for_request(*, session: Session, actor: Actor, request: Request) -> S
         ministry_id=service.ministry_id,
         action="created",
         to_state=service.status,
-        detail={"stack": service.stack_name, "request": str(request.id)},
+        detail={"stack": service.stack_name, "request": str(request_id)},
     )
     return service
 

@@ -12,15 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from orchestrator import policy
 from orchestrator.config import get_settings
 from orchestrator.database.unit_of_work import unit_of_work
-from orchestrator.errors import InvalidInput, NotImplementedYet
+from orchestrator.errors import InvalidInput
 from orchestrator.operations import service as operations
+from orchestrator.operations import uploads
 from orchestrator.operations.models import OperationPublic
 from orchestrator.requests.models import RequestPublic
 from orchestrator.services import service as services
-from orchestrator.services import uploads
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
 from orchestrator.workflows import commands as actions
 from portal_api.deps import ActorDep, BriefActorDep, SessionDep, UowDep
@@ -28,9 +27,6 @@ from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 T = TypeVar("T")
-
-# Day-2 actions whose workflows land with their own issues.
-PENDING_ACTIONS = ("backup", "restore", "drill", "failover", "failback")
 
 
 @router.get("", summary="List services visible to you")
@@ -207,11 +203,6 @@ def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
 def day2_action(service_id: uuid.UUID, action: str, uow: UowDep, actor: ActorDep) -> OperationPublic:
-    if action in PENDING_ACTIONS:
-        # Not found, then forbidden, then not built yet: the policy answers first.
-        service = services.get(session=uow.session, actor=actor, service_id=service_id)
-        policy.require(actor, policy.service_action(action), ministry_id=service.ministry_id)
-        raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
     operation = actions.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
     uow.commit()
     return OperationPublic.model_validate(operation)

@@ -21,7 +21,7 @@ import pytest
 from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.core import session_scope
-from orchestrator.services import uploads
+from orchestrator.operations import uploads
 from tests.conftest import Database, Platform, Tenant, active_service, order_and_approve, serving_api
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
