@@ -56,6 +56,9 @@ class Workflow:
     service_on_failure: ServiceStatus | None = None
     on_success: FinishHook | None = None
     signals: Mapping[str, Action] = field(default_factory=dict)
+    # Started by `POST /v1/services/{id}/actions/<kind>` on an active service; the policy's
+    # action for that name decides who may.
+    day2_action: bool = False
 
     def __post_init__(self) -> None:
         names = [step.name for step in self.steps]

@@ -14,8 +14,6 @@ from orchestrator.config import ClientSettings
 
 console = Console()
 
-FINISHED = {"succeeded", "failed", "cancelled"}
-
 
 def register(app: typer.Typer) -> None:
     app.command("catalog")(catalog)

@@ -5,10 +5,10 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -16,15 +16,16 @@ from orchestrator.actors import Actor
 from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.errors import InvalidInput
 from orchestrator.operations import service as operations
-from orchestrator.operations.models import EventPublic, OperationPublic, OperationStatus
+from orchestrator.operations.models import FINISHED, EventPublic, OperationPublic, OperationStatus
 from orchestrator.workflows import commands as actions
 from portal_api.deps import ActorDep, BearerDep, BriefActorDep, SessionDep, UowDep
 from portal_api.pagination import MAX_EVENT_ID
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
-FINISHED = frozenset({OperationStatus.succeeded, OperationStatus.failed, OperationStatus.cancelled})
+MAX_SIGNAL_BYTES = 16 * 1024
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -56,6 +57,29 @@ def list_events(
 )
 def retry(operation_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> OperationPublic:
     operation = actions.retry(session=uow.session, actor=actor, operation_id=operation_id)
+    uow.commit()
+    return OperationPublic.model_validate(operation)
+
+
+@router.post(
+    "/{operation_id}/signals/{name}",
+    status_code=202,
+    summary="Tell a waiting operation what it waits for (a server installed, a failover approved)",
+    responses={
+        409: {"description": "The operation is not waiting for this signal"},
+        422: {"description": "The operation's workflow takes no signal of that name"},
+    },
+)
+def send_signal(
+    operation_id: uuid.UUID,
+    name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+    uow: UowDep,
+    actor: ActorDep,
+    payload: Annotated[dict[str, Any], Body(description="What the waiting step is told (a JSON object)")] = {},  # noqa: B006
+) -> OperationPublic:
+    if len(json.dumps(payload)) > MAX_SIGNAL_BYTES:
+        raise InvalidInput(f"a signal's payload may be at most {MAX_SIGNAL_BYTES} bytes of JSON", field="body")
+    operation = actions.signal(session=uow.session, actor=actor, operation_id=operation_id, name=name, payload=payload)
     uow.commit()
     return OperationPublic.model_validate(operation)
 
