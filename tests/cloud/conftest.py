@@ -4,6 +4,13 @@ Fixture `devcloud` yields a `DevCloud` with openstacksdk connections built from 
 clouds.yaml that `python -m devcloud up` writes: `.primary`, `.dr` (the two sites, as the
 `tonle` member user) and `.admin`. A cloud the fixture started is stopped at the end of the
 session (unless TONLE_DEVCLOUD_KEEP=1); one that was already running is left running.
+
+Where this machine cannot host the local data centre (not root, not Debian, a missing tool or
+piece), the tier skips with the reason. With TONLE_CLOUD_REQUIRED=1 (`.ci/run` sets it) every
+such skip FAILS instead, with the same reason: CI must not pass green with the tier unrun.
+`unavailable()` and `require()` do this for fixtures and tests outside this folder (the
+security tier's cloud tests); the hook below does it for every test in this folder, including
+`skipif` marks and skips inside tests.
 """
 
 from __future__ import annotations
@@ -15,11 +22,43 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+CLOUD_REQUIRED_ENV = "TONLE_CLOUD_REQUIRED"
+
+
+def cloud_required() -> bool:
+    return os.environ.get(CLOUD_REQUIRED_ENV) == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """The local data centre (or a piece a test needs) is missing: skip, or fail when required."""
+    if cloud_required():
+        pytest.fail(f"{CLOUD_REQUIRED_ENV}=1 and the cloud tier cannot run: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require(condition: bool, reason: str) -> None:
+    """`unavailable(reason)` unless `condition` holds."""
+    if not condition:
+        unavailable(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With the switch on, a skip of any test in this folder (a `skipif` mark, `pytest.skip` in a
+    fixture or test, `importorskip`) is reported as a failure with its reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not (report.skipped and cloud_required()) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = f"{CLOUD_REQUIRED_ENV}=1 and the cloud tier cannot run: {reason}"
 
 
 def _devcloud_dir() -> Path:
@@ -64,11 +103,12 @@ def _connect(clouds_yaml: Path, name: str) -> Any:
 
 @pytest.fixture(scope="session")
 def devcloud() -> Iterator[DevCloud]:
-    pytest.importorskip("openstack")
-    if os.geteuid() != 0:
-        pytest.skip("the local data centre needs root (private MariaDB/RabbitMQ, apt, bridges)")
-    if shutil.which("apt-get") is None:
-        pytest.skip("the local data centre needs a Debian host (apt-get)")
+    try:
+        import openstack  # noqa: F401
+    except ImportError as exc:
+        unavailable(f"openstacksdk cannot be imported: {exc}")
+    require(os.geteuid() == 0, "the local data centre needs root (private MariaDB/RabbitMQ, apt, bridges)")
+    require(shutil.which("apt-get") is not None, "the local data centre needs a Debian host (apt-get)")
     started_here = False
     if _run_devcloud("status").returncode != 0:
         result = _run_devcloud("up")

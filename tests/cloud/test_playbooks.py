@@ -44,6 +44,7 @@ from cryptography.x509.oid import NameOID
 
 from orchestrator.ansible.runner import AnsibleRunner
 from orchestrator.ports import PlaybookResult, PlaybookRun, ProgressEvent
+from tests.cloud.conftest import unavailable
 
 pytestmark = [
     pytest.mark.cloud,
@@ -137,12 +138,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         from devcloud.machines import prepare_host
         from devcloud.machines.layout import Layout
     except ImportError as exc:  # pragma: no cover - depends on the checkout
-        pytest.skip(f"the devcloud machine layer cannot be imported here: {exc}")
+        unavailable(f"the devcloud machine layer cannot be imported here: {exc}")
     data_dir = data_root()
     try:
         prepare_host(data_dir)  # idempotent; builds the base image the first time
     except (PermissionError, FileNotFoundError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"the machine layer cannot run on this host: {exc}")
+        unavailable(f"the machine layer cannot run on this host: {exc}")
     path = tmp_path_factory.mktemp("ssh") / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     key = Key(path, path.with_suffix(".pub").read_text().strip())

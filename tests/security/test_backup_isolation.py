@@ -32,7 +32,10 @@ pytestmark = [pytest.mark.security, pytest.mark.cloud]
 # The cloud tier's fixture (the local data centre, started if it is not running), as `cloud` here.
 cloud = cloud_tier.devcloud
 
-boto3 = pytest.importorskip("boto3")
+try:
+    import boto3
+except ImportError as exc:  # a dev dependency: missing only on a broken install
+    cloud_tier.unavailable(f"boto3 cannot be imported: {exc}")
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from botocore.handlers import validate_bucket_name  # noqa: E402
