@@ -1,4 +1,4 @@
-"""Engine and sessions. All code reaches PostgreSQL through `session_scope` or `get_engine`."""
+"""Engine and sessions. All code reaches PostgreSQL through `unit_of_work`, `session_scope` or `get_engine`."""
 
 import logging
 from collections.abc import Iterator
@@ -48,7 +48,7 @@ def get_engine() -> Engine:
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """A session for one unit of work; the caller commits, anything unfinished rolls back."""
+    """A bare session, for reads; code that writes goes through `unit_of_work()`, which commits."""
     with Session(get_engine(), expire_on_commit=False) as session:
         yield session
 
