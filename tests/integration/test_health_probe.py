@@ -37,13 +37,21 @@ def ca() -> KeyAndCert:
 
 
 @pytest.fixture(scope="module")
-def tls_server(ca: KeyAndCert, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sni_names() -> list[str | None]:
+    """The server name each TLS handshake with `tls_server` carried (None: no SNI sent)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def tls_server(ca: KeyAndCert, tmp_path_factory: pytest.TempPathFactory, sni_names: list[str | None]) -> Iterator[str]:
+    # The certificate also covers the address, so only the recorded SNI shows which name was sent.
     leaf = server_certificate(ca, [DOMAIN, "127.0.0.1"])
     folder: Path = tmp_path_factory.mktemp("tls")
     (folder / "cert.pem").write_text(leaf.cert_pem)
     (folder / "key.pem").write_text(leaf.key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    context.sni_callback = lambda _socket, name, _context: sni_names.append(name)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -58,9 +66,13 @@ def test_server_certificate_names_and_lifetime(ca: KeyAndCert) -> None:
     assert not expires_within(leaf.cert_pem, timedelta(days=300))
 
 
-def test_probe_passes_through_the_internal_ca_with_sni(ca: KeyAndCert, tls_server: str) -> None:
+def test_probe_passes_through_the_internal_ca_with_sni(
+    ca: KeyAndCert, tls_server: str, sni_names: list[str | None]
+) -> None:
+    sni_names.clear()
     passed, seen = probe_once(HttpsProbe(address=tls_server, hostname=DOMAIN, expect_text=DOMAIN), ca_pem=ca.cert_pem)
-    assert passed, seen
+    assert passed, seen  # expect_text: the page echoes the Host header it got
+    assert sni_names == [DOMAIN], "the handshake names the service, not the address it connects to"
 
 
 def test_probe_fails_when_the_ca_is_not_trusted(tls_server: str) -> None:

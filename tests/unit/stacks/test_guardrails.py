@@ -76,6 +76,7 @@ VOLUME = "openstack:blockstorage/volume:Volume"
 VOLUME_ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
 FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
 GET_FLAVOR = "openstack:compute/getFlavor:getFlavor"
+EC2_CREDENTIAL = "openstack:identity/ec2CredentialV3:Ec2CredentialV3"
 
 
 @cache
@@ -222,10 +223,18 @@ def test_outputs_are_shaped_as_the_contract_says(case_id: str) -> None:
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_generated_secrets_appear_only_in_the_secret_output(case_id: str) -> None:
+def test_a_secret_the_cloud_makes_reaches_the_secret_output_only(case_id: str) -> None:
+    """The only secret a cloud answers with is an EC2 credential's key (the mocks answer with
+    MOCK_S3_SECRET): a program that makes one hands it over as a secret output and nowhere else;
+    a program that makes none exports no credentials."""
     run = run_case(case_id)
     in_the_clear = json.dumps([run.outputs["hosts"].value, run.outputs["endpoints"].value])
     assert MOCK_S3_SECRET not in in_the_clear
+    credentials = run.outputs["credentials"]
+    if run.of_type(EC2_CREDENTIAL):
+        assert credentials.secret and MOCK_S3_SECRET in json.dumps(credentials.value)
+    else:
+        assert credentials.value == {}
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
