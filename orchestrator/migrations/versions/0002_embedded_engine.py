@@ -6,7 +6,7 @@ Create Date: 2026-11-21 23:00:00
 
 One row per stack (its outputs, version and last operation) and one row per resource the
 embedded engine manages, written after every step. Secret values inside the JSON columns are
-Fernet ciphertext (see orchestrator/engines/embedded/secrets.py).
+Fernet ciphertext (see pulumi_embedded/secrets.py).
 """
 
 from collections.abc import Sequence
