@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 _dispatcher: Callable[[uuid.UUID], None] | None = None
 
 
-def set_dispatcher(dispatch: Callable[[uuid.UUID], None] | None) -> None:
-    """Install what defers a job for an operation id; the process's bootstrap does this once."""
+def set_dispatcher(dispatch: Callable[[uuid.UUID], None] | None) -> Callable[[uuid.UUID], None] | None:
+    """Install what defers a job for an operation id (the process's bootstrap does this once);
+    returns the one it replaces, so that a test can put it back."""
     global _dispatcher
-    _dispatcher = dispatch
+    previous, _dispatcher = _dispatcher, dispatch
+    return previous
 
 
 def enqueue_after_commit(session: Session, operation_id: uuid.UUID) -> None:

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def deferred(database: Database) -> Iterator[list[uuid.UUID]]:
-    """The operation ids the dispatcher was handed, in order (restores no dispatcher after)."""
+    """The operation ids the dispatcher was handed, in order; the process's own dispatcher is put back after."""
     handed: list[uuid.UUID] = []
-    outbox.set_dispatcher(handed.append)
+    previous = outbox.set_dispatcher(handed.append)
     yield handed
-    outbox.set_dispatcher(None)
+    outbox.set_dispatcher(previous)
 
 
 def _ministry() -> Ministry:
@@ -94,7 +94,7 @@ def test_a_dispatcher_error_is_logged_and_the_commit_stands(
         if len(handed) == 1:
             raise ConnectionError("the queue is unreachable")
 
-    outbox.set_dispatcher(flaky)
+    previous = outbox.set_dispatcher(flaky)
     first, second = uuid.uuid4(), uuid.uuid4()
     row = _ministry()
     try:
@@ -104,7 +104,7 @@ def test_a_dispatcher_error_is_logged_and_the_commit_stands(
             outbox.enqueue_after_commit(uow.session, second)
             uow.commit()  # does not raise
     finally:
-        outbox.set_dispatcher(None)
+        outbox.set_dispatcher(previous)
     assert _stored(row.code)
     assert handed == [first, second]  # one failure does not cost the next message its delivery
     assert any("post-commit" in r.getMessage() and r.exc_info for r in caplog.records)
@@ -113,12 +113,15 @@ def test_a_dispatcher_error_is_logged_and_the_commit_stands(
 def test_without_a_dispatcher_the_commit_stands_and_says_who_waits(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox.set_dispatcher(None)
+    previous = outbox.set_dispatcher(None)
     operation_id = uuid.uuid4()
     row = _ministry()
-    with caplog.at_level(logging.WARNING), unit_of_work() as uow:
-        uow.session.add(row)
-        outbox.enqueue_after_commit(uow.session, operation_id)
-        uow.commit()
+    try:
+        with caplog.at_level(logging.WARNING), unit_of_work() as uow:
+            uow.session.add(row)
+            outbox.enqueue_after_commit(uow.session, operation_id)
+            uow.commit()
+    finally:
+        outbox.set_dispatcher(previous)
     assert _stored(row.code)
     assert any(str(operation_id) in r.getMessage() and "reconciliation" in r.getMessage() for r in caplog.records)
