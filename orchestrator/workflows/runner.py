@@ -132,17 +132,19 @@ def materialized(upload_ids: dict[str, uuid.UUID]) -> Iterator[dict[str, Path]]:
     if not upload_ids:
         yield {}
         return
-    with tempfile.TemporaryDirectory(prefix="tonle-upload-") as folder, unit_of_work() as uow:
+    with tempfile.TemporaryDirectory(prefix="tonle-upload-") as folder:
         files: dict[str, Path] = {}
-        for name, upload_id in upload_ids.items():
-            upload = uow.session.get(ServiceUpload, upload_id)
-            if upload is None:
-                raise StepFailed(f"the uploaded file '{name}' ({upload_id}) is gone")
-            # A name we make: the ministry's file name is kept for the record only, never
-            # handed to Ansible (it once carried a template into the run).
-            path = Path(folder) / f"upload-{len(files)}"
-            path.write_bytes(upload.data)
-            files[name] = path
+        # Read and let go of the connection: the steps may run for many minutes.
+        with unit_of_work() as uow:
+            for name, upload_id in upload_ids.items():
+                upload = uow.session.get(ServiceUpload, upload_id)
+                if upload is None:
+                    raise StepFailed(f"the uploaded file '{name}' ({upload_id}) is gone")
+                # A name we make: the ministry's file name is kept for the record only, never
+                # handed to Ansible (it once carried a template into the run).
+                path = Path(folder) / f"upload-{len(files)}"
+                path.write_bytes(upload.data)
+                files[name] = path
         yield files
 
 
