@@ -34,7 +34,13 @@ def test_every_service_state_but_retired_has_a_way_forward() -> None:
             assert not SERVICE_STATES.is_terminal(state), state
 
 
-def test_operations_can_be_requeued_only_from_running_or_failed() -> None:
+def test_operations_can_be_requeued_only_from_running_failed_or_waiting() -> None:
     sources = {s for s in OperationStatus if OPERATION_STATES.allowed(s, OperationStatus.queued)}
-    assert sources == {OperationStatus.running, OperationStatus.failed}
+    # waiting -> queued: the signal a parked step waited for has arrived.
+    assert sources == {OperationStatus.running, OperationStatus.failed, OperationStatus.waiting}
     assert OPERATION_STATES.is_terminal(OperationStatus.succeeded)
+    # Only a running step can park, and a parked operation can only resume or be cancelled.
+    assert {s for s in OperationStatus if OPERATION_STATES.allowed(s, OperationStatus.waiting)} == {
+        OperationStatus.running
+    }
+    assert OPERATION_STATES.transitions[OperationStatus.waiting] == {OperationStatus.queued, OperationStatus.cancelled}
