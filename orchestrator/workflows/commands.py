@@ -150,10 +150,10 @@ def check_action(*, session: Session, actor: Actor, service_id: uuid.UUID, actio
     """Everything `run_action` checks before it starts, without starting anything.
 
     The API asks this before it reads an upload, so that nobody can make it receive a body for a
-    service they cannot see, may not change, or that cannot take the action now.
+    service they cannot see, may not change, or that cannot take the action now. Call it in a
+    unit of work of its own that ends before the upload starts: the check locks the service row.
     """
     _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
-    session.rollback()  # release the row lock: the upload may take minutes to arrive
 
 
 def run_action(
