@@ -19,7 +19,7 @@ from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.errors import InvalidInput
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import FINISHED, EventPublic, OperationPublic, OperationStatus
-from orchestrator.workflows import commands as actions
+from orchestrator.workflows import commands
 from portal_api.deps import ActorDep, BearerDep, BriefActorDep, SessionDep, UowDep
 from portal_api.pagination import MAX_EVENT_ID
 
@@ -56,7 +56,7 @@ def list_events(
     responses={403: {"description": "Not an operator or admin"}, 409: {"description": "The operation has not failed"}},
 )
 def retry(operation_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> OperationPublic:
-    operation = actions.retry(session=uow.session, actor=actor, operation_id=operation_id)
+    operation = commands.retry(session=uow.session, actor=actor, operation_id=operation_id)
     uow.commit()
     return OperationPublic.model_validate(operation)
 
@@ -79,7 +79,7 @@ def send_signal(
 ) -> OperationPublic:
     if len(json.dumps(payload)) > MAX_SIGNAL_BYTES:
         raise InvalidInput(f"a signal's payload may be at most {MAX_SIGNAL_BYTES} bytes of JSON", field="body")
-    operation = actions.signal(session=uow.session, actor=actor, operation_id=operation_id, name=name, payload=payload)
+    operation = commands.signal(session=uow.session, actor=actor, operation_id=operation_id, name=name, payload=payload)
     uow.commit()
     return OperationPublic.model_validate(operation)
 

@@ -21,7 +21,7 @@ from orchestrator.operations.models import OperationPublic
 from orchestrator.requests.models import RequestPublic
 from orchestrator.services import service as services
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
-from orchestrator.workflows import commands as actions
+from orchestrator.workflows import commands
 from portal_api.deps import ActorDep, BriefActorDep, SessionDep, UowDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
@@ -70,7 +70,7 @@ def reveal_credentials(service_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> S
 
 @router.post("/{service_id}/decommission", status_code=202, summary="Final backup, destroy, release quota")
 def decommission(service_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> OperationPublic:
-    operation = actions.decommission(session=uow.session, actor=actor, service_id=service_id)
+    operation = commands.decommission(session=uow.session, actor=actor, service_id=service_id)
     uow.commit()
     return OperationPublic.model_validate(operation)
 
@@ -104,7 +104,7 @@ class ResizeAccepted(BaseModel):
     },
 )
 def resize(service_id: uuid.UUID, body: ResizeBody, uow: UowDep, actor: ActorDep) -> ResizeAccepted:
-    done = actions.resize(
+    done = commands.resize(
         session=uow.session, actor=actor, service_id=service_id, plan_id=body.plan, justification=body.justification
     )
     uow.commit()
@@ -130,7 +130,7 @@ def resize(service_id: uuid.UUID, body: ResizeBody, uow: UowDep, actor: ActorDep
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(actions.ARCHIVE_TYPES)},
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(commands.ARCHIVE_TYPES)},
         }
     },
 )
@@ -145,7 +145,7 @@ async def deploy_content(
     ] = "site.tar.gz",
 ) -> OperationPublic:
     # No session is held while the body arrives: a slow client must not keep a pooled connection.
-    await run_in_threadpool(_in_session, actions.check_action, actor=actor, service_id=service_id, action=_DEPLOY)
+    await run_in_threadpool(_in_session, commands.check_action, actor=actor, service_id=service_id, action=_DEPLOY)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     uploads.check_media_type(media_type)
     declared = request.headers.get("content-length")
@@ -157,7 +157,7 @@ async def deploy_content(
         size, digest = await _receive(request, spool)
         received = uploads.ReceivedFile(filename=filename, media_type=media_type, file=spool, size=size, sha256=digest)
         operation = await run_in_threadpool(
-            _in_session, actions.run_action, actor=actor, service_id=service_id, action=_DEPLOY, upload=received
+            _in_session, commands.run_action, actor=actor, service_id=service_id, action=_DEPLOY, upload=received
         )
     return OperationPublic.model_validate(operation)
 
@@ -203,6 +203,6 @@ def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
 def day2_action(service_id: uuid.UUID, action: str, uow: UowDep, actor: ActorDep) -> OperationPublic:
-    operation = actions.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
+    operation = commands.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
     uow.commit()
     return OperationPublic.model_validate(operation)
