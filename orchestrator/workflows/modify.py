@@ -5,7 +5,7 @@ from orchestrator.operations.models import OperationKind
 from orchestrator.requests import service as requests
 from orchestrator.services.models import ServiceStatus
 from orchestrator.workflows import steps
-from orchestrator.workflows.shape import Finish, Step, Workflow
+from orchestrator.workflows.shape import Finish, Workflow
 
 
 def settle_plan(finish: Finish) -> None:
@@ -21,12 +21,7 @@ def settle_plan(finish: Finish) -> None:
 WORKFLOW = Workflow(
     kind=OperationKind.modify,
     summary="move a service to another plan",
-    steps=(
-        Step("plan", steps.plan),
-        Step("apply", steps.apply),
-        Step("configure", steps.configure),
-        Step("verify", steps.verify),
-    ),
+    steps=steps.BUILD,
     service_while_running=ServiceStatus.modifying,
     service_on_success=ServiceStatus.active,
     service_on_failure=ServiceStatus.failed,

@@ -3,17 +3,12 @@
 from orchestrator.operations.models import OperationKind
 from orchestrator.services.models import ServiceStatus
 from orchestrator.workflows import steps
-from orchestrator.workflows.shape import Step, Workflow
+from orchestrator.workflows.shape import Workflow
 
 WORKFLOW = Workflow(
     kind=OperationKind.provision,
     summary="build an approved order's service",
-    steps=(
-        Step("plan", steps.plan),
-        Step("apply", steps.apply),
-        Step("configure", steps.configure),
-        Step("verify", steps.verify),
-    ),
+    steps=steps.BUILD,
     service_while_running=ServiceStatus.provisioning,
     service_on_success=ServiceStatus.active,
     service_on_failure=ServiceStatus.failed,

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.noop import NoopEngine
 from orchestrator.ports import PlaybookRun, ProgressEvent, StepFailed
 from orchestrator.workflows.context import StepContext
+from orchestrator.workflows.shape import Step
 
 FINAL_BACKUP_PLAYBOOK = "backup_now"
 
@@ -86,3 +87,7 @@ def backup_vars(ctx: StepContext) -> dict[str, Any]:
         "restic_password": ctx.restic_password,
         "retention": dict(ctx.inputs.offering.backup_retention),
     }
+
+
+# Build (or rebuild) the stack, configure its hosts, check it answers: provision and modify.
+BUILD = (Step("plan", plan), Step("apply", apply), Step("configure", configure), Step("verify", verify))
