@@ -1,0 +1,1 @@
+"""The job queue (procrastinate on PostgreSQL) and the worker process that runs operations."""
