@@ -225,23 +225,27 @@ def test_two_growths_at_once_give_one_request_and_one_conflict(
 
 
 @pytest.fixture(scope="module")
-def backup_orderable_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def backup_orderable_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """The real API on a catalogue copy where dr-backup is orderable: its plans are the only ones
     between which a change costs no more, while the real catalogue refuses orders for it until
     its `s3` health check exists."""
     catalog = catalog_lifting_the_flag(tmp_path_factory.mktemp("catalog"), "dr-backup")
-    with serving_api(database.url, tmp_path_factory.mktemp("day2-api"), TONLE_CATALOG_DIR=str(catalog)) as url:
-        yield url
+    with (
+        serving_api(database.url, tmp_path_factory.mktemp("day2-api"), TONLE_CATALOG_DIR=str(catalog)) as url,
+        httpx.Client(base_url=url, timeout=30.0) as client,
+    ):
+        yield client
 
 
 def test_a_plan_that_costs_no_more_starts_at_once(
-    backup_orderable_api: str,
+    backup_orderable_api: httpx.Client,
     tenant: Tenant,
     platform: Platform,
     work: Callable[[], None],
     doubles: tuple[SizeRecordingEngine, RecordingRunner],
 ) -> None:
-    api_url, client = backup_orderable_api, httpx.Client(base_url=backup_orderable_api, timeout=30.0)
+    client = backup_orderable_api
+    api_url = str(client.base_url).rstrip("/")
     ordered = client.post("/v1/requests", json=BACKUP_ORDER, headers=tenant.requester.headers)
     assert ordered.status_code == 201, ordered.text
     # This offering has one stage: the ministry's head.
