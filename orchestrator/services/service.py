@@ -123,12 +123,10 @@ def stack_credentials(service: Service) -> dict[str, str]:
 
 
 def keep_stack_credentials(*, service: Service, credentials: dict[str, str]) -> None:
-    """Store the stack's credentials; new ones (rotated by the stack) can be revealed again."""
-    if credentials == stack_credentials(service):
-        return
-    service.credentials_encrypted = secrets.encrypt(json.dumps(credentials))
-    service.credentials_revealed_at = None
-    service.credentials_revealed_by = None
+    """Store the stack's credentials encrypted. They are shown with the generated secrets, once:
+    a stack that makes new ones later does not open that door again."""
+    if credentials != stack_credentials(service):
+        service.credentials_encrypted = secrets.encrypt(json.dumps(credentials))
 
 
 def get(*, session: Session, actor: Actor, service_id: uuid.UUID) -> Service:
