@@ -1,13 +1,19 @@
 """Per-service secrets: generated once, encrypted at rest, credentials shown to the ministry once."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from orchestrator.bootstrap import noop_adapters
+from orchestrator.config import get_settings
+from orchestrator.jobs import queue
+from orchestrator.noop import NoopEngine
 from orchestrator.pki.issue import names_of
+from orchestrator.ports import EventSink, StackSpec
 from tests.conftest import Database, Platform, Tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
@@ -79,3 +85,57 @@ def test_secrets_and_keys_are_encrypted_at_rest(
     assert all(value.startswith("gAAAAA") for value in (generated, ssh_private, tls_key))  # Fernet tokens
     assert names_of(tls_cert) == {f"news.{tenant.dns_suffix}"}
     assert ssh_public.startswith("ssh-ed25519 ")
+
+
+class CredentialMakingEngine(NoopEngine):
+    """Test double at the engine boundary: a stack whose outputs carry credentials it made (as
+    dr-backup's S3 keys), so the split of outputs into endpoints and credentials is what is tested."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[str, str] = {}
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        self.made = {"s3_access_key_id": uuid.uuid4().hex, "s3_secret_access_key": uuid.uuid4().hex * 2}
+        return {"hosts": {}, "endpoints": {"bucket": f"{stack.name}-bucket"}, "credentials": dict(self.made)}
+
+
+@pytest.fixture
+def credential_engine() -> Iterator[CredentialMakingEngine]:
+    engine = CredentialMakingEngine()
+    queue.set_adapters(noop_adapters(get_settings(), engine=engine))
+    yield engine
+    queue.set_adapters(None)
+
+
+def test_credentials_a_stack_makes_are_kept_encrypted_and_shown_once_with_the_generated_ones(
+    database: Database,
+    client: httpx.Client,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    credential_engine: CredentialMakingEngine,
+) -> None:
+    service_id = provision_cms(client, tenant, platform, work)
+    made = credential_engine.made
+    service = client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()
+    assert service["endpoints"] == {"bucket": f"{service['stack_name']}-bucket"}  # endpoints are shown
+    assert made["s3_secret_access_key"] not in str(service)  # credentials are not
+    with psycopg.connect(database.url) as conn:
+        row = conn.execute(
+            "SELECT credentials_encrypted FROM service WHERE id = %s", (uuid.UUID(service_id),)
+        ).fetchone()
+        dump = " ".join(
+            str(v)
+            for v in conn.execute("SELECT * FROM service WHERE id = %s", (uuid.UUID(service_id),)).fetchone() or ()
+        )
+    assert row is not None and row[0].startswith("gAAAAA")
+    assert made["s3_access_key_id"] not in dump and made["s3_secret_access_key"] not in dump
+
+    shown = client.post(f"/v1/services/{service_id}/credentials", headers=tenant.requester.headers)
+    assert shown.status_code == 200, shown.text
+    credentials = shown.json()["credentials"]
+    assert len(credentials.pop("cms_admin_password")) >= 24
+    assert credentials == made
+    again = client.post(f"/v1/services/{service_id}/credentials", headers=tenant.requester.headers)
+    assert again.status_code == 409
