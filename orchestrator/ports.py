@@ -132,8 +132,18 @@ class Tenancy(Protocol):
 
 
 class BackupTargets(Protocol):
-    def ensure(self, *, ministry_code: str, ministry_name: str, stack_name: str, on_event: EventSink) -> dict[str, Any]:
-        """The bucket and S3 credentials (endpoint, bucket, access_key, secret_key)."""
+    def ensure(
+        self,
+        *,
+        ministry_code: str,
+        ministry_name: str,
+        stack_name: str,
+        on_event: EventSink,
+        for_instances: bool = True,
+    ) -> dict[str, Any]:
+        """The bucket and S3 credentials (s3_endpoint, region, bucket, access_key, secret_key);
+        the endpoint is the one the site publishes for its instances, or (`for_instances=False`)
+        the one it publishes for the ministries' own machines."""
         ...
 
     def retire(self, *, ministry_code: str, stack_name: str, on_event: EventSink) -> None:

@@ -23,11 +23,13 @@ uses, and a missing one fails naming the key:
 | `tonle:image` | image name for servers |
 | `tonle:subnetPool` | name of the shared subnet pool tenant subnets are cut from |
 | `tonle:sshPublicKey` | the service's SSH public key, for the default user |
-| `tonle:s3Endpoint` | optional: the site's S3 API URL, passed on in `endpoints` (DR backup) |
 
 Provider settings (`openstack:cloud`, `openstack:tenantName`, `openstack:region`) are set by
 the orchestrator for the ministry's project; programs use the default provider and never read
-them. The DR backup target is built at the DR site by pointing the provider there.
+them. Stacks are built at the primary site. The DR backup target's bucket is not a stack resource: an
+offering with `s3_bucket: true` gets its bucket at the DR site, a Keystone user of its own and that
+user's EC2 credential from the orchestrator (which holds the admin entry those need), added to the
+stack's `endpoints` and `credentials` (`orchestrator/workflows/steps.py`).
 
 Outputs:
 
@@ -35,7 +37,7 @@ Outputs:
 |---|---|
 | `hosts` | the Ansible inventory: `{name: {"address", "private_address", "server_id", "groups", "user", "volumes"}}` |
 | `endpoints` | what the ministry sees: URLs, IP addresses, DNS names |
-| `credentials` | secret (always, even when empty): generated credentials (e.g. S3 keys), shown once |
+| `credentials` | secret (always, even when empty): credentials the cloud generates, shown once |
 
 In `hosts`, `address` is reachable from the orchestrator (the floating IP), `private_address` is
 the server's fixed IP, `server_id` the Nova server (whose console gives its SSH host keys at first
@@ -45,8 +47,8 @@ it}`: find the disk by id (`/dev/disk/by-id/*<id[:20]>`), the device name is onl
 Offerings without servers (co-location, DR backup) export `hosts` as `{}`.
 
 Every resource carries the ministry, service and request in its name, tags, metadata or
-description, except the three types that have none of these (`RouterInterface`,
-`VolumeAttach`, `Ec2CredentialV3`); like every resource, their URNs carry the stack name
+description, except the two types that have none of these (`RouterInterface`,
+`VolumeAttach`); like every resource, their URNs carry the stack name
 (ministry, offering, service). Names carry only what never changes for a service's life, so a
 name never forces a replacement.
 
@@ -79,8 +81,6 @@ RESOURCE_TYPES = frozenset(
         "openstack:blockstorage/volume:Volume",
         "openstack:dns/zone:Zone",
         "openstack:dns/recordSet:RecordSet",
-        "openstack:objectstorage/container:Container",
-        "openstack:identity/ec2CredentialV3:Ec2CredentialV3",
     }
 )
 

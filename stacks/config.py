@@ -103,11 +103,6 @@ class StackConfig:
     def ssh_public_key(self) -> str:
         return self._config.require("sshPublicKey")
 
-    @cached_property
-    def s3_endpoint(self) -> str | None:
-        """Optional: the site's S3 API URL, passed through to the ministry in `endpoints`."""
-        return self._config.get("s3Endpoint")
-
     def parameter(self, key: str) -> Any:
         if key not in self.parameters:
             raise ValueError(f"tonle:parameters has no {key!r}; the offering's schema requires it")

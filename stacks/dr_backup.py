@@ -1,29 +1,22 @@
-"""DR backup target: an S3-compatible container at the DR site (the orchestrator points the
-provider there) with S3 credentials for the ministry's own backup tools."""
+"""DR backup target: a bucket at the DR site for the ministry's own backup tools.
 
-from typing import Any
+The offering says `s3_bucket: true`, so the orchestrator makes the bucket, a Keystone user of the
+service's own whose only role reaches that bucket alone (container ACLs), and that user's EC2
+credential, and hands out the site's S3 endpoint (`orchestrator/workflows/steps.py`). A stack
+program cannot: that needs the admin entry of clouds.yaml, and the bucket lives at the DR site
+while stacks are built at the primary one. What the program says is the plan's terms."""
 
-from stacks.components.object_storage import s3_bucket
 from stacks.config import StackConfig
-from stacks.labels import Labels
 from stacks.outputs import export_outputs
 
 
 def program() -> None:
     config = StackConfig()
-    labels = Labels.from_config(config)
-    quota_gb = config.sizes.number("object_gb")
-    retention_days = config.sizes.number("retention_days")
-    bucket = s3_bucket(labels, quota_gb=quota_gb, retention_days=retention_days)
-    endpoints: dict[str, Any] = {
-        "bucket": bucket.container.name,
-        "quota_gb": quota_gb,
-        "retention_days": retention_days,
-    }
-    if config.s3_endpoint:
-        endpoints["s3_endpoint"] = config.s3_endpoint
     export_outputs(
         hosts={},
-        endpoints=endpoints,
-        credentials={"s3_access_key_id": bucket.credential.access, "s3_secret_access_key": bucket.credential.secret},
+        endpoints={
+            "quota_gb": config.sizes.number("object_gb"),
+            "retention_days": config.sizes.number("retention_days"),
+        },
+        credentials={},
     )

@@ -54,7 +54,15 @@ class SwiftBackupTargets:
         self.settings = settings
         self.tenancy = tenancy
 
-    def ensure(self, *, ministry_code: str, ministry_name: str, stack_name: str, on_event: EventSink) -> dict[str, Any]:
+    def ensure(
+        self,
+        *,
+        ministry_code: str,
+        ministry_name: str,
+        stack_name: str,
+        on_event: EventSink,
+        for_instances: bool = True,
+    ) -> dict[str, Any]:
         site_name = self.settings.dr_site
         self.tenancy.ensure(
             ministry_code=ministry_code, ministry_name=ministry_name, site_name=site_name, on_event=on_event
@@ -66,8 +74,10 @@ class SwiftBackupTargets:
             admin = connect(self.settings, self.settings.admin_cloud)
         except CloudConfigError as exc:
             raise StepFailed(str(exc)) from exc
-        # A site may publish a separate endpoint for its instances (the backup agents run there).
-        endpoint = conn.config.config.get("s3_endpoint_for_instances") or conn.config.config.get("s3_endpoint")
+        # A site may publish a separate endpoint for its instances (the backup agents run there);
+        # a ministry's own machines (a DR-backup bucket) use the site's public one.
+        for_instances_endpoint = conn.config.config.get("s3_endpoint_for_instances") if for_instances else None
+        endpoint = for_instances_endpoint or conn.config.config.get("s3_endpoint")
         if not endpoint:
             raise StepFailed(f"clouds.yaml entry '{target.cloud}' names no `s3_endpoint` for backups")
         bucket = bucket_name(stack_name)
@@ -80,7 +90,7 @@ class SwiftBackupTargets:
             if _is_transient(exc):
                 raise TransientError(f"DR site: {exc}") from exc
             raise
-        ca_file = conn.config.config.get("s3_ca_file_for_instances")
+        ca_file = conn.config.config.get("s3_ca_file_for_instances" if for_instances else "s3_ca_file")
         return {
             **({"ca_pem": Path(ca_file).read_text()} if ca_file else {}),
             "s3_endpoint": endpoint,
@@ -206,7 +216,15 @@ def _is_transient(exc: Exception) -> bool:
 class NoBackupTargets:
     """For the no-op engine: nothing is built, so nothing is backed up."""
 
-    def ensure(self, *, ministry_code: str, ministry_name: str, stack_name: str, on_event: EventSink) -> dict[str, Any]:
+    def ensure(
+        self,
+        *,
+        ministry_code: str,
+        ministry_name: str,
+        stack_name: str,
+        on_event: EventSink,
+        for_instances: bool = True,
+    ) -> dict[str, Any]:
         return {}
 
     def retire(self, *, ministry_code: str, stack_name: str, on_event: EventSink) -> None:

@@ -74,6 +74,15 @@ class Offering(BaseModel):
         description="Parameters naming the service (a name or a list of names): its certificate covers them.",
     )
     backup_tier: BackupTier = "none"
+    s3_bucket: bool = Field(
+        default=False,
+        description=(
+            "The service is a bucket at the DR site for the ministry's own tools: the orchestrator makes it, "
+            "with an S3 credential worth that bucket only, and hands out `endpoints.bucket`, "
+            "`endpoints.s3_endpoint`, `endpoints.s3_region` and `credentials.s3_access_key_id`, "
+            "`credentials.s3_secret_access_key`."
+        ),
+    )
     backup_retention: dict[str, int] = Field(
         default_factory=lambda: {"daily": 7, "weekly": 4, "monthly": 6},
         description="restic snapshots kept per period (daily, weekly, monthly).",

@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.health.https import probe_from, wait_until_healthy
+from orchestrator.health.s3 import check_s3
 from orchestrator.pki import service as pki
 from orchestrator.ports import EventSink, StepFailed
 
@@ -26,7 +27,7 @@ def check_https(
 
 # Every kind an offering's `health_check.kind` may name; the catalogue-consistency test holds
 # each orderable offering to this mapping.
-KINDS: Mapping[str, HealthProbe] = {"https": check_https}
+KINDS: Mapping[str, HealthProbe] = {"https": check_https, "s3": check_s3}
 
 
 class ServiceHealthChecker:

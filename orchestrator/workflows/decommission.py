@@ -9,9 +9,10 @@ from orchestrator.workflows.shape import Step, Workflow
 
 
 def release(ctx: StepContext) -> None:
-    """What the service held goes back: its backup agent's credential (the bucket stays for the
-    retention period) and the ministry's quota. Both are safe to repeat after a crash."""
-    if ctx.inputs.offering.backup_tier != "none":
+    """What the service held goes back: its bucket credential (its backup agent's, or for an
+    `s3_bucket` offering the ministry's; the bucket stays for the retention period) and the
+    ministry's quota. Both are safe to repeat after a crash."""
+    if ctx.inputs.offering.backup_tier != "none" or ctx.inputs.offering.s3_bucket:
         ctx.adapters.backup_targets.retire(
             ministry_code=ctx.inputs.ministry_code, stack_name=ctx.inputs.stack_name, on_event=ctx.emit
         )

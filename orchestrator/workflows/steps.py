@@ -23,6 +23,38 @@ def plan(ctx: StepContext) -> None:
 
 def apply(ctx: StepContext) -> None:
     ctx.outputs.update(ctx.adapters.engine.up(ctx.stack, ctx.emit))
+    if ctx.inputs.offering.s3_bucket:
+        _add_bucket(ctx)
+
+
+def _add_bucket(ctx: StepContext) -> None:
+    """An `s3_bucket` offering's bucket at the DR site, with a credential worth that bucket only.
+
+    The orchestrator makes it, not the stack program: a user of its own and its EC2 credential
+    need the admin entry of clouds.yaml, which a stack's provider never holds, and the bucket
+    lives at the DR site while stacks are built at the primary one. The same code gives each
+    service's backup agent its bucket (`orchestrator/backup/targets.py`); repeating it reuses the
+    user, its ACLs and its one credential, so a retry hands out the same keys."""
+    target = ctx.adapters.backup_targets.ensure(
+        ministry_code=ctx.inputs.ministry_code,
+        ministry_name=ctx.inputs.ministry_name,
+        stack_name=ctx.inputs.stack_name,
+        on_event=ctx.emit,
+        for_instances=False,
+    )
+    if not target:  # the no-op adapters build nothing, and say so in their own events
+        return
+    ctx.outputs["endpoints"] = {
+        **dict(ctx.outputs.get("endpoints") or {}),
+        "bucket": target["bucket"],
+        "s3_endpoint": target["s3_endpoint"],
+        "s3_region": target["region"],
+    }
+    ctx.outputs["credentials"] = {
+        **dict(ctx.outputs.get("credentials") or {}),
+        "s3_access_key_id": target["access_key"],
+        "s3_secret_access_key": target["secret_key"],
+    }
 
 
 def configure(ctx: StepContext) -> None:
@@ -39,6 +71,9 @@ def configure(ctx: StepContext) -> None:
 
 def verify(ctx: StepContext) -> None:
     offering = ctx.inputs.offering
+    if offering.s3_bucket and "s3_access_key_id" not in (ctx.outputs.get("credentials") or {}):
+        # A retry resuming here starts from the stack's own outputs, which hold no bucket keys.
+        _add_bucket(ctx)
     if not ctx.adapters.health.check(offering.health_check, ctx.outputs, dict(ctx.inputs.parameters), ctx.emit):
         raise StepFailed("health check did not pass")
 

@@ -29,8 +29,7 @@ from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, StackSpec
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import Request
 from portal_api.cli import app as cli
-from tests.conftest import Database, Platform, Tenant, active_service, make_tenant, serving_api
-from tests.integration.test_not_orderable import catalog_lifting_the_flag
+from tests.conftest import Platform, Tenant, active_service, make_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -224,27 +223,14 @@ def test_two_growths_at_once_give_one_request_and_one_conflict(
     assert grown["vcpu"] - before["vcpu"] == accepted["quota_cost"]["vcpu"], "only the accepted growth is held"
 
 
-@pytest.fixture(scope="module")
-def backup_orderable_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """The real API on a catalogue copy where dr-backup is orderable: its plans are the only ones
-    between which a change costs no more, while the real catalogue refuses orders for it until
-    its `s3` health check exists."""
-    catalog = catalog_lifting_the_flag(tmp_path_factory.mktemp("catalog"), "dr-backup")
-    with (
-        serving_api(database.url, tmp_path_factory.mktemp("day2-api"), TONLE_CATALOG_DIR=str(catalog)) as url,
-        httpx.Client(base_url=url, timeout=30.0) as client,
-    ):
-        yield client
-
-
 def test_a_plan_that_costs_no_more_starts_at_once(
-    backup_orderable_api: httpx.Client,
+    client: httpx.Client,
     tenant: Tenant,
     platform: Platform,
     work: Callable[[], None],
     doubles: tuple[SizeRecordingEngine, RecordingRunner],
 ) -> None:
-    client = backup_orderable_api
+    # dr-backup's plans are the only ones between which a change costs no more.
     api_url = str(client.base_url).rstrip("/")
     ordered = client.post("/v1/requests", json=BACKUP_ORDER, headers=tenant.requester.headers)
     assert ordered.status_code == 201, ordered.text

@@ -1,35 +1,16 @@
 """Offerings the catalogue marks not orderable (they name parts that do not exist yet, see
 tests/unit/test_catalog_consistency.py) are listed as such, and a valid order for one is
 refused with 409 naming the offering, reserving and queuing nothing.
-
-`catalog_lifting_the_flag` is for tests that need such an offering's plans for something else
-(dr-backup's are the only ones between which a change costs no more without shrinking a volume):
-they serve an API on a copy of the catalogue where only that flag is lifted, and say so.
 """
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from orchestrator.config import get_settings
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.integration
-
-
-def catalog_lifting_the_flag(folder: Path, *offering_ids: str) -> Path:
-    """A copy of the catalogue in `folder` with `offering_ids` orderable; nothing else differs."""
-    source = get_settings().catalog_dir
-    for path in sorted(source.glob("*.yaml")):
-        raw: dict[str, Any] = yaml.safe_load(path.read_text())
-        if raw["id"] in offering_ids:
-            assert raw.pop("orderable") is False, f"{raw['id']} is orderable already"
-            raw.pop("not_orderable_reason")
-        (folder / path.name).write_text(yaml.safe_dump(raw, sort_keys=False))
-    return folder
 
 
 def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
@@ -38,7 +19,6 @@ def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
     suffix = tenant.dns_suffix
     parameters: dict[str, dict[str, Any]] = {
         "email": {"name": "mail", "mail_domain": suffix, "postmaster": f"postmaster@{suffix}"},
-        "dr-backup": {"name": "tax-archive", "purpose": "Off-site copies of the tax archive"},
         "colocation": {
             "name": "land-registry",
             "contact_name": "Sokha Chan",
@@ -46,7 +26,7 @@ def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
             "devices": [{"model": "Dell PowerEdge R650", "rack_units": 1, "power_watts": 700}],
         },
     }
-    plans = {"email": "team", "dr-backup": "archive-500g", "colocation": "quarter-rack"}
+    plans = {"email": "team", "colocation": "quarter-rack"}
     return {"offering_id": offering_id, "plan": plans[offering_id], "parameters": parameters[offering_id]}
 
 
@@ -57,12 +37,12 @@ def test_the_listing_says_which_offerings_can_be_ordered(client: httpx.Client, t
         "cms": (True, False),
         "web-hosting": (True, False),
         "colocation": (False, True),
-        "dr-backup": (False, True),
+        "dr-backup": (True, False),
         "email": (False, True),
     }
 
 
-@pytest.mark.parametrize("offering_id", ["email", "dr-backup", "colocation"])
+@pytest.mark.parametrize("offering_id", ["email", "colocation"])
 def test_an_order_for_a_not_orderable_offering_is_refused(
     client: httpx.Client, tenant: Tenant, offering_id: str
 ) -> None:
@@ -76,15 +56,3 @@ def test_an_order_for_a_not_orderable_offering_is_refused(
     after = client.get(f"/v1/ministries/{tenant.ministry_id}", headers=tenant.requester.headers).json()
     assert after["quota_used"] == before["quota_used"], "nothing is reserved"
     assert client.get("/v1/requests", headers=tenant.requester.headers).json()["total"] == 0, "nothing is queued"
-
-
-def test_the_lifted_copy_differs_only_in_the_flag(tmp_path: Path) -> None:
-    from orchestrator.catalog.loader import load_catalog
-
-    real = load_catalog(get_settings().catalog_dir)
-    lifted = load_catalog(catalog_lifting_the_flag(tmp_path, "dr-backup"))
-    assert lifted["dr-backup"].orderable and not real["dr-backup"].orderable
-    assert lifted["dr-backup"].model_dump(exclude={"orderable", "not_orderable_reason"}) == real[
-        "dr-backup"
-    ].model_dump(exclude={"orderable", "not_orderable_reason"})
-    assert {k: v for k, v in lifted.items() if k != "dr-backup"} == {k: v for k, v in real.items() if k != "dr-backup"}

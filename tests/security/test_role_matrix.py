@@ -24,8 +24,7 @@ from orchestrator.config import get_settings
 from orchestrator.jobs import queue
 from orchestrator.noop import NoopEngine
 from orchestrator.ports import EventSink, StackSpec, StepFailed
-from tests.conftest import Account, Database, Platform, Tenant, make_tenant, run_worker_until_idle, serving_api
-from tests.integration.test_not_orderable import catalog_lifting_the_flag
+from tests.conftest import Account, Platform, Tenant, make_tenant, run_worker_until_idle
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
@@ -206,20 +205,10 @@ def service_ids(client: httpx.Client, tenant: Tenant, request_ids: list[str]) ->
 
 
 @pytest.fixture(scope="module")
-def backup_orderable_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real API, on a catalogue where dr-backup is orderable: its services are the matrix's
-    "resize (shrink)" targets (the only plans between which a change costs no more), while the
-    real catalogue refuses orders for it until its `s3` health check exists."""
-    catalog = catalog_lifting_the_flag(tmp_path_factory.mktemp("catalog"), "dr-backup")
-    with serving_api(database.url, tmp_path_factory.mktemp("role-matrix-api"), TONLE_CATALOG_DIR=str(catalog)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def world(backup_orderable_api: str, platform: Platform) -> Iterator[World]:
+def world(api_url: str, platform: Platform) -> Iterator[World]:
     tenant = make_tenant(vcpu=200, ram_gb=400, storage_gb=10000, object_gb=100000, public_ips=100)
     other = make_tenant()
-    client = httpx.Client(base_url=backup_orderable_api, timeout=30.0)
+    client = httpx.Client(base_url=api_url, timeout=30.0)
     allowed = [
         (endpoint.name, caller)
         for endpoint in ENDPOINTS

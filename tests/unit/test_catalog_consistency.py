@@ -105,10 +105,9 @@ def test_the_missing_parts_are_the_ones_known_today() -> None:
     # Pins what each not-orderable offering lacks, so a reason in the YAML cannot drift from it.
     assert {offering_id: missing_parts(OFFERINGS[offering_id]) for offering_id in NOT_ORDERABLE} == {
         "colocation": ["no health check: nothing would confirm the service works"],
-        "dr-backup": ["health check kind 's3' is not implemented (implemented: ['https'])"],
         "email": [
             "playbook 'mail' does not exist (playbooks/mail.yml)",
-            "health check kind 'smtp' is not implemented (implemented: ['https'])",
+            "health check kind 'smtp' is not implemented (implemented: ['https', 's3'])",
         ],
     }
 
@@ -140,7 +139,9 @@ def test_an_order_for_a_not_orderable_offering_is_refused_with_the_reason() -> N
     require_orderable(offering=OFFERINGS["web-hosting"])  # no exception
 
 
-@pytest.mark.parametrize("spec", [{"kind": "smtp", "port": 25}, {"kind": "s3"}, {}], ids=["smtp", "s3", "none"])
+@pytest.mark.parametrize(
+    "spec", [{"kind": "smtp", "port": 25}, {"kind": "telepathy"}, {}], ids=["smtp", "telepathy", "none"]
+)
 def test_the_health_checker_fails_a_check_it_cannot_run(spec: dict[str, Any]) -> None:
     events: list[ProgressEvent] = []
     checker = ServiceHealthChecker(deadline_seconds=1)

@@ -232,7 +232,6 @@ class Case:
             "image": "debian-12",
             "subnetPool": "tenant-pool",
             "sshPublicKey": SSH_PUBLIC_KEY,
-            "s3Endpoint": "https://s3.dr.example",
         }
         values.update(overrides)
         return {f"tonle:{key}": v if isinstance(v, str) else json.dumps(v) for key, v in values.items()}

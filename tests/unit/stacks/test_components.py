@@ -80,7 +80,8 @@ def test_ssh_can_never_be_made_a_public_port() -> None:
 def test_every_program_previews_with_unknown_cloud_answers(case: Any) -> None:
     """In a preview the engine knows no ids, addresses or keys yet; programs must not need them."""
     run = run_preview(case.program(), case.config())
-    assert run.resources
+    # An `s3_bucket` offering's bucket is made by the orchestrator, not its program.
+    assert run.resources or case.offering.get("s3_bucket")
     assert set(run.outputs) == {"hosts", "endpoints", "credentials"}
 
 

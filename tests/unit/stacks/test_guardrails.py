@@ -49,7 +49,6 @@ VOLUME_SIZE_KEYS = ("volume_gb", "db_volume_gb")
 UNLABELLED_TYPES = {
     "openstack:networking/routerInterface:RouterInterface",
     "openstack:compute/volumeAttach:VolumeAttach",
-    "openstack:identity/ec2CredentialV3:Ec2CredentialV3",
 }
 LABEL_FIELDS = ("name", "tags", "metadata", "description")
 DESIGNATE_TYPES = {"openstack:dns/zone:Zone", "openstack:dns/recordSet:RecordSet"}
@@ -109,7 +108,10 @@ def label_text(inputs: dict[str, Any]) -> str:
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_programs_use_only_the_type_tokens_and_invokes_the_contract_lists(case_id: str) -> None:
     run = run_case(case_id)
-    assert run.resources, "the program declared nothing"
+    # An `s3_bucket` offering's bucket is the orchestrator's (stacks/__init__.py); every other
+    # program builds something.
+    if not case_by_id(case_id).offering.get("s3_bucket"):
+        assert run.resources, "the program declared nothing"
     assert run.type_tokens() <= stacks.RESOURCE_TYPES
     assert run.invoke_tokens() <= stacks.INVOKES
 

@@ -1,14 +1,12 @@
 """What each offering declares beyond the common guardrails: DNS, co-location work orders,
 the DR backup target, and config that programs must refuse."""
 
-import re
 from typing import Any
 
 import pytest
 
 from tests.unit.stacks.harness import (
     MANAGEMENT_CIDR,
-    MOCK_S3_SECRET,
     Case,
     Run,
     every_case,
@@ -21,10 +19,7 @@ pytestmark = pytest.mark.unit
 ZONE = "openstack:dns/zone:Zone"
 RECORD = "openstack:dns/recordSet:RecordSet"
 PORT = "openstack:networking/port:Port"
-CONTAINER = "openstack:objectstorage/container:Container"
 FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
-S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-GIB = 1024**3
 
 
 def first_case(offering_id: str) -> Case:
@@ -149,27 +144,18 @@ def test_colocation_refuses_devices_that_do_not_fit_the_plan(device: dict[str, A
         run_program(case.program(), with_parameters(case, devices=[*case.parameters["devices"], device]))
 
 
-def test_dr_backup_bucket_has_the_plans_quota_and_retention_and_secret_s3_keys() -> None:
+def test_dr_backup_states_the_plans_terms_and_leaves_the_bucket_and_its_keys_to_the_orchestrator() -> None:
+    """The bucket, its own user and that user's S3 keys need the admin entry of clouds.yaml and
+    the DR site; the orchestrator adds them (`s3_bucket: true`), never a stack's provider user."""
     case = first_case("dr-backup")
+    assert case.offering["s3_bucket"] is True
     run = run_program(case.program(), case.config())
-    (container,) = run.of_type(CONTAINER)
-    assert S3_BUCKET_NAME.match(container.inputs["name"])
-    assert container.inputs["metadata"]["Quota-Bytes"] == str(case.sizes["object_gb"] * GIB)
-    assert container.inputs["metadata"]["Tonle-Retention-Days"] == str(case.sizes["retention_days"])
-    assert container.inputs.get("forceDestroy") is False
-    credentials = run.outputs["credentials"]
-    assert credentials.secret
-    assert credentials.value == {"s3_access_key_id": "mock-s3-access", "s3_secret_access_key": MOCK_S3_SECRET}
-    endpoints = run.outputs["endpoints"].value
-    assert endpoints["bucket"] == container.inputs["name"]
-    assert endpoints["s3_endpoint"] == "https://s3.dr.example"
-
-
-def test_dr_backup_without_an_s3_endpoint_leaves_it_out() -> None:
-    case = first_case("dr-backup")
-    config = {key: value for key, value in case.config().items() if key != "tonle:s3Endpoint"}
-    run = run_program(case.program(), config)
-    assert "s3_endpoint" not in run.outputs["endpoints"].value
+    assert run.resources == []
+    assert run.outputs["endpoints"].value == {
+        "quota_gb": case.sizes["object_gb"],
+        "retention_days": case.sizes["retention_days"],
+    }
+    assert run.outputs["credentials"].value == {}
 
 
 @pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
