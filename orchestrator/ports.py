@@ -140,10 +140,12 @@ class BackupTargets(Protocol):
         stack_name: str,
         on_event: EventSink,
         for_instances: bool = True,
+        quota_bytes: int | None = None,
     ) -> dict[str, Any]:
         """The bucket and S3 credentials (s3_endpoint, region, bucket, access_key, secret_key);
         the endpoint is the one the site publishes for its instances, or (`for_instances=False`)
-        the one it publishes for the ministries' own machines."""
+        the one it publishes for the ministries' own machines. `quota_bytes` caps the bucket where
+        the site's proxy runs Swift's container_quotas middleware."""
         ...
 
     def retire(self, *, ministry_code: str, stack_name: str, on_event: EventSink) -> None:

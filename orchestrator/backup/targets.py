@@ -62,6 +62,7 @@ class SwiftBackupTargets:
         stack_name: str,
         on_event: EventSink,
         for_instances: bool = True,
+        quota_bytes: int | None = None,
     ) -> dict[str, Any]:
         site_name = self.settings.dr_site
         self.tenancy.ensure(
@@ -84,7 +85,14 @@ class SwiftBackupTargets:
         try:
             project_id = conn.current_project_id
             user = _agent_user(admin, agent_user_name(stack_name), project_id, stack_name, on_event)
-            _containers(conn, bucket, acl=f"{project_id}:{user.id}", site_name=site_name, on_event=on_event)
+            _containers(
+                conn,
+                bucket,
+                acl=f"{project_id}:{user.id}",
+                site_name=site_name,
+                on_event=on_event,
+                quota_bytes=quota_bytes,
+            )
             access, secret = _ec2_credentials(admin, user.id, project_id)
         except Exception as exc:
             if _is_transient(exc):
@@ -168,7 +176,9 @@ def _agent_role(admin: Any) -> Any:
     return role
 
 
-def _containers(conn: Any, bucket: str, *, acl: str, site_name: str, on_event: EventSink) -> None:
+def _containers(
+    conn: Any, bucket: str, *, acl: str, site_name: str, on_event: EventSink, quota_bytes: int | None = None
+) -> None:
     """The archive, then the bucket with its ACLs and history; a PUT on an existing container
     only updates its metadata, so buckets made before the agents had users of their own get
     their ACLs on the next run."""
@@ -176,6 +186,9 @@ def _containers(conn: Any, bucket: str, *, acl: str, site_name: str, on_event: E
     existed = _exists(conn, bucket)
     conn.object_store.create_container(name=history)
     conn.object_store.create_container(name=bucket, read_ACL=acl, write_ACL=acl, history_location=history)
+    if quota_bytes is not None:
+        # Set on every run, so a plan change moves the cap (X-Container-Meta-Quota-Bytes).
+        conn.object_store.set_container_metadata(bucket, refresh=False, **{"Quota-Bytes": str(quota_bytes)})
     # s3api writes the parts of multipart uploads (large packs) here, as the uploading user.
     conn.object_store.create_container(name=f"{bucket}+segments", read_ACL=acl, write_ACL=acl)
     if not existed:
@@ -224,6 +237,7 @@ class NoBackupTargets:
         stack_name: str,
         on_event: EventSink,
         for_instances: bool = True,
+        quota_bytes: int | None = None,
     ) -> dict[str, Any]:
         return {}
 

@@ -34,13 +34,16 @@ def _add_bucket(ctx: StepContext) -> None:
     need the admin entry of clouds.yaml, which a stack's provider never holds, and the bucket
     lives at the DR site while stacks are built at the primary one. The same code gives each
     service's backup agent its bucket (`orchestrator/backup/targets.py`); repeating it reuses the
-    user, its ACLs and its one credential, so a retry hands out the same keys."""
+    user, its ACLs and its one credential, so a retry hands out the same keys. The bucket is
+    capped at what the plan reserves of the ministry's `object_gb` quota."""
+    object_gb = ctx.inputs.plan.quota_cost.get("object_gb")
     target = ctx.adapters.backup_targets.ensure(
         ministry_code=ctx.inputs.ministry_code,
         ministry_name=ctx.inputs.ministry_name,
         stack_name=ctx.inputs.stack_name,
         on_event=ctx.emit,
         for_instances=False,
+        quota_bytes=None if object_gb is None else object_gb * 1024**3,
     )
     if not target:  # the no-op adapters build nothing, and say so in their own events
         return

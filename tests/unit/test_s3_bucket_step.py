@@ -95,6 +95,7 @@ def test_apply_hands_out_the_dr_sites_bucket_endpoint_and_keys_of_the_services_o
             "stack_name": "health-dr-backup-00000002",
             "on_event": ctx.emit,
             "for_instances": False,
+            "quota_bytes": 500 * 1024**3,  # the plan's object_gb
         }
     ]
     assert ctx.outputs["endpoints"] == {
