@@ -123,7 +123,7 @@ class SwiftBackupTargets:
                 on_event(
                     ProgressEvent(
                         type="backup.agent_disabled",
-                        message=f"disabled the backup agent's credential of {stack_name}; its bucket is kept",
+                        message=f"disabled the bucket credential of {stack_name}; its bucket is kept",
                     )
                 )
         except Exception as exc:

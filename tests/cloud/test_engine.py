@@ -287,11 +287,14 @@ def test_killing_the_engine_mid_up_then_up_again_converges_without_duplicates(
 
 
 def _first_plan_of_each_offering() -> list[Any]:
+    """Offerings whose stack program builds something: an `s3_bucket` offering's bucket is made by
+    the orchestrator at the DR site (tests/cloud/test_dr_backup.py), its stack holds no resource."""
     from tests.unit.stacks.harness import every_case
 
     cases: dict[str, Any] = {}
     for case in every_case():
-        cases.setdefault(case.offering["id"], case)
+        if not case.offering.get("s3_bucket"):
+            cases.setdefault(case.offering["id"], case)
     return list(cases.values())
 
 
