@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from orchestrator.ports import EventSink, ProgressEvent
+from orchestrator.health.polling import poll_until_passed
+from orchestrator.ports import EventSink
 
 log = logging.getLogger("tonle.health")
 
@@ -50,27 +51,15 @@ def wait_until_healthy(
     clock: Callable[[], float] = time.monotonic,
 ) -> bool:
     """Probe until it passes or the deadline passes, reporting each change of outcome."""
-    start = clock()
-    last = ""
-    delay = 1.0
-    while True:
-        passed, seen = probe_once(probe, ca_pem=ca_pem)
-        if seen != last or passed:
-            on_event(
-                ProgressEvent(
-                    type="health.probe",
-                    message=f"https://{probe.hostname}{probe.path} via {probe.address}: {seen}",
-                    level="info" if passed else "warning",
-                    data={"passed": passed, "address": probe.address, "hostname": probe.hostname},
-                )
-            )
-            last = seen
-        if passed:
-            return True
-        if clock() - start + delay > deadline_seconds:
-            return False
-        sleep(delay)
-        delay = min(delay * 1.5, 10.0)
+    return poll_until_passed(
+        lambda: probe_once(probe, ca_pem=ca_pem),
+        describe=lambda seen: f"https://{probe.hostname}{probe.path} via {probe.address}: {seen}",
+        data={"address": probe.address, "hostname": probe.hostname},
+        deadline_seconds=deadline_seconds,
+        on_event=on_event,
+        sleep=sleep,
+        clock=clock,
+    )
 
 
 def probe_from(spec: dict[str, Any], endpoints: dict[str, Any]) -> HttpsProbe:

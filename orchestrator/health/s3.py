@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.ports import EventSink, ProgressEvent, StepFailed
+from orchestrator.health.polling import poll_until_passed
+from orchestrator.ports import EventSink, StepFailed
 
 #: Objects the check writes live under this prefix, so a ministry can tell them from its own.
 PROBE_PREFIX = ".tonle-health/"
@@ -98,28 +99,16 @@ def wait_until_healthy(
 ) -> bool:
     """Probe until it passes or the deadline passes, reporting each change of outcome: Keystone
     may take a moment to accept a new EC2 credential, and a site's S3 API to answer."""
-    start = clock()
-    last = ""
-    delay = 1.0
     where = f"{probe.endpoint}/{probe.bucket}"
-    while True:
-        passed, seen = attempt(probe)
-        if seen != last or passed:
-            on_event(
-                ProgressEvent(
-                    type="health.probe",
-                    message=f"s3 {where}: {seen}",
-                    level="info" if passed else "warning",
-                    data={"passed": passed, "endpoint": probe.endpoint, "bucket": probe.bucket},
-                )
-            )
-            last = seen
-        if passed:
-            return True
-        if clock() - start + delay > deadline_seconds:
-            return False
-        sleep(delay)
-        delay = min(delay * 1.5, 10.0)
+    return poll_until_passed(
+        lambda: attempt(probe),
+        describe=lambda seen: f"s3 {where}: {seen}",
+        data={"endpoint": probe.endpoint, "bucket": probe.bucket},
+        deadline_seconds=deadline_seconds,
+        on_event=on_event,
+        sleep=sleep,
+        clock=clock,
+    )
 
 
 def check_s3(
