@@ -21,7 +21,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     log.info("migrating the database to %s", revision)
     command.upgrade(alembic_config(url), revision)
 
