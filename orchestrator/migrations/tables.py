@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from orchestrator.audit.models import AuditEntry
 from orchestrator.auth.models import ApiToken, User
+from orchestrator.dr.models import DrReport
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
 from orchestrator.pki.models import CertificateAuthority
@@ -17,6 +18,7 @@ __all__ = [
     "Approval",
     "AuditEntry",
     "CertificateAuthority",
+    "DrReport",
     "Event",
     "Ministry",
     "Operation",
