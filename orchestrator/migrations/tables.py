@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from orchestrator.audit.models import AuditEntry
 from orchestrator.auth.models import ApiToken, User
+from orchestrator.backup.models import BackupPolicy, RestorePoint
 from orchestrator.dr.models import DrReport
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
@@ -17,12 +18,14 @@ __all__ = [
     "ApiToken",
     "Approval",
     "AuditEntry",
+    "BackupPolicy",
     "CertificateAuthority",
     "DrReport",
     "Event",
     "Ministry",
     "Operation",
     "Request",
+    "RestorePoint",
     "Service",
     "ServiceUpload",
     "User",
