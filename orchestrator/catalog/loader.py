@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator.catalog import validation
 from orchestrator.catalog.models import Offering
+from orchestrator.catalog.tiers import TIERS_FILE, TiersError, load_tiers
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def load_catalog(folder: Path) -> dict[str, Offering]:
         raise CatalogError(folder, "-", "catalogue folder does not exist")
     offerings: dict[str, Offering] = {}
     seen_in: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in offering_files(folder):
         offering = load_offering(path)
         if offering.id in offerings:
             raise CatalogError(path, "id", f"offering '{offering.id}' is also defined in {seen_in[offering.id]}")
@@ -39,8 +40,28 @@ def load_catalog(folder: Path) -> dict[str, Offering]:
             log.warning("catalogue: offering %s is not orderable: %s", offering.id, offering.not_orderable_reason)
     if not offerings:
         raise CatalogError(folder, "-", "no offerings (*.yaml) found")
+    _check_tiers(folder, offerings, seen_in)
     log.info("catalogue: %d offerings from %s", len(offerings), folder)
     return offerings
+
+
+def offering_files(folder: Path) -> list[Path]:
+    """The catalogue's offering files: every YAML file but the tiers file."""
+    return [path for path in sorted(folder.glob("*.yaml")) if path.name != TIERS_FILE]
+
+
+def _check_tiers(folder: Path, offerings: dict[str, Offering], seen_in: dict[str, Path]) -> None:
+    """Every tier an offering names is defined in the tiers file."""
+    try:
+        tiers = load_tiers(folder)
+    except TiersError as exc:
+        raise CatalogError(exc.path, exc.field, exc.message) from exc
+    for offering_id, offering in offerings.items():
+        for field in ("backup_tier", "dr_tier"):
+            tier = getattr(offering, field)
+            if tier != "none" and tier not in tiers:
+                known = ", ".join(sorted(tiers)) or f"none defined: no {TIERS_FILE}"
+                raise CatalogError(seen_in[offering_id], field, f"tier '{tier}' is not in {TIERS_FILE} ({known})")
 
 
 def load_offering(path: Path) -> Offering:

@@ -6,6 +6,7 @@ from typing import Any
 from orchestrator.catalog import validation
 from orchestrator.catalog.loader import load_catalog
 from orchestrator.catalog.models import Offering, Plan
+from orchestrator.catalog.tiers import DrTier, load_tiers
 from orchestrator.config import get_settings
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 
@@ -13,6 +14,12 @@ from orchestrator.errors import Conflict, InvalidInput, NotFound
 @lru_cache
 def catalog() -> dict[str, Offering]:
     return load_catalog(get_settings().catalog_dir)
+
+
+@lru_cache
+def dr_tiers() -> dict[str, DrTier]:
+    """The catalogue's backup and DR tiers; `catalog()` has checked every offering's tier is one."""
+    return load_tiers(get_settings().catalog_dir)
 
 
 def list_offerings() -> list[Offering]:

@@ -8,7 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.catalog import validation
-from orchestrator.catalog.loader import CatalogError, load_catalog, load_offering
+from orchestrator.catalog.loader import CatalogError, load_catalog, load_offering, offering_files
 from orchestrator.catalog.service import dns_names, validate_parameters
 from orchestrator.config import PROJECT_ROOT
 from orchestrator.errors import InvalidInput
@@ -24,7 +24,7 @@ def test_the_shipped_catalogue_has_the_five_offerings() -> None:
     assert set(load_catalog(CATALOG)) == {"web-hosting", "email", "cms", "colocation", "dr-backup"}
 
 
-@pytest.mark.parametrize("path", sorted(CATALOG.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", offering_files(CATALOG), ids=lambda p: p.stem)
 def test_every_example_is_a_valid_order(path: Path) -> None:
     offering = load_offering(path)
     assert offering.parameters["examples"]
@@ -80,7 +80,7 @@ def test_parameter_errors_list_every_field() -> None:
 
 # --- Hostile input: what every offering's parameters refuse, from its YAML alone. ---
 
-OFFERINGS = {path.stem: load_offering(path) for path in sorted(CATALOG.glob("*.yaml"))}
+OFFERINGS = {path.stem: load_offering(path) for path in offering_files(CATALOG)}
 
 
 def string_fields(value: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -22,6 +22,8 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
+from orchestrator.catalog.loader import offering_files
+
 CATALOG = Path(__file__).resolve().parents[3] / "catalog"
 
 MINISTRY = "health"
@@ -238,7 +240,7 @@ class Case:
 
 
 def load_offerings() -> list[dict[str, Any]]:
-    return [yaml.safe_load(path.read_text()) for path in sorted(CATALOG.glob("*.yaml"))]
+    return [yaml.safe_load(path.read_text()) for path in offering_files(CATALOG)]
 
 
 def every_case() -> list[Case]:
