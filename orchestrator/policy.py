@@ -39,6 +39,7 @@ class Action(StrEnum):
     run_action = "run day-2 actions on services"
     decommission = "decommission services"
     backup = "back services up"
+    set_backup_policy = "change backup policies"
     restore = "restore services"
     drill = "run DR drills"
     failover = "fail services over"
@@ -71,6 +72,8 @@ POLICY: dict[Action, frozenset[Principal]] = {
     Action.decommission: _SERVICE_OWNERS,
     # Platform-wide automation exists for schedules: backups and drills, nothing else.
     Action.backup: _SERVICE_OWNERS | {P.platform_automation},
+    # Schedules and retention are the ministry's choice (within its tier); reading needs visibility only.
+    Action.set_backup_policy: _SERVICE_OWNERS,
     Action.restore: _SERVICE_OWNERS,
     Action.drill: _SERVICE_OWNERS | {P.platform_automation},
     Action.failover: _SERVICE_OWNERS,

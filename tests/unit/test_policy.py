@@ -19,6 +19,7 @@ SERVICE_WORK = {
     Action.run_action,
     Action.decommission,
     Action.backup,
+    Action.set_backup_policy,
     Action.restore,
     Action.drill,
     Action.failover,
