@@ -10,6 +10,7 @@ import procrastinate
 
 from orchestrator import workflows
 from orchestrator.backup.targets import NoBackupTargets, SwiftBackupTargets
+from orchestrator.cloud.dns import DesignateRecords
 from orchestrator.cloud.hostkeys import ConsoleHostKeys
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
 from orchestrator.config import Settings, get_settings
@@ -86,6 +87,7 @@ def build_adapters(settings: Settings) -> Adapters:
         tenancy=tenancy,
         backup_targets=SwiftBackupTargets(settings, tenancy),
         host_keys=ConsoleHostKeys(settings),
+        dns=DesignateRecords(settings),
     )
 
 

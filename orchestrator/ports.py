@@ -7,7 +7,7 @@ and the runner see adapters only through the `Adapters` bundle below, built once
 `orchestrator.bootstrap`.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -171,6 +171,20 @@ class HostKeySource(Protocol):
         ...
 
 
+class DnsRecords(Protocol):
+    """The data centre's DNS as a failover sees it: the A records a service's stack made."""
+
+    def point(
+        self, *, ministry_code: str, names: Sequence[str], address: str, on_event: EventSink
+    ) -> dict[str, list[str]]:
+        """Make every name's A record hold `address` alone; returns what each held before."""
+        ...
+
+    def addresses(self, *, ministry_code: str, names: Sequence[str]) -> dict[str, list[str]]:
+        """What each name's A record holds now (a name without one: an empty list)."""
+        ...
+
+
 @dataclass
 class Adapters:
     """Everything a workflow step may call outside the database, chosen once at bootstrap."""
@@ -182,3 +196,5 @@ class Adapters:
     backup_targets: BackupTargets
     # Where SSH host keys are learned (servers' consoles); None: no servers, nothing to pin.
     host_keys: HostKeySource | None = None
+    # Where failovers repoint names; None: no DNS service (the no-op adapters), nothing repointed.
+    dns: DnsRecords | None = None

@@ -25,6 +25,12 @@ class RequestStatus(StrEnum):
 class RequestKind(StrEnum):
     order = "order"  # a new service
     modify = "modify"  # an existing service to a plan that costs more quota: approved like an order of it
+    failover = "failover"  # an existing service restored at the DR site, DNS repointed to it: an operator approves
+    failback = "failback"  # a failed-over service brought back to the primary site: an operator approves
+
+
+# Requests that move a running service between sites (and wait for an operator to say yes).
+DR_MOVES = frozenset({RequestKind.failover, RequestKind.failback})
 
 
 class RequestBase(SQLModel):
@@ -41,7 +47,10 @@ class RequestCreate(RequestBase):
 class RequestPublic(RequestBase):
     id: uuid.UUID
     kind: RequestKind = Field(
-        description="`order`: a new service. `modify`: `service_id` moving to `plan`; `quota_cost` is the growth."
+        description=(
+            "`order`: a new service. `modify`: `service_id` moving to `plan`; `quota_cost` is the growth. "
+            "`failover` / `failback`: `service_id` moving to the DR site / back to the primary one."
+        )
     )
     ministry_id: uuid.UUID
     offering_version: int
@@ -66,6 +75,13 @@ class Request(SQLModel, table=True):
             "service_id",
             unique=True,
             postgresql_where=text("kind = 'modify' AND status = 'pending_approval'"),
+        ),
+        # One failover or failback waiting for approval per service at most.
+        Index(
+            "uq_request_pending_dr",
+            "service_id",
+            unique=True,
+            postgresql_where=text("kind IN ('failover', 'failback') AND status = 'pending_approval'"),
         ),
     )
 

@@ -23,6 +23,7 @@ from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationKind
 from orchestrator.requests.models import (
+    DR_MOVES,
     Approval,
     ApprovalCreate,
     Decision,
@@ -148,7 +149,7 @@ def cancel(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str
 
 def vote(*, session: Session, actor: Actor, request_id: uuid.UUID, data: ApprovalCreate) -> Request:
     peek = session.get(Request, request_id)
-    if peek is not None and peek.kind == RequestKind.modify and peek.service_id is not None:
+    if peek is not None and peek.kind != RequestKind.order and peek.service_id is not None:
         # Service before request, the order every day-2 action locks in: no deadlock with a decommission.
         services.lock(session=session, service_id=peek.service_id)
     request = _locked(session=session, actor=actor, request_id=request_id)
@@ -325,9 +326,11 @@ def _open_request(
     idempotency_key: str | None = None,
     kind: RequestKind = RequestKind.order,
     service_id: uuid.UUID | None = None,
+    stages: Sequence[Role] | None = None,
+    timeout_hours: int | None = None,
 ) -> Request:
-    """A request waiting for the offering's approval stages, recorded in the audit log.
-    The caller has reserved `quota_cost` under the ministry's lock."""
+    """A request waiting for approval (the offering's stages unless given), recorded in the audit
+    log. The caller has reserved `quota_cost` under the ministry's lock."""
     now = utcnow()
     request = Request(
         kind=kind,
@@ -340,8 +343,9 @@ def _open_request(
         justification=justification,
         status=RequestStatus.pending_approval,
         quota_cost=quota_cost,
-        approval_stages=list(offering.approval.stages),
-        approval_deadline=now + timedelta(hours=offering.approval.timeout_hours),
+        approval_stages=list(offering.approval.stages if stages is None else stages),
+        approval_deadline=now
+        + timedelta(hours=offering.approval.timeout_hours if timeout_hours is None else timeout_hours),
         idempotency_key=idempotency_key,
         fingerprint=digest,
         created_by=actor.user_id,
@@ -379,6 +383,9 @@ def cancel_pending_change(*, session: Session, actor: Actor, service_id: uuid.UU
 def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> None:
     if request.kind == RequestKind.modify:
         _start_change(session=session, actor=actor, request=request)
+        return
+    if request.kind in DR_MOVES:
+        _start_dr_move(session=session, actor=actor, request=request)
         return
     service = services.create(
         session=session,
@@ -425,6 +432,74 @@ def _start_change(*, session: Session, actor: Actor, request: Request) -> None:
         kind=OperationKind.modify,
         request_id=request.id,
         parameters={"plan": request.plan, "from_plan": service.plan},
+    )
+    request.operation_id = operation.id
+    session.add(request)
+
+
+# Who says yes to moving a running service between sites, and how long the question stays open:
+# a failover is asked for in a crisis, so it expires in hours, not the days an order gets.
+DR_MOVE_STAGES = (Role.operator,)
+DR_MOVE_TIMEOUT_HOURS = 12
+_DR_MOVE_STATUS = {RequestKind.failover: ServiceStatus.failing_over, RequestKind.failback: ServiceStatus.failing_back}
+
+
+def submit_dr_move(
+    *, session: Session, actor: Actor, service: Service, kind: RequestKind, justification: str = ""
+) -> Request:
+    """A failover (to the DR site) or failback (to the primary one) of a running service, waiting
+    for an operator's approval; the approval starts its operation. The caller holds the service's
+    row lock and has checked the actor may ask and the service may move (`workflows.commands`)."""
+    waiting = session.exec(
+        select(Request).where(
+            Request.service_id == service.id,
+            col(Request.kind).in_([k.value for k in DR_MOVES]),
+            Request.status == RequestStatus.pending_approval,
+        )
+    ).first()
+    if waiting is not None:
+        raise Conflict(
+            f"a {waiting.kind} of this service is waiting for approval (request {waiting.id})",
+            current_state=waiting.status,
+        )
+    offering = catalog.get_offering(service.offering_id)
+    body = {"kind": kind.value, "service_id": str(service.id), "from": service.running_at}
+    return _open_request(
+        session=session,
+        actor=actor,
+        offering=offering,
+        ministry_id=service.ministry_id,
+        plan_id=service.plan,
+        parameters={},
+        justification=justification,
+        quota_cost={},
+        digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        kind=kind,
+        service_id=service.id,
+        stages=DR_MOVE_STAGES,
+        timeout_hours=DR_MOVE_TIMEOUT_HOURS,
+        detail={"kind": kind.value, "service": str(service.id), "from_site": service.running_at},
+    )
+
+
+def _start_dr_move(*, session: Session, actor: Actor, request: Request) -> None:
+    """The approved failover or failback starts, in the same transaction as the last vote."""
+    assert request.service_id is not None
+    service = services.lock(session=session, service_id=request.service_id)
+    if service.status != ServiceStatus.active:
+        raise Conflict(
+            f"service {service.id} is {service.status}; its {request.kind} can start only while it is active",
+            current_state=service.status,
+        )
+    services.transition(
+        session=session,
+        actor=actor,
+        service=service,
+        target=_DR_MOVE_STATUS[request.kind],
+        reason=f"request {request.id}",
+    )
+    operation = operations.create(
+        session=session, actor=actor, service=service, kind=request.kind.value, request_id=request.id
     )
     request.operation_id = operation.id
     session.add(request)

@@ -15,6 +15,8 @@ class ServiceStatus(StrEnum):
     provisioning = "provisioning"
     active = "active"
     modifying = "modifying"
+    failing_over = "failing_over"  # being restored at the DR site, to take over from the primary one
+    failing_back = "failing_back"  # being restored at the primary site from the DR copy
     decommissioning = "decommissioning"
     failed = "failed"
     retired = "retired"
@@ -29,6 +31,7 @@ class ServicePublic(SQLModel):
     plan: str
     name: str
     status: ServiceStatus
+    running_at: str = Field(description="Site the service runs at: the primary one, or the DR site after a failover.")
     stack_name: str
     parameters: dict[str, Any]
     endpoints: dict[str, Any]
@@ -54,6 +57,10 @@ class Service(SQLModel, table=True):
     plan: str = Field(max_length=64)
     name: str = Field(max_length=200)
     status: ServiceStatus = Field(sa_column=Column(String(32), nullable=False, index=True))
+    # Site whose copy serves the service: the primary one, or the DR site between a failover
+    # and its failback (the DR copy is then a stack of its own, `dr_stack_name`).
+    running_at: str = Field(default="primary", sa_column=Column(String(32), nullable=False, server_default="primary"))
+    dr_stack_name: str | None = Field(default=None, max_length=200)
     # Stack name: the unit of locking (one run at a time) and the engine's checkpoint key.
     stack_name: str = Field(max_length=200, unique=True)
     parameters: dict[str, Any] = json_field()

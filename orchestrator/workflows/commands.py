@@ -16,7 +16,7 @@ from orchestrator.operations import outbox, uploads
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import IN_PROGRESS, Operation, OperationKind, OperationStatus, StepStatus
 from orchestrator.requests import service as requests
-from orchestrator.requests.models import Request
+from orchestrator.requests.models import Request, RequestKind
 from orchestrator.services import service as services
 from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.workflows import get as get_workflow
@@ -204,6 +204,12 @@ def _idle_service(*, session: Session, actor: Actor, service_id: uuid.UUID, acti
     """The service locked for a day-2 action: not found (404) before forbidden (403) before busy (409)."""
     service = services.lock(session=session, service_id=service_id, actor=actor)
     policy.require(actor, action, ministry_id=service.ministry_id)
+    if service.running_at != PRIMARY and action not in _WHILE_AT_DR:
+        # The primary stack is not what serves it now; changing it would be lost at failback.
+        raise Conflict(
+            f"service {service_id} runs at the DR site since its failover; fail it back first",
+            current_state=f"running_at={service.running_at}",
+        )
     if any(op.status in IN_PROGRESS for op in operations.list_for_service(session=session, service_id=service_id)):
         raise Conflict(
             f"service {service_id} has an operation in progress; wait for it to finish",
@@ -221,3 +227,30 @@ def _refuse_shrinking_volumes(current: Plan, target: Plan) -> None:
                 "losing data (migrate to a new service instead)",
                 field="plan",
             )
+
+
+PRIMARY = "primary"
+DR = "dr"
+# What may be asked of a service while its DR copy serves it.
+_WHILE_AT_DR = frozenset({policy.Action.failback, policy.Action.backup})
+
+
+def request_dr_move(
+    *, session: Session, actor: Actor, service_id: uuid.UUID, kind: RequestKind, justification: str = ""
+) -> Request:
+    """Ask to fail a service over to the DR site, or back to the primary one: a request that an
+    operator approves, whose approval starts the workflow of that kind."""
+    service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.service_action(kind))
+    if kind.value not in workflows.load():
+        raise NotImplementedYet(f"the '{kind}' workflow is not available yet", field="action")
+    if service.status != ServiceStatus.active:
+        raise Conflict(f"'{kind}' needs an active service; it is {service.status}", current_state=service.status)
+    expected = PRIMARY if kind == RequestKind.failover else DR
+    if service.running_at != expected:
+        raise Conflict(
+            f"'{kind}' moves a service running at the {expected} site; this one runs at {service.running_at}",
+            current_state=f"running_at={service.running_at}",
+        )
+    return requests.submit_dr_move(
+        session=session, actor=actor, service=service, kind=kind, justification=justification
+    )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from orchestrator.config import get_settings
@@ -18,7 +18,7 @@ from orchestrator.errors import InvalidInput
 from orchestrator.operations import service as operations
 from orchestrator.operations import uploads
 from orchestrator.operations.models import OperationPublic
-from orchestrator.requests.models import RequestPublic
+from orchestrator.requests.models import RequestKind, RequestPublic
 from orchestrator.services import service as services
 from orchestrator.services.models import ServiceCredentials, ServicePublic, ServiceStatus
 from orchestrator.workflows import commands
@@ -111,6 +111,53 @@ def resize(service_id: uuid.UUID, body: ResizeBody, uow: UowDep, actor: ActorDep
     if done.request is not None:
         return ResizeAccepted(outcome="approval_needed", request=RequestPublic.model_validate(done.request))
     return ResizeAccepted(outcome="started", operation=OperationPublic.model_validate(done.operation))
+
+
+class DrMoveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    justification: str = Field(
+        default="", max_length=2000, description="Why: the operator who approves reads it (an outage, a drill...)."
+    )
+
+
+def _dr_move(
+    kind: RequestKind, service_id: uuid.UUID, body: DrMoveBody | None, uow: UowDep, actor: ActorDep
+) -> RequestPublic:
+    request = commands.request_dr_move(
+        session=uow.session,
+        actor=actor,
+        service_id=service_id,
+        kind=kind,
+        justification=body.justification if body is not None else "",
+    )
+    uow.commit()
+    return RequestPublic.model_validate(request)
+
+
+_DR_MOVE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Busy, not active, already at that site, or a move is already waiting for approval"},
+}
+
+
+@router.post(
+    "/{service_id}/actions/failover",
+    status_code=202,
+    summary="Ask to run the service at the DR site (restored there, DNS repointed); an operator approves",
+    responses=_DR_MOVE_RESPONSES,
+)
+def failover(service_id: uuid.UUID, uow: UowDep, actor: ActorDep, body: DrMoveBody | None = None) -> RequestPublic:
+    return _dr_move(RequestKind.failover, service_id, body, uow, actor)
+
+
+@router.post(
+    "/{service_id}/actions/failback",
+    status_code=202,
+    summary="Ask to bring a failed-over service back to the primary site; an operator approves",
+    responses=_DR_MOVE_RESPONSES,
+)
+def failback(service_id: uuid.UUID, uow: UowDep, actor: ActorDep, body: DrMoveBody | None = None) -> RequestPublic:
+    return _dr_move(RequestKind.failback, service_id, body, uow, actor)
 
 
 @router.post(
