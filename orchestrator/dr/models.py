@@ -31,3 +31,28 @@ class DrReport(SQLModel, table=True):
     signature: str = Field(sa_column=Column(String(128), nullable=False))  # Ed25519, base64
     key_id: str = Field(sa_column=Column(String(64), nullable=False))  # sha256 of the raw public key, hex
     recorded_at: datetime = timestamp_field()
+
+
+class SigningKeyPublic(SQLModel):
+    algorithm: str = "Ed25519"
+    key_id: str  # sha256 of the raw key, hex; every report names the key it was signed with
+    public_key_pem: str
+    public_key_base64: str  # the 32 raw bytes
+
+
+class ChainLinkPublic(SQLModel):
+    """One report as `tonle dr verify` checks it; what it is about is left out for another ministry's report."""
+
+    seq: int
+    id: uuid.UUID
+    recorded_at: str  # exactly as hashed
+    key_id: str
+    prev_hash: str
+    body_sha256: str
+    hash: str
+    signature: str
+    operation_id: uuid.UUID | None
+    service_id: uuid.UUID | None
+    ministry_id: uuid.UUID | None
+    kind: str | None
+    body: str | None  # the canonical JSON text as signed

@@ -2,7 +2,7 @@
 
 import typer
 
-from portal_api.cli import admin, client, devcloud, server, services
+from portal_api.cli import admin, client, devcloud, dr, server, services
 
 app = typer.Typer(
     help="Tonle: the provisioning orchestrator of the government data centre.",
@@ -14,4 +14,5 @@ client.register(app)
 app.add_typer(admin.app, name="admin", help="Ministries, users and tokens.")
 app.add_typer(server.db_app, name="db", help="Database migrations.")
 app.add_typer(services.app, name="service", help="Day-2 actions on deployed services.")
+app.add_typer(dr.app, name="dr", help="Disaster recovery: verify the signed report chain.")
 app.add_typer(devcloud.app, name="devcloud", help="The local data centre for development and tests.")
