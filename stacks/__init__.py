@@ -23,6 +23,18 @@ uses, and a missing one fails naming the key:
 | `tonle:image` | image name for servers |
 | `tonle:subnetPool` | name of the shared subnet pool tenant subnets are cut from |
 | `tonle:sshPublicKey` | the service's SSH public key, for the default user |
+| `tonle:copy` | optional; absent: the service itself; `drill` or `failover`: a copy of it at the DR site |
+| `tonle:copyId` | with `tonle:copy`: tells this copy from others (the operation's short id) |
+| `tonle:egressAllowed` | optional: CIDRs a `drill` copy may reach besides its subnet (S3 for instances) |
+
+Copies (`orchestrator/workflows/dr_copy.py` builds them, in a stack of their own). Every name,
+tag and description of a copy carries `<copy>-<copyId>` (`stacks/labels.py`), so it never collides
+with the service and what it leaves behind is found by name. A copy makes no DNS zone or record.
+- `drill`: isolated. Its security group has Neutron's default egress rules deleted and allows
+  egress only to its own subnet (the gateway there is the apt proxy) and `tonle:egressAllowed`;
+  its public ports open to the management network only. It has no way to production.
+- `failover`: the service for real at the DR site; ordinary egress and public ports. The
+  orchestrator repoints the production DNS records to it.
 
 Provider settings (`openstack:cloud`, `openstack:tenantName`, `openstack:region`) are set by
 the orchestrator for the ministry's project; programs use the default provider and never read

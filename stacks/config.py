@@ -13,6 +13,9 @@ import pulumi
 
 NAMESPACE = "tonle"
 
+#: What a copy of a service is for (`tonle:copy`; absent: the service itself). See stacks/__init__.py.
+COPY_MODES = frozenset({"drill", "failover"})
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -42,6 +45,14 @@ def _management_cidr(value: str) -> str:
     network = ipaddress.ip_network(value, strict=True)
     if network.prefixlen == 0:
         raise ValueError(f"tonle:managementCidr {value} would open SSH to everyone")
+    return str(network)
+
+
+def _egress_cidr(value: Any) -> str:
+    """A destination a drill's copy may reach: never the whole internet, or it would not be isolated."""
+    network = ipaddress.ip_network(str(value), strict=False)
+    if network.prefixlen == 0:
+        raise ValueError(f"tonle:egressAllowed {value} would let the copy reach everything")
     return str(network)
 
 
@@ -102,6 +113,26 @@ class StackConfig:
     @cached_property
     def ssh_public_key(self) -> str:
         return self._config.require("sshPublicKey")
+
+    @cached_property
+    def copy(self) -> str | None:
+        """None for the service itself; `drill` or `failover` for a copy of it at the DR site."""
+        value = self._config.get("copy")
+        if value is None:
+            return None
+        if value not in COPY_MODES:
+            raise ValueError(f"tonle:copy must be one of {sorted(COPY_MODES)}, got {value!r}")
+        return value
+
+    @cached_property
+    def copy_id(self) -> str:
+        """Tells one copy of the service from another (the drill's operation); required with `tonle:copy`."""
+        return self._config.require("copyId")
+
+    @cached_property
+    def egress_allowed(self) -> list[str]:
+        """CIDRs a drill's copy may reach besides its own subnet (the S3 endpoint for instances)."""
+        return [_egress_cidr(value) for value in self._config.get_object("egressAllowed") or []]
 
     def parameter(self, key: str) -> Any:
         if key not in self.parameters:

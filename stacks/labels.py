@@ -21,6 +21,9 @@ class Labels:
     request_id: str
     offering: str
     service_name: str
+    # A copy of the service (`drill-<id>`, `failover-<id>`): in every name, tag and description,
+    # so the copy never collides with the service and what it leaves can be found by name.
+    copy: str | None = None
 
     @classmethod
     def from_config(cls, config: StackConfig) -> "Labels":
@@ -30,6 +33,7 @@ class Labels:
             request_id=config.request_id,
             offering=config.offering,
             service_name=str(config.parameter("name")),
+            copy=f"{config.copy}-{config.copy_id}" if config.copy else None,
         )
 
     @property
@@ -38,7 +42,8 @@ class Labels:
 
     @property
     def prefix(self) -> str:
-        return f"{self.ministry}-{self.service_name}-{self.short_id}"
+        base = f"{self.ministry}-{self.service_name}-{self.short_id}"
+        return f"{base}-{self.copy}" if self.copy else base
 
     def name(self, role: str) -> str:
         """The cloud name of this service's resource that plays `role`, e.g. `health-portal-1a2b3c4d-net`."""
@@ -70,15 +75,17 @@ class Labels:
 
     def description(self, what: str) -> str:
         """Short enough for Designate (160 characters)."""
-        return f"{what}; ministry={self.ministry} service={self.service_id} request={self.request_id}"
+        text = f"{what}; ministry={self.ministry} service={self.service_id} request={self.request_id}"
+        return f"{text} copy={self.copy}" if self.copy else text
 
     def _facts(self) -> dict[str, str]:
-        return {
+        facts = {
             "ministry": self.ministry,
             "service": self.service_id,
             "request": self.request_id,
             "offering": self.offering,
         }
+        return {**facts, "copy": self.copy} if self.copy else facts
 
 
 def _trim_label(text: str, limit: int) -> str:

@@ -10,7 +10,7 @@ import pulumi_openstack as openstack
 
 from stacks.components.network import TenantNetwork, tenant_network
 from stacks.components.public_ip import floating_ip
-from stacks.components.security import PublicPort, hardened_security_group
+from stacks.components.security import Isolation, PublicPort, hardened_security_group
 from stacks.components.server import Server, server
 from stacks.config import StackConfig
 from stacks.labels import Labels
@@ -43,7 +43,14 @@ def public_server(
     volumes_gb: Mapping[str, int],
 ) -> PublicServer:
     network = tenant_network(config, labels)
-    hardened = hardened_security_group(labels, management_cidr=config.management_cidr, public_ports=public_ports)
+    # A drill's copy reaches its own subnet and the allowed CIDRs only; a failover copy is the
+    # service for real and keeps the ordinary egress.
+    isolation = (
+        Isolation(own_subnet=network.subnet.cidr, allowed=config.egress_allowed) if config.copy == "drill" else None
+    )
+    hardened = hardened_security_group(
+        labels, management_cidr=config.management_cidr, public_ports=public_ports, isolation=isolation
+    )
     machine = server(
         config,
         labels,

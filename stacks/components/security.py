@@ -1,8 +1,15 @@
 """A hardened security group: SSH and ping from the management network only, and the
 offering's public ports from anywhere. Nothing else comes in; Neutron's default egress rules
 stay, because servers fetch security updates.
+
+An isolated group (a drill's copy, `Isolation`) differs: its public ports open to the management
+network only (a copy of production data is nobody else's to read), and Neutron's default egress
+rules are deleted in favour of one rule per allowed destination (its own subnet, where the
+gateway's apt proxy is, and the S3 endpoint its restore reads from), so it has no way to
+production.
 """
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,28 +32,49 @@ class PublicPort:
 
 
 @dataclass(frozen=True)
+class Isolation:
+    """Where an isolated server may send packets: nothing else."""
+
+    own_subnet: pulumi.Input[str]
+    allowed: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class HardenedGroup:
     group: openstack.networking.SecGroup
     rules: list[openstack.networking.SecGroupRule]
 
 
 def hardened_security_group(
-    labels: Labels, *, management_cidr: str, public_ports: Sequence[PublicPort], role: str = "sg"
+    labels: Labels,
+    *,
+    management_cidr: str,
+    public_ports: Sequence[PublicPort],
+    role: str = "sg",
+    isolation: Isolation | None = None,
 ) -> HardenedGroup:
     group = openstack.networking.SecGroup(
         role,
         name=labels.name(role),
-        description=labels.description("hardened"),
+        description=labels.description("isolated" if isolation else "hardened"),
         tags=labels.tags,
+        # Only an isolated group loses Neutron's "anything out" rules; they are a create-time choice.
+        delete_default_rules=True if isolation else None,
     )
 
     def rule(
-        logical: str, *, protocol: str, port: int | None, source: str, what: str
+        logical: str,
+        *,
+        protocol: str | None,
+        port: int | None,
+        source: pulumi.Input[str],
+        what: str,
+        direction: str = "ingress",
     ) -> openstack.networking.SecGroupRule:
         return openstack.networking.SecGroupRule(
             f"{role}-{logical}",
             security_group_id=group.id,
-            direction="ingress",
+            direction=direction,
             ethertype="IPv4",
             protocol=protocol,
             port_range_min=port,
@@ -70,10 +98,34 @@ def hardened_security_group(
                 f"{public.protocol}-{public.port}-public",
                 protocol=public.protocol,
                 port=public.port,
-                source=ANYWHERE,
-                what=f"{public.purpose} from anywhere",
+                source=management_cidr if isolation else ANYWHERE,
+                what=f"{public.purpose} from {'management' if isolation else 'anywhere'}",
             )
         )
+    if isolation is not None:
+        rules.append(
+            rule(
+                "egress-own-subnet",
+                protocol=None,
+                port=None,
+                source=isolation.own_subnet,
+                what="egress to its own subnet",
+                direction="egress",
+            )
+        )
+        for cidr in isolation.allowed:
+            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+                raise ValueError(f"an isolated server may not reach {cidr}: that is everywhere")
+            rules.append(
+                rule(
+                    f"egress-{cidr.replace('/', '-')}",
+                    protocol=None,
+                    port=None,
+                    source=cidr,
+                    what=f"egress to {cidr}",
+                    direction="egress",
+                )
+            )
     return HardenedGroup(group=group, rules=rules)
 
 

@@ -26,6 +26,11 @@ def website(config: StackConfig, labels: Labels, *, groups: Sequence[str], volum
     """Reads the `domain`, `admin_email` and optional `aliases` parameters."""
     domain = str(config.parameter("domain"))
     server = public_server(config, labels, role="web", groups=groups, public_ports=WEB_PORTS, volumes_gb=volumes_gb)
+    if config.copy is not None:
+        # A copy at the DR site publishes nothing: a drill is reached by address with the name as
+        # SNI, and a failover's names are the production records, repointed by the orchestrator.
+        names = [domain, *(str(alias) for alias in config.parameters.get("aliases", []) if alias != domain)]
+        return Website(domain=domain, dns_names=names, server=server)
     names = address_records(
         labels,
         domain=domain,
