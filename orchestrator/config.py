@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     upload_retention_hours: int = Field(
         default=72, ge=0, description="How long a failed operation's upload is kept for a retry."
     )
+    scheduled_drills_max_parallel: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Drills the schedule (each policy's drill_every_days) keeps in progress at once; 0: no schedule.",
+    )
     token_default_days: int = Field(default=90, ge=1, description="Lifetime of a token issued without one.")
     token_max_days: int = Field(default=365, ge=1, description="Longest lifetime a token may be issued with.")
 

@@ -184,6 +184,17 @@ def require_any(actor: Actor, actions: frozenset[Action]) -> None:
         raise PermissionDenied(f"{describe(actor)} may not {' or '.join(sorted(a.value for a in actions))}")
 
 
+def require_data_centre(actor: Actor, action: Action) -> None:
+    """Raise unless the actor may do `action` on every ministry at once (a data-centre-wide drill
+    campaign): a grant bound to one ministry is not enough, whatever that ministry."""
+    principal = principal_of(actor)
+    if not allowed(actor, action) or principal in MINISTRY_BOUND:
+        raise PermissionDenied(
+            f"{describe(actor)} may not {action.value} across the data centre; that is for: "
+            + ", ".join(sorted(p.value for p in POLICY[action] - MINISTRY_BOUND if p != P.system))
+        )
+
+
 def who_may(action: Action) -> str:
     return ", ".join(sorted(p.value for p in POLICY[action] if p != P.system))
 

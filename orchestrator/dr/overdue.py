@@ -41,7 +41,7 @@ def due(*, now: datetime, drill_every_days: int, last_passed_at: datetime | None
 
 def has_backups(service: Service) -> bool:
     """Whether the service's offering has a backup tier: only those have restore points to drill."""
-    return catalog.get_offering(service.offering_id).backup_tier != "none"
+    return policies.tier_name(catalog.get_offering(service.offering_id)) is not None
 
 
 def drillable_services(*, session: Session, ministry_id: uuid.UUID | None) -> Sequence[Service]:
