@@ -23,6 +23,8 @@ os.environ.setdefault("TONLE_JOB_RETRY_WAIT_SECONDS", "0")
 os.environ.setdefault("TONLE_STALLED_AFTER_SECONDS", "5")
 # Integration tests are about the API, queue and pipeline; the cloud tier runs the real engine.
 os.environ.setdefault("TONLE_ENGINE", "noop")
+# The drill schedule would drill every test's services behind its back; its test calls it directly.
+os.environ.setdefault("TONLE_SCHEDULED_DRILLS_MAX_PARALLEL", "0")
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,21 @@ from functools import lru_cache
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from orchestrator.actors import SYSTEM
+from orchestrator.actors import SYSTEM, Actor
 from orchestrator.auth import service as auth
 from orchestrator.config import get_settings
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.dr import campaigns
 from orchestrator.operations import service as operations
 from orchestrator.operations import uploads
-from orchestrator.operations.models import Operation, OperationStatus
+from orchestrator.operations.models import FINISHED, Operation, OperationKind, OperationStatus
 from orchestrator.ports import Adapters
 from orchestrator.requests import service as requests
 from orchestrator.services.models import Service
-from orchestrator.workflows import runner
+from orchestrator.workflows import commands, runner
 
 log = logging.getLogger("tonle.queue")
 
@@ -68,6 +69,8 @@ def run_operation(context: JobContext, operation_id: str) -> str:
     job = context.job
     final_attempt = job.attempts + 1 >= get_settings().job_max_attempts
     outcome = runner.run(uuid.UUID(operation_id), adapters=current_adapters(), final_attempt=final_attempt)
+    if outcome.status in FINISHED:
+        _advance_campaign_of(uuid.UUID(operation_id))
     return str(outcome.status)
 
 
@@ -106,6 +109,68 @@ def purge_uploads(timestamp: int) -> None:
         uploads.purge_expired(session=uow.session)
         auth.purge_stale_stream_leases(session=uow.session)
         uow.commit()
+
+
+@tasks.task(name="advance_campaign")
+def advance_campaign(campaign_id: str) -> None:
+    _advance_campaign(uuid.UUID(campaign_id))
+
+
+@tasks.periodic(cron="* * * * *", periodic_id="advance_campaigns")
+@tasks.task(name="advance_campaigns", queueing_lock="advance_campaigns")
+def advance_campaigns(timestamp: int) -> None:
+    """Start the next drills of open DR campaigns: the backstop of the start made when a drill
+    finishes (a crash between the two loses nothing)."""
+    with session_scope() as session:
+        open_ones = campaigns.open_campaigns(session=session)
+    for campaign_id in open_ones:
+        _advance_campaign(campaign_id)
+
+
+@tasks.periodic(cron="41 * * * *", periodic_id="schedule_drills")
+@tasks.task(name="schedule_drills", queueing_lock="schedule_drills")
+def schedule_drills(timestamp: int) -> None:
+    """Drill services due per their backup policy, as the system, a bounded campaign at a time."""
+    max_parallel = get_settings().scheduled_drills_max_parallel
+    if max_parallel == 0:
+        return
+    with unit_of_work() as uow:
+        campaign = campaigns.schedule_due(session=uow.session, max_parallel=max_parallel)
+        uow.commit()
+    if campaign is not None:
+        _advance_campaign(campaign.id)
+
+
+def defer_campaign(campaign_id: uuid.UUID) -> None:
+    """Start a campaign's first drills in a worker, soon."""
+    try:
+        advance_campaign.configure(queueing_lock=f"campaign:{campaign_id}").defer(campaign_id=str(campaign_id))
+    except AlreadyEnqueued:
+        log.debug("campaign %s already has a waiting job", campaign_id)
+
+
+def _advance_campaign(campaign_id: uuid.UUID) -> None:
+    with unit_of_work() as uow:
+        started = campaigns.advance(session=uow.session, campaign_id=campaign_id, start_drill=_start_drill)
+        uow.commit()
+    if started:
+        log.info("campaign %s started %d drill(s)", campaign_id, len(started))
+
+
+def _advance_campaign_of(operation_id: uuid.UUID) -> None:
+    """A drill of a campaign finished: its slot is free for the next one. A failure here is left
+    to the periodic advance; the operation's outcome stands."""
+    try:
+        with session_scope() as session:
+            campaign_id = campaigns.campaign_of(session=session, operation_id=operation_id)
+        if campaign_id is not None:
+            _advance_campaign(campaign_id)
+    except Exception:
+        log.exception("advancing the campaign of operation %s failed; the periodic advance retries", operation_id)
+
+
+def _start_drill(session: Session, actor: Actor, service_id: uuid.UUID) -> Operation:
+    return commands.run_action(session=session, actor=actor, service_id=service_id, action=OperationKind.drill)
 
 
 async def recover_stalled(app: procrastinate.App) -> int:

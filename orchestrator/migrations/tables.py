@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from orchestrator.audit.models import AuditEntry
 from orchestrator.auth.models import ApiToken, User
 from orchestrator.backup.models import BackupPolicy, RestorePoint
+from orchestrator.dr.campaign_models import DrCampaign, DrCampaignDrill
 from orchestrator.dr.models import DrReport
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
@@ -20,6 +21,8 @@ __all__ = [
     "AuditEntry",
     "BackupPolicy",
     "CertificateAuthority",
+    "DrCampaign",
+    "DrCampaignDrill",
     "DrReport",
     "Event",
     "Ministry",
