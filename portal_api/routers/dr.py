@@ -17,14 +17,29 @@ router = APIRouter(tags=["disaster recovery"])
 MAX_CHAIN_PAGE = 1000
 
 
-def _wants_html(accept: str | None) -> bool:
-    """HTML only when asked for ahead of JSON: API clients sending `*/*` keep getting JSON."""
-    if not accept:
-        return False
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    html = kinds.index("text/html") if "text/html" in kinds else None
-    as_json = kinds.index("application/json") if "application/json" in kinds else None
-    return html is not None and (as_json is None or html < as_json)
+def _listed(accept: str) -> dict[str, tuple[float, int]]:
+    """Each media type of an Accept header with its q-value and position (its first listing)."""
+    listed: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip().lower() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        listed.setdefault(media, (quality, position))
+    return listed
+
+
+def wants_html(accept: str | None) -> bool:
+    """HTML only when preferred to JSON (by q-value, then order); `*/*` and no header keep JSON."""
+    listed = _listed(accept or "")
+    html_q, html_at = listed.get("text/html", (0.0, 0))
+    json_q, json_at = listed.get("application/json", (0.0, 0))
+    return html_q > 0 and (html_q > json_q or (html_q == json_q and html_at < json_at))
 
 
 def _integrity(report: DrReport) -> dict[str, Any]:
@@ -63,7 +78,7 @@ def get_report(
 ) -> Response:
     report = dr_reports.get(session=session, actor=actor, operation_id=operation_id)
     headers = {"Cache-Control": "no-store", "Vary": "Accept"}
-    if _wants_html(accept):
+    if wants_html(accept):
         headers["Content-Security-Policy"] = page.CONTENT_SECURITY_POLICY
         return HTMLResponse(page.render(report), headers=headers)
     return JSONResponse({**json.loads(report.body), "integrity": _integrity(report)}, headers=headers)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orchestrator.config import get_settings
 from orchestrator.dr import chain, signing
 from orchestrator.dr.models import GENESIS_HASH
+from portal_api.routers.dr import wants_html
 
 pytestmark = pytest.mark.unit
 
@@ -231,3 +232,23 @@ def test_the_problem_names_the_report_its_position_and_its_operation() -> None:
         f"report {links[0].id} (#1, drill operation {links[0].operation_id}): "
         "its signature is not valid for the orchestrator's key"
     )
+
+
+# Content negotiation of the report route
+
+
+@pytest.mark.parametrize(
+    ("accept", "html"),
+    [
+        (None, False),
+        ("*/*", False),
+        ("application/json, text/html", False),
+        ("text/html;q=0.1, application/json", False),
+        ("text/html;q=0", False),
+        ("text/html", True),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # a browser
+        ("application/json;q=0.5, text/html", True),
+    ],
+)
+def test_html_only_when_preferred_to_json(accept: str | None, html: bool) -> None:
+    assert wants_html(accept) is html
