@@ -10,7 +10,18 @@ from orchestrator.bootstrap import bootstrap
 from orchestrator.catalog import service as catalog
 from portal_api import problems
 from portal_api.input_guard import InputGuard
-from portal_api.routers import audit, dr, dr_campaigns, health, ministries, operations, requests, services, users
+from portal_api.routers import (
+    audit,
+    backups,
+    dr,
+    dr_campaigns,
+    health,
+    ministries,
+    operations,
+    requests,
+    services,
+    users,
+)
 from portal_api.routers import catalog as catalog_routes
 
 log = logging.getLogger(__name__)
@@ -44,7 +55,19 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(InputGuard)
-    for module in (health, catalog_routes, requests, services, operations, ministries, users, audit, dr, dr_campaigns):
+    for module in (
+        health,
+        catalog_routes,
+        requests,
+        services,
+        backups,
+        operations,
+        ministries,
+        users,
+        audit,
+        dr,
+        dr_campaigns,
+    ):
         app.include_router(module.router)
     return app
 

@@ -94,3 +94,4 @@ class RestorePointPublic(SQLModel):
     size_bytes: int
     checksum: str
     operation_id: uuid.UUID | None
+    pruned_at: datetime | None

@@ -2,7 +2,8 @@
 
 One job per operation run, locked per stack so two runs never touch one stack at once.
 Periodic tasks recover from crashes: jobs of dead workers are resumed, operations whose job
-was never deferred are deferred again, and undecided requests expire.
+was never deferred are deferred again, and undecided requests expire. Others keep schedules:
+backups per each service's policy, and the restore-point catalogue in step with the repositories.
 """
 
 import logging
@@ -17,7 +18,10 @@ from sqlmodel import Session, col, select
 
 from orchestrator.actors import SYSTEM, Actor
 from orchestrator.auth import service as auth
+from orchestrator.backup import catalogue as backup_catalogue
+from orchestrator.backup import schedule as backup_schedule
 from orchestrator.config import get_settings
+from orchestrator.database.columns import utcnow
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.dr import campaigns
@@ -171,6 +175,28 @@ def _advance_campaign_of(operation_id: uuid.UUID) -> None:
 
 def _start_drill(session: Session, actor: Actor, service_id: uuid.UUID) -> Operation:
     return commands.run_action(session=session, actor=actor, service_id=service_id, action=OperationKind.drill)
+
+
+@tasks.periodic(cron="*/5 * * * *", periodic_id="backups")
+@tasks.task(name="start_due_backups", queueing_lock="start_due_backups")
+def start_due_backups(timestamp: int) -> None:
+    """Backups per each service's policy, started as the system; misses are recorded on the policy."""
+    outcomes = backup_schedule.run(now=utcnow(), start=_start_backup)
+    if outcomes:
+        log.info("backup schedule: %s", ", ".join(f"{type(o).__name__.lower()} {o.service_id}" for o in outcomes))
+
+
+@tasks.periodic(cron="41 */6 * * *", periodic_id="restore_points")
+@tasks.task(name="sync_restore_points", queueing_lock="sync_restore_points")
+def sync_restore_points(timestamp: int) -> None:
+    """Catalogue snapshots the hosts' own timers took, and mark the ones retention pruned."""
+    backup_catalogue.sync_all(adapters=current_adapters(), on_event=lambda event: log.info("%s", event.message))
+
+
+def _start_backup(session: Session, service: Service, parameters: dict[str, object]) -> uuid.UUID:
+    return commands.start(
+        session=session, actor=SYSTEM, service=service, kind=OperationKind.backup, parameters=dict(parameters)
+    ).id
 
 
 async def recover_stalled(app: procrastinate.App) -> int:

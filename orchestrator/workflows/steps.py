@@ -7,6 +7,7 @@ retry will not fix. A workflow module picks the steps it needs and adds its own.
 from pathlib import Path
 from typing import Any
 
+from orchestrator.backup import policies
 from orchestrator.noop import NoopEngine
 from orchestrator.ports import PlaybookRun, ProgressEvent, StepFailed
 from orchestrator.workflows.context import StepContext
@@ -123,8 +124,14 @@ def backup_vars(ctx: StepContext) -> dict[str, Any]:
     return {
         **target,
         "restic_password": ctx.restic_password,
-        "retention": dict(ctx.inputs.offering.backup_retention),
+        # The service's backup policy's (made from its tier on first use): what forget/prune keeps.
+        "retention": _policy_retention(ctx),
     }
+
+
+def _policy_retention(ctx: StepContext) -> dict[str, int]:
+    with ctx.transaction() as session:
+        return dict(policies.get(session=session, service_id=ctx.inputs.service_id).retention)
 
 
 # Build (or rebuild) the stack, configure its hosts, check it answers: provision and modify.
