@@ -54,19 +54,23 @@ class Readiness(StrEnum):
 
 @dataclass(frozen=True)
 class Round(Generic[K]):
-    start: list[K]
+    slots: int  # how many drills may start now
+    candidates: list[K]  # the ones ready to start, in order: start them until the slots are full
     skip: list[K]
 
 
 def plan_round(*, waiting: Sequence[tuple[K, Readiness]], in_progress: int, max_parallel: int) -> Round[K]:
-    """Which waiting drills to start now (in order, into the free slots) and which to give up.
+    """Which waiting drills may start now (in order, into the free slots) and which to give up.
 
     A busy service keeps its place and lets the next one go first; a service that is gone is
-    skipped whether or not a slot is free.
+    skipped whether or not a slot is free. A candidate that turns out not to start leaves its
+    slot to the next candidate.
     """
-    free = max(0, max_parallel - in_progress)
-    ready = [drill for drill, readiness in waiting if readiness == Readiness.ready]
-    return Round(start=ready[:free], skip=[drill for drill, readiness in waiting if readiness == Readiness.gone])
+    return Round(
+        slots=max(0, max_parallel - in_progress),
+        candidates=[drill for drill, readiness in waiting if readiness == Readiness.ready],
+        skip=[drill for drill, readiness in waiting if readiness == Readiness.gone],
+    )
 
 
 def resolve_ministry(*, session: Session, actor: Actor, ministry: str) -> Ministry:
@@ -210,13 +214,17 @@ def advance(*, session: Session, campaign_id: uuid.UUID, start_drill: StartDrill
         service = session.get(Service, drill.service_id)
         drill.skipped_reason = f"the service is {service.status if service else 'gone'}"
         session.add(drill)
-    for drill in plan.start:
+    for drill in plan.candidates:
+        if len(started) == plan.slots:
+            break
         assert actor is not None  # no actor, nothing waits
         try:
             with session.begin_nested():
                 operation = start_drill(session, actor, drill.service_id)
-        except Conflict:
-            continue  # busy after all (it started something meanwhile): it keeps its place
+        except Conflict as refused:
+            if _readiness(session=session, service_id=drill.service_id) == Readiness.busy:
+                continue  # something started on it meanwhile: it keeps its place
+            drill.skipped_reason = str(refused)[:500]  # e.g. it runs at the DR site since a failover
         except NotImplementedYet:
             break  # no drill workflow in this process yet: everything waits
         except (NotFound, PermissionDenied, InvalidInput) as refused:
@@ -224,10 +232,9 @@ def advance(*, session: Session, campaign_id: uuid.UUID, start_drill: StartDrill
         else:
             drill.operation_id, drill.started_at = operation.id, utcnow()
             started.append(operation.id)
-            in_progress += 1
         session.add(drill)
     still_waiting = any(drill.operation_id is None and drill.skipped_reason is None for drill in drills)
-    if not still_waiting and in_progress == 0:
+    if not still_waiting and in_progress + len(started) == 0:
         campaign.finished_at = utcnow()
         session.add(campaign)
     session.flush()

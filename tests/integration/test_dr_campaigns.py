@@ -25,6 +25,7 @@ from orchestrator.database.core import database_url
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.dr import campaigns, reports
 from orchestrator.dr.campaign_models import DrCampaign, DrCampaignDrill
+from orchestrator.jobs import queue
 from orchestrator.operations.models import IN_PROGRESS, Operation, OperationStatus
 from orchestrator.ports import StepFailed
 from orchestrator.workflows import commands
@@ -152,6 +153,9 @@ def test_a_campaign_keeps_at_most_max_parallel_drills_in_progress_and_sums_them_
         counts = client.get(url, headers=tenant.requester.headers).json()["counts"]
         assert counts["running"] == len(in_progress) and counts["pending"] == 5 - len(ops), counts
         assert counts["passed"] + counts["failed"] == finished, counts
+        # The periodic advance (the backstop after a crash) run on top changes nothing: the slots are full.
+        queue.advance_campaigns(0)
+        assert len([op for op in drill_operations(services) if op.status in IN_PROGRESS]) == len(in_progress)
         oldest = min(in_progress, key=lambda op: op.created_at)
         assert oldest.status == OperationStatus.waiting
         rto, rpo, passed = figures[finished]
@@ -175,6 +179,31 @@ def test_a_campaign_keeps_at_most_max_parallel_drills_in_progress_and_sums_them_
     # Another ministry's people: the campaign does not exist for them.
     assert client.get(url, headers=other_tenant.requester.headers).status_code == 404
     assert client.get(url, headers=platform.operator.headers).status_code == 200  # operators read everything
+
+
+def test_a_service_that_cannot_be_drilled_is_skipped_with_the_reason_and_the_campaign_ends(
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None], drill_double: None
+) -> None:
+    at_dr, at_primary = active_services(client, tenant, platform, work, 2)
+    with psycopg.connect(database_url()) as conn:  # as after a failover: it runs at the DR site
+        conn.execute("UPDATE service SET running_at = 'dr' WHERE id = %s", (at_dr,))
+    operator = Actor(user_id=platform.operator.user_id, username="op", role=Role.operator, ministry_id=None)
+    started = client.post(
+        "/v1/dr/campaigns", json={"ministry": tenant.code, "max_parallel": 1}, headers=tenant.automation.headers
+    )
+    assert started.status_code == 201, started.text
+    url = f"/v1/dr/campaigns/{started.json()['id']}"
+    work()
+    (running,) = [op for op in drill_operations([at_dr, at_primary]) if op.status in IN_PROGRESS]
+    assert str(running.service_id) == at_primary  # the one it could not drill gave its slot away
+    go(operator, running.id, rto=50.0, rpo=5.0)
+    work()
+
+    summary = client.get(url, headers=tenant.requester.headers).json()
+    assert summary["counts"] == {"pending": 0, "running": 0, "passed": 1, "failed": 0, "skipped": 1}
+    assert summary["finished_at"] is not None and summary["started_by"] == tenant.automation.username
+    (skipped,) = [d for d in summary["drills"] if d["state"] == "skipped"]
+    assert skipped["service_id"] == at_dr and "runs at the DR site" in skipped["skipped_reason"]
 
 
 def test_overdue_lists_services_never_drilled_or_drilled_too_long_ago(

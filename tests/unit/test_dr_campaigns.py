@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator import policy
 from orchestrator.actors import SYSTEM, Actor, Role
-from orchestrator.dr.campaigns import Readiness, plan_round
+from orchestrator.dr.campaigns import Readiness, Round, plan_round
 from orchestrator.dr.overdue import due
 from orchestrator.errors import PermissionDenied
 
@@ -18,24 +18,34 @@ R = Readiness
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
+def starts(plan: Round[str]) -> list[str]:
+    """What a round starts when every candidate does start."""
+    return plan.candidates[: plan.slots]
+
+
 def test_a_round_fills_only_the_free_slots_in_order() -> None:
     waiting = [("a", R.ready), ("b", R.ready), ("c", R.ready)]
-    assert plan_round(waiting=waiting, in_progress=0, max_parallel=2).start == ["a", "b"]
-    assert plan_round(waiting=waiting, in_progress=1, max_parallel=2).start == ["a"]
-    assert plan_round(waiting=waiting, in_progress=2, max_parallel=2).start == []
-    # More in progress than allowed (the limit was met when they started): still nothing starts.
-    assert plan_round(waiting=waiting, in_progress=3, max_parallel=2).start == []
+    assert starts(plan_round(waiting=waiting, in_progress=0, max_parallel=2)) == ["a", "b"]
+    assert starts(plan_round(waiting=waiting, in_progress=1, max_parallel=2)) == ["a"]
+    assert starts(plan_round(waiting=waiting, in_progress=2, max_parallel=2)) == []
+    # More in progress than allowed (the limit was lowered or met when they started): nothing starts.
+    assert plan_round(waiting=waiting, in_progress=3, max_parallel=2).slots == 0
+
+
+def test_a_candidate_that_does_not_start_leaves_its_slot_to_the_next() -> None:
+    plan = plan_round(waiting=[("a", R.ready), ("b", R.ready), ("c", R.ready)], in_progress=1, max_parallel=2)
+    assert plan.slots == 1 and plan.candidates == ["a", "b", "c"]
 
 
 def test_a_busy_service_keeps_its_place_and_lets_the_next_one_go() -> None:
     plan = plan_round(waiting=[("a", R.busy), ("b", R.ready), ("c", R.ready)], in_progress=1, max_parallel=2)
-    assert plan.start == ["b"]
+    assert starts(plan) == ["b"]
     assert plan.skip == []
 
 
 def test_a_service_that_is_gone_is_skipped_even_with_no_free_slot() -> None:
     plan = plan_round(waiting=[("a", R.gone), ("b", R.ready), ("c", R.gone)], in_progress=2, max_parallel=2)
-    assert plan.start == []
+    assert starts(plan) == []
     assert plan.skip == ["a", "c"]
 
 
