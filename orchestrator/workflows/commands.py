@@ -2,6 +2,7 @@
 decommission, resize, run a day-2 action. None of these commits: the caller's unit of work does."""
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,9 +164,11 @@ def run_action(
     service_id: uuid.UUID,
     action: str,
     upload: uploads.ReceivedFile | None = None,
+    body: Mapping[str, Any] | None = None,
 ) -> Operation:
-    """A day-2 action: a workflow module that says it is one, or else the playbook the offering
-    names for `action`, optionally with an uploaded file."""
+    """A day-2 action: a workflow module that says it is one (with the parameters its JSON
+    `body` gives, as the workflow checks them), or else the playbook the offering names for
+    `action`, optionally with an uploaded file."""
     workflow = workflows.load().get(action)
     if workflow is not None and workflow.day2_action:
         service = _idle_service(
@@ -175,13 +178,18 @@ def run_action(
             raise Conflict(f"'{action}' needs an active service; it is {service.status}", current_state=service.status)
         if upload is not None:
             raise InvalidInput(f"'{action}' takes no file", field="body")
-        return start(session=session, actor=actor, service=service, kind=action)
+        if body and workflow.check_parameters is None:
+            raise InvalidInput(f"'{action}' takes no parameters", field="body")
+        checked = workflow.check_parameters(body or {}) if workflow.check_parameters else None
+        return start(session=session, actor=actor, service=service, kind=action, parameters=checked)
     if action in _KINDS_TO_COME and workflow is None:
         # Not found, then forbidden, then not built yet: the policy answers first.
         found = services.get(session=session, actor=actor, service_id=service_id)
         policy.require(actor, policy.service_action(action), ministry_id=found.ministry_id)
         raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
     service = _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
+    if body:
+        raise InvalidInput(f"'{action}' takes no parameters", field="body")
     parameters: dict[str, Any] = {"action": action}
     if upload is not None:
         upload_id = uploads.store(session=session, actor=actor, service=service, received=upload)

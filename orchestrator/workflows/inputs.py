@@ -36,6 +36,15 @@ class Platform:
 
 
 @dataclass(frozen=True)
+class StackCopy:
+    """A copy of the service at the DR site, in a stack of its own (`stacks/__init__.py`)."""
+
+    mode: str  # "drill" (isolated) or "failover"
+    copy_id: str  # in every name of the copy
+    egress_allowed: tuple[str, ...] = ()  # CIDRs a drill's copy may reach besides its subnet
+
+
+@dataclass(frozen=True)
 class ServiceInputs:
     ministry_id: uuid.UUID
     ministry_code: str
@@ -50,6 +59,7 @@ class ServiceInputs:
     ssh_public_key: str | None = None
     action: str | None = None  # a day-2 action's name
     tags: Mapping[str, str] = field(default_factory=dict)
+    copy: StackCopy | None = None
 
     def stack_config(self) -> dict[str, Any]:
         """The stack's Pulumi config, except the site and provider keys (the tenancy adds them)."""
@@ -68,6 +78,10 @@ class ServiceInputs:
         }
         if self.ssh_public_key:
             config["tonle:sshPublicKey"] = self.ssh_public_key
+        if self.copy is not None:
+            config["tonle:copy"] = self.copy.mode
+            config["tonle:copyId"] = self.copy.copy_id
+            config["tonle:egressAllowed"] = list(self.copy.egress_allowed)
         return config
 
     def stack_tags(self) -> dict[str, str]:

@@ -36,6 +36,8 @@ class Finish:
 
 
 FinishHook = Callable[[Finish], None]
+# A day-2 action's JSON body, checked (raising InvalidInput) and turned into the operation's parameters.
+ParameterCheck = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Workflow:
     # Started by `POST /v1/services/{id}/actions/<kind>` on an active service; the policy's
     # action for that name decides who may.
     day2_action: bool = False
+    # What such an action takes in its JSON body; None: it takes none.
+    check_parameters: ParameterCheck | None = None
 
     def __post_init__(self) -> None:
         names = [step.name for step in self.steps]

@@ -93,7 +93,14 @@ def destroy(ctx: StepContext) -> None:
     ctx.adapters.engine.destroy(ctx.inputs.stack_name, ctx.emit)
 
 
-def run_playbook(ctx: StepContext, playbook: str, *, files: dict[str, Path] | None = None) -> None:
+def run_playbook(
+    ctx: StepContext,
+    playbook: str,
+    *,
+    files: dict[str, Path] | None = None,
+    extra_vars: dict[str, Any] | None = None,
+) -> None:
+    """`extra_vars` add to the inputs' vars what one run needs (a restore's snapshot)."""
     secret_vars = dict(ctx.secret_vars)
     if ctx.inputs.offering.backup_tier != "none" and "backup" not in secret_vars:
         secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
@@ -101,7 +108,7 @@ def run_playbook(ctx: StepContext, playbook: str, *, files: dict[str, Path] | No
     run = PlaybookRun(
         playbook=playbook,
         hosts=hosts,
-        extra_vars=ctx.inputs.ansible_vars(endpoints=ctx.outputs.get("endpoints") or {}),
+        extra_vars={**ctx.inputs.ansible_vars(endpoints=ctx.outputs.get("endpoints") or {}), **(extra_vars or {})},
         secret_vars=secret_vars,
         ssh_private_key=ctx.ssh_private_key,
         label=ctx.label,

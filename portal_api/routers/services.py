@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
@@ -249,7 +249,16 @@ def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
     summary="Other day-2 actions the offering defines (e.g. restart); backup, restore, drill, failover, failback",
     responses={501: {"description": "The action's workflow has not landed yet"}},
 )
-def day2_action(service_id: uuid.UUID, action: str, uow: UowDep, actor: ActorDep) -> OperationPublic:
-    operation = commands.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
+def day2_action(
+    service_id: uuid.UUID,
+    action: str,
+    uow: UowDep,
+    actor: ActorDep,
+    body: Annotated[
+        dict[str, Any] | None,
+        Body(description='The action\'s parameters, for those that take some (drill: `{"restore_point": "<id>"}`)'),
+    ] = None,
+) -> OperationPublic:
+    operation = commands.run_action(session=uow.session, actor=actor, service_id=service_id, action=action, body=body)
     uow.commit()
     return OperationPublic.model_validate(operation)

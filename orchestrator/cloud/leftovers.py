@@ -1,0 +1,88 @@
+"""Cleanup verification: what a copy of a service (a drill's, a failover's) left in the ministry's
+project at a site, asked of the cloud's own APIs after its stack was destroyed.
+
+The engine's word that a destroy succeeded is not the proof: its state can miss what a crash
+made between a create call and the checkpoint. So every kind of resource a copy's stack makes is
+listed in the project and matched on the copy's marks (`stacks/labels.py`): Neutron tags
+`copy=<copy>` and `service=<id>`, Nova and Cinder metadata `tonle_copy` / `tonle_service`.
+Router interfaces and volume attachments carry no marks; they cannot outlive their router or
+server, which do.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from orchestrator.cloud.sites import CloudConfigError, connect, site
+from orchestrator.cloud.tenancy import OpenStackTenancy, project_name
+from orchestrator.config import Settings, get_settings
+from orchestrator.ports import Adapters, StepFailed, TransientError
+
+
+class LeftoverFinder(Protocol):
+    def find(self, *, ministry_code: str, site_name: str, service_id: str, copy: str) -> list[str]:
+        """Each resource of the copy still in the ministry's project at the site, as
+        `<kind> <name> (<id>)`; [] when nothing is left."""
+        ...
+
+
+class OpenStackLeftovers:
+    """Looks as the site's own user, in the ministry's project (where the copy was built)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def find(self, *, ministry_code: str, site_name: str, service_id: str, copy: str) -> list[str]:
+        try:
+            target = site(self.settings, site_name)
+            conn = connect(self.settings, target.cloud, project_name=project_name(ministry_code))
+        except CloudConfigError as exc:
+            raise StepFailed(str(exc)) from exc
+        tags = {f"copy={copy}", f"service={service_id}"}
+        metadata = {"tonle_copy": copy, "tonle_service": service_id}
+        try:
+            found = [
+                *_with_metadata("server", conn.compute.servers(), metadata),
+                *_with_metadata("volume", conn.block_storage.volumes(), metadata),
+                *_tagged("floating ip", conn.network.ips(), tags),
+                *_tagged("port", conn.network.ports(), tags),
+                *_tagged("router", conn.network.routers(), tags),
+                *_tagged("subnet", conn.network.subnets(), tags),
+                *_tagged("network", conn.network.networks(), tags),
+                *_tagged("security group", conn.network.security_groups(), tags),
+            ]
+        except Exception as exc:
+            from keystoneauth1 import exceptions as ks
+
+            if isinstance(exc, ks.ConnectFailure | ks.ConnectTimeout | ks.ServiceUnavailable | ks.GatewayTimeout):
+                raise TransientError(f"listing what the copy left: {exc}") from exc
+            raise
+        finally:
+            conn.close()
+        return found
+
+
+def _tagged(kind: str, resources: Iterable[Any], marks: set[str]) -> list[str]:
+    """Neutron resources whose tags hold every mark."""
+    return [_label(kind, resource) for resource in resources if marks <= set(resource.tags or [])]
+
+
+def _with_metadata(kind: str, resources: Iterable[Any], marks: dict[str, str]) -> list[str]:
+    """Nova and Cinder resources whose metadata hold every mark."""
+    return [
+        _label(kind, resource)
+        for resource in resources
+        if all((resource.metadata or {}).get(key) == value for key, value in marks.items())
+    ]
+
+
+def _label(kind: str, resource: Any) -> str:
+    name = getattr(resource, "name", None) or getattr(resource, "floating_ip_address", None)
+    return f"{kind} {name} ({resource.id})" if name else f"{kind} {resource.id}"
+
+
+def finder_for(adapters: Adapters) -> LeftoverFinder | None:
+    """The finder for the cloud the adapters build in; None when they touch no cloud (the no-op
+    adapters), where nothing was made and nothing can be verified."""
+    if isinstance(adapters.tenancy, OpenStackTenancy):
+        return OpenStackLeftovers(adapters.tenancy.settings or get_settings())
+    return None
