@@ -272,6 +272,18 @@ def test_who_may_start_a_campaign(
     assert start({"ministry": str(tenant.ministry_id)}, tenant.automation.headers).status_code == 201
     assert start({"ministry": tenant.code}, tenant.approver.headers).status_code == 201
 
+    # A whole-data-centre campaign (a finished, empty one: a live one would drill every test's services)
+    # is seen only by those who see every ministry.
+    with unit_of_work() as uow:
+        whole_dc = DrCampaign(max_parallel=2, started_by_name="admin", finished_at=utcnow())
+        uow.session.add(whole_dc)
+        uow.commit()
+        url = f"/v1/dr/campaigns/{whole_dc.id}"
+    assert client.get(url, headers=tenant.requester.headers).status_code == 404
+    assert client.get(url, headers=tenant.automation.headers).status_code == 404
+    for sees_all in (platform.operator, platform.admin, platform.automation):
+        assert client.get(url, headers=sees_all.headers).status_code == 200
+
 
 def test_the_schedule_drills_services_due_with_a_restore_point_and_not_tried_today(
     client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
