@@ -124,7 +124,7 @@ CASES = [
     Case(
         "day-2 action not yet built",
         "POST",
-        lambda w: f"/v1/services/{w.service_id}/actions/drill",
+        lambda w: f"/v1/services/{w.service_id}/actions/restore",
         # The policy answers before the missing workflow: operators do not act on ministries' services.
         everyone(501, operator=403, other_requester=404, other_approver=404),
     ),
