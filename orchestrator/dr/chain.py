@@ -104,6 +104,7 @@ class Outcome:
     checked: int
     bodies_checked: int
     problem: Problem | None
+    head_hash: str = GENESIS_HASH  # the last good report's hash: note it to catch a later cut of the chain's end
 
 
 def check_link(link: Link, *, previous_hash: str, expected_seq: int, key: Ed25519PublicKey) -> str | None:
@@ -148,14 +149,27 @@ def check_link(link: Link, *, previous_hash: str, expected_seq: int, key: Ed2551
     return None
 
 
-def verify(links: Iterable[Link], *, key: Ed25519PublicKey) -> Outcome:
-    """Check links in chain order from the first report; stops at the first bad one."""
-    previous_hash, expected_seq, checked, bodies = GENESIS_HASH, 1, 0, 0
+def verify(links: Iterable[Link], *, key: Ed25519PublicKey, seen_hash: str | None = None) -> Outcome:
+    """Check links in chain order from the first report; stops at the first bad one.
+
+    A chain cut short at its end still links up; `seen_hash`, the head an earlier check noted,
+    must therefore still be in it.
+    """
+    previous_hash, expected_seq, checked, bodies, seen = GENESIS_HASH, 1, 0, 0, seen_hash is None
     for link in links:
         reason = check_link(link, previous_hash=previous_hash, expected_seq=expected_seq, key=key)
         if reason is not None:
-            return Outcome(checked=checked, bodies_checked=bodies, problem=Problem(link=link, reason=reason))
+            problem = Problem(link=link, reason=reason)
+            return Outcome(checked=checked, bodies_checked=bodies, problem=problem, head_hash=previous_hash)
         previous_hash, expected_seq = link.hash, link.seq + 1
         checked += 1
         bodies += link.body is not None
-    return Outcome(checked=checked, bodies_checked=bodies, problem=None)
+        seen = seen or link.hash == seen_hash
+    missing = None
+    if not seen:
+        missing = Problem(
+            link=None,
+            reason=f"the report with hash {seen_hash} noted earlier is not in the chain: "
+            "reports were removed from its end",
+        )
+    return Outcome(checked=checked, bodies_checked=bodies, problem=missing, head_hash=previous_hash)

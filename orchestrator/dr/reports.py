@@ -135,7 +135,9 @@ def as_link(report: DrReport, *, with_body: bool = True) -> chain.Link:
     )
 
 
-def verify_all(*, session: Session, key: Ed25519PublicKey, batch: int = 500) -> chain.Outcome:
+def verify_all(
+    *, session: Session, key: Ed25519PublicKey, seen_hash: str | None = None, batch: int = 500
+) -> chain.Outcome:
     """Check the whole chain straight from the database (the orchestrator host's view)."""
 
     def links() -> Iterator[chain.Link]:
@@ -144,4 +146,4 @@ def verify_all(*, session: Session, key: Ed25519PublicKey, batch: int = 500) -> 
             yield from (as_link(row) for row in rows)
             after = rows[-1].seq
 
-    return chain.verify(links(), key=key)
+    return chain.verify(links(), key=key, seen_hash=seen_hash)

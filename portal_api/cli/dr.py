@@ -5,6 +5,7 @@ checked (hashes, order, signatures), and the content of each report the token ma
 `--database`, on the orchestrator's host, straight from the database.
 """
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -60,7 +61,7 @@ def _pinned_key(path: Path | None) -> Ed25519PublicKey | None:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--public-key") from exc
 
 
-def _verify_over_api(pinned: Ed25519PublicKey | None) -> tuple[chain.Outcome, str]:
+def _verify_over_api(pinned: Ed25519PublicKey | None, seen_hash: str | None) -> tuple[chain.Outcome, str]:
     with _client() as client:
         if pinned is None:
             published = _check(client.get("/v1/dr/signing-key"))
@@ -68,10 +69,10 @@ def _verify_over_api(pinned: Ed25519PublicKey | None) -> tuple[chain.Outcome, st
             source = f"the key the API publishes ({signing.key_id(key)[:16]}…; pin it with --public-key)"
         else:
             key, source = pinned, f"the pinned key ({signing.key_id(pinned)[:16]}…)"
-        return chain.verify(_api_links(client), key=key), source
+        return chain.verify(_api_links(client), key=key, seen_hash=seen_hash), source
 
 
-def _verify_in_database(pinned: Ed25519PublicKey | None) -> tuple[chain.Outcome, str]:
+def _verify_in_database(pinned: Ed25519PublicKey | None, seen_hash: str | None) -> tuple[chain.Outcome, str]:
     from orchestrator.database.unit_of_work import unit_of_work
     from orchestrator.dr import reports
 
@@ -85,7 +86,7 @@ def _verify_in_database(pinned: Ed25519PublicKey | None) -> tuple[chain.Outcome,
     else:
         key, source = pinned, f"the pinned key ({signing.key_id(pinned)[:16]}…)"
     with unit_of_work() as uow:
-        return reports.verify_all(session=uow.session, key=key), source
+        return reports.verify_all(session=uow.session, key=key, seen_hash=seen_hash), source
 
 
 @app.command()
@@ -102,17 +103,26 @@ def verify(
     database: Annotated[
         bool, typer.Option("--database", help="Read the reports from the database (on the orchestrator's host)")
     ] = False,
+    seen: Annotated[
+        str | None,
+        typer.Option(
+            help="The head hash an earlier run printed: fail if that report is gone (the chain's end was cut)",
+        ),
+    ] = None,
 ) -> None:
     """Check the whole DR report chain: order, hash links, every signature; exit 1 naming the first bad report."""
     pinned = _pinned_key(public_key)
-    outcome, source = _verify_in_database(pinned) if database else _verify_over_api(pinned)
+    if seen is not None and not re.fullmatch(r"[0-9a-f]{64}", seen):
+        raise typer.BadParameter("a report hash is 64 lowercase hex digits", param_hint="--seen")
+    outcome, source = _verify_in_database(pinned, seen) if database else _verify_over_api(pinned, seen)
     if outcome.problem is not None:
         console.print(f"FAILED after {outcome.checked} good report(s): {outcome.problem}", style="red", markup=False)
         raise typer.Exit(1)
     withheld = outcome.checked - outcome.bodies_checked
     console.print(
         f"OK: {outcome.checked} report(s), chain intact, every signature valid with {source}"
-        + (f"; {withheld} of another ministry checked by their link only" if withheld else ""),
+        + (f"; {withheld} of another ministry checked by their link only" if withheld else "")
+        + f". Head: {outcome.head_hash} (note it; pass it as --seen next time)",
         markup=False,
         highlight=False,
     )

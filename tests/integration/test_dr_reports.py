@@ -6,6 +6,7 @@ them is a real one, ordered, approved and built through the API with the test en
 """
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -287,6 +288,12 @@ def test_tonle_dr_verify_passes_on_an_untouched_chain(
     code, output = tonle_dr_verify(api_url, platform.operator)
     assert code == 0, output
     assert f"OK: {count} report(s), chain intact, every signature valid with the key the API publishes" in output
+    head = re.search(r"Head: ([0-9a-f]{64})", output)
+    assert head is not None, output
+    code, output = tonle_dr_verify(api_url, platform.operator, "--seen", head.group(1))
+    assert code == 0, output
+    code, output = tonle_dr_verify(api_url, platform.operator, "--seen", "d" * 64)
+    assert code == 1 and f"the report with hash {'d' * 64} noted earlier is not in the chain" in output, output
     # A ministry's auditor checks the whole chain too, other ministries' reports by their links only.
     code, output = tonle_dr_verify(api_url, tenant.approver)
     assert code == 0 and f"OK: {count} report(s)" in output, output

@@ -156,7 +156,22 @@ def test_an_untouched_chain_verifies() -> None:
 
 
 def test_an_empty_chain_verifies() -> None:
-    assert chain.verify([], key=signing.public_key()) == chain.Outcome(checked=0, bodies_checked=0, problem=None)
+    assert chain.verify([], key=signing.public_key()) == chain.Outcome(
+        checked=0, bodies_checked=0, problem=None, head_hash=GENESIS_HASH
+    )
+
+
+def test_a_chain_cut_at_its_end_fails_against_the_head_noted_before() -> None:
+    links = make_chain(3)
+    noted = chain.verify(links, key=signing.public_key()).head_hash
+    assert noted == links[-1].hash
+    assert chain.verify(links, key=signing.public_key(), seen_hash=noted).problem is None
+    cut = chain.verify(links[:2], key=signing.public_key(), seen_hash=noted)
+    assert cut.checked == 2 and cut.problem is not None and cut.problem.link is None
+    assert (
+        str(cut.problem)
+        == f"the report with hash {noted} noted earlier is not in the chain: reports were removed from its end"
+    )
 
 
 def test_a_changed_body_is_named() -> None:
