@@ -7,6 +7,7 @@ runs as a child with an argument vector (never a shell); the keys and the reposi
 are in the child's environment only.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -61,7 +62,7 @@ def parse_time(value: str) -> datetime:
     text = value.strip().replace("Z", "+00:00")
     head, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     parsed = datetime.fromisoformat(text)

@@ -84,9 +84,9 @@ ENDPOINTS = [
     Endpoint("deploy content", "web", service_action("deploy-content"), expect(202), upload=True),
     Endpoint("restart", "web", service_action("restart"), expect(202)),
     Endpoint("decommission", "web", lambda s: f"/v1/services/{s}/decommission", expect(202)),
-    Endpoint("backup", "web", service_action("backup"), expect(501, platform_automation=501)),
+    Endpoint("backup", "web", service_action("backup"), expect(202, platform_automation=202)),
     Endpoint("restore", "web", service_action("restore"), expect(501)),
-    Endpoint("drill", "web", service_action("drill"), expect(501, platform_automation=501)),
+    Endpoint("drill", "web", service_action("drill"), expect(202, platform_automation=202)),
     Endpoint("failover", "web", service_action("failover"), expect(501)),
     Endpoint("failback", "web", service_action("failback"), expect(501)),
     # Credentials go to the ministry's own people only: not its automation, not even admins.
