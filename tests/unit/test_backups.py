@@ -5,6 +5,7 @@ import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,8 +31,8 @@ TIERS = load_tiers(CATALOG)
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
-def a_policy(**overrides: object) -> BackupPolicy:
-    values: dict[str, object] = {
+def a_policy(**overrides: Any) -> BackupPolicy:
+    values: dict[str, Any] = {
         "service_id": uuid.uuid4(),
         "ministry_id": uuid.uuid4(),
         "tier": "standard",
@@ -43,7 +44,7 @@ def a_policy(**overrides: object) -> BackupPolicy:
         "created_at": NOW - timedelta(days=3),
     }
     values.update(overrides)
-    return BackupPolicy(**values)
+    return BackupPolicy.model_validate(values)
 
 
 # --- Tiers. ---
@@ -53,7 +54,9 @@ def test_the_shipped_tiers_are_standard_and_critical_with_defaults_within_bounds
     assert set(TIERS) == {"standard", "critical"}
     for tier in TIERS.values():
         defaults = {field: bound.default for field, bound in tier.bounds().items()}
-        values = {name: defaults[name] for name in ("backup_every_hours", "rpo_target_seconds", "rto_target_seconds")}
+        values: dict[str, Any] = {
+            name: defaults[name] for name in ("backup_every_hours", "rpo_target_seconds", "rto_target_seconds")
+        }
         values["drill_every_days"] = defaults["drill_every_days"]
         values["retention"] = {p: defaults[f"retention.{p}"] for p in ("daily", "weekly", "monthly")}
         assert policies.out_of_bounds(tier, values) == []
