@@ -22,9 +22,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import Database
 
 REPO = Path(__file__).resolve().parents[2]
 CLOUD_REQUIRED_ENV = "TONLE_CLOUD_REQUIRED"
@@ -131,3 +134,52 @@ def devcloud() -> Iterator[DevCloud]:
     # Start it yourself (`make devcloud-up`), or set TONLE_DEVCLOUD_KEEP=1, to keep it.
     if started_here and os.environ.get("TONLE_DEVCLOUD_KEEP") != "1":
         _run_devcloud("down")
+
+
+@dataclass
+class System:
+    url: str
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def system_settings() -> dict[str, str]:
+    """Extra `TONLE_*` settings of a module's API and worker processes (override per module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def system(
+    devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory, system_settings: dict[str, str]
+) -> Iterator[System]:
+    """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible,
+    against the local data centre; one pair per test module."""
+    from tests.conftest import free_port, wait_until_ready
+
+    logs = tmp_path_factory.mktemp("system-logs")
+    port = free_port()
+    env = {
+        **os.environ,
+        "TONLE_DATABASE_URL": database.url,
+        "TONLE_ENGINE": "embedded",
+        "TONLE_ANSIBLE": "ansible",
+        "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
+        "TONLE_LOG_LEVEL": "INFO",
+        **system_settings,
+    }
+    processes = []
+    for name, argv in (("api", ["serve", "--port", str(port)]), ("worker", ["worker"])):
+        with (logs / f"{name}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
+            )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
+    yield System(url=url, logs=logs)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

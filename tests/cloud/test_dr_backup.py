@@ -4,9 +4,6 @@ and with boto3 at the revealed endpoint they read and write the service's bucket
 else: not another container of the same ministry's project, not another ministry's bucket, and
 not their own bucket once the service is decommissioned (the bucket itself is kept)."""
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +13,9 @@ import pytest
 
 from orchestrator.cloud.tenancy import project_name
 from tests.cloud import conftest as cloud_tier
-from tests.cloud.conftest import DevCloud
-from tests.cloud.test_web_hosting_e2e import System, follow
-from tests.conftest import Database, Tenant, free_port, make_tenant, wait_until_ready
+from tests.cloud.conftest import DevCloud, System
+from tests.cloud.test_web_hosting_e2e import follow
+from tests.conftest import Tenant, make_tenant
 
 pytestmark = [pytest.mark.cloud, pytest.mark.timeout(1200)]
 
@@ -31,35 +28,8 @@ from botocore.exceptions import ClientError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def system(devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """`tonle serve` and `tonle worker` as separate processes, with the embedded engine, as in
-    test_web_hosting_e2e.py."""
-    logs = tmp_path_factory.mktemp("dr-backup-logs")
-    port = free_port()
-    env = {
-        **os.environ,
-        "TONLE_DATABASE_URL": database.url,
-        "TONLE_ENGINE": "embedded",
-        "TONLE_ANSIBLE": "ansible",
-        "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
-        "TONLE_HEALTH_TIMEOUT_SECONDS": "120",
-    }
-    processes = []
-    for name, argv in (("api", ["serve", "--port", str(port)]), ("worker", ["worker"])):
-        with (logs / f"{name}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
-            )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
-    yield System(url=url, logs=logs)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def system_settings() -> dict[str, str]:
+    return {"TONLE_HEALTH_TIMEOUT_SECONDS": "120"}
 
 
 def s3_client(endpoints: dict[str, Any], credentials: dict[str, Any]) -> Any:

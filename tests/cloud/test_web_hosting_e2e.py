@@ -5,16 +5,11 @@ observer). The same for the CMS. Real API and worker processes, real engine, rea
 
 import io
 import json
-import os
 import ssl
-import subprocess
-import sys
 import tarfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dns.message
@@ -22,8 +17,8 @@ import dns.query
 import httpx
 import pytest
 
-from tests.cloud.conftest import DevCloud
-from tests.conftest import Database, Platform, Tenant, free_port, make_tenant, order_and_approve, wait_until_ready
+from tests.cloud.conftest import DevCloud, System
+from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
 # A whole service life (order, build, configure, day-2, decommission) runs several minutes;
 # the suite's 300 s default is for single steps.
@@ -31,43 +26,6 @@ pytestmark = [pytest.mark.cloud, pytest.mark.timeout(1500)]
 
 OPERATION_TIMEOUT_S = 900
 DNS_SERVER = ("127.0.0.1", 15353)
-
-
-@dataclass
-class System:
-    url: str
-    logs: Path
-
-
-@pytest.fixture(scope="module")
-def system(devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible."""
-    logs = tmp_path_factory.mktemp("e2e-logs")
-    port = free_port()
-    env = {
-        **os.environ,
-        "TONLE_DATABASE_URL": database.url,
-        "TONLE_ENGINE": "embedded",
-        "TONLE_ANSIBLE": "ansible",
-        "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
-        "TONLE_LOG_LEVEL": "INFO",
-    }
-    processes = []
-    for name, argv in (("api", ["serve", "--port", str(port)]), ("worker", ["worker"])):
-        with (logs / f"{name}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
-            )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
-    yield System(url=url, logs=logs)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
