@@ -495,11 +495,11 @@ def _start_dr_move(*, session: Session, actor: Actor, request: Request) -> None:
         session=session,
         actor=actor,
         service=service,
-        target=_DR_MOVE_STATUS[request.kind],
+        target=_DR_MOVE_STATUS[RequestKind(request.kind)],
         reason=f"request {request.id}",
     )
     operation = operations.create(
-        session=session, actor=actor, service=service, kind=request.kind.value, request_id=request.id
+        session=session, actor=actor, service=service, kind=str(request.kind), request_id=request.id
     )
     request.operation_id = operation.id
     session.add(request)

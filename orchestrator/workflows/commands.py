@@ -31,6 +31,11 @@ def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operati
     """Put a failed operation back in the queue; it resumes at the step that failed."""
     operation = operations.lock(session=session, operation_id=operation_id, actor=actor)
     policy.require(actor, policy.Action.retry, ministry_id=operation.ministry_id)
+    if not get_workflow(operation.kind).retryable:
+        raise Conflict(
+            f"a failed {operation.kind} is not resumed: its cleanup ran and its report is signed; start a new one",
+            current_state=operation.status,
+        )
     operations.transition(
         session=session, actor=actor, operation=operation, target=OperationStatus.queued, reason="retry requested"
     )

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator.backup.models import RestorePoint
 from orchestrator.cloud import hostkeys, leftovers
 from orchestrator.config import get_settings
 from orchestrator.noop import NoopEngine
@@ -214,10 +215,22 @@ def restore(ctx: StepContext) -> None:
     if not point:
         raise StepFailed("no restore point to restore from")
     copy = copy_context(ctx)
-    steps.run_playbook(copy, RESTORE_PLAYBOOK, extra_vars={"restore": _restore_vars(point)})
+    steps.run_playbook(copy, RESTORE_PLAYBOOK, extra_vars={"restore": restore_vars(point)})
 
 
-def _restore_vars(point: dict[str, Any]) -> dict[str, Any]:
+def restore_point_facts(point: RestorePoint) -> dict[str, Any]:
+    """A restore point as the operation writes it down (and the report shows it)."""
+    return {
+        "id": str(point.id),
+        "host": point.host,
+        "snapshot_id": point.snapshot_id,
+        "taken_at": point.taken_at.isoformat(),
+        "checksum": point.checksum or None,
+        "size_bytes": point.size_bytes,
+    }
+
+
+def restore_vars(point: dict[str, Any]) -> dict[str, Any]:
     return {"host": point["host"], "snapshot_id": point["snapshot_id"], "checksum": point.get("checksum") or ""}
 
 
@@ -251,7 +264,7 @@ def check_data(ctx: StepContext) -> None:
         raise StepFailed(f"data check: restore point {point.get('id')} has no checksum to compare with")
     copy = copy_context(ctx)
     try:
-        steps.run_playbook(copy, DATA_CHECK_PLAYBOOK, extra_vars={"restore": _restore_vars(point)})
+        steps.run_playbook(copy, DATA_CHECK_PLAYBOOK, extra_vars={"restore": restore_vars(point)})
     except StepFailed as exc:
         raise StepFailed(f"data check: {exc}") from exc
     remember(ctx, data_checked_at=now().isoformat())
@@ -287,7 +300,8 @@ def verify_cleanup(ctx: StepContext) -> None:
         ministry_code=ctx.inputs.ministry_code,
         site_name=site,
         service_id=str(ctx.inputs.service_id),
-        copy=f"{mode}-{copy_id(ctx.operation_id)}",
+        # A failback destroys the copy its failover made: that operation's id names it.
+        copy=f"{mode}-{known.get('copy_id') or copy_id(ctx.operation_id)}",
     )
     remember(ctx, cleanup_verified=not left, leftovers=left)
     if left:

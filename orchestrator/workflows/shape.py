@@ -63,6 +63,9 @@ class Workflow:
     day2_action: bool = False
     # What such an action takes in its JSON body; None: it takes none.
     check_parameters: ParameterCheck | None = None
+    # False: a failed run is not resumed (its cleanup has run and its report is signed); the
+    # caller asks for a new one.
+    retryable: bool = True
 
     def __post_init__(self) -> None:
         names = [step.name for step in self.steps]
