@@ -8,7 +8,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint unit integration cloud security bench install devcloud-up devcloud-down devcloud-status clean
 
-$(STAMP): pyproject.toml
+# Debian packages the orchestrator runs (not Python): restic reads the backup repositories.
+/usr/bin/restic:
+	apt-get update -q && apt-get install -y -q --no-install-recommends restic
+
+$(STAMP): pyproject.toml | /usr/bin/restic
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
