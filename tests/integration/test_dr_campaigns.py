@@ -140,6 +140,13 @@ def test_a_campaign_keeps_at_most_max_parallel_drills_in_progress_and_sums_them_
     campaign_id = started.json()["id"]
     assert {d["service_id"] for d in started.json()["drills"]} == set(services)
     url = f"/v1/dr/campaigns/{campaign_id}"
+    with psycopg.connect(database_url()) as conn:  # the API asked a worker to start it, not the next minute's tick
+        asked = conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'tonle:advance_campaign' "
+            "AND args->>'campaign_id' = %s",
+            (campaign_id,),
+        ).fetchone()
+    assert asked is not None and asked[0] == 1
 
     # Each round the worker runs what is queued, then the test ends the oldest drill in progress.
     figures = [(600.0, 3600.0, True), (1500.0, 7200.0, True), (900.0, 86000.0, False), (300.0, 60.0, True)]
