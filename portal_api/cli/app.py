@@ -14,5 +14,7 @@ client.register(app)
 app.add_typer(admin.app, name="admin", help="Ministries, users and tokens.")
 app.add_typer(server.db_app, name="db", help="Database migrations.")
 app.add_typer(services.app, name="service", help="Day-2 actions on deployed services.")
+# Also at the top level: the verb DR automation and auditors reach for first.
+app.command("drill")(services.drill)
 app.add_typer(dr.app, name="dr", help="Disaster recovery: verify the signed report chain.")
 app.add_typer(devcloud.app, name="devcloud", help="The local data centre for development and tests.")

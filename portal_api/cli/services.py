@@ -93,6 +93,23 @@ def restart(service_id: str) -> None:
 
 
 @app.command()
+def drill(
+    service_id: str,
+    restore_point: Annotated[
+        str | None, typer.Option(help="Id of the restore point to drill (default: the latest)")
+    ] = None,
+    expect_text: Annotated[
+        str | None, typer.Option(help="A text the restored copy must serve, besides passing its health check")
+    ] = None,
+) -> None:
+    """Restore the service into an isolated copy at the DR site, check it, measure RPO and RTO,
+    destroy the copy; its report: GET /v1/operations/<id>/report."""
+    body = {key: value for key, value in (("restore_point", restore_point), ("expect_text", expect_text)) if value}
+    with _client() as client:
+        _started(_check(client.post(f"/v1/services/{service_id}/actions/drill", json=body or None)))
+
+
+@app.command()
 def decommission(
     service_id: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False
 ) -> None:

@@ -5,6 +5,7 @@ the signed report after a failed check, and the action's parameters.
 The drill against real servers, backups and the cloud's APIs is tests/cloud/test_drill.py.
 """
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from orchestrator.backup.models import RestorePoint
 from orchestrator.bootstrap import noop_adapters
@@ -23,6 +25,7 @@ from orchestrator.jobs import queue
 from orchestrator.noop import NoopEngine
 from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec
 from orchestrator.services.models import Service
+from portal_api.cli import app as cli
 from tests.conftest import Platform, Tenant, active_service
 
 pytestmark = pytest.mark.integration
@@ -292,3 +295,23 @@ def test_a_playbook_action_takes_no_json_parameters(
         f"/v1/services/{service_id}/actions/restart", json={"now": True}, headers=tenant.requester.headers
     )
     assert response.status_code == 422, response.text
+
+
+def test_tonle_drill_starts_a_drill_of_the_named_restore_point(
+    client: httpx.Client,
+    api_url: str,
+    tenant: Tenant,
+    platform: Platform,
+    work: Callable[[], None],
+    doubles: Doubles,
+) -> None:
+    service_id = built_service(client, tenant, platform, work, doubles)
+    point = add_restore_point(service_id, hours_ago=5)
+    env = {"TONLE_API_URL": api_url, "TONLE_TOKEN": tenant.requester.token, "COLUMNS": "300"}
+    result = CliRunner().invoke(cli, ["drill", service_id, "--restore-point", str(point.id)], env=env)
+    assert result.exit_code == 0, result.output
+    started = re.search(r"operation (\S+) \(drill\) queued", result.output)
+    assert started, result.output
+    work()
+    assert finished(client, tenant, started.group(1))["status"] == "succeeded"
+    assert report_of(client, tenant, started.group(1))["restore_point"]["id"] == str(point.id)
