@@ -95,14 +95,7 @@ def _restore_point(session: Session, service_id: uuid.UUID, named: uuid.UUID | N
         found = restore_points.latest(session=session, service_id=service_id)
         if found is None:
             raise StepFailed("the service has no restore point yet: back it up first")
-    return {
-        "id": str(found.id),
-        "host": found.host,
-        "snapshot_id": found.snapshot_id,
-        "taken_at": found.taken_at.isoformat(),
-        "checksum": found.checksum or None,
-        "size_bytes": found.size_bytes,
-    }
+    return dr_copy.restore_point_facts(found)
 
 
 def report(ctx: StepContext) -> None:
