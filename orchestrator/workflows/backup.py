@@ -19,7 +19,7 @@ from orchestrator.operations.models import Operation, OperationKind
 from orchestrator.ports import ProgressEvent, StepFailed
 from orchestrator.workflows import steps
 from orchestrator.workflows.context import StepContext
-from orchestrator.workflows.shape import Finish, Step, Workflow
+from orchestrator.workflows.shape import Step, Workflow
 
 CHECK_PLAYBOOK = "backup_check"
 # Snapshot times are the host's clock, operation times the orchestrator's.
@@ -66,6 +66,7 @@ def catalogue(ctx: StepContext) -> None:
         )
         if newest is None or (started_at is not None and newest.taken_at < started_at):
             raise StepFailed(f"{host.host}: the repository holds no snapshot taken by this backup")
+    _record_backup(ctx)
 
 
 def check(ctx: StepContext) -> None:
@@ -100,18 +101,20 @@ def check(ctx: StepContext) -> None:
         raise StepFailed(f"repository check failed: {failure}")
 
 
-def record(finish: Finish) -> None:
-    """The backup happened: the schedule counts from it."""
-    policies.get(session=finish.session, service_id=finish.service.id)
-    backup_policy = policies.lock(session=finish.session, service_id=finish.service.id)
-    now = utcnow()
-    backup_policy.last_backup_at = now
-    backup_policy.last_backup_operation_id = finish.operation.id
-    backup_policy.next_backup_due_at = policies.next_due(
-        last_backup_at=now, created_at=backup_policy.created_at, every_hours=backup_policy.backup_every_hours
-    )
-    backup_policy.updated_at = now
-    finish.session.add(backup_policy)
+def _record_backup(ctx: StepContext) -> None:
+    """The backup happened (its snapshots are catalogued): the schedule counts from it, whatever
+    the repository check after it finds."""
+    with ctx.transaction() as session:
+        policies.get(session=session, service_id=ctx.inputs.service_id)
+        backup_policy = policies.lock(session=session, service_id=ctx.inputs.service_id)
+        now = utcnow()
+        backup_policy.last_backup_at = now
+        backup_policy.last_backup_operation_id = ctx.operation_id
+        backup_policy.next_backup_due_at = policies.next_due(
+            last_backup_at=now, created_at=backup_policy.created_at, every_hours=backup_policy.backup_every_hours
+        )
+        backup_policy.updated_at = now
+        session.add(backup_policy)
 
 
 def _hosts(ctx: StepContext) -> dict[str, Any]:
@@ -132,6 +135,5 @@ WORKFLOW = Workflow(
     kind=OperationKind.backup,
     summary="back the service up now and catalogue its restore points",
     steps=(Step("back_up", back_up), Step("catalogue", catalogue), Step("check", check)),
-    on_success=record,
     day2_action=True,
 )
