@@ -12,7 +12,7 @@ from orchestrator import policy, quota, workflows
 from orchestrator.actors import Actor
 from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Plan
-from orchestrator.errors import Conflict, InvalidInput, NotImplementedYet
+from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.operations import outbox, uploads
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import IN_PROGRESS, Operation, OperationKind, OperationStatus, StepStatus
@@ -23,8 +23,6 @@ from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.workflows import get as get_workflow
 
 ARCHIVE_TYPES = uploads.ARCHIVE_TYPES
-# Day-2 kinds the API already names, whose workflow modules land with their own issues (501 until then).
-_KINDS_TO_COME = frozenset({"backup", "restore", "drill", "failover", "failback"})
 
 
 def retry(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> Operation:
@@ -187,11 +185,6 @@ def run_action(
             raise InvalidInput(f"'{action}' takes no parameters", field="body")
         checked = workflow.check_parameters(body or {}) if workflow.check_parameters else None
         return start(session=session, actor=actor, service=service, kind=action, parameters=checked)
-    if action in _KINDS_TO_COME and workflow is None:
-        # Not found, then forbidden, then not built yet: the policy answers first.
-        found = services.get(session=session, actor=actor, service_id=service_id)
-        policy.require(actor, policy.service_action(action), ministry_id=found.ministry_id)
-        raise NotImplementedYet(f"the '{action}' workflow is not available yet", field="action")
     service = _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
     if body:
         raise InvalidInput(f"'{action}' takes no parameters", field="body")
@@ -254,8 +247,6 @@ def request_dr_move(
     """Ask to fail a service over to the DR site, or back to the primary one: a request that an
     operator approves, whose approval starts the workflow of that kind."""
     service = _idle_service(session=session, actor=actor, service_id=service_id, action=policy.service_action(kind))
-    if kind.value not in workflows.load():
-        raise NotImplementedYet(f"the '{kind}' workflow is not available yet", field="action")
     if service.status != ServiceStatus.active:
         raise Conflict(f"'{kind}' needs an active service; it is {service.status}", current_state=service.status)
     expected = PRIMARY if kind == RequestKind.failover else DR

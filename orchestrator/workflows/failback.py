@@ -15,7 +15,7 @@ from orchestrator.operations.models import Operation, OperationKind, OperationSt
 from orchestrator.ports import StepFailed
 from orchestrator.services import service as services
 from orchestrator.services.models import Service, ServiceStatus
-from orchestrator.workflows import backup, dr_copy, dr_report, failover, steps
+from orchestrator.workflows import backup, dr_copy, dr_report, failover, restore, steps
 from orchestrator.workflows.context import StepContext
 from orchestrator.workflows.shape import Finish, Step, Workflow
 
@@ -93,28 +93,6 @@ def rebuild_primary(ctx: StepContext) -> None:
     steps.apply(ctx)
 
 
-def restore_primary(ctx: StepContext) -> None:
-    point = dr_copy.state(ctx).get("restore_point")
-    if not point:
-        raise StepFailed("no restore point to restore from")
-    steps.run_playbook(ctx, dr_copy.RESTORE_PLAYBOOK, extra_vars={"restore": dr_copy.restore_vars(point)})
-
-
-def check_primary(ctx: StepContext) -> None:
-    steps.verify(ctx)
-    dr_copy.remember(ctx, healthy_at=dr_copy.now().isoformat())
-
-
-def check_primary_data(ctx: StepContext) -> None:
-    point = dr_copy.state(ctx).get("restore_point") or {}
-    if not point.get("checksum"):
-        raise StepFailed(f"data check: restore point {point.get('id')} has no checksum to compare with")
-    try:
-        steps.run_playbook(ctx, dr_copy.DATA_CHECK_PLAYBOOK, extra_vars={"restore": dr_copy.restore_vars(point)})
-    except StepFailed as exc:
-        raise StepFailed(f"data check: {exc}") from exc
-
-
 def point_dns_home(ctx: StepContext) -> None:
     """Names back to the primary site's address: from here the service runs at home, whatever
     becomes of the DR copy (a copy that will not go is named in the report, not served)."""
@@ -144,9 +122,9 @@ WORKFLOW = Workflow(
         Step("catalogue", catalogue),
         Step("rebuild_primary", rebuild_primary),
         Step("configure_primary", steps.configure),
-        Step("restore_primary", restore_primary),
-        Step("check_primary", check_primary),
-        Step("check_primary_data", check_primary_data),
+        Step("restore_primary", restore.restore_in_place),
+        Step("check_primary", restore.check_health),
+        Step("check_primary_data", restore.check_data),
         Step("point_dns_home", point_dns_home),
         Step("destroy_copy", dr_copy.destroy),
         Step("verify_cleanup", dr_copy.verify_cleanup),

@@ -246,8 +246,7 @@ def _in_session(function: Callable[..., T], **kwargs: Any) -> T:
 @router.post(
     "/{service_id}/actions/{action}",
     status_code=202,
-    summary="Other day-2 actions the offering defines (e.g. restart); backup, restore, drill, failover, failback",
-    responses={501: {"description": "The action's workflow has not landed yet"}},
+    summary="Day-2 workflows (backup, restore, drill) and the playbooks the offering defines (e.g. restart)",
 )
 def day2_action(
     service_id: uuid.UUID,

@@ -122,11 +122,12 @@ CASES = [
     Case("get service", "GET", lambda w: f"/v1/services/{w.service_id}", SCOPED_READ),
     Case("service operations", "GET", lambda w: f"/v1/services/{w.service_id}/operations", SCOPED_READ),
     Case(
-        "day-2 action not yet built",
+        "day-2 workflow with a bad parameter",
         "POST",
         lambda w: f"/v1/services/{w.service_id}/actions/restore",
-        # The policy answers before the missing workflow: operators do not act on ministries' services.
-        everyone(501, operator=403, other_requester=404, other_approver=404),
+        # The policy answers before the parameters: operators do not act on ministries' services.
+        everyone(422, operator=403, other_requester=404, other_approver=404),
+        body=lambda w, role: {"restore_point": "not-an-id"},
     ),
     Case("get operation", "GET", lambda w: f"/v1/operations/{w.operation_id}", SCOPED_READ),
     Case("operation events", "GET", lambda w: f"/v1/operations/{w.operation_id}/events", SCOPED_READ),

@@ -85,10 +85,12 @@ ENDPOINTS = [
     Endpoint("restart", "web", service_action("restart"), expect(202)),
     Endpoint("decommission", "web", lambda s: f"/v1/services/{s}/decommission", expect(202)),
     Endpoint("backup", "web", service_action("backup"), expect(202, platform_automation=202)),
-    Endpoint("restore", "web", service_action("restore"), expect(501)),
+    Endpoint("restore", "web", service_action("restore"), expect(202)),
     Endpoint("drill", "web", service_action("drill"), expect(202, platform_automation=202)),
-    Endpoint("failover", "web", service_action("failover"), expect(501)),
-    Endpoint("failback", "web", service_action("failback"), expect(501)),
+    # Asked for, then approved by an operator: 202 with the request.
+    Endpoint("failover", "web", service_action("failover"), expect(202)),
+    # The service runs at the primary site: nothing to fail back, once the caller may ask.
+    Endpoint("failback", "web", service_action("failback"), expect(409)),
     # Credentials go to the ministry's own people only: not its automation, not even admins.
     Endpoint(
         "reveal credentials",
