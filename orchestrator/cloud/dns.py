@@ -6,13 +6,14 @@ the stack's next run at the primary site (the failback) finds its own records ag
 """
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.cloud.sites import CloudConfigError, connect, site
 from orchestrator.cloud.tenancy import project_name
 from orchestrator.config import Settings
-from orchestrator.ports import EventSink, ProgressEvent, StepFailed
+from orchestrator.ports import EventSink, ProgressEvent, StepFailed, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ def zone_for(name: str, zones: Sequence[str]) -> str | None:
 class DesignateRecords:
     """Designate through the ministry's project at the primary site, where its stacks' zones are."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, propagation_timeout_seconds: float = 120) -> None:
         self.settings = settings
+        self.propagation_timeout_seconds = propagation_timeout_seconds
 
     def _connection(self, ministry_code: str) -> Any:
         try:
@@ -51,6 +53,22 @@ class DesignateRecords:
                 continue
             found[name] = next(iter(conn.dns.recordsets(zones[zone_name], name=fqdn(name), type="A")), None)
         return found
+
+    def _wait_until_served(self, conn: Any, record_set: Any, name: str) -> None:
+        """Designate marks a change ACTIVE once its DNS servers answer it: the moment that counts
+        for a failover's RTO."""
+        deadline = time.monotonic() + self.propagation_timeout_seconds
+        while True:
+            current = conn.dns.get_recordset(record_set, record_set.zone_id)
+            if current.status == "ACTIVE":
+                return
+            if current.status == "ERROR":
+                raise StepFailed(f"Designate could not publish the new record of {name} (status ERROR)")
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"the new record of {name} is still {current.status} after {self.propagation_timeout_seconds:.0f} s"
+                )
+            time.sleep(1)
 
     def addresses(self, *, ministry_code: str, names: Sequence[str]) -> dict[str, list[str]]:
         conn = self._connection(ministry_code)
@@ -72,8 +90,11 @@ class DesignateRecords:
                 )
             before[name] = sorted(record_set.records or [])
             if before[name] == [address]:
-                continue  # a retry after a crash: already repointed
+                # A retry after a crash: already repointed, perhaps not yet published.
+                self._wait_until_served(conn, record_set, name)
+                continue
             conn.dns.update_recordset(record_set, records=[address])
+            self._wait_until_served(conn, record_set, name)
             on_event(
                 ProgressEvent(
                     type="dns.repointed",
