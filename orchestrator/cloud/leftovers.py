@@ -4,7 +4,8 @@ project at a site, asked of the cloud's own APIs after its stack was destroyed.
 The engine's word that a destroy succeeded is not the proof: its state can miss what a crash
 made between a create call and the checkpoint. So every kind of resource a copy's stack makes is
 listed in the project and matched on the copy's marks (`stacks/labels.py`): Neutron tags
-`copy=<copy>` and `service=<id>`, Nova and Cinder metadata `tonle_copy` / `tonle_service`.
+`copy=<copy>` and `service=<id>`, Nova and Cinder metadata `tonle_copy` / `tonle_service`, and
+names `<ministry>-<service>-<short id>-<copy>-<role>`.
 Router interfaces and volume attachments carry no marks; they cannot outlive their router or
 server, which do.
 """
@@ -39,16 +40,18 @@ class OpenStackLeftovers:
             raise StepFailed(str(exc)) from exc
         tags = {f"copy={copy}", f"service={service_id}"}
         metadata = {"tonle_copy": copy, "tonle_service": service_id}
+        # Names carry the copy too: a crash between a create call and its tagging leaves a name.
+        named = f"-{service_id.replace('-', '')[:8]}-{copy}-"
         try:
             found = [
-                *_with_metadata("server", conn.compute.servers(), metadata),
-                *_with_metadata("volume", conn.block_storage.volumes(), metadata),
-                *_tagged("floating ip", conn.network.ips(), tags),
-                *_tagged("port", conn.network.ports(), tags),
-                *_tagged("router", conn.network.routers(), tags),
-                *_tagged("subnet", conn.network.subnets(), tags),
-                *_tagged("network", conn.network.networks(), tags),
-                *_tagged("security group", conn.network.security_groups(), tags),
+                *_with_metadata("server", conn.compute.servers(), metadata, named),
+                *_with_metadata("volume", conn.block_storage.volumes(), metadata, named),
+                *_tagged("floating ip", conn.network.ips(), tags, named),
+                *_tagged("port", conn.network.ports(), tags, named),
+                *_tagged("router", conn.network.routers(), tags, named),
+                *_tagged("subnet", conn.network.subnets(), tags, named),
+                *_tagged("network", conn.network.networks(), tags, named),
+                *_tagged("security group", conn.network.security_groups(), tags, named),
             ]
         except Exception as exc:
             from keystoneauth1 import exceptions as ks
@@ -61,17 +64,22 @@ class OpenStackLeftovers:
         return found
 
 
-def _tagged(kind: str, resources: Iterable[Any], marks: set[str]) -> list[str]:
-    """Neutron resources whose tags hold every mark."""
-    return [_label(kind, resource) for resource in resources if marks <= set(resource.tags or [])]
+def _tagged(kind: str, resources: Iterable[Any], marks: set[str], name_mark: str) -> list[str]:
+    """Neutron resources whose tags hold every mark, or whose name carries the copy's."""
+    return [
+        _label(kind, resource)
+        for resource in resources
+        if marks <= set(resource.tags or []) or name_mark in (resource.name or "")
+    ]
 
 
-def _with_metadata(kind: str, resources: Iterable[Any], marks: dict[str, str]) -> list[str]:
-    """Nova and Cinder resources whose metadata hold every mark."""
+def _with_metadata(kind: str, resources: Iterable[Any], marks: dict[str, str], name_mark: str) -> list[str]:
+    """Nova and Cinder resources whose metadata hold every mark, or whose name carries the copy's."""
     return [
         _label(kind, resource)
         for resource in resources
         if all((resource.metadata or {}).get(key) == value for key, value in marks.items())
+        or name_mark in (resource.name or "")
     ]
 
 
