@@ -36,8 +36,8 @@ DRILL_STEPS = [
     "build_copy",
     "configure_copy",
     "restore_data",
-    "check_health",
     "check_data",
+    "check_health",
     "destroy_copy",
     "verify_cleanup",
     "report",
@@ -74,9 +74,12 @@ class RecordingRunner:
 
     def __init__(self) -> None:
         self.runs: list[PlaybookRun] = []
+        self.failing: set[str] = set()  # playbooks that fail, as Ansible reports a failed task
 
     def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
         self.runs.append(run)
+        if run.playbook in self.failing:
+            return PlaybookResult(ok=False, failures=[f"web: {run.playbook} task"])
         return PlaybookResult(ok=True)
 
 
@@ -119,6 +122,7 @@ def built_service(
     service_id = active_service(client, tenant, platform, work)
     doubles.engine.built.clear()
     doubles.runner.runs.clear()
+    doubles.health.specs.clear()
     return service_id
 
 
@@ -218,7 +222,7 @@ def test_a_failed_health_check_fails_the_drill_naming_it_and_still_cleans_up_and
     operation = finished(client, tenant, operation_id)
     assert operation["status"] == "failed"
     statuses = {step["name"]: step["status"] for step in operation["steps"]}
-    assert statuses["check_health"] == "failed" and statuses["check_data"] == "pending"
+    assert statuses["check_data"] == "succeeded" and statuses["check_health"] == "failed"
     assert statuses["destroy_copy"] == statuses["verify_cleanup"] == statuses["report"] == "succeeded"
     assert len(doubles.engine.destroyed) == 1
     assert "health check https://portal." in operation["error"] and "HTTP 502" in operation["error"]
@@ -230,6 +234,26 @@ def test_a_failed_health_check_fails_the_drill_naming_it_and_still_cleans_up_and
     assert report["rpo_seconds"] > 0
     # The service it drilled is as it was.
     assert client.get(f"/v1/services/{service_id}", headers=tenant.requester.headers).json()["status"] == "active"
+
+
+def test_a_failed_data_check_fails_the_drill_naming_it_before_the_copy_is_ever_probed(
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None], doubles: Doubles
+) -> None:
+    service_id = built_service(client, tenant, platform, work, doubles)
+    add_restore_point(service_id)
+    doubles.runner.failing.add("data_check")
+
+    operation_id = drill(client, tenant, service_id).json()["id"]
+    work()
+
+    operation = finished(client, tenant, operation_id)
+    assert operation["status"] == "failed" and operation["failed_step"] == "check_data"
+    statuses = {step["name"]: step["status"] for step in operation["steps"]}
+    assert statuses["check_health"] == "pending" and doubles.health.specs == []
+    assert statuses["destroy_copy"] == statuses["verify_cleanup"] == statuses["report"] == "succeeded"
+    report = report_of(client, tenant, operation_id)
+    assert report["passed"] is False
+    assert report["failed_check"] == "data check: playbook data_check failed: web: data_check task"
 
 
 def test_a_drill_without_a_restore_point_fails_at_once_and_is_still_reported(
