@@ -263,3 +263,49 @@ def test_the_reader_lists_a_real_repositorys_snapshots_with_sizes_and_checksums(
     assert not list(repository.joinpath("locks").iterdir()), "reads leave no lock"
     with pytest.raises(Exception, match=r"wrong password|no key found"):
         ResticReader().snapshots(Repository(url=str(repository), password="nope", access_key="", secret_key=""))
+
+
+def test_syncing_a_hosts_snapshots_adds_new_ones_and_marks_the_gone_ones_pruned(
+    tenant: Tenant, service_id: str
+) -> None:
+    from orchestrator.backup.repository import Snapshot
+
+    sid, now = uuid.UUID(service_id), utcnow()
+    operation_id = uuid.uuid4()
+
+    def snapshot(n: int, age: timedelta) -> Snapshot:
+        return Snapshot(f"{n:064x}", now - age, "s-web-1", ("tonle", f"checksum=sha256:{n:064x}"), 100 * n)
+
+    older, timer_made, newest = (
+        snapshot(1, timedelta(days=2)),
+        snapshot(2, timedelta(hours=3)),
+        snapshot(3, timedelta(0)),
+    )
+    with session_scope() as session:
+        added, pruned = restore_points.sync(
+            session=session, service_id=sid, ministry_id=tenant.ministry_id, host="web", snapshots=[older, timer_made]
+        )
+        session.commit()
+    assert len(added) == 2 and pruned == []
+    # Retention removed the older one; a backup operation started an hour ago made the newest.
+    with session_scope() as session:
+        added, pruned = restore_points.sync(
+            session=session,
+            service_id=sid,
+            ministry_id=tenant.ministry_id,
+            host="web",
+            snapshots=[timer_made, newest],
+            operation_id=operation_id,
+            operation_started_at=now - timedelta(hours=1),
+        )
+        session.commit()
+    assert [row.snapshot_id for row in added] == [newest.id] and [row.snapshot_id for row in pruned] == [older.id]
+    with session_scope() as session:
+        rows = {
+            row.snapshot_id: row for row in session.exec(select(RestorePoint).where(RestorePoint.service_id == sid))
+        }
+        latest = restore_points.latest(session=session, service_id=sid)
+    assert rows[newest.id].operation_id == operation_id and rows[newest.id].checksum == f"sha256:{3:064x}"
+    assert rows[timer_made.id].operation_id is None, "the host's own timer made it, before the operation"
+    assert rows[older.id].pruned_at is not None and rows[timer_made.id].pruned_at is None
+    assert latest is not None and latest.snapshot_id == newest.id and latest.size_bytes == 300
