@@ -69,10 +69,10 @@ def start_due(*, session: Session, service_id: uuid.UUID, now: datetime, start: 
     """Start the service's backup if it is due; None when it is not due (or one is running).
 
     Call in a transaction of its own per service: it locks the service row."""
-    service = services.lock(session=session, service_id=service_id)
     backup_policy = policies.get(session=session, service_id=service_id)
     if not is_due(backup_policy, now=now):
-        return None
+        return None  # most ticks, for most services: no row lock taken
+    service = services.lock(session=session, service_id=service_id)
     due_at = backup_policy.next_backup_due_at
     assert due_at is not None
     running = [
