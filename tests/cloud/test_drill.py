@@ -5,9 +5,11 @@ reach its own subnet and the S3 relay only), which serves A under the service's 
 check looks for A's marker) and holds the restore point's data (checksum), with RPO and RTO
 measured; the DR project holds nothing of the drill afterwards, DNS was never touched and
 production still serves B. A second drill, whose health check looks for a text the copy does not
-serve, is reported failed naming the check, and still cleans up (verified).
+serve, is reported failed naming the check, and still cleans up (verified). The same for the CMS,
+whose content A is in its database: the copy's restored database passes the data check and its
+login page shows A's site name while production shows B's.
 
-One service for the module: each build of a server costs minutes here.
+One web-hosting service for the web tests, one CMS: each build of a server costs minutes here.
 """
 
 import time
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 from tests.cloud.conftest import DevCloud, System
-from tests.cloud.test_backups import deploy, restore_points
+from tests.cloud.test_backups import deploy, on_host, restore_points
 from tests.cloud.test_web_hosting_e2e import OPERATION_TIMEOUT_S, client, fetch, follow, ministry, resolve
 from tests.conftest import Platform, Tenant, order_and_approve
 
@@ -94,13 +96,15 @@ def marker_of(operation_id: str) -> str:
     return f"drill-{uuid.UUID(operation_id).hex[:8]}"
 
 
-def drill_resources(devcloud: DevCloud, ministry: Tenant, operation_id: str) -> dict[str, list[str]]:
+def drill_resources(
+    devcloud: DevCloud, ministry: Tenant, operation_id: str, *, mark: str | None = None
+) -> dict[str, list[str]]:
     """What the drill's copy has in the ministry's project, seen by an outside observer (admin):
     anything whose name, tags or metadata carry the drill's mark."""
     admin = devcloud.admin
     project = admin.identity.find_project(f"tonle-{ministry.code}", domain_id="default")
     assert project is not None
-    mark = marker_of(operation_id)
+    mark = mark or marker_of(operation_id)
 
     def marked(resource: Any) -> bool:
         metadata = getattr(resource, "metadata", None) or {}
@@ -200,3 +204,55 @@ def test_a_drill_whose_health_check_fails_is_reported_failed_naming_it_and_still
     assert report["cleanup_verified"] is True and report["leftovers"] == []
     assert drill_resources(devcloud, ministry, operation_id) == {kind: [] for kind in DRILL_RESOURCES}
     assert site["markers"]["b"] in fetch(service["endpoints"]["public_address"], domain).text
+
+
+@pytest.fixture(scope="module")
+def cms(
+    system: System, ministry: Tenant, platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """A CMS built for real and backed up while its site name (in its database) was A, then renamed B."""
+    domain = f"news-{uuid.uuid4().hex[:6]}.{ministry.dns_suffix}"
+    # Plain words: WordPress escapes what it prints, and the checks compare text.
+    names = {"a": f"NewsA{uuid.uuid4().hex[:8]}", "b": f"NewsB{uuid.uuid4().hex[:8]}"}
+    body = {
+        "offering_id": "cms",
+        "plan": "standard",
+        "parameters": {
+            "name": "news",
+            "domain": domain,
+            "site_title": names["a"],
+            "admin_email": f"press@{ministry.dns_suffix}",
+        },
+    }
+    with httpx.Client(base_url=system.url, timeout=60) as http:
+        approved = order_and_approve(http, ministry, platform, body)
+        follow(http, ministry.requester.headers, approved["operation_id"], system)
+        service_id = approved["service_id"]
+        backup = http.post(f"/v1/services/{service_id}/actions/backup", headers=ministry.requester.headers)
+        assert backup.status_code == 202, backup.text
+        follow(http, ministry.requester.headers, backup.json()["id"], system)
+        (point,) = restore_points(http, ministry, service_id)
+        service = http.get(f"/v1/services/{service_id}", headers=ministry.requester.headers).json()
+    rename = f"UPDATE wp_options SET option_value = '{names['b']}' WHERE option_name = 'blogname'"
+    on_host(service, f'sudo mariadb wordpress -e "{rename}"', tmp_path_factory.mktemp("cms-ssh"))
+    login = fetch(service["endpoints"]["public_address"], domain, "/wp-login.php")
+    assert names["b"] in login.text and names["a"] not in login.text
+    yield {"service": service, "domain": domain, "names": names, "restore_point": point}
+
+
+def test_a_cms_drill_restores_the_database_of_its_restore_point(
+    client: httpx.Client, system: System, ministry: Tenant, cms: dict[str, Any], devcloud: DevCloud
+) -> None:
+    service, domain, names = cms["service"], cms["domain"], cms["names"]
+    operation_id = run_drill(client, ministry, service["id"], {"expect_text": names["a"]})
+    operation = follow(client, ministry.requester.headers, operation_id, system)
+    assert all(step["status"] == "succeeded" for step in operation["steps"])
+
+    report = report_of(client, ministry, operation_id)
+    assert report["passed"] is True and report["failed_check"] is None, report
+    # The database dump is part of the checksum: the copy's database is the restore point's.
+    assert report["restore_point"]["checksum"] == cms["restore_point"]["checksum"]
+    assert report["rto_seconds"] > 0 and report["rpo_seconds"] > 0
+    assert report["cleanup_verified"] is True and report["leftovers"] == []
+    assert drill_resources(devcloud, ministry, operation_id) == {kind: [] for kind in DRILL_RESOURCES}
+    assert names["b"] in fetch(service["endpoints"]["public_address"], domain, "/wp-login.php").text
