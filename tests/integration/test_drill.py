@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -67,6 +67,21 @@ class RecordingEngine(NoopEngine):
 
     def outputs(self, stack_name: str) -> dict[str, Any]:
         return self.stored.get(stack_name, {})
+
+
+class InterruptedOnce(RecordingEngine):
+    """Test double: the cloud API times out on the copy's first build, then works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        if "tonle:copy" in stack.config:
+            self.attempts += 1
+            if self.attempts == 1:
+                raise TimeoutError("compute API did not answer within 60 s")
+        return super().up(stack, on_event)
 
 
 class RecordingRunner:
@@ -339,3 +354,28 @@ def test_tonle_drill_starts_a_drill_of_the_named_restore_point(
     work()
     assert finished(client, tenant, started.group(1))["status"] == "succeeded"
     assert report_of(client, tenant, started.group(1))["restore_point"]["id"] == str(point.id)
+
+
+def test_an_interrupted_drill_resumes_with_its_first_start_time_and_restore_point(
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+) -> None:
+    engine = InterruptedOnce()
+    queue.set_adapters(noop_adapters(get_settings(), engine=engine, config=RecordingRunner(), health=Health()))
+    try:
+        service_id = active_service(client, tenant, platform, work)
+        first = add_restore_point(service_id, hours_ago=2)
+        operation_id = drill(client, tenant, service_id).json()["id"]
+        work()  # the interrupted job is retried after its backoff, in the same call
+    finally:
+        queue.set_adapters(None)
+
+    operation = finished(client, tenant, operation_id)
+    assert operation["status"] == "succeeded", operation
+    assert engine.attempts == 2, "the build ran again after the interruption"
+    events = client.get(f"/v1/operations/{operation_id}/events", headers=tenant.requester.headers).json()
+    assert any(e["type"] == "operation.resumed" or "interrupted step build_copy" in e["message"] for e in events)
+    report = report_of(client, tenant, operation_id)
+    assert report["restore_point"]["id"] == str(first.id)
+    # Measured from the drill's real start, before the interruption, not from the resumed run.
+    prepared = next(step for step in operation["steps"] if step["name"] == "prepare")
+    assert datetime.fromisoformat(report["started_at"]) <= datetime.fromisoformat(prepared["finished_at"])
