@@ -187,6 +187,10 @@ def _copy_host_keys(ctx: StepContext, *, site_name: str) -> KnownHosts | None:
 
 
 def build(ctx: StepContext) -> None:
+    if state(ctx).get("destroyed_at"):
+        # A retry of an operation whose cleanup already ran: its destroy step has succeeded and
+        # will not run again, so a copy built now would be left behind.
+        raise StepFailed("this operation's copy was destroyed already; start a new one")
     copy = copy_context(ctx)
     remember(ctx, build_started_at=state(ctx).get("build_started_at") or now().isoformat())
     copy.outputs.update(copy.adapters.engine.up(copy.stack, copy.emit))

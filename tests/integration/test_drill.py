@@ -23,7 +23,7 @@ from orchestrator.database.columns import utcnow
 from orchestrator.database.core import session_scope
 from orchestrator.jobs import queue
 from orchestrator.noop import NoopEngine
-from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec
+from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun, ProgressEvent, StackSpec, StepFailed
 from orchestrator.services.models import Service
 from portal_api.cli import app as cli
 from tests.conftest import Platform, Tenant, active_service
@@ -81,6 +81,21 @@ class InterruptedOnce(RecordingEngine):
             self.attempts += 1
             if self.attempts == 1:
                 raise TimeoutError("compute API did not answer within 60 s")
+        return super().up(stack, on_event)
+
+
+class RefusedOnce(RecordingEngine):
+    """Test double: the cloud refuses the copy's first build (a quota), for good."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
+        if "tonle:copy" in stack.config:
+            self.attempts += 1
+            if self.attempts == 1:
+                raise StepFailed("quota exceeded for instances")
         return super().up(stack, on_event)
 
 
@@ -379,3 +394,26 @@ def test_an_interrupted_drill_resumes_with_its_first_start_time_and_restore_poin
     # Measured from the drill's real start, before the interruption, not from the resumed run.
     prepared = next(step for step in operation["steps"] if step["name"] == "prepare")
     assert datetime.fromisoformat(report["started_at"]) <= datetime.fromisoformat(prepared["finished_at"])
+
+
+def test_a_retried_drill_whose_copy_was_destroyed_builds_no_copy_nobody_would_destroy(
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+) -> None:
+    engine = RefusedOnce()
+    queue.set_adapters(noop_adapters(get_settings(), engine=engine, config=RecordingRunner(), health=Health()))
+    try:
+        service_id = active_service(client, tenant, platform, work)
+        add_restore_point(service_id)
+        operation_id = drill(client, tenant, service_id).json()["id"]
+        work()
+        assert finished(client, tenant, operation_id)["failed_step"] == "build_copy"
+        # An operator retries it: it would resume at the build, after its cleanup has run for good.
+        retried = client.post(f"/v1/operations/{operation_id}/retry", headers=platform.operator.headers)
+        assert retried.status_code == 202, retried.text
+        work()
+    finally:
+        queue.set_adapters(None)
+
+    operation = finished(client, tenant, operation_id)
+    assert operation["status"] == "failed" and "destroyed already" in operation["error"]
+    assert engine.attempts == 1, "no copy was built that no later step would destroy"
