@@ -28,9 +28,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlmodel import Session
+
+from orchestrator.backup import restore_points
 from orchestrator.backup.models import RestorePoint
 from orchestrator.cloud import hostkeys, leftovers
 from orchestrator.config import get_settings
+from orchestrator.errors import NotFound
 from orchestrator.noop import NoopEngine
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation
@@ -220,6 +224,25 @@ def restore(ctx: StepContext) -> None:
         raise StepFailed("no restore point to restore from")
     copy = copy_context(ctx)
     steps.run_playbook(copy, RESTORE_PLAYBOOK, extra_vars={"restore": restore_vars(point)})
+
+
+def choose_restore_point(session: Session, service_id: uuid.UUID, named: uuid.UUID | None) -> dict[str, Any]:
+    """The restore point named (not pruned), or else the latest, as `restore_point_facts`."""
+    if named is not None:
+        try:
+            found: RestorePoint | None = restore_points.get(
+                session=session, service_id=service_id, restore_point_id=named
+            )
+        except NotFound as exc:
+            raise StepFailed(str(exc)) from exc
+        assert found is not None
+        if found.pruned_at is not None:
+            raise StepFailed(f"restore point {named} was pruned at {found.pruned_at.isoformat()}; choose another")
+    else:
+        found = restore_points.latest(session=session, service_id=service_id)
+        if found is None:
+            raise StepFailed("the service has no restore point yet: back it up first")
+    return restore_point_facts(found)
 
 
 def restore_point_facts(point: RestorePoint) -> dict[str, Any]:

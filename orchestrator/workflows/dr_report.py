@@ -2,7 +2,7 @@
 the workflow's last step, `always`: whatever happened before, from the facts its steps wrote down
 on the operation (`dr_copy.state`).
 
-RPO (for a failover or failback: the data lost) = start - the restore point's time. RTO = start
+RPO = start - the restore point's time (0 when the point was taken after the start). RTO = start
 → the moment the workflow names: a drill's copy first passing its health check; a failover's or
 failback's DNS answering the new address.
 """
@@ -86,7 +86,15 @@ def report_body(
         "started_at": started.isoformat(),
         "finished_at": finished_at.isoformat(),
         "rto_seconds": round((recovered - started).total_seconds(), 1) if recovered else None,
-        "rpo_seconds": round((started - taken).total_seconds(), 1) if taken else None,
+        # A restore point taken after the start (a failover's last backup of the primary) lost nothing.
+        "rpo_seconds": round(max(0.0, (started - taken).total_seconds()), 1) if taken else None,
+        # What the old site took in after the restore point and before the names moved is not in
+        # the new one: for a failover or failback, the window in which writes were lost.
+        **(
+            {"data_loss_window_seconds": round((recovered - taken).total_seconds(), 1)}
+            if kind != "drill" and recovered and taken
+            else {}
+        ),
         "target_rto_seconds": targets[0],
         "target_rpo_seconds": targets[1],
         "passed": failed is None and known.get("cleanup_verified") is not False,

@@ -13,7 +13,6 @@ verified): the service stays where it ran. The report gives RTO (start → DNS r
 data lost (start - the restore point's time).
 """
 
-from orchestrator.backup import restore_points
 from orchestrator.operations.models import Operation, OperationKind, StepStatus
 from orchestrator.ports import ProgressEvent, StepFailed, TransientError
 from orchestrator.services.models import ServiceStatus
@@ -56,10 +55,7 @@ def choose_restore_point(ctx: StepContext) -> None:
     if known.get("restore_point"):
         return
     with ctx.transaction() as session:
-        point = restore_points.latest(session=session, service_id=ctx.inputs.service_id)
-        if point is None:
-            raise StepFailed("the service has no restore point: there is nothing to fail over from")
-        chosen = dr_copy.restore_point_facts(point)
+        chosen = dr_copy.choose_restore_point(session, ctx.inputs.service_id, None)
     dr_copy.remember(ctx, restore_point=chosen)
 
 

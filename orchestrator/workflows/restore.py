@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.backup import restore_points
-from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.errors import InvalidInput
 from orchestrator.operations.models import Operation, OperationKind
 from orchestrator.ports import StepFailed
 from orchestrator.workflows import backup, dr_copy, steps
@@ -40,21 +39,7 @@ def choose(ctx: StepContext) -> None:
         operation = session.get(Operation, ctx.operation_id)
         assert operation is not None
         named = operation.parameters.get("restore_point")
-        if named:
-            try:
-                point = restore_points.get(
-                    session=session, service_id=ctx.inputs.service_id, restore_point_id=uuid.UUID(named)
-                )
-            except NotFound as exc:
-                raise StepFailed(str(exc)) from exc
-            if point.pruned_at is not None:
-                raise StepFailed(f"restore point {named} was pruned at {point.pruned_at.isoformat()}; choose another")
-        else:
-            latest = restore_points.latest(session=session, service_id=ctx.inputs.service_id)
-            if latest is None:
-                raise StepFailed("the service has no restore point yet: back it up first")
-            point = latest
-        chosen = dr_copy.restore_point_facts(point)
+        chosen = dr_copy.choose_restore_point(session, ctx.inputs.service_id, uuid.UUID(named) if named else None)
     dr_copy.remember(ctx, started_at=dr_copy.now().isoformat(), restore_point=chosen)
 
 
