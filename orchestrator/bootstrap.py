@@ -12,6 +12,7 @@ from orchestrator import workflows
 from orchestrator.backup.targets import NoBackupTargets, SwiftBackupTargets
 from orchestrator.cloud.dns import DesignateRecords
 from orchestrator.cloud.hostkeys import ConsoleHostKeys
+from orchestrator.cloud.leftovers import OpenStackLeftovers
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
 from orchestrator.config import Settings, get_settings
 from orchestrator.engines.automation import cli_available
@@ -88,6 +89,7 @@ def build_adapters(settings: Settings) -> Adapters:
         backup_targets=SwiftBackupTargets(settings, tenancy),
         host_keys=ConsoleHostKeys(settings),
         dns=DesignateRecords(settings),
+        leftovers=OpenStackLeftovers(settings),
     )
 
 

@@ -185,6 +185,14 @@ class DnsRecords(Protocol):
         ...
 
 
+class LeftoverFinder(Protocol):
+    def find(self, *, ministry_code: str, site_name: str, service_id: str, copy: str) -> list[str]:
+        """Each resource of a copy of a service (a drill's, a failover's) still in the ministry's
+        project at the site, as `<kind> <name> (<id>)`, asked of the cloud's own APIs; [] when
+        nothing is left."""
+        ...
+
+
 @dataclass
 class Adapters:
     """Everything a workflow step may call outside the database, chosen once at bootstrap."""
@@ -198,3 +206,5 @@ class Adapters:
     host_keys: HostKeySource | None = None
     # Where failovers repoint names; None: no DNS service (the no-op adapters), nothing repointed.
     dns: DnsRecords | None = None
+    # What a destroyed copy left in the cloud; None: no cloud to ask (the no-op adapters).
+    leftovers: LeftoverFinder | None = None

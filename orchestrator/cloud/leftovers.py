@@ -11,19 +11,12 @@ server, which do.
 """
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.cloud.sites import CloudConfigError, connect, site
-from orchestrator.cloud.tenancy import OpenStackTenancy, project_name
-from orchestrator.config import Settings, get_settings
-from orchestrator.ports import Adapters, StepFailed, TransientError
-
-
-class LeftoverFinder(Protocol):
-    def find(self, *, ministry_code: str, site_name: str, service_id: str, copy: str) -> list[str]:
-        """Each resource of the copy still in the ministry's project at the site, as
-        `<kind> <name> (<id>)`; [] when nothing is left."""
-        ...
+from orchestrator.cloud.tenancy import project_name
+from orchestrator.config import Settings
+from orchestrator.ports import StepFailed, TransientError
 
 
 class OpenStackLeftovers:
@@ -86,11 +79,3 @@ def _with_metadata(kind: str, resources: Iterable[Any], marks: dict[str, str], n
 def _label(kind: str, resource: Any) -> str:
     name = getattr(resource, "name", None) or getattr(resource, "floating_ip_address", None)
     return f"{kind} {name} ({resource.id})" if name else f"{kind} {resource.id}"
-
-
-def finder_for(adapters: Adapters) -> LeftoverFinder | None:
-    """The finder for the cloud the adapters build in; None when they touch no cloud (the no-op
-    adapters), where nothing was made and nothing can be verified."""
-    if isinstance(adapters.tenancy, OpenStackTenancy):
-        return OpenStackLeftovers(adapters.tenancy.settings or get_settings())
-    return None

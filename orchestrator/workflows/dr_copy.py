@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from orchestrator.backup import restore_points
 from orchestrator.backup.models import RestorePoint
-from orchestrator.cloud import hostkeys, leftovers
+from orchestrator.cloud import hostkeys
 from orchestrator.config import get_settings
 from orchestrator.errors import NotFound
 from orchestrator.noop import NoopEngine
@@ -310,7 +310,7 @@ def destroy(ctx: StepContext) -> None:
 def verify_cleanup(ctx: StepContext) -> None:
     """Ask the cloud, not the engine, whether anything of the copy is left at the DR site."""
     known = state(ctx)
-    finder = leftovers.finder_for(ctx.adapters)
+    finder = ctx.adapters.leftovers
     if finder is None:
         ctx.emit(
             ProgressEvent(

@@ -7,7 +7,10 @@ measured; the DR project holds nothing of the drill afterwards, DNS was never to
 production still serves B. A second drill, whose health check looks for a text the copy does not
 serve, is reported failed naming the check, and still cleans up (verified). The same for the CMS,
 whose content A is in its database: the copy's restored database passes the data check and its
-login page shows A's site name while production shows B's.
+login page shows A's site name while production shows B's. Last, the web site fails over for real
+(asked by the ministry, approved by an operator): DNS answers the DR copy's address and B is
+served there; then it fails back: DNS answers the primary's address again, B survives, and the DR
+project holds nothing of the copy.
 
 One web-hosting service for the web tests, one CMS: each build of a server costs minutes here.
 """
@@ -31,7 +34,7 @@ pytestmark = [pytest.mark.cloud, pytest.mark.timeout(2400)]
 __all__ = ["client", "ministry"]  # fixtures shared with the end-to-end test, not copied
 
 # A failing health check waits this long for the copy to pass; long enough for a healthy copy.
-HEALTH_TIMEOUT_S = 90
+HEALTH_TIMEOUT_S = 45
 DRILL_RESOURCES = ("servers", "volumes", "floating_ips", "ports", "routers", "subnets", "networks", "security_groups")
 
 
@@ -256,3 +259,79 @@ def test_a_cms_drill_restores_the_database_of_its_restore_point(
     assert report["cleanup_verified"] is True and report["leftovers"] == []
     assert drill_resources(devcloud, ministry, operation_id) == {kind: [] for kind in DRILL_RESOURCES}
     assert names["b"] in fetch(service["endpoints"]["public_address"], domain, "/wp-login.php").text
+
+
+def test_failover_then_failback_repoints_dns_keeps_the_latest_content_and_leaves_nothing_at_dr(
+    client: httpx.Client,
+    system: System,
+    ministry: Tenant,
+    platform: Platform,
+    site: dict[str, Any],
+    devcloud: DevCloud,
+) -> None:
+    """Last in the module (after the drills): the web site fails over for real, and back."""
+    service, domain, markers = site["service"], site["domain"], site["markers"]
+    production = service["endpoints"]["public_address"]
+
+    failover = move(client, system, ministry, platform, service["id"], "failover")
+    dr_address = failover["report"]["dns"]["address"]
+    assert dr_address != production
+    assert served(domain, dr_address), f"{domain} does not answer {dr_address} after the failover"
+    # The failover took a last backup of the primary first: B, not the drilled A, is what runs at DR.
+    assert markers["b"] in fetch(dr_address, domain).text
+    state = client.get(f"/v1/services/{service['id']}", headers=ministry.requester.headers).json()
+    assert (state["status"], state["running_at"]) == ("active", "dr")
+    report = failover["report"]
+    assert report["passed"] is True and report["kind"] == "failover"
+    # The primary answered: its last backup, taken during the failover, is what was restored.
+    assert report["rpo_seconds"] == 0 and report["data_loss_window_seconds"] > 0
+    assert (
+        0
+        < report["rto_seconds"]
+        <= (
+            datetime.fromisoformat(report["finished_at"]) - datetime.fromisoformat(report["started_at"])
+        ).total_seconds()
+    )
+    assert [vote["role"] for vote in report["approved_by"]] == ["operator"]
+
+    failback = move(client, system, ministry, platform, service["id"], "failback")
+    assert served(domain, production), f"{domain} does not answer {production} after the failback"
+    assert markers["b"] in fetch(production, domain).text
+    state = client.get(f"/v1/services/{service['id']}", headers=ministry.requester.headers).json()
+    assert (state["status"], state["running_at"]) == ("active", "primary")
+    report = failback["report"]
+    assert report["passed"] is True and report["cleanup_verified"] is True and report["leftovers"] == []
+    copy_mark = f"failover-{uuid.UUID(failover['operation']['id']).hex[:8]}"
+    assert drill_resources(devcloud, ministry, failover["operation"]["id"], mark=copy_mark) == {
+        kind: [] for kind in DRILL_RESOURCES
+    }
+
+
+def move(
+    client: httpx.Client, system: System, ministry: Tenant, platform: Platform, service_id: str, kind: str
+) -> dict[str, Any]:
+    """Ask for a failover or failback as the ministry, approve it as an operator, follow it."""
+    asked = client.post(
+        f"/v1/services/{service_id}/actions/{kind}",
+        json={"justification": f"cloud test: {kind}"},
+        headers=ministry.requester.headers,
+    )
+    assert asked.status_code == 202, asked.text
+    approved = client.post(
+        f"/v1/requests/{asked.json()['id']}/approvals",
+        json={"decision": "approve", "reference": "DR-TEST"},
+        headers=platform.operator.headers,
+    )
+    assert approved.status_code == 200, approved.text
+    operation = follow(client, ministry.requester.headers, approved.json()["operation_id"], system)
+    return {"operation": operation, "report": report_of(client, ministry, operation["id"])}
+
+
+def served(name: str, address: str, timeout: float = 60) -> bool:
+    """Whether the data centre's DNS answers `address` for `name` within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if resolve(name) == [address]:
+            return True
+        time.sleep(1)
+    return False
