@@ -7,9 +7,7 @@ API and worker processes (embedded engine, Ansible), and decommissions what it b
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -22,7 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import account_token, free_port, fresh_database, wait_ready  # noqa: E402
+from bench.setup import account_token, api_and_worker, fresh_database  # noqa: E402
 
 STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
 
@@ -127,23 +125,7 @@ def main() -> None:
     data_dir = ROOT / ".tonle" / "bench-provision"
     data_dir.mkdir(parents=True, exist_ok=True)
     url, tenants, operator = prepare(data_dir, ministries=5)
-    port = free_port()
-    env = {
-        **os.environ,
-        "TONLE_DATABASE_URL": url,
-        "TONLE_ENGINE": "embedded",
-        "TONLE_ANSIBLE": "ansible",
-        "TONLE_CLOUDS_YAML": str(args.clouds_yaml),
-        "TONLE_WORKER_CONCURRENCY": "10",
-        "TONLE_LOG_LEVEL": "WARNING",
-    }
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)], env=env),
-        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
-    ]
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, processes[0])
+    with api_and_worker(url, args.clouds_yaml, TONLE_WORKER_CONCURRENCY="10") as base:
         started = time.monotonic()
         single = [provision(base, tenants[0], operator, args.timeout)]
         single_wall = time.monotonic() - started
@@ -151,12 +133,6 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=10) as pool:
             batch = list(pool.map(lambda i: provision(base, tenants[i % 5], operator, args.timeout), range(10)))
         batch_wall = time.monotonic() - started
-        time.sleep(5)  # let the decommissions get going before the worker is stopped
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=60)
     report("1 order", single, single_wall)
     report("10 orders from 5 ministries at once", batch, batch_wall)
 

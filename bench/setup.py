@@ -4,8 +4,11 @@ waiting for an API process."""
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +62,33 @@ def wait_ready(base: str, api: subprocess.Popen[bytes], timeout: float = 60) -> 
         if time.monotonic() > deadline or api.poll() is not None:
             raise RuntimeError("the API did not start")
         time.sleep(0.2)
+
+
+@contextmanager
+def api_and_worker(database_url: str, clouds_yaml: Path, **settings: str) -> Iterator[str]:
+    """An API and a worker process on the database, building on the local data centre with the
+    embedded engine and Ansible; yields the API's base URL. `settings`: more TONLE_* variables."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TONLE_DATABASE_URL": database_url,
+        "TONLE_ENGINE": "embedded",
+        "TONLE_ANSIBLE": "ansible",
+        "TONLE_CLOUDS_YAML": str(clouds_yaml),
+        "TONLE_LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port)], env=env),
+        subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, processes[0])
+        yield base
+        time.sleep(5)  # let the last decommissions get going before the worker is stopped
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)

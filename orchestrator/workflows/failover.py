@@ -141,8 +141,9 @@ WORKFLOW = Workflow(
         Step("configure_copy", dr_copy.configure),
         Step("restore_data", dr_copy.restore),
         Step("install_backup_agent", install_backup_agent),
-        Step("check_health", dr_copy.check_health),
+        # The data before the health check, as in a drill: a site that answers writes to its database.
         Step("check_data", dr_copy.check_data),
+        Step("check_health", dr_copy.check_health),
         Step("repoint_dns", repoint_dns),
         Step("undo_if_failed", undo_if_failed, always=True),
         dr_report.report_step(kind=OperationKind.failover, recovered_at="dns_repointed_at"),

@@ -84,8 +84,9 @@ WORKFLOW = Workflow(
         Step("choose_restore_point", choose),
         Step("back_up_first", back_up_first),
         Step("restore_data", restore_in_place),
-        Step("check_health", check_health),
+        # The data before the health check: a site that answers writes to its database.
         Step("check_data", check_data),
+        Step("check_health", check_health),
     ),
     day2_action=True,
     check_parameters=check_parameters,
