@@ -285,13 +285,9 @@ def test_failover_then_failback_repoints_dns_keeps_the_latest_content_and_leaves
     assert report["passed"] is True and report["kind"] == "failover"
     # The primary answered: its last backup, taken during the failover, is what was restored.
     assert report["rpo_seconds"] == 0 and report["data_loss_window_seconds"] > 0
-    assert (
-        0
-        < report["rto_seconds"]
-        <= (
-            datetime.fromisoformat(report["finished_at"]) - datetime.fromisoformat(report["started_at"])
-        ).total_seconds()
-    )
+    # RTO ends when the names move, moments before the report: within the whole (figures are to 0.1 s).
+    took = datetime.fromisoformat(report["finished_at"]) - datetime.fromisoformat(report["started_at"])
+    assert 0 < report["rto_seconds"] <= round(took.total_seconds(), 1) + 0.1
     assert [vote["role"] for vote in report["approved_by"]] == ["operator"]
 
     failback = move(client, system, ministry, platform, service["id"], "failback")
