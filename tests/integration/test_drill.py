@@ -69,33 +69,19 @@ class RecordingEngine(NoopEngine):
         return self.stored.get(stack_name, {})
 
 
-class InterruptedOnce(RecordingEngine):
-    """Test double: the cloud API times out on the copy's first build, then works."""
+class FailsFirstCopyBuild(RecordingEngine):
+    """Test double: the copy's first build raises `error` (a cloud API timing out, a quota), then works."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception) -> None:
         super().__init__()
+        self.error = error
         self.attempts = 0
 
     def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
         if "tonle:copy" in stack.config:
             self.attempts += 1
             if self.attempts == 1:
-                raise TimeoutError("compute API did not answer within 60 s")
-        return super().up(stack, on_event)
-
-
-class RefusedOnce(RecordingEngine):
-    """Test double: the cloud refuses the copy's first build (a quota), for good."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attempts = 0
-
-    def up(self, stack: StackSpec, on_event: EventSink) -> dict[str, Any]:
-        if "tonle:copy" in stack.config:
-            self.attempts += 1
-            if self.attempts == 1:
-                raise StepFailed("quota exceeded for instances")
+                raise self.error
         return super().up(stack, on_event)
 
 
@@ -374,7 +360,7 @@ def test_tonle_drill_starts_a_drill_of_the_named_restore_point(
 def test_an_interrupted_drill_resumes_with_its_first_start_time_and_restore_point(
     client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    engine = InterruptedOnce()
+    engine = FailsFirstCopyBuild(TimeoutError("compute API did not answer within 60 s"))
     queue.set_adapters(noop_adapters(get_settings(), engine=engine, config=RecordingRunner(), health=Health()))
     try:
         service_id = active_service(client, tenant, platform, work)
@@ -399,7 +385,7 @@ def test_an_interrupted_drill_resumes_with_its_first_start_time_and_restore_poin
 def test_a_retried_drill_whose_copy_was_destroyed_builds_no_copy_nobody_would_destroy(
     client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    engine = RefusedOnce()
+    engine = FailsFirstCopyBuild(StepFailed("quota exceeded for instances"))
     queue.set_adapters(noop_adapters(get_settings(), engine=engine, config=RecordingRunner(), health=Health()))
     try:
         service_id = active_service(client, tenant, platform, work)
