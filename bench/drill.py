@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.provision import prepare  # noqa: E402
-from bench.setup import api_and_worker  # noqa: E402
+from bench.setup import api_and_worker, headers, order_web_site  # noqa: E402
 
 ANCHOR_RTO_SECONDS = 2 * 3600  # Azure Site Recovery's SLA: RTO up to two hours
 # Which part of the RTO each of the drill's steps is (orchestrator/workflows/drill.py); the steps
@@ -41,10 +41,6 @@ PARTS = {
     "check_health": "verify",
 }
 AFTER_RTO = ("destroy_copy", "verify_cleanup", "report")
-
-
-def headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def follow(client: httpx.Client, token: str, operation_id: str, timeout: float) -> dict[str, Any]:
@@ -86,22 +82,9 @@ def seconds(step: dict[str, Any]) -> float:
 
 def drill_once(base: str, tenant: dict[str, str], operator: str, content_mb: int, timeout: float) -> dict[str, Any]:
     with httpx.Client(base_url=base, timeout=600) as client:
-        body = {
-            "offering_id": "web-hosting",
-            "plan": "small",
-            "parameters": {
-                "name": "drillbench",
-                "domain": f"drill.{tenant['code']}.gov.example",
-                "admin_email": f"bench@{tenant['code']}.gov.example",
-            },
-        }
-        request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()
-        client.post(
-            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(tenant["approver"])
+        approved, _ = order_web_site(
+            client, tenant, operator, name="drillbench", domain=f"drill.{tenant['code']}.gov.example"
         )
-        approved = client.post(
-            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(operator)
-        ).json()
         follow(client, operator, approved["operation_id"], timeout)
         service_id = approved["service_id"]
         try:

@@ -20,7 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import account_token, api_and_worker, fresh_database  # noqa: E402
+from bench.setup import account_token, api_and_worker, fresh_database, headers, order_web_site  # noqa: E402
 
 STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
 
@@ -60,28 +60,14 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
 
 def provision(base: str, tenant: dict[str, str], operator: str, timeout: float) -> dict[str, float]:
     """Order, approve, wait for `active`; return seconds per part, and the service id to clean up."""
-
-    def headers(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
     with httpx.Client(base_url=base, timeout=60) as client:
-        body = {
-            "offering_id": "web-hosting",
-            "plan": "small",
-            "parameters": {
-                "name": "bench",
-                "domain": f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example",
-                "admin_email": f"bench@{tenant['code']}.gov.example",
-            },
-        }
-        request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()
-        client.post(
-            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(tenant["approver"])
+        approved, approved_at = order_web_site(
+            client,
+            tenant,
+            operator,
+            name="bench",
+            domain=f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example",
         )
-        approved_at = time.monotonic()
-        approved = client.post(
-            f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(operator)
-        ).json()
         deadline = approved_at + timeout
         while True:
             operation = client.get(f"/v1/operations/{approved['operation_id']}", headers=headers(operator)).json()

@@ -92,3 +92,28 @@ def api_and_worker(database_url: str, clouds_yaml: Path, **settings: str) -> Ite
             process.terminate()
         for process in processes:
             process.wait(timeout=60)
+
+
+def headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def order_web_site(
+    client: httpx.Client, tenant: dict[str, str], operator: str, *, name: str, domain: str
+) -> tuple[dict[str, Any], float]:
+    """Order a small web site as the tenant's requester and approve it (ministry, then operator).
+    Returns the approved request and the monotonic time the operator's approval was sent."""
+    body = {
+        "offering_id": "web-hosting",
+        "plan": "small",
+        "parameters": {"name": name, "domain": domain, "admin_email": f"bench@{tenant['code']}.gov.example"},
+    }
+    request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()
+    client.post(
+        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(tenant["approver"])
+    )
+    approved_at = time.monotonic()
+    approved: dict[str, Any] = client.post(
+        f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(operator)
+    ).json()
+    return approved, approved_at
