@@ -73,6 +73,17 @@ class Offering(BaseModel):
         default_factory=list,
         description="Parameters naming the service (a name or a list of names): its certificate covers them.",
     )
+    tls_name_prefixes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "When given, the certificate covers `<prefix>.<name>` for each prefix and each name of "
+            "`tls_names_from` (e.g. `mail.` and `mta-sts.` of a mail domain) instead of the names themselves."
+        ),
+    )
+    mail_domain_from: str | None = Field(
+        default=None,
+        description="The parameter naming the service's mail domain: the service keeps mailboxes, aliases and DKIM keys.",
+    )
     backup_tier: BackupTier = "none"
     s3_bucket: bool = Field(
         default=False,
