@@ -107,7 +107,8 @@ def test_the_missing_parts_are_the_ones_known_today() -> None:
         "colocation": ["no health check: nothing would confirm the service works"],
         "email": [
             "playbook 'mail' does not exist (playbooks/mail.yml)",
-            "health check kind 'smtp' is not implemented (implemented: ['https', 's3'])",
+            "playbook 'mail_accounts' does not exist (playbooks/mail_accounts.yml)",
+            "health check kind 'mail' is not implemented (implemented: ['https', 's3'])",
         ],
     }
 
