@@ -26,4 +26,7 @@ RABBITMQ_DIST = 35672
 DESIGNATE = 19001
 DESIGNATE_MDNS = 15354
 BIND_DNS = 15353
+#: BIND again, for the instances: on the external network's gateway address only (dns/layout.py),
+#: never on loopback, where a system resolver may hold it.
+INSTANCE_DNS = 53
 BIND_RNDC = 15953

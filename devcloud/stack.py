@@ -90,6 +90,10 @@ def _in_parallel(ctx: Context, stages: list[Stage], workers: int = 3) -> None:
 def up(ctx: Context) -> None:
     if health.status(ctx, quiet=True):
         ctx.progress("up", f"already running; clouds.yaml at {ctx.clouds_yaml}")
+        # A newer checkout may listen on more addresses: named takes that without a restart.
+        dns_refresh = parts.hook(parts.optional("devcloud.dns"), "refresh")
+        if dns_refresh is not None:
+            dns_refresh(ctx)
         if not venv.is_current(ctx):
             ctx.progress(
                 "up", "devcloud/requirements.txt changed since the venv was installed: `down` then `up` to apply"

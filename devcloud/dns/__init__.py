@@ -4,6 +4,6 @@
 devcloud/dns/README.md for what runs where and how to debug it.
 """
 
-from devcloud.dns.lifecycle import down, prepare, status, up
+from devcloud.dns.lifecycle import down, prepare, refresh, status, up
 
-__all__ = ["down", "prepare", "status", "up"]
+__all__ = ["down", "prepare", "refresh", "status", "up"]

@@ -1,10 +1,11 @@
 """A private BIND9 for the cloud: Debian's `named`, our own config, port and rndc key.
 
 It never touches a system named: its own config, working directory and ports
-(DNS 127.0.0.1:15353, rndc 127.0.0.1:15953), and `-g` (foreground, log to stderr, so to
-`logs/dns-named.log`; there is no syslog here). Designate's worker adds and deletes zones
-with `rndc addzone/delzone` (hence `allow-new-zones`), BIND then pulls them from Designate's
-mini-DNS by AXFR. `recursion no`: it is an authoritative server only.
+(DNS 127.0.0.1:15353, rndc 127.0.0.1:15953; for the instances, DNS on 172.24.4.1:53), and
+`-g` (foreground, log to stderr, so to `logs/dns-named.log`; there is no syslog here).
+Designate's worker adds and deletes zones with `rndc addzone/delzone` (hence
+`allow-new-zones`), BIND then pulls them from Designate's mini-DNS by AXFR. `recursion no`:
+it is an authoritative server only.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def _key_text(secret: str) -> str:
     return f'key "{KEY_NAME}" {{\n    algorithm hmac-sha256;\n    secret "{secret}";\n}};\n'
 
 
-def write_config(lay: Layout) -> None:
-    """named.conf, the rndc key (generated once, kept across restarts) and rndc.conf."""
+def write_config(lay: Layout) -> bool:
+    """named.conf, the rndc key (generated once, kept across restarts) and rndc.conf; True when
+    named.conf changed (a running named then needs `rndc reconfig`)."""
     lay.bind_etc.mkdir(parents=True, exist_ok=True)
     lay.bind_state.mkdir(parents=True, exist_ok=True)
     if not lay.rndc_key.exists():
@@ -72,7 +74,11 @@ def write_config(lay: Layout) -> None:
         f'options {{\n    default-key "{KEY_NAME}";\n'
         f"    default-server {L.HOST};\n    default-port {L.RNDC_PORT};\n}};\n"
     )
-    lay.named_conf.write_text(_named_conf(lay))
+    text = _named_conf(lay)
+    if lay.named_conf.exists() and lay.named_conf.read_text() == text:
+        return False
+    lay.named_conf.write_text(text)
+    return True
 
 
 def _named_conf(lay: Layout) -> str:
@@ -85,10 +91,15 @@ options {{
     managed-keys-directory "{state}";
     new-zones-directory "{state}";
     listen-on port {L.BIND_PORT} {{ {L.HOST}; }};
+    // The instances' resolver (tenant subnets' dns_nameservers). The host takes this address
+    // with the first floating IP; named binds it when it appears (automatic interface scan,
+    // the interval a fallback).
+    listen-on port {L.INSTANCE_PORT} {{ {L.INSTANCE_ADDRESS}; }};
+    interface-interval 1;
     listen-on-v6 {{ none; }};
     recursion no;                        // authoritative only
     allow-new-zones yes;                 // Designate adds zones with rndc addzone
-    allow-query {{ any; }};              // it listens on loopback only anyway
+    allow-query {{ any; }};              // loopback and the instances' gateway address only
     allow-notify {{ {L.HOST}; }};        // NOTIFYs come from Designate's mini-DNS
     allow-transfer {{ none; }};
     notify no;
@@ -143,3 +154,22 @@ def start(ctx: Context, lay: Layout) -> None:
     check_config(lay)
     ctx.start_process(L.NAMED, [tool("named"), "-g", "-c", str(lay.named_conf)], cwd=lay.bind_state)
     wait_for(ctx, L.NAMED, "rndc status", lambda: responding(lay), timeout=30)
+
+
+def reconfigure(lay: Layout) -> None:
+    """Make a running named take a rewritten named.conf (listen addresses among it) without a
+    restart: the zones Designate added stay loaded and nothing stops answering."""
+    check_config(lay)
+    result = rndc(lay, "reconfig", timeout=30)
+    if result.returncode != 0:
+        raise DnsError(f"rndc reconfig failed:\n{result.stdout}{result.stderr}")
+
+
+def instance_port_holders() -> list[str]:
+    """Sockets of other processes on the instances' DNS port that would keep named from binding
+    the instances' address: a wildcard one, or one on that very address (`ss` lines)."""
+    wanted = {f"0.0.0.0:{L.INSTANCE_PORT}", f"*:{L.INSTANCE_PORT}", f"{L.INSTANCE_ADDRESS}:{L.INSTANCE_PORT}"}
+    result = subprocess.run(
+        ["ss", "-Hlntup", f"sport = :{L.INSTANCE_PORT}"], capture_output=True, text=True, check=False
+    )
+    return [line for line in result.stdout.splitlines() if len(line.split()) > 4 and line.split()[4] in wanted]

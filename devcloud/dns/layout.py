@@ -16,6 +16,11 @@ API_PORT = ports.DESIGNATE
 MDNS_PORT = ports.DESIGNATE_MDNS
 BIND_PORT = ports.BIND_DNS
 RNDC_PORT = ports.BIND_RNDC
+#: Where instances reach BIND, as a cloud's instances reach its resolver: the external subnet's
+#: gateway (services/bootstrap_cloud.py), an address of the host every tenant network routes to
+#: (the S3 relay's too), on DNS's own port. Tenant subnets name it in `dns_nameservers`.
+INSTANCE_ADDRESS = "172.24.4.1"
+INSTANCE_PORT = ports.INSTANCE_DNS
 
 #: Designate's database and its own MariaDB user (least privilege: only this database).
 DB_NAME = "designate"

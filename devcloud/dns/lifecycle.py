@@ -27,6 +27,11 @@ PORTS: dict[str, tuple[int, ...]] = {
 def _check_ports_free(ctx: Context) -> None:
     """Fail clearly when another process holds our ports (often: a devcloud of another
     TONLE_DATA_DIR still running), instead of a daemon failing to bind later."""
+    if not ctx.process_alive(L.NAMED) and (holders := bind.instance_port_holders()):
+        raise DnsError(
+            f"port {L.INSTANCE_PORT} is held where named must answer the instances "
+            f"({L.INSTANCE_ADDRESS}); stop that DNS server or make it listen on loopback only:\n" + "\n".join(holders)
+        )
     for name, ports in PORTS.items():
         if ctx.process_alive(name):
             continue
@@ -65,6 +70,7 @@ def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") 
     """
     lay = Layout.of(ctx)
     if venv.current(lay) and _running(ctx, lay):
+        refresh(ctx)
         ctx.progress(
             "dns",
             f"already running (API {daemons.API_URL}, BIND {L.HOST}:{L.BIND_PORT})",
@@ -105,6 +111,18 @@ def up(ctx: Context, *, register: bool = True, auth_strategy: str = "keystone") 
     # Both only call central and the worker, whose queues exist by now.
     daemons.start(ctx, lay, L.PRODUCER, L.API)
     ctx.progress("dns", f"ready in {time.monotonic() - started:.1f} s: API {daemons.API_URL}")
+
+
+def refresh(ctx: Context) -> None:
+    """Bring a running named's configuration up to date (`rndc reconfig`, no restart); nothing
+    when named is not running or its configuration is current. `python -m devcloud up` calls it
+    on a cloud that is already up."""
+    lay = Layout.of(ctx)
+    if not (ctx.process_alive(L.NAMED) and bind.responding(lay)):
+        return
+    if bind.write_config(lay):
+        ctx.progress("dns", f"named.conf changed: rndc reconfig (BIND for instances on {L.INSTANCE_ADDRESS})")
+        bind.reconfigure(lay)
 
 
 def down(ctx: Context) -> None:
