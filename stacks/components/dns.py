@@ -45,9 +45,15 @@ def record(
     )
 
 
+#: The longest string a TXT record holds; longer text (a DKIM key) is split into several.
+TXT_STRING_MAX = 255
+
+
 def txt(text: str) -> str:
-    """A TXT record's data: quoted, as Designate and BIND expect."""
-    return '"' + text.replace('"', '\\"') + '"'
+    """A TXT record's data: quoted strings of at most 255 characters, as Designate and BIND expect;
+    a reader joins them back into the one text."""
+    chunks = [text[start : start + TXT_STRING_MAX] for start in range(0, len(text), TXT_STRING_MAX)] or [""]
+    return " ".join('"' + chunk.replace('"', '\\"') + '"' for chunk in chunks)
 
 
 def address_records(

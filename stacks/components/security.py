@@ -131,10 +131,12 @@ def hardened_security_group(
 
 #: What web servers (web hosting, CMS) serve; port 80 only redirects to HTTPS.
 WEB_PORTS = (PublicPort(80, "http"), PublicPort(443, "https"))
-#: What a mail server serves: inbound mail, authenticated submission, and IMAP over TLS.
+#: What a mail server serves: inbound mail, authenticated submission (STARTTLS), IMAP over TLS,
+#: and HTTPS for webmail, the MTA-STS policy and mail-client autoconfiguration (80 redirects).
 MAIL_PORTS = (
     PublicPort(25, "smtp"),
-    PublicPort(465, "submissions"),
     PublicPort(587, "submission"),
     PublicPort(993, "imaps"),
+    PublicPort(80, "http"),
+    PublicPort(443, "https"),
 )

@@ -7,6 +7,7 @@ so the SDK's global state never leaks from one program to the next.
 """
 
 import asyncio
+import base64
 import contextvars
 import importlib
 import json
@@ -23,6 +24,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 from orchestrator.catalog.loader import offering_files
+from orchestrator.mail.dns_records import mta_sts_policy_id
 
 CATALOG = Path(__file__).resolve().parents[3] / "catalog"
 
@@ -33,6 +35,10 @@ MANAGEMENT_CIDR = "10.20.0.0/24"
 SSH_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBnJHq2 tonle-service"
 EXTERNAL_NETWORK = "public"
 MOCK_S3_SECRET = "mock-s3-secret-never-in-the-clear"
+MAIL_DKIM_SELECTOR = "tonle202611"
+#: As long as a 2048-bit key's `p=` value (392 characters), so its TXT record must be split.
+MAIL_DKIM_PUBLIC_KEY = base64.b64encode(bytes(range(256)) + bytes(38)).decode()
+MAIL_MTA_STS_UNTIL = "2099-01-01T00:00:00+00:00"
 
 
 def mock_floating_address(logical_name: str) -> str:
@@ -235,6 +241,17 @@ class Case:
             "subnetPool": "tenant-pool",
             "sshPublicKey": SSH_PUBLIC_KEY,
         }
+        mail_domain_from = self.offering.get("mail_domain_from")
+        if mail_domain_from:
+            # What the orchestrator projects for a mail offering (orchestrator/workflows/inputs.py).
+            domain = str(self.parameters[mail_domain_from])
+            values["mail"] = {
+                "domain": domain,
+                "dkimSelector": MAIL_DKIM_SELECTOR,
+                "dkimPublicKey": MAIL_DKIM_PUBLIC_KEY,
+                "mtaStsPolicyId": mta_sts_policy_id(domain),
+                "mtaStsUntil": MAIL_MTA_STS_UNTIL,
+            }
         values.update(overrides)
         return {f"tonle:{key}": v if isinstance(v, str) else json.dumps(v) for key, v in values.items()}
 

@@ -36,7 +36,7 @@ CASE_IDS = [case.id for case in CASES]
 PUBLIC_PORTS: dict[str, set[tuple[str, int]]] = {
     "web-hosting": {("tcp", 80), ("tcp", 443)},
     "cms": {("tcp", 80), ("tcp", 443)},
-    "email": {("tcp", 25), ("tcp", 465), ("tcp", 587), ("tcp", 993)},
+    "email": {("tcp", 25), ("tcp", 587), ("tcp", 993), ("tcp", 80), ("tcp", 443)},
     "colocation": set(),
     "dr-backup": set(),
 }
