@@ -389,7 +389,7 @@ def _personalise(root: Path, spec: MachineSpec) -> None:
     except ValueError:
         machine_id = uuid.uuid4().hex
     write("etc/machine-id", machine_id + "\n", 0o444)
-    write("etc/resolv.conf", "# devcloud: no resolver for instances\noptions timeout:1 attempts:1\n")
+    write("etc/resolv.conf", resolv_conf(spec.nics))
 
     # Host keys are the guest's own, made at its first boot (guest_init), which publishes them on
     # the console; none baked into an image may be shared by every machine made from it.
@@ -409,6 +409,21 @@ def _personalise(root: Path, spec: MachineSpec) -> None:
     if gateway:
         # apt inside the guest goes through the host's apt-cacher-ng, reached at the gateway.
         write("etc/apt/apt.conf.d/01devcloud-proxy", f'Acquire::http::Proxy "http://{gateway}:{ACNG_PORT}/";\n')
+
+
+#: glibc reads at most three `nameserver` lines.
+MAX_NAMESERVERS = 3
+
+
+def resolv_conf(nics: Sequence[net.Nic]) -> str:
+    """The guest's /etc/resolv.conf from its subnets' `dns_nameservers`, in NIC order, as
+    cloud-init renders Neutron's network config; with none, a resolver that fails at once."""
+    servers = list(dict.fromkeys(server for nic in nics for s in nic.subnets for server in s.dns))
+    if not servers:
+        return "# devcloud: no resolver for instances\noptions timeout:1 attempts:1\n"
+    lines = ["# devcloud: the subnets' dns_nameservers (Neutron)"]
+    lines += [f"nameserver {server}" for server in servers[:MAX_NAMESERVERS]]
+    return "\n".join(lines) + "\n"
 
 
 def _user_ids(root: Path, user: str) -> tuple[int, int]:

@@ -63,6 +63,8 @@ class Subnet:
     cidr: str  # 10.0.0.0/24
     gateway: str | None  # 10.0.0.1
     fixed_ips: tuple[str, ...] = ()
+    #: Neutron's `dns_nameservers`: what the guest resolves with; nothing to do with plugging.
+    dns: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def prefixlen(self) -> int:
@@ -101,13 +103,21 @@ class Nic:
             "mtu": self.mtu,
             "bridge": self.bridge,
             "floating_ips": list(self.floating_ips),
-            "subnets": [{"cidr": s.cidr, "gateway": s.gateway, "fixed_ips": list(s.fixed_ips)} for s in self.subnets],
+            "subnets": [
+                {"cidr": s.cidr, "gateway": s.gateway, "fixed_ips": list(s.fixed_ips), "dns": list(s.dns)}
+                for s in self.subnets
+            ],
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, object]) -> Nic:
         subnets = tuple(
-            Subnet(str(s["cidr"]), s.get("gateway") and str(s["gateway"]), tuple(s["fixed_ips"]))
+            Subnet(
+                str(s["cidr"]),
+                s.get("gateway") and str(s["gateway"]),
+                tuple(s["fixed_ips"]),
+                tuple(s.get("dns") or ()),
+            )
             for s in d["subnets"]  # type: ignore[attr-defined]
         )
         return cls(

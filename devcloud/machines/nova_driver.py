@@ -66,7 +66,8 @@ def nics_from_network_info(network_info: Any) -> list[net.Nic]:
             gw = (s.get("gateway") or {}).get("address")
             ips = tuple(ip["address"] for ip in s["ips"])
             floats += [f["address"] for ip in s["ips"] for f in ip.get("floating_ips") or []]
-            subnets.append(net.Subnet(cidr=str(s["cidr"]), gateway=gw, fixed_ips=ips))
+            dns = tuple(d["address"] for d in s.get("dns") or [])  # the subnet's dns_nameservers
+            subnets.append(net.Subnet(cidr=str(s["cidr"]), gateway=gw, fixed_ips=ips, dns=dns))
         mtu = network.get("mtu") or (network.get("meta") or {}).get("mtu") or 1500
         nics.append(
             net.Nic(
