@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     upload_retention_hours: int = Field(
         default=72, ge=0, description="How long a failed operation's upload is kept for a retry."
     )
+    mail_removed_retention_days: int = Field(
+        default=90, ge=0, description="How long a removed mailbox's mail is kept before it is deleted."
+    )
     scheduled_drills_max_parallel: int = Field(
         default=2,
         ge=0,
