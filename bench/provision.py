@@ -1,6 +1,7 @@
-"""Wall time from approval to `active` for web hosting on the local data centre: one order, then
-10 orders from 5 ministries at once, split into orchestrator, cloud (engine), Ansible and
-health-check time from each operation's step timings. The last lines are the figures.
+"""Wall time from approval to `active` on the local data centre: web hosting, one order then 10
+orders from 5 ministries at once, and one e-mail domain; each split into orchestrator, cloud
+(engine), Ansible and health-check time from its operation's step timings. The last lines are
+the figures.
 
 Needs the local data centre (`make devcloud-up`); starts its own embedded PostgreSQL database,
 API and worker processes (embedded engine, Ansible), and decommissions what it built.
@@ -20,7 +21,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import account_token, api_and_worker, fresh_database, headers, order_web_site  # noqa: E402
+from bench.setup import (  # noqa: E402
+    account_token,
+    api_and_worker,
+    fresh_database,
+    headers,
+    order_mail_domain,
+    order_web_site,
+)
 
 STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
 
@@ -43,7 +51,9 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
                 data=MinistryCreate(
                     code=code,
                     name=f"Ministry {index}",
-                    quota_limits=QuotaLimits(vcpu=64, ram_gb=128, storage_gb=2000, object_gb=2000, public_ips=20),
+                    quota_limits=QuotaLimits(
+                        vcpu=64, ram_gb=128, storage_gb=2000, object_gb=2000, public_ips=20, mailboxes=50
+                    ),
                     dns_suffixes=[f"{code}.gov.example"],
                 ),
             )
@@ -58,16 +68,16 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
     return url, tenants, operator
 
 
-def provision(base: str, tenant: dict[str, str], operator: str, timeout: float) -> dict[str, float]:
-    """Order, approve, wait for `active`; return seconds per part, and the service id to clean up."""
+def provision(
+    base: str, tenant: dict[str, str], operator: str, timeout: float, *, offering: str = "web-hosting"
+) -> dict[str, float]:
+    """Order, approve, wait for `active`, decommission; return seconds per part."""
+    domain = f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example"
     with httpx.Client(base_url=base, timeout=60) as client:
-        approved, approved_at = order_web_site(
-            client,
-            tenant,
-            operator,
-            name="bench",
-            domain=f"b{uuid.uuid4().hex[:8]}.{tenant['code']}.gov.example",
-        )
+        if offering == "email":
+            approved, approved_at = order_mail_domain(client, tenant, operator, domain=domain)
+        else:
+            approved, approved_at = order_web_site(client, tenant, operator, name="bench", domain=domain)
         deadline = approved_at + timeout
         while True:
             operation = client.get(f"/v1/operations/{approved['operation_id']}", headers=headers(operator)).json()
@@ -119,8 +129,12 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=10) as pool:
             batch = list(pool.map(lambda i: provision(base, tenants[i % 5], operator, args.timeout), range(10)))
         batch_wall = time.monotonic() - started
-    report("1 order", single, single_wall)
-    report("10 orders from 5 ministries at once", batch, batch_wall)
+        started = time.monotonic()
+        mail = [provision(base, tenants[1], operator, args.timeout, offering="email")]
+        mail_wall = time.monotonic() - started
+    report("e-mail, 1 order", mail, mail_wall)
+    report("web hosting, 1 order", single, single_wall)
+    report("web hosting, 10 orders from 5 ministries at once", batch, batch_wall)
 
 
 if __name__ == "__main__":

@@ -101,14 +101,43 @@ def headers(token: str) -> dict[str, str]:
 def order_web_site(
     client: httpx.Client, tenant: dict[str, str], operator: str, *, name: str, domain: str
 ) -> tuple[dict[str, Any], float]:
-    """Order a small web site as the tenant's requester and approve it (ministry, then operator).
-    Returns the approved request and the monotonic time the operator's approval was sent."""
+    """Order a small web site as the tenant's requester and approve it (see `order_and_approve`)."""
     body = {
         "offering_id": "web-hosting",
         "plan": "small",
         "parameters": {"name": name, "domain": domain, "admin_email": f"bench@{tenant['code']}.gov.example"},
     }
-    request = client.post("/v1/requests", json=body, headers=headers(tenant["requester"])).json()
+    return order_and_approve(client, tenant, operator, body)
+
+
+def order_mail_domain(
+    client: httpx.Client, tenant: dict[str, str], operator: str, *, domain: str, mailboxes: int = 2
+) -> tuple[dict[str, Any], float]:
+    """Order a team mail domain with a few mailboxes and approve it (see `order_and_approve`)."""
+    body = {
+        "offering_id": "email",
+        "plan": "team",
+        "parameters": {
+            "name": "mail",
+            "mail_domain": domain,
+            "postmaster": f"postmaster@{domain}",
+            "initial_mailboxes": [
+                {"address": f"staff{index}@{domain}", "full_name": f"Staff {index}"} for index in range(mailboxes)
+            ],
+        },
+    }
+    return order_and_approve(client, tenant, operator, body)
+
+
+def order_and_approve(
+    client: httpx.Client, tenant: dict[str, str], operator: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Order as the tenant's requester and approve (ministry, then operator). Returns the approved
+    request and the monotonic time the operator's approval was sent."""
+    response = client.post("/v1/requests", json=body, headers=headers(tenant["requester"]))
+    if response.status_code != 201:
+        raise RuntimeError(f"order refused: {response.status_code} {response.text}")
+    request = response.json()
     client.post(
         f"/v1/requests/{request['id']}/approvals", json={"decision": "approve"}, headers=headers(tenant["approver"])
     )
