@@ -57,7 +57,9 @@ def create(
     if offering.backup_tier != "none":
         # Encrypts the backups in the DR bucket: without it nobody, Tonle included, can read them.
         generated[RESTIC_PASSWORD] = token_urlsafe(32)
-    tls = _certificate(session=session, names_from=offering.tls_names_from, parameters=parameters)
+    tls = _certificate(
+        session=session, names_from=offering.tls_names_from, prefixes=offering.tls_name_prefixes, parameters=parameters
+    )
     service = Service(
         id=service_id,
         ministry_id=ministry_id,
@@ -91,19 +93,25 @@ def create(
     return service
 
 
-def tls_names(names_from: list[str], parameters: dict[str, Any]) -> list[str]:
-    """The names a service answers on, from the parameters the offering points at, in order."""
+def tls_names(names_from: list[str], parameters: dict[str, Any], prefixes: list[str] | None = None) -> list[str]:
+    """The names a service answers on, from the parameters the offering points at, in order.
+    With `prefixes` (a mail domain's `mail.`, `mta-sts.`, ...), `<prefix>.<name>` instead of each name."""
     names: list[str] = []
     for key in names_from:
         value = parameters.get(key)
         for name in value if isinstance(value, list) else [value]:
-            if isinstance(name, str) and name and name not in names:
-                names.append(name)
+            if not isinstance(name, str) or not name:
+                continue
+            for served in [f"{prefix}.{name}" for prefix in prefixes] if prefixes else [name]:
+                if served not in names:
+                    names.append(served)
     return names
 
 
-def _certificate(*, session: Session, names_from: list[str], parameters: dict[str, Any]) -> KeyAndCert | None:
-    names = tls_names(names_from, parameters)
+def _certificate(
+    *, session: Session, names_from: list[str], prefixes: list[str], parameters: dict[str, Any]
+) -> KeyAndCert | None:
+    names = tls_names(names_from, parameters, prefixes)
     return pki.certificate_for(session=session, names=names) if names else None
 
 
