@@ -1,12 +1,13 @@
 """One settings object for the whole system, read from `TONLE_*` environment variables."""
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +83,14 @@ class Settings(BaseSettings):
         default="172.24.4.0/24",
         description="The only source allowed to reach SSH on servers: where the orchestrator runs Ansible from.",
     )
+    dns_resolvers: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Resolvers tenant subnets hand to their servers (comma-separated). Empty: the cloud's default.",
+    )
+    dns_server: str | None = Field(
+        default=None,
+        description="`host:port` of the DNS server the orchestrator itself queries (the zones it publishes).",
+    )
     health_timeout_seconds: int = Field(default=300, ge=10, description="How long a health check keeps trying.")
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
     sse_streams_per_token: int = Field(
@@ -105,6 +114,17 @@ class Settings(BaseSettings):
     )
     token_default_days: int = Field(default=90, ge=1, description="Lifetime of a token issued without one.")
     token_max_days: int = Field(default=365, ge=1, description="Longest lifetime a token may be issued with.")
+
+    @field_validator("dns_resolvers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`10.0.0.2,10.0.0.3` in the environment, as well as a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",") if part.strip()]
+            )
+        return value
 
     @property
     def resolved_data_dir(self) -> Path:
