@@ -22,6 +22,7 @@ uses, and a missing one fails naming the key:
 | `tonle:managementCidr` | the only CIDR allowed to reach SSH (where Ansible runs from); never `/0` |
 | `tonle:image` | image name for servers |
 | `tonle:subnetPool` | name of the shared subnet pool tenant subnets are cut from |
+| `tonle:dnsResolvers` | optional: resolver addresses the subnet hands its servers (`dns_nameservers`) |
 | `tonle:sshPublicKey` | the service's SSH public key, for the default user |
 | `tonle:copy` | optional; absent: the service itself; `drill` or `failover`: a copy of it at the DR site |
 | `tonle:copyId` | with `tonle:copy`: tells this copy from others (the operation's short id) |

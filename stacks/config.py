@@ -111,6 +111,11 @@ class StackConfig:
         return self._config.require("subnetPool")
 
     @cached_property
+    def dns_resolvers(self) -> list[str]:
+        """Resolvers the tenant subnet hands its servers (the data centre's DNS); none when unset."""
+        return [str(ipaddress.ip_address(str(value))) for value in self._config.get_object("dnsResolvers") or []]
+
+    @cached_property
     def ssh_public_key(self) -> str:
         return self._config.require("sshPublicKey")
 

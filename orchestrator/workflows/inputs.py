@@ -23,6 +23,7 @@ class Platform:
     management_cidr: str
     image: str
     subnet_pool: str
+    dns_resolvers: tuple[str, ...] = ()  # what tenant subnets hand their servers as resolvers
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
@@ -32,6 +33,7 @@ class Platform:
             management_cidr=settings.management_cidr,
             image=settings.server_image,
             subnet_pool=settings.subnet_pool,
+            dns_resolvers=tuple(settings.dns_resolvers),
         )
 
 
@@ -42,6 +44,25 @@ class StackCopy:
     mode: str  # "drill" (isolated) or "failover"
     copy_id: str  # in every name of the copy
     egress_allowed: tuple[str, ...] = ()  # CIDRs a drill's copy may reach besides its subnet
+
+
+@dataclass(frozen=True)
+class MailInputs:
+    """The service's mail domain as its stack publishes it in DNS; the keys' private halves and the
+    accounts are secret vars (`context._secret_vars`), never stack config."""
+
+    domain: str
+    dkim_selector: str
+    dkim_public_key: str  # base64 DER: the DKIM record's `p=`
+    mta_sts_policy_id: str
+
+    def stack_config(self) -> dict[str, str]:
+        return {
+            "domain": self.domain,
+            "dkimSelector": self.dkim_selector,
+            "dkimPublicKey": self.dkim_public_key,
+            "mtaStsPolicyId": self.mta_sts_policy_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class ServiceInputs:
     action: str | None = None  # a day-2 action's name
     tags: Mapping[str, str] = field(default_factory=dict)
     copy: StackCopy | None = None
+    mail: MailInputs | None = None  # an offering with `mail_domain_from`
 
     def stack_config(self) -> dict[str, Any]:
         """The stack's Pulumi config, except the site and provider keys (the tenancy adds them)."""
@@ -76,8 +98,12 @@ class ServiceInputs:
             "tonle:image": self.platform.image,
             "tonle:subnetPool": self.platform.subnet_pool,
         }
+        if self.platform.dns_resolvers:
+            config["tonle:dnsResolvers"] = list(self.platform.dns_resolvers)
         if self.ssh_public_key:
             config["tonle:sshPublicKey"] = self.ssh_public_key
+        if self.mail is not None:
+            config["tonle:mail"] = self.mail.stack_config()
         if self.copy is not None:
             config["tonle:copy"] = self.copy.mode
             config["tonle:copyId"] = self.copy.copy_id

@@ -36,6 +36,9 @@ def tenant_network(config: StackConfig, labels: Labels) -> TenantNetwork:
         subnetpool_id=pool.id,
         ip_version=4,
         enable_dhcp=True,
+        # Servers resolve with the data centre's DNS (how mail servers find each other's MX and
+        # DKIM keys); None, not [], keeps stacks built before this setting free of a diff.
+        dns_nameservers=config.dns_resolvers or None,
         tags=labels.tags,
     )
     router = openstack.networking.Router(

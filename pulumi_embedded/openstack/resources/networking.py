@@ -134,7 +134,9 @@ class Subnet(Handler):
                     description=new.get("description"),
                     is_dhcp_enabled=new.get("enableDhcp"),
                     gateway_ip=new.get("gatewayIp"),
-                    dns_nameservers=new.get("dnsNameservers"),
+                    # Dropped from the program means none, as the provider sends it; `some` would
+                    # leave the old ones in place.
+                    dns_nameservers=new.get("dnsNameservers") or [] if changed(old, new, "dnsNameservers") else None,
                     allocation_pools=new.get("allocationPools"),
                 ),
             )
