@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from devcloud.orchestrator_env import orchestrator_env
+
 
 def fresh_database(data_dir: Path, prefix: str) -> str:
     """A new, migrated database on the embedded server under `data_dir`; this process uses it."""
@@ -76,6 +78,7 @@ def api_and_worker(database_url: str, clouds_yaml: Path, **settings: str) -> Ite
         "TONLE_ANSIBLE": "ansible",
         "TONLE_CLOUDS_YAML": str(clouds_yaml),
         "TONLE_LOG_LEVEL": "WARNING",
+        **orchestrator_env(),  # the data centre's DNS, for servers and for the orchestrator
         **settings,
     }
     processes = [

@@ -1,4 +1,6 @@
-"""`python -m devcloud up|down|status`: the one entry point of the local data centre."""
+"""`python -m devcloud up|down|status|env`: the one entry point of the local data centre.
+
+`env` prints the orchestrator's settings for this data centre (`NAME=value` lines)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from devcloud import health, stack
 from devcloud.context import Context, data_root
 from devcloud.keystone_admin import KeystoneError
+from devcloud.orchestrator_env import orchestrator_env
 from devcloud.services.common import StageError
 
 
@@ -42,8 +45,12 @@ def _exclusive(ctx: Context) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcloud", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "env"))
     args = parser.parse_args(argv)
+    if args.command == "env":
+        for name, value in orchestrator_env().items():
+            print(f"{name}={value}")
+        return 0
     ctx = Context(data_dir=data_root(), progress=Progress())
     try:
         if args.command == "status":

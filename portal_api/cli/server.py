@@ -91,8 +91,10 @@ def run(
 
     settings = get_settings()
     logs.configure(settings.log_level)
+    local_settings: dict[str, str] = {}
     if devcloud and settings.engine != "noop" and not _cloud_configured():
         _start_local_data_centre()
+        local_settings = _local_data_centre_settings()
     url = database_url()  # starts the embedded server when no TONLE_DATABASE_URL is set
     migrate.upgrade(url)
     tokens_file = settings.resolved_data_dir / "demo-tokens.json"
@@ -100,7 +102,7 @@ def run(
         seed_demo(tokens_file)
     if tokens_file.exists():
         typer.echo(f"demo accounts and their tokens: {tokens_file}")
-    env = {**os.environ, "TONLE_DATABASE_URL": url}
+    env = {**local_settings, **os.environ, "TONLE_DATABASE_URL": url}  # what the operator set wins
     children = [
         subprocess.Popen([sys.executable, "-m", "portal_api.cli", "serve"], env=env),
         subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
@@ -126,6 +128,21 @@ def _start_local_data_centre() -> None:
         typer.echo(f"the local data centre did not come up (exit {result.returncode}); see its output above", err=True)
         raise typer.Exit(1)
     typer.echo("local data centre up; it keeps running after Ctrl-C (stop it with `make devcloud-down`)")
+
+
+def _local_data_centre_settings() -> dict[str, str]:
+    """The `TONLE_*` settings the local data centre asks for besides clouds.yaml (its DNS)."""
+    from orchestrator.config import PROJECT_ROOT
+
+    if not (PROJECT_ROOT / "devcloud" / "__main__.py").exists():
+        return {}
+    result = subprocess.run(
+        [sys.executable, "-m", "devcloud", "env"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        log.warning("`python -m devcloud env` failed: %s", result.stderr.strip()[-500:])
+        return {}
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> None:

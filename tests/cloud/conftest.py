@@ -154,6 +154,7 @@ def system(
 ) -> Iterator[System]:
     """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible,
     against the local data centre; one pair per test module."""
+    from devcloud.orchestrator_env import orchestrator_env
     from tests.conftest import free_port, wait_until_ready
 
     logs = tmp_path_factory.mktemp("system-logs")
@@ -165,6 +166,7 @@ def system(
         "TONLE_ANSIBLE": "ansible",
         "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
         "TONLE_LOG_LEVEL": "INFO",
+        **orchestrator_env(),  # the data centre's DNS, for servers and for the orchestrator
         **system_settings,
     }
     processes = []

@@ -1,0 +1,21 @@
+"""The orchestrator's `TONLE_*` settings for building on this data centre, besides clouds.yaml
+(which it finds on its own): `python -m devcloud env` prints them for `tonle run`, and the cloud
+tests and benchmarks merge them into the environment of the API and worker they start."""
+
+from __future__ import annotations
+
+from devcloud import parts
+
+
+def orchestrator_env() -> dict[str, str]:
+    """Setting name -> value; none of the DNS ones when the DNS part is left out."""
+    if parts.optional("devcloud.dns") is None:
+        return {}
+    from devcloud.dns import layout as dns
+
+    return {
+        # What tenant subnets hand their servers: BIND where instances reach it.
+        "TONLE_DNS_RESOLVERS": dns.INSTANCE_ADDRESS,
+        # What the orchestrator itself queries (health checks, DNS drift): BIND on loopback.
+        "TONLE_DNS_SERVER": f"{dns.HOST}:{dns.BIND_PORT}",
+    }
