@@ -82,7 +82,9 @@ class Offering(BaseModel):
     )
     mail_domain_from: str | None = Field(
         default=None,
-        description="The parameter naming the service's mail domain: the service keeps mailboxes, aliases and DKIM keys.",
+        description=(
+            "The parameter naming the service's mail domain: the service keeps mailboxes, aliases and DKIM keys."
+        ),
     )
     backup_tier: BackupTier = "none"
     s3_bucket: bool = Field(
@@ -116,6 +118,13 @@ class Offering(BaseModel):
             raise ValueError("an offering that is not orderable must say why (`not_orderable_reason`)")
         if self.orderable and self.not_orderable_reason:
             raise ValueError("`not_orderable_reason` is only for offerings with `orderable: false`")
+        return self
+
+    @model_validator(mode="after")
+    def _mail_domain_is_a_parameter(self) -> "Offering":
+        properties = self.parameters.get("properties") or {}
+        if self.mail_domain_from is not None and not isinstance(properties.get(self.mail_domain_from), dict):
+            raise ValueError(f"mail_domain_from: '{self.mail_domain_from}' is not a parameter of the offering")
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from orchestrator.auth.models import ApiToken, User
 from orchestrator.backup.models import BackupPolicy, RestorePoint
 from orchestrator.dr.campaign_models import DrCampaign, DrCampaignDrill
 from orchestrator.dr.models import DrReport
+from orchestrator.mail.models import MailAlias, Mailbox, MailDomain
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
 from orchestrator.pki.models import CertificateAuthority
@@ -25,6 +26,9 @@ __all__ = [
     "DrCampaignDrill",
     "DrReport",
     "Event",
+    "MailAlias",
+    "MailDomain",
+    "Mailbox",
     "Ministry",
     "Operation",
     "Request",

@@ -18,7 +18,8 @@ from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page
-from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QuotaExceeded
+from orchestrator.mail import domain as mail_domain
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationKind
@@ -64,6 +65,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     catalog.validate_parameters(offering, data.parameters)
     names = catalog.dns_names(offering, data.parameters)
     ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
+    mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
     catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
 
@@ -82,6 +84,16 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
                 )
             return Submission(request=existing, created=False)
     ministries.reserve(session=session, ministry_id=ministry_id, cost=plan.quota_cost)
+    # The `mailboxes` quota counts the mailboxes there are, not the most the plan allows.
+    cost = dict(plan.quota_cost)
+    if mailboxes:
+        charged = mail_domain.mailbox_cost(len(mailboxes))
+        try:
+            ministries.reserve(session=session, ministry_id=ministry_id, cost=charged)
+        except QuotaExceeded as exceeded:  # the transaction, the plan's reservation with it, is rolled back
+            field = f"parameters.{mail_domain.INITIAL_MAILBOXES}"
+            raise QuotaExceeded(exceeded.detail, field=field, **exceeded.extra) from None
+        cost[mail_domain.MAILBOXES] = cost.get(mail_domain.MAILBOXES, 0) + len(mailboxes)
     request = _open_request(
         session=session,
         actor=actor,
@@ -90,10 +102,10 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
         plan_id=plan.id,
         parameters=data.parameters,
         justification=data.justification,
-        quota_cost=dict(plan.quota_cost),
+        quota_cost=cost,
         digest=digest,
         idempotency_key=idempotency_key,
-        detail={"offering": offering.id, "plan": plan.id, "quota_cost": dict(plan.quota_cost)},
+        detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
     )
     return Submission(request=request, created=True)
 
@@ -243,9 +255,21 @@ def add_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str, i
     session.add(request)
 
 
+def release_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str, int]) -> None:
+    """The request's service holds less quota (a mailbox removed): the ministry gets `cost` back."""
+    request = _row(session, request_id)
+    if request.quota_held:
+        ministries.release(session=session, ministry_id=request.ministry_id, cost=cost)
+    request.quota_cost = quota.subtract(request.quota_cost, cost)
+    session.add(request)
+
+
 def settle_held_quota(*, session: Session, request_id: uuid.UUID, cost: dict[str, int]) -> None:
     """The service now needs only `cost`: give the ministry back whatever was held above it."""
     request = _row(session, request_id)
+    if catalog.get_offering(request.offering_id).mail_domain_from:
+        # Mailboxes are charged one by one, not by the plan: a plan change keeps them.
+        cost = quota.add(cost, mail_domain.mailbox_cost(int(request.quota_cost.get(mail_domain.MAILBOXES, 0))))
     surplus = quota.subtract(request.quota_cost, cost)
     if any(surplus.values()) and request.quota_held:
         ministries.release(session=session, ministry_id=request.ministry_id, cost=surplus)

@@ -16,7 +16,10 @@ from orchestrator.audit import service as audit
 from orchestrator.catalog import service as catalog
 from orchestrator.cloud import hostkeys
 from orchestrator.config import Settings
+from orchestrator.database.columns import utcnow
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.mail import dns_records, projection
+from orchestrator.mail.models import MailDomain
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, StepStatus
@@ -24,7 +27,7 @@ from orchestrator.pki import service as pki
 from orchestrator.ports import Adapters, EventSink, ProgressEvent, StackSpec
 from orchestrator.services import service as services
 from orchestrator.services.models import Service
-from orchestrator.workflows.inputs import Platform, ServiceInputs
+from orchestrator.workflows.inputs import MailInputs, Platform, ServiceInputs
 from orchestrator.workflows.shape import WaitingFor
 
 KnownHosts = Callable[[dict[str, dict[str, Any]]], str | None]
@@ -99,6 +102,7 @@ def build(
     offering = catalog.get_offering(service.offering_id)
     # A resize builds the stack for the plan it moves to.
     plan = catalog.get_plan(offering, operation.parameters.get("plan", service.plan))
+    mail = projection.mail_domain(session=session, service_id=service.id)
     inputs = ServiceInputs(
         ministry_id=ministry.id,
         ministry_code=ministry.code,
@@ -112,6 +116,7 @@ def build(
         platform=Platform.from_settings(settings),
         ssh_public_key=service.ssh_public_key,
         action=operation.parameters.get("action"),
+        mail=_mail_inputs(mail) if mail is not None else None,
     )
     emit = event_writer(operation.id)
     return StepContext(
@@ -124,7 +129,7 @@ def build(
         ssh_private_key=secrets.decrypt(service.ssh_private_key_encrypted)
         if service.ssh_private_key_encrypted
         else None,
-        secret_vars=_secret_vars(service),
+        secret_vars=_secret_vars(session, service, mail),
         restic_password=services.generated_secrets(service).get(services.RESTIC_PASSWORD),
         known_hosts=_pinned_host_keys(service, inputs, adapters, emit),
         signals=dict(operation.parameters.get("signals") or {}),
@@ -157,9 +162,21 @@ def _ssh_private_key(service: Service) -> str | None:
     return secrets.decrypt(service.ssh_private_key_encrypted) if service.ssh_private_key_encrypted else None
 
 
-def _secret_vars(service: Service) -> dict[str, Any]:
+def _mail_inputs(mail: MailDomain) -> MailInputs:
+    return MailInputs(
+        domain=mail.domain,
+        dkim_selector=mail.dkim_selector,
+        dkim_public_key=mail.dkim_public_key,
+        mta_sts_policy_id=dns_records.mta_sts_policy_id(mail.domain),
+    )
+
+
+def _secret_vars(session: Session, service: Service, mail: MailDomain | None) -> dict[str, Any]:
     """What playbooks get only for the length of a run (see playbooks/README.md)."""
     found: dict[str, Any] = {"secrets": services.generated_secrets(service)}
+    if mail is not None:
+        # Read now, not when the change was asked for: a retried sync applies the rows as they are.
+        found["mail"] = projection.secret_var(session=session, domain=mail, parameters=service.parameters, now=utcnow())
     if service.tls_cert_pem and service.tls_key_encrypted:
         found["tls"] = {
             "cert_pem": service.tls_cert_pem,

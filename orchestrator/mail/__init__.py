@@ -1,0 +1,1 @@
+"""A service's mail domain: its DKIM key, mailboxes and aliases."""
