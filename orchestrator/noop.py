@@ -80,7 +80,12 @@ class NoopHealthChecker:
     """Checks nothing. Replaced when offerings get real health checks."""
 
     def check(
-        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+        self,
+        spec: dict[str, Any],
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+        secret_vars: dict[str, Any],
+        on_event: EventSink,
     ) -> bool:
         on_event(ProgressEvent(type="health.noop", message="no-op health check: nothing checked", level="warning"))
         return True

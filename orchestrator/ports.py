@@ -118,8 +118,15 @@ class ConfigRunner(Protocol):
 
 class HealthChecker(Protocol):
     def check(
-        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
-    ) -> bool: ...
+        self,
+        spec: dict[str, Any],
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+        secret_vars: dict[str, Any],
+        on_event: EventSink,
+    ) -> bool:
+        """`secret_vars`: the operation's (as its playbooks get them), e.g. the mail probe's passwords."""
+        ...
 
 
 # --- the cloud around a stack ------------------------------------------------------------------

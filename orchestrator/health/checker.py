@@ -4,16 +4,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.health.https import probe_from, wait_until_healthy
+from orchestrator.health.mail import check_mail
 from orchestrator.health.s3 import check_s3
 from orchestrator.pki import service as pki
 from orchestrator.ports import EventSink, StepFailed
 
-# (health_check spec, stack outputs, order parameters, event sink, deadline in seconds) -> passed
-HealthProbe = Callable[[dict[str, Any], dict[str, Any], dict[str, Any], EventSink, float], bool]
+# (health_check spec, stack outputs, order parameters, the operation's secret vars, event sink,
+# deadline in seconds) -> passed
+HealthProbe = Callable[[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], EventSink, float], bool]
 
 
 def check_https(
-    spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink, deadline: float
+    spec: dict[str, Any],
+    outputs: dict[str, Any],
+    parameters: dict[str, Any],
+    secret_vars: dict[str, Any],
+    on_event: EventSink,
+    deadline: float,
 ) -> bool:
     endpoints = dict(outputs.get("endpoints") or {})
     endpoints.setdefault("hostname", parameters.get("domain"))
@@ -27,7 +34,7 @@ def check_https(
 
 # Every kind an offering's `health_check.kind` may name; the catalogue-consistency test holds
 # each orderable offering to this mapping.
-KINDS: Mapping[str, HealthProbe] = {"https": check_https, "s3": check_s3}
+KINDS: Mapping[str, HealthProbe] = {"https": check_https, "s3": check_s3, "mail": check_mail}
 
 
 class ServiceHealthChecker:
@@ -40,7 +47,12 @@ class ServiceHealthChecker:
         self.deadline_seconds = deadline_seconds
 
     def check(
-        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+        self,
+        spec: dict[str, Any],
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+        secret_vars: dict[str, Any],
+        on_event: EventSink,
     ) -> bool:
         kind = spec.get("kind")
         if not kind:
@@ -51,4 +63,4 @@ class ServiceHealthChecker:
                 f"health check kind '{kind}' is not implemented (implemented: {', '.join(sorted(KINDS))}); "
                 "the service was not checked"
             )
-        return probe(spec, outputs, parameters, on_event, self.deadline_seconds)
+        return probe(spec, outputs, parameters, secret_vars, on_event, self.deadline_seconds)

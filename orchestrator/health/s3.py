@@ -112,7 +112,12 @@ def wait_until_healthy(
 
 
 def check_s3(
-    spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink, deadline: float
+    spec: dict[str, Any],
+    outputs: dict[str, Any],
+    parameters: dict[str, Any],
+    secret_vars: dict[str, Any],
+    on_event: EventSink,
+    deadline: float,
 ) -> bool:
     try:
         probe = probe_from(dict(outputs.get("endpoints") or {}), dict(outputs.get("credentials") or {}))

@@ -274,7 +274,7 @@ def check_health(ctx: StepContext) -> None:
             seen.append(event.message)
         copy.emit(event)
 
-    passed = copy.adapters.health.check(spec, copy.outputs, dict(copy.inputs.parameters), watch)
+    passed = copy.adapters.health.check(spec, copy.outputs, dict(copy.inputs.parameters), dict(copy.secret_vars), watch)
     if not passed:
         what = seen[-1] if seen else f"{spec.get('kind', 'health')} probe of the copy"
         raise StepFailed(f"health check {what}")

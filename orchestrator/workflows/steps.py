@@ -78,7 +78,9 @@ def verify(ctx: StepContext) -> None:
     if offering.s3_bucket and "s3_access_key_id" not in (ctx.outputs.get("credentials") or {}):
         # A retry resuming here starts from the stack's own outputs, which hold no bucket keys.
         _add_bucket(ctx)
-    if not ctx.adapters.health.check(offering.health_check, ctx.outputs, dict(ctx.inputs.parameters), ctx.emit):
+    if not ctx.adapters.health.check(
+        offering.health_check, ctx.outputs, dict(ctx.inputs.parameters), dict(ctx.secret_vars), ctx.emit
+    ):
         raise StepFailed("health check did not pass")
 
 

@@ -107,7 +107,12 @@ class Health:
     specs: list[dict[str, Any]] = field(default_factory=list)
 
     def check(
-        self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: EventSink
+        self,
+        spec: dict[str, Any],
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+        secret_vars: dict[str, Any],
+        on_event: EventSink,
     ) -> bool:
         self.specs.append(spec)
         address = (outputs.get("endpoints") or {}).get("public_address")

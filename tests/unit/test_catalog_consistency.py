@@ -147,7 +147,7 @@ def test_the_health_checker_fails_a_check_it_cannot_run(spec: dict[str, Any]) ->
     events: list[ProgressEvent] = []
     checker = ServiceHealthChecker(deadline_seconds=1)
     with pytest.raises(StepFailed) as failed:
-        checker.check(spec, {"endpoints": {"public_address": "192.0.2.10"}}, {}, events.append)
+        checker.check(spec, {"endpoints": {"public_address": "192.0.2.10"}}, {}, {}, events.append)
     assert "not implemented" in str(failed.value) or "no health check" in str(failed.value)
     assert events == [], "nothing claims the service was checked"
 

@@ -36,7 +36,7 @@ def test_a_service_without_what_the_check_needs_fails_naming_it_and_claims_nothi
     events: list[ProgressEvent] = []
     checker = ServiceHealthChecker(deadline_seconds=1)
     with pytest.raises(StepFailed, match=named):
-        checker.check({"kind": "s3"}, {"endpoints": endpoints, "credentials": credentials}, {}, events.append)
+        checker.check({"kind": "s3"}, {"endpoints": endpoints, "credentials": credentials}, {}, {}, events.append)
     assert events == []
 
 

@@ -51,7 +51,14 @@ class RecordingHealth:
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
 
-    def check(self, spec: dict[str, Any], outputs: dict[str, Any], parameters: dict[str, Any], on_event: Any) -> bool:
+    def check(
+        self,
+        spec: dict[str, Any],
+        outputs: dict[str, Any],
+        parameters: dict[str, Any],
+        secret_vars: dict[str, Any],
+        on_event: Any,
+    ) -> bool:
         self.seen.append({"spec": spec, "outputs": outputs})
         return True
 
