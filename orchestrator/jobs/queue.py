@@ -3,7 +3,8 @@
 One job per operation run, locked per stack so two runs never touch one stack at once.
 Periodic tasks recover from crashes: jobs of dead workers are resumed, operations whose job
 was never deferred are deferred again, and undecided requests expire. Others keep schedules:
-backups per each service's policy, and the restore-point catalogue in step with the repositories.
+backups per each service's policy, the restore-point catalogue in step with the repositories, and
+mail domains' DNS records compared with what DNS serves.
 """
 
 import logging
@@ -25,6 +26,7 @@ from orchestrator.database.columns import utcnow
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.dr import campaigns
+from orchestrator.mail import status as mail_status
 from orchestrator.operations import service as operations
 from orchestrator.operations import uploads
 from orchestrator.operations.models import FINISHED, Operation, OperationKind, OperationStatus
@@ -184,6 +186,16 @@ def start_due_backups(timestamp: int) -> None:
     outcomes = backup_schedule.run(now=utcnow(), start=_start_backup)
     if outcomes:
         log.info("backup schedule: %s", ", ".join(f"{type(o).__name__.lower()} {o.service_id}" for o in outcomes))
+
+
+@tasks.periodic(cron="23 * * * *", periodic_id="mail_dns_status")
+@tasks.task(name="check_mail_dns", queueing_lock="check_mail_dns")
+def check_mail_dns(timestamp: int) -> None:
+    """Every mail domain's DNS records against what DNS serves; drift recorded when it changes."""
+    checked = mail_status.check_all()
+    drifted = [status for status in checked if not status.ok]
+    if checked:
+        log.info("mail DNS status: %d domain(s) checked, %d drifted", len(checked), len(drifted))
 
 
 @tasks.periodic(cron="41 */6 * * *", periodic_id="restore_points")
