@@ -16,6 +16,7 @@ from orchestrator.database.columns import utcnow
 from orchestrator.errors import InvalidInput
 from orchestrator.mail import dkim, passwords
 from orchestrator.mail.models import PROBE_RECIPIENT, PROBE_SENDER, Mailbox, MailboxStatus, MailDomain
+from orchestrator.services import service as services
 
 INITIAL_MAILBOXES = "initial_mailboxes"
 MAILBOXES = "mailboxes"  # the plan's size (a limit) and the ministry's quota resource (a count)
@@ -187,6 +188,25 @@ def new_mailbox(
     )
     session.add(mailbox)
     return mailbox, password
+
+
+def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID) -> dict[str, str]:
+    """The service's credentials (`services.reveal_credentials`, which refuses a second showing)
+    and, for a mail service, each of the order's mailboxes by address with its password."""
+    shown = services.reveal_credentials(session=session, actor=actor, service_id=service_id)
+    mailboxes = reveal_passwords(session=session, service_id=service_id)
+    if mailboxes:
+        service = services.get(session=session, actor=actor, service_id=service_id)
+        audit.record(
+            session=session,
+            actor=actor,
+            entity="service",
+            entity_id=service_id,
+            ministry_id=service.ministry_id,
+            action="mailbox_passwords_revealed",
+            detail={"addresses": sorted(mailboxes)},
+        )
+    return {**shown, **mailboxes}
 
 
 def reveal_passwords(*, session: Session, service_id: uuid.UUID) -> dict[str, str]:

@@ -422,6 +422,16 @@ def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> No
         parameters=request.parameters,
         quota_cost=request.quota_cost,
     )
+    offering = catalog.get_offering(request.offering_id)
+    mail_domain.create_for_service(
+        session=session,
+        actor=actor,
+        offering=offering,
+        plan=catalog.get_plan(offering, request.plan),
+        service_id=service.id,
+        ministry_id=service.ministry_id,
+        parameters=request.parameters,
+    )
     operation = operations.create(
         session=session,
         actor=actor,

@@ -16,7 +16,6 @@ from orchestrator.catalog import service as catalog
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page
 from orchestrator.errors import Conflict, NotFound
-from orchestrator.mail import domain as mail_domain
 from orchestrator.ministry.models import Ministry
 from orchestrator.pki import service as pki
 from orchestrator.pki.issue import KeyAndCert
@@ -90,15 +89,6 @@ def create(
         action="created",
         to_state=service.status,
         detail={"stack": service.stack_name, "request": str(request_id)},
-    )
-    mail_domain.create_for_service(
-        session=session,
-        actor=actor,
-        offering=offering,
-        plan=catalog.get_plan(offering, plan),
-        service_id=service.id,
-        ministry_id=ministry_id,
-        parameters=parameters,
     )
     return service
 
@@ -219,8 +209,6 @@ def reveal_credentials(*, session: Session, actor: Actor, service_id: uuid.UUID)
     everything = generated_secrets(service)
     shown = {name: everything[name] for name in offering.credentials if name in everything}
     shown.update(stack_credentials(service))
-    # Each of the order's mailboxes by its address; their plaintext is gone once shown.
-    shown.update(mail_domain.reveal_passwords(session=session, service_id=service.id))
     service.credentials_revealed_at = utcnow()
     service.credentials_revealed_by = actor.username
     session.add(service)

@@ -6,9 +6,9 @@ import uuid
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from orchestrator.mail import service as mail
 from orchestrator.mail.models import MailAliasCreate, MailAliasPublic, MailboxCreate, MailboxPublic
 from orchestrator.operations.models import OperationPublic
+from orchestrator.workflows import mailboxes as mail
 from portal_api.deps import ActorDep, SessionDep, UowDep
 
 router = APIRouter(prefix="/v1/services", tags=["mail"])

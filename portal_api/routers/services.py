@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from orchestrator.config import get_settings
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.errors import InvalidInput
+from orchestrator.mail import domain as mail_domain
 from orchestrator.operations import service as operations
 from orchestrator.operations import uploads
 from orchestrator.operations.models import OperationPublic
@@ -63,7 +64,7 @@ def list_operations(service_id: uuid.UUID, session: SessionDep, actor: ActorDep)
     responses={409: {"description": "Already shown, or the service is not active yet"}},
 )
 def reveal_credentials(service_id: uuid.UUID, uow: UowDep, actor: ActorDep) -> ServiceCredentials:
-    shown = services.reveal_credentials(session=uow.session, actor=actor, service_id=service_id)
+    shown = mail_domain.reveal_credentials(session=uow.session, actor=actor, service_id=service_id)
     uow.commit()  # shown once: the record of the showing lands before the secrets leave
     return ServiceCredentials(service_id=service_id, credentials=shown)
 

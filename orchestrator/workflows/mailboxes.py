@@ -1,4 +1,5 @@
-"""Day-2 changes to a service's mailboxes and aliases.
+"""Day-2 changes to a service's mailboxes and aliases (beside `commands`: they start operations,
+so they sit above `orchestrator.mail`, which the order and the service's creation use).
 
 Each change is recorded (with its audit entry and, for mailboxes, the ministry's `mailboxes`
 quota), then an `action` operation `sync-mailboxes` runs the offering's `mail_accounts` playbook,
