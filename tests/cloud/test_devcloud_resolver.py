@@ -305,3 +305,33 @@ def test_a_machine_given_a_nameserver_resolves_the_zones(devcloud: DevCloud, zon
         resolves_through(m.netns, resolv.stdout, zone)
     finally:
         m.destroy()
+
+
+# --- the embedded engine's subnet -----------------------------------------------------------------
+
+
+def test_the_embedded_engines_subnet_sets_changes_and_clears_nameservers_in_place(devcloud: DevCloud) -> None:
+    from pulumi_embedded.openstack.resources.networking import Subnet as SubnetHandler
+    from pulumi_embedded.openstack.schema import FORCE_NEW
+
+    # An in-place update, as in the provider: a new resolver never rebuilds a ministry's network.
+    assert "dnsNameservers" not in FORCE_NEW[SubnetHandler.type_]
+    conn = devcloud.primary
+    handler = SubnetHandler()
+    network = conn.network.create_network(name=f"resolver-engine-{uuid.uuid4().hex[:6]}")
+    try:
+        pool = conn.network.find_subnet_pool("tenant-pool") or pytest.fail("devcloud has no tenant-pool")
+        inputs = {"name": network.name, "networkId": network.id, "subnetpoolId": pool.id, "ipVersion": 4}
+        first = {**inputs, "dnsNameservers": [INSTANCE_ADDRESS]}
+        created = handler.create(conn, first)
+        assert conn.network.get_subnet(created.id).dns_nameservers == [INSTANCE_ADDRESS]
+        second = {**inputs, "dnsNameservers": [INSTANCE_ADDRESS, "192.0.2.53"]}
+        handler.update(conn, created.id, created.outputs, second)
+        assert conn.network.get_subnet(created.id).dns_nameservers == [INSTANCE_ADDRESS, "192.0.2.53"]
+        # The program stops naming them: none, not the old ones left behind.
+        handler.update(conn, created.id, second, dict(inputs))
+        assert conn.network.get_subnet(created.id).dns_nameservers == []
+    finally:
+        for subnet in conn.network.subnets(network_id=network.id):
+            conn.network.delete_subnet(subnet, ignore_missing=True)
+        conn.network.delete_network(network, ignore_missing=True)
