@@ -1,0 +1,330 @@
+"""The e-mail offering's playbooks, run for real: a devcloud machine, AnsibleRunner over SSH.
+
+Boots a machine with the machine layer (no OpenStack needed), runs `baseline` and `mail` with
+the extra-vars contract of playbooks/README.md (a test CA for the mail host's four names, a
+DKIM key and mailbox password hashes made here), then uses the host as a mail client would:
+submission on 587 (STARTTLS verified against the test CA, AUTH) from A to B, IMAPS on 993 as B,
+the message's DKIM signature verified by dkimpy with the public key, webmail, the MTA-STS policy
+and autoconfiguration over HTTPS. A second run changes nothing; `mail_accounts` adds a mailbox,
+removes one (no login, no delivery, mail kept) and purges it. Machines, CA and keys: see
+test_playbooks.py, whose helpers this module shares.
+
+The instance has no DNS resolver (as devcloud instances before H4's resolver): nothing here
+may need one. The first run fills the host's apt-cacher-ng with Postfix, Dovecot, rspamd and
+Roundcube (a few minutes once).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import imaplib
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import dkim
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from orchestrator.ansible.runner import AnsibleRunner
+from orchestrator.mail.passwords import dovecot_hash
+from tests.cloud import test_playbooks
+from tests.cloud.test_playbooks import PLAYBOOKS, Lab, Site, Tls, assert_no_secret_in, base_vars, make_tls, ssh, visit
+
+pytestmark = test_playbooks.pytestmark
+
+# The same module-scoped fixture: this module's own bridge and machines, destroyed after it.
+lab = test_playbooks.lab
+
+DOMAIN = "finance.gov.example"
+MAIL_HOST = f"mail.{DOMAIN}"
+SELECTOR = "tonle202611"
+PASSWORDS = {name: f"pw-{name}-{uuid.uuid4().hex[:12]}" for name in ("alice", "bob", "carol")}
+# What orchestrator/mail/dns_records.py `mta_sts_policy(DOMAIN)` publishes the id of.
+MTA_STS_POLICY = f"version: STSv1\nmode: enforce\nmx: mail.{DOMAIN}\nmax_age: 86400\n"
+MAIL_TIMEOUT_S = 60.0
+
+
+def address_of(name: str) -> str:
+    return f"{name}@{DOMAIN}"
+
+
+def mailbox(name: str, password_hashes: dict[str, str]) -> dict[str, Any]:
+    return {"address": address_of(name), "full_name": name.title(), "password_hash": password_hashes[name],
+            "quota_mb": 200}  # fmt: skip
+
+
+# --- mail clients that reach the host by address and check its certificate by name ---------
+
+
+class Smtp(smtplib.SMTP):
+    """smtplib's client connecting to `address` while checking TLS for MAIL_HOST (no DNS)."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.address = address
+        super().__init__(MAIL_HOST, port, local_hostname="client.test.example", timeout=30)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self.address, port), timeout)
+
+
+class Imaps(imaplib.IMAP4_SSL):
+    def __init__(self, address: str, context: ssl.SSLContext) -> None:
+        self.address = address
+        super().__init__(MAIL_HOST, 993, ssl_context=context, timeout=30)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = socket.create_connection((self.address, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def submit(address: str, tls: Tls, sender: str, recipient: str, subject: str, body: str) -> None:
+    """Submission on 587: STARTTLS verified against the test CA, then AUTH as the sender."""
+    message = EmailMessage()
+    message["From"] = address_of(sender)
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Message-ID"] = email.utils.make_msgid(domain=DOMAIN)
+    message["Date"] = email.utils.formatdate()
+    message.set_content(body)
+    with Smtp(address, 587) as client:
+        client.starttls(context=ssl.create_default_context(cafile=str(tls.ca_file)))
+        client.login(address_of(sender), PASSWORDS[sender])
+        client.send_message(message)
+
+
+def fetch(address: str, tls: Tls, name: str, subject: str) -> bytes:
+    """The raw message with `subject` in `name`'s INBOX, read over IMAPS (polled: delivery is async)."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file))
+    deadline = time.monotonic() + MAIL_TIMEOUT_S
+    with Imaps(address, context) as client:
+        client.login(address_of(name), PASSWORDS[name])
+        while True:
+            client.select("INBOX")
+            _, found = client.search(None, "SUBJECT", f'"{subject}"')
+            numbers = found[0].split()
+            if numbers:
+                _, parts = client.fetch(numbers[-1], "(RFC822)")
+                raw = parts[0]
+                assert isinstance(raw, tuple)
+                return raw[1]
+            assert time.monotonic() < deadline, f"no message {subject!r} in {name}'s INBOX after {MAIL_TIMEOUT_S:.0f}s"
+            time.sleep(1)
+
+
+def imap_login_refused(address: str, tls: Tls, name: str) -> bool:
+    context = ssl.create_default_context(cafile=str(tls.ca_file))
+    with Imaps(address, context) as client:
+        try:
+            client.login(address_of(name), PASSWORDS[name])
+        except imaplib.IMAP4.error:
+            return True
+        return False
+
+
+def dkim_verifies(message: bytes, public_key_b64: str) -> bool:
+    """dkimpy's verification, with the selector's TXT record answered from the key we made."""
+
+    def dnsfunc(name: bytes | str, timeout: int = 5) -> bytes:
+        wanted = f"{SELECTOR}._domainkey.{DOMAIN}."
+        asked = name.decode() if isinstance(name, bytes) else name
+        return f"v=DKIM1; k=rsa; p={public_key_b64}".encode() if asked.rstrip(".") + "." == wanted else b""
+
+    return bool(dkim.verify(message, dnsfunc=dnsfunc))
+
+
+def checksum(lab: Lab, address: str) -> str:
+    """The backup agent's content checksum on the host (its script, piped over SSH)."""
+    script = PLAYBOOKS / "roles" / "backup_agent" / "files" / "tonle-checksum"
+    proc = subprocess.run(
+        ["ssh", "-i", str(lab.key.private), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"debian@{address}", "sudo sh -s"],
+        input=script.read_text(), capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip()
+
+
+# --- the test -------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(2400)
+def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: Lab, tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    address = lab.boot(40)
+    tls = make_tls(tmp_path, [f"{prefix}.{DOMAIN}" for prefix in ("mail", "mta-sts", "autoconfig", "autodiscover")])
+    dkim_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    dkim_pem = dkim_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    dkim_public = "".join(
+        dkim_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+        .splitlines()[1:-1]
+    )
+    hashes = {name: dovecot_hash(password) for name, password in PASSWORDS.items()}
+    mail: dict[str, Any] = {
+        "domain": DOMAIN,
+        "hostname": MAIL_HOST,
+        "postmaster": address_of("alice"),
+        "dkim": {"selector": SELECTOR, "private_key_pem": dkim_pem},
+        "mailboxes": [mailbox("alice", hashes), mailbox("bob", hashes)],
+        "removed": [],
+        "aliases": [{"address": address_of("info"), "destinations": [address_of("alice"), address_of("bob")]}],
+    }
+    site = Site(
+        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
+        # devcloud's Cinder is a fake: no `mail` device shows up, and the store stays on the root disk.
+        hosts={
+            "mail": {
+                "address": address,
+                "user": "debian",
+                "groups": ["mail"],
+                "volumes": {"mail": {"id": str(uuid.uuid4()), "device": "/dev/vdc"}},
+            }
+        },
+        extra_vars=base_vars(
+            "email",
+            "standard",
+            {"mail_domain": DOMAIN, "postmaster": address_of("alice")},
+            f"svc-{uuid.uuid4().hex[:8]}",
+        ),
+        secret_vars={
+            "tls": {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem},
+            "mail": mail,
+            "log_shipping": {},
+        },
+        key=lab.key,
+        label="mail",
+    )
+    site.converge("baseline")
+    t1 = time.monotonic()
+    first, events = site.run("mail")
+    assert first.ok, f"mail failed: {first.failures}\n{test_playbooks.errors(events)}"
+    configured = time.monotonic() - t1
+    t2 = time.monotonic()
+    again, events = site.run("mail")
+    assert again.ok and again.changed == 0, [e.message for e in events if e.data.get("changed")]
+    print(f"mail: first run {configured:.1f}s, second {time.monotonic() - t2:.1f}s")
+    assert any(
+        "no mail volume found" in str(e.data) and "mail store in /var/vmail on the root disk" in str(e.data)
+        for e in site.events
+    ), "the role did not say where the mail store lives"
+
+    # A to B by submission; B reads it over IMAPS; rspamd signed it for the domain.
+    before = checksum(lab, address)
+    token = uuid.uuid4().hex
+    submit(address, tls, "alice", address_of("bob"), f"Budget {token}", f"The figures, {token}.\n")
+    raw = fetch(address, tls, "bob", f"Budget {token}")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    signature = str(message["DKIM-Signature"] or "")
+    assert f"d={DOMAIN}" in signature and f"s={SELECTOR}" in signature, message.as_string()[:2000]
+    assert dkim_verifies(raw, dkim_public)
+    tampered = raw.replace(b"The figures", b"The Figures", 1)  # one byte of the body
+    assert tampered != raw and not dkim_verifies(tampered, dkim_public)
+    # The mail store is content the backup agent checksums (and so backs up).
+    assert checksum(lab, address) != before
+
+    # The alias delivers to both its mailboxes.
+    submit(address, tls, "bob", address_of("info"), f"Alias {token}", "To everyone.\n")
+    assert fetch(address, tls, "alice", f"Alias {token}")
+    # A mailbox may not send as another one.
+    forged = EmailMessage()
+    forged["From"] = address_of("bob")
+    forged["To"] = address_of("alice")
+    forged["Subject"] = "forged"
+    forged.set_content("Not from Bob.\n")
+    with Smtp(address, 587) as client, pytest.raises(smtplib.SMTPSenderRefused):
+        client.starttls(context=ssl.create_default_context(cafile=str(tls.ca_file)))
+        client.login(address_of("alice"), PASSWORDS["alice"])
+        client.send_message(forged)
+
+    # Inbound on port 25 from another domain: refused for a stranger, accepted for a mailbox, and
+    # rspamd's verdict (Authentication-Results) is in the delivered message.
+    inbound = (
+        f"From: someone@other.gov.example\r\nTo: {address_of('bob')}\r\nSubject: Inbound {token}\r\n\r\nHello.\r\n"
+    )
+    with Smtp(address, 25) as client:
+        client.starttls(context=ssl.create_default_context(cafile=str(tls.ca_file)))
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("someone@other.gov.example", [address_of("nobody")], inbound.encode())
+        client.sendmail("someone@other.gov.example", [address_of("bob")], inbound.encode())
+    received = email.message_from_bytes(fetch(address, tls, "bob", f"Inbound {token}"), policy=email.policy.default)
+    assert "dkim=none" in str(received["Authentication-Results"] or ""), received.as_string()[:2000]
+
+    # Webmail, the MTA-STS policy, autoconfig and autodiscover, over HTTPS on their names.
+    webmail = visit(address, MAIL_HOST, tls)
+    assert webmail.status_code == 200 and "Roundcube" in webmail.text, webmail.text[:500]
+    policy = visit(address, f"mta-sts.{DOMAIN}", tls, "/.well-known/mta-sts.txt")
+    assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/plain")
+    assert policy.text == expected_mta_sts_policy()
+    autoconfig = visit(address, f"autoconfig.{DOMAIN}", tls, "/mail/config-v1.1.xml")
+    assert autoconfig.status_code == 200 and f"<hostname>{MAIL_HOST}</hostname>" in autoconfig.text
+    autodiscover = post(address, f"autodiscover.{DOMAIN}", tls, "/autodiscover/autodiscover.xml", address_of("bob"))
+    assert autodiscover.status_code == 200, autodiscover.text[:500]
+    assert (
+        f"<LoginName>{address_of('bob')}</LoginName>" in autodiscover.text and "<Port>993</Port>" in autodiscover.text
+    )
+
+    # Day 2: carol added, bob removed (no login, no delivery, his mail kept), then purged.
+    mail["mailboxes"] = [mailbox("alice", hashes), mailbox("carol", hashes)]
+    mail["removed"] = [{"address": address_of("bob"), "purge": False}]
+    t3 = time.monotonic()
+    site.converge("mail_accounts")
+    print(f"mail_accounts, two runs: {time.monotonic() - t3:.1f}s")
+    submit(address, tls, "alice", address_of("carol"), f"Welcome {token}", "Hello Carol.\n")
+    assert fetch(address, tls, "carol", f"Welcome {token}")
+    assert imap_login_refused(address, tls, "bob")
+    with Smtp(address, 25) as client, pytest.raises(smtplib.SMTPRecipientsRefused):
+        client.sendmail("someone@other.gov.example", [address_of("bob")], inbound.encode())
+    kept = ssh(lab.key, address, f"sudo test -d /var/vmail/{DOMAIN}/bob/cur && echo kept")
+    assert kept.stdout.strip() == "kept", kept
+    mail["removed"] = [{"address": address_of("bob"), "purge": True}]
+    site.converge("mail_accounts")
+    gone = ssh(lab.key, address, f"sudo test -e /var/vmail/{DOMAIN}/bob || echo gone")
+    assert gone.stdout.strip() == "gone", gone
+    # The full playbook agrees with what the day-2 one did.
+    final, events = site.run("mail")
+    assert final.ok and final.changed == 0, [e.message for e in events if e.data.get("changed")]
+
+    assert_no_secret_in(
+        site, [tls.key_pem.splitlines()[1], dkim_pem.splitlines()[1], *PASSWORDS.values(), *hashes.values()]
+    )
+    print(f"mail, everything: {time.monotonic() - t0:.1f}s")
+
+
+def expected_mta_sts_policy() -> str:
+    """H3's policy text when it is there (the DNS record's id is its hash), else the agreed one."""
+    try:
+        from orchestrator.mail.dns_records import mta_sts_policy
+    except ImportError:
+        return MTA_STS_POLICY
+    return str(mta_sts_policy(DOMAIN))
+
+
+def post(address: str, host: str, tls: Tls, path: str, mail_address: str) -> httpx.Response:
+    """Outlook's autodiscover request, to `address` with SNI and Host `host`."""
+    request = (
+        '<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/'
+        'autodiscover/outlook/requestschema/2006"><Request>'
+        f"<EMailAddress>{mail_address}</EMailAddress>"
+        "<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+        "</AcceptableResponseSchema></Request></Autodiscover>"
+    )
+    context = ssl.create_default_context(cafile=str(tls.ca_file))
+    with httpx.Client(verify=context, timeout=20) as client:
+        return client.post(
+            f"https://{address}{path}",
+            content=request.encode(),
+            headers={"Host": host, "Content-Type": "text/xml"},
+            extensions={"sni_hostname": host},
+        )
