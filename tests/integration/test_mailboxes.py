@@ -317,3 +317,32 @@ def test_bad_orders_are_refused_naming_the_field_and_reserve_nothing(
     cancelled = client.post(f"/v1/requests/{fits.json()['id']}/cancel", headers=tenant.requester.headers)
     assert cancelled.status_code == 200, cancelled.text
     assert mailboxes_used(client, platform, tenant) == 0
+
+
+def test_a_larger_plan_keeps_the_mailboxes_charged_and_decommissioning_gives_them_back(
+    mail_client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+) -> None:
+    client, headers = mail_client, tenant.requester.headers
+    service_id, domain = active_mail_service(client, tenant, platform, work, "alice", "bob")
+    resize = client.post(f"/v1/services/{service_id}/actions/resize", json={"plan": "department"}, headers=headers)
+    assert resize.status_code == 202 and resize.json()["outcome"] == "approval_needed", resize.text
+    request_id = resize.json()["request"]["id"]
+    for voter in (tenant.approver, platform.operator):
+        vote = client.post(f"/v1/requests/{request_id}/approvals", json={"decision": "approve"}, headers=voter.headers)
+        assert vote.status_code == 200, vote.text
+    work()
+    service = client.get(f"/v1/services/{service_id}", headers=headers).json()
+    assert service["plan"] == "department" and service["status"] == "active", service
+    # The plan's change settles the held quota on the new plan's cost: the mailboxes stay counted.
+    assert mailboxes_used(client, platform, tenant) == 2
+
+    added = client.post(
+        f"/v1/services/{service_id}/mailboxes", json={"address": f"carol@{domain}", "full_name": "C"}, headers=headers
+    )
+    succeeded(client, tenant, added, work)
+    assert mailboxes_used(client, platform, tenant) == 3
+    decommissioned = client.post(f"/v1/services/{service_id}/decommission", headers=headers)
+    assert decommissioned.status_code == 202, decommissioned.text
+    work()
+    assert client.get(f"/v1/services/{service_id}", headers=headers).json()["status"] == "retired"
+    assert mailboxes_used(client, platform, tenant) == 0
