@@ -58,7 +58,7 @@ class MailHost:
 
         class Client(imaplib.IMAP4):
             def _create_socket(self, timeout: float | None) -> socket.socket:
-                return tls.wrap_socket(super()._create_socket(timeout), server_hostname=hostname)
+                return tls.wrap_socket(super()._create_socket(timeout), server_hostname=hostname)  # type: ignore[misc]
 
         client = Client(self.address, 993, timeout=30)
         client.login(login, password)
