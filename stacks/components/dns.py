@@ -45,13 +45,14 @@ def record(
     )
 
 
-#: The longest string a TXT record holds; longer text (a DKIM key) is split into several.
-TXT_STRING_MAX = 255
+#: The longest text one TXT string carries here: DNS allows 255 characters, and Designate counts
+#: the two quotes among them. Longer text (a DKIM key) is split into several strings.
+TXT_STRING_MAX = 253
 
 
 def txt(text: str) -> str:
-    """A TXT record's data: quoted strings of at most 255 characters, as Designate and BIND expect;
-    a reader joins them back into the one text."""
+    """A TXT record's data: quoted strings of at most `TXT_STRING_MAX` characters, as Designate and
+    BIND expect; a reader joins them back into the one text."""
     chunks = [text[start : start + TXT_STRING_MAX] for start in range(0, len(text), TXT_STRING_MAX)] or [""]
     return " ".join('"' + chunk.replace('"', '\\"') + '"' for chunk in chunks)
 

@@ -35,6 +35,7 @@ from orchestrator.mail.dns_query import DnsUnavailable, configured_server
 from orchestrator.mail.dns_records import ExpectedRecord
 from orchestrator.mail.models import MailDomain
 from orchestrator.services.models import Service
+from stacks.components import dns as dns_component
 from tests.conftest import Database, Platform, Tenant, active_service, free_port, serving_api
 
 pytestmark = pytest.mark.integration
@@ -100,12 +101,12 @@ class AuthoritativeDnsDouble:
 
 
 def as_published(records: list[ExpectedRecord]) -> Zone:
-    """The zone as the email stack publishes it: TXT text in quoted strings of <= 255 characters."""
+    """The zone as the email stack publishes it (TXT text split by the stack's own `dns.txt`)."""
     zone: Zone = {}
     for record in records:
         value = record.value
         if record.type == "TXT":
-            value = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+            value = dns_component.txt(value)
         zone.setdefault((record.name, record.type), []).append(value)
     return zone
 
