@@ -27,7 +27,10 @@ uses, and a missing one fails naming the key:
 | `tonle:copy` | optional; absent: the service itself; `drill` or `failover`: a copy of it at the DR site |
 | `tonle:copyId` | with `tonle:copy`: tells this copy from others (the operation's short id) |
 | `tonle:egressAllowed` | optional: CIDRs a `drill` copy may reach besides its subnet (S3 for instances) |
-| `tonle:mail` | mail offerings: `{"domain", "dkimSelector", "dkimPublicKey", "mtaStsPolicyId", "mtaStsUntil"}`; `mtaStsUntil` (ISO timestamp, optional) is when the MTA-STS policy's certificate expires: absent or past, no `_mta-sts` record |
+| `tonle:mail` | mail offerings: object `domain`, `dkimSelector`, `dkimPublicKey`, `mtaStsPolicyId`, `mtaStsUntil` |
+
+`tonle:mail.mtaStsUntil` (ISO timestamp, optional) is when the certificate serving the MTA-STS
+policy expires: absent or past, the program publishes no `_mta-sts` record.
 
 Copies (`orchestrator/workflows/dr_copy.py` builds them, in a stack of their own). Every name,
 tag and description of a copy carries `<copy>-<copyId>` (`stacks/labels.py`), so it never collides
