@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from orchestrator import secrets
 from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
+from orchestrator.catalog import validation
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.errors import InvalidInput
@@ -60,6 +61,14 @@ def check_address(address: str, *, domain: str, field: str) -> str:
     return normalised
 
 
+def full_name_problem(full_name: str) -> str | None:
+    """Why a mailbox's name cannot be used, or None. It becomes a field of Dovecot's passwd-file,
+    whose fields a colon ends and whose entries a line ends."""
+    if ":" in full_name:
+        return "must not contain ':'"
+    return validation.text_problem(full_name)
+
+
 def check_order(*, offering: Offering, plan: Plan, parameters: Mapping[str, Any]) -> list[RequestedMailbox]:
     """The order's first mailboxes, checked: each under the mail domain, none twice, no more than
     the plan allows. Raises InvalidInput naming `parameters.initial_mailboxes.<i>.address`."""
@@ -81,7 +90,12 @@ def check_order(*, offering: Offering, plan: Plan, parameters: Mapping[str, Any]
             problems.append({"field": field, "message": f"'{address}' is listed twice"})
             continue
         seen.add(address)
-        wanted.append(RequestedMailbox(address=address, full_name=str(item.get("full_name", ""))))
+        full_name = str(item.get("full_name", ""))
+        why = full_name_problem(full_name)
+        if why is not None:
+            problems.append({"field": f"parameters.{INITIAL_MAILBOXES}.{index}.full_name", "message": why})
+            continue
+        wanted.append(RequestedMailbox(address=address, full_name=full_name))
     limit = mailbox_limit(plan)
     if len(items) > limit:
         problems.append(

@@ -75,6 +75,9 @@ def add_mailbox(*, session: Session, actor: Actor, service_id: uuid.UUID, data: 
     # Whoever adds a mailbox is shown its password: credentials go only to the ministry's staff.
     policy.require(actor, policy.Action.reveal_credentials, ministry_id=service.ministry_id)
     address = mail_domain.check_address(str(data.address), domain=domain.domain, field="address")
+    why = mail_domain.full_name_problem(data.full_name)
+    if why is not None:
+        raise InvalidInput(f"full_name {why}", field="full_name")
     if _alias(session=session, service_id=service_id, address=address) is not None:
         raise InvalidInput(f"'{address}' is an alias; remove the alias first", field="address")
     existing = _mailboxes_at(session=session, service_id=service_id, address=address)

@@ -188,11 +188,14 @@ def test_mailboxes_and_aliases_on_day_two(
             f"{base}/mailboxes", json={"address": f"tonle-probe-a@{domain}", "full_name": "P"}, headers=headers
         ),
     }
+    refused["name"] = client.post(
+        f"{base}/mailboxes", json={"address": f"dave@{domain}", "full_name": "Dave:x"}, headers=headers
+    )
     assert refused["taken"].status_code == 409
-    for name in ("outside", "probe"):
+    for name, field in (("outside", "address"), ("probe", "address"), ("name", "full_name")):
         assert refused[name].status_code == 422, refused[name].text
         assert refused[name].headers["content-type"].startswith("application/problem+json")
-        assert refused[name].json()["field"] == "address"
+        assert refused[name].json()["field"] == field
     assert mailboxes_used(client, platform, tenant) == 3
 
     reset = client.post(f"{base}/mailboxes/{carol}/reset", headers=headers)
@@ -213,10 +216,10 @@ def test_mailboxes_and_aliases_on_day_two(
         ({"address": f"x@{other_tenant.dns_suffix}", "destinations": [carol]}, 422, "address"),
         ({"address": f"team@{domain}", "destinations": [carol]}, 409, None),
     ]
-    for body, status, field in bad_aliases:
+    for body, status, named in bad_aliases:
         answer = client.post(f"{base}/aliases", json=body, headers=headers)
         assert answer.status_code == status, (body, answer.text)
-        assert field is None or answer.json()["field"] == field
+        assert named is None or answer.json()["field"] == named
     nested = client.post(
         f"{base}/aliases", json={"address": f"all@{domain}", "destinations": [f"team@{domain}"]}, headers=headers
     )

@@ -54,6 +54,15 @@ def test_a_bad_address_is_refused_naming_it(email: Offering, addresses: list[str
     assert refused.value.field == field
 
 
+@pytest.mark.parametrize("name", ["Ann: admin", "Ann\nbob:{SHA512-CRYPT}x", "{{ lookup('pipe', 'id') }}"])
+def test_a_name_that_would_break_the_passwd_file_or_a_template_is_refused(email: Offering, name: str) -> None:
+    parameters = order("ann@finance.gov.example")
+    parameters["initial_mailboxes"][0]["full_name"] = name
+    with pytest.raises(InvalidInput) as refused:
+        domain.check_order(offering=email, plan=email.plans[0], parameters=parameters)
+    assert refused.value.field == "parameters.initial_mailboxes.0.full_name"
+
+
 def test_more_mailboxes_than_the_plan_allows_are_refused(email: Offering) -> None:
     plan = email.plans[0]
     limit = domain.mailbox_limit(plan)
