@@ -19,6 +19,7 @@ from __future__ import annotations
 import email
 import email.policy
 import imaplib
+import re
 import smtplib
 import socket
 import ssl
@@ -264,6 +265,7 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
     # Webmail, the MTA-STS policy, autoconfig and autodiscover, over HTTPS on their names.
     webmail = visit(address, MAIL_HOST, tls)
     assert webmail.status_code == 200 and "Roundcube" in webmail.text, webmail.text[:500]
+    assert webmail_login(address, tls, "alice") == "/?_task=mail"  # Roundcube reached Dovecot over TLS
     policy = visit(address, f"mta-sts.{DOMAIN}", tls, "/.well-known/mta-sts.txt")
     assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/plain")
     assert policy.text == expected_mta_sts_policy()
@@ -309,6 +311,23 @@ def expected_mta_sts_policy() -> str:
     except ImportError:
         return MTA_STS_POLICY
     return str(mta_sts_policy(DOMAIN))
+
+
+def webmail_login(address: str, tls: Tls, name: str) -> str:
+    """Log in to Roundcube as a browser would; its redirect after the login form."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file))
+    with httpx.Client(verify=context, timeout=30, headers={"Host": MAIL_HOST}) as client:
+        form = client.get(f"https://{address}/", extensions={"sni_hostname": MAIL_HOST})
+        found = re.search(r'name="_token" value="([^"]+)"', form.text)
+        assert found, form.text[:500]
+        answer = client.post(
+            f"https://{address}/?_task=login",
+            data={"_token": found.group(1), "_task": "login", "_action": "login", "_timezone": "UTC", "_url": "",
+                  "_user": address_of(name), "_pass": PASSWORDS[name]},
+            extensions={"sni_hostname": MAIL_HOST},
+        )  # fmt: skip
+    assert answer.status_code == 302, answer.text[:500]
+    return re.sub(r"&_token=[^&]*", "", answer.headers["location"])
 
 
 def post(address: str, host: str, tls: Tls, path: str, mail_address: str) -> httpx.Response:
