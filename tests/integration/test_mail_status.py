@@ -1,26 +1,18 @@
 """The mail DNS status check against a DNS server: what a domain should have (`dns_records`) against
 what is served, drift recorded on the service once per change, and the API's per-record view.
 
-The DNS server is `AuthoritativeDnsDouble`, a small authoritative responder built on dnspython
-(UDP and TCP, truncation like a real server), a double of the data centre's BIND at the boundary
-this test is not about; the cloud tier's e-mail test reads the records from BIND itself. The mail
+The DNS server is `AuthoritativeDnsDouble` (tests/integration/dns_double.py), a double of the
+data centre's BIND at the boundary this test is not about; tests/cloud/test_mail_dns.py reads the
+records from BIND itself. The mail
 service is a web-hosting order built by the integration tier's no-op adapters, given the stack
 outputs and mail domain an e-mail service has (the `email` offering is ordered end to end in the
 cloud tier).
 """
 
-import socketserver
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import httpx
 import pytest
 from sqlmodel import col, select
@@ -36,68 +28,12 @@ from orchestrator.mail.dns_records import ExpectedRecord
 from orchestrator.mail.models import MailDomain
 from orchestrator.services.models import Service
 from stacks.components import dns as dns_component
-from tests.conftest import Database, Platform, Tenant, active_service, free_port, serving_api
+from tests.conftest import Database, Platform, Tenant, active_service, serving_api
+from tests.integration.dns_double import AuthoritativeDnsDouble, Zone
 
 pytestmark = pytest.mark.integration
 
 PUBLIC_ADDRESS = "172.24.4.77"
-Zone = dict[tuple[str, str], list[str]]  # (name without the dot, type) -> rdata texts
-
-
-class AuthoritativeDnsDouble:
-    """Answers from `zone` as an authoritative server: NXDOMAIN for unknown names, an empty answer
-    for a known name without the type, TC over UDP when the answer does not fit (then TCP)."""
-
-    def __init__(self) -> None:
-        self.zone: Zone = {}
-        self.port = free_port()
-        double = self
-
-        class Udp(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                data, sock = self.request
-                sock.sendto(double.answer(data, udp=True), self.client_address)
-
-        class Tcp(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                length = int.from_bytes(self.rfile.read(2), "big")
-                wire = double.answer(self.rfile.read(length), udp=False)
-                self.wfile.write(len(wire).to_bytes(2, "big") + wire)
-
-        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", self.port), Udp)
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Tcp)
-        for server in (self.udp, self.tcp):
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def answer(self, data: bytes, *, udp: bool) -> bytes:
-        query = dns.message.from_wire(data)
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.AA
-        question = query.question[0]
-        name = question.name.to_text().rstrip(".").lower()
-        record_type = dns.rdatatype.to_text(question.rdtype)
-        if not any(known == name for known, _ in self.zone):
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        elif (name, record_type) in self.zone:
-            response.answer.append(
-                dns.rrset.from_text_list(question.name, 300, "IN", record_type, self.zone[(name, record_type)])
-            )
-        limit = (query.payload if query.edns >= 0 else 512) if udp else 65535
-        try:
-            return response.to_wire(max_size=limit)
-        except dns.exception.TooBig:
-            response.answer.clear()
-            response.flags |= dns.flags.TC
-            return response.to_wire()
-
-    def close(self) -> None:
-        for server in (self.udp, self.tcp):
-            server.shutdown()
-            server.server_close()
 
 
 def as_published(records: list[ExpectedRecord]) -> Zone:
