@@ -216,10 +216,9 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
     again, events = site.run("mail")
     assert again.ok and again.changed == 0, [e.message for e in events if e.data.get("changed")]
     print(f"mail: first run {configured:.1f}s, second {time.monotonic() - t2:.1f}s")
-    assert any(
-        "no mail volume found" in str(e.data) and "mail store in /var/vmail on the root disk" in str(e.data)
-        for e in site.events
-    ), "the role did not say where the mail store lives"
+    # No volume appeared (devcloud's Cinder is a fake): the store is a directory on the root disk.
+    where = ssh(lab.key, address, "if mountpoint -q /var/vmail; then echo mounted; else echo directory; fi")
+    assert where.stdout.strip() == "directory", where
 
     # A to B by submission; B reads it over IMAPS; rspamd signed it for the domain.
     before = checksum(lab, address)
