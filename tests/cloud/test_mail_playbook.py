@@ -122,6 +122,16 @@ def fetch(address: str, tls: Tls, name: str, subject: str) -> bytes:
             time.sleep(1)
 
 
+def storage_limit_kb(address: str, tls: Tls, name: str) -> int:
+    """The mailbox's quota as IMAP's GETQUOTAROOT reports it (KiB)."""
+    with Imaps(address, ssl.create_default_context(cafile=str(tls.ca_file))) as client:
+        client.login(address_of(name), PASSWORDS[name])
+        _, answer = client.getquotaroot("INBOX")
+    found = re.search(rb"STORAGE \d+ (\d+)", b" ".join(part for part in answer[1] if isinstance(part, bytes)))
+    assert found, answer
+    return int(found.group(1))
+
+
 def imap_login_refused(address: str, tls: Tls, name: str) -> bool:
     context = ssl.create_default_context(cafile=str(tls.ca_file))
     with Imaps(address, context) as client:
@@ -231,6 +241,7 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
     assert dkim_verifies(raw, dkim_public)
     tampered = raw.replace(b"The figures", b"The Figures", 1)  # one byte of the body
     assert tampered != raw and not dkim_verifies(tampered, dkim_public)
+    assert storage_limit_kb(address, tls, "bob") == 200 * 1024  # the mailbox's quota_mb
     # The mail store is content the backup agent checksums (and so backs up).
     assert checksum(lab, address) != before
 
