@@ -9,7 +9,7 @@ what the rows say. None of these commits: the caller's unit of work does.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -48,7 +48,7 @@ class MailChange:
     operation: Operation
     mailbox: Mailbox | None = None
     alias: MailAlias | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 def list_mailboxes(
@@ -174,16 +174,16 @@ def add_alias(*, session: Session, actor: Actor, service_id: uuid.UUID, data: Ma
         raise Conflict(f"alias '{address}' exists", current_state="exists")
     destinations: list[str] = []
     for index, given in enumerate(data.destinations):
-        field = f"destinations.{index}"
+        where = f"destinations.{index}"
         destination = str(given).strip().lower()
         if destination == address:
-            raise InvalidInput("an alias cannot deliver to itself", field=field)
+            raise InvalidInput("an alias cannot deliver to itself", field=where)
         if destination in destinations:
-            raise InvalidInput(f"'{destination}' is listed twice", field=field)
+            raise InvalidInput(f"'{destination}' is listed twice", field=where)
         if destination.rpartition("@")[2] == domain.domain and not _delivers_here(
             session=session, service_id=service_id, address=destination
         ):
-            raise InvalidInput(f"'{destination}' is neither a mailbox nor an alias of {domain.domain}", field=field)
+            raise InvalidInput(f"'{destination}' is neither a mailbox nor an alias of {domain.domain}", field=where)
         destinations.append(destination)
     alias = MailAlias(service_id=service.id, address=address, destinations=destinations)
     session.add(alias)
@@ -205,7 +205,7 @@ def remove_alias(*, session: Session, actor: Actor, service_id: uuid.UUID, addre
     alias = _alias(session=session, service_id=service_id, address=address.strip().lower())
     if alias is None:
         raise NotFound(f"alias '{address}' not found")
-    forwarding = [a for a in _aliases_to(session=session, service_id=service_id, address=alias.address)]
+    forwarding = _aliases_to(session=session, service_id=service_id, address=alias.address)
     if forwarding:
         raise Conflict(
             f"alias(es) {', '.join(forwarding)} deliver to '{alias.address}'; change or remove them first",
@@ -251,7 +251,11 @@ def _user_mailbox(*, session: Session, service_id: uuid.UUID, address: str) -> M
     """The live mailbox at `address` the ministry may change (404 if none; 409 for a probe's)."""
     wanted = address.strip().lower()
     mailbox = next(
-        (m for m in _mailboxes_at(session=session, service_id=service_id, address=wanted) if m.status == "active"),
+        (
+            m
+            for m in _mailboxes_at(session=session, service_id=service_id, address=wanted)
+            if m.status == MailboxStatus.active
+        ),
         None,
     )
     if mailbox is None:
