@@ -104,5 +104,9 @@ def names_of(cert_pem: str) -> set[str]:
 
 
 def expires_within(cert_pem: str, period: timedelta, *, now: datetime | None = None) -> bool:
-    cert = x509.load_pem_x509_certificate(cert_pem.encode())
-    return cert.not_valid_after_utc - (now or datetime.now(UTC)) < period
+    return valid_until(cert_pem) - (now or datetime.now(UTC)) < period
+
+
+def valid_until(cert_pem: str) -> datetime:
+    """When a certificate stops being valid (UTC)."""
+    return x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc

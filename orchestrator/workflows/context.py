@@ -24,6 +24,7 @@ from orchestrator.ministry.models import Ministry
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation, StepStatus
 from orchestrator.pki import service as pki
+from orchestrator.pki.issue import valid_until
 from orchestrator.ports import Adapters, EventSink, ProgressEvent, StackSpec
 from orchestrator.services import service as services
 from orchestrator.services.models import Service
@@ -116,7 +117,7 @@ def build(
         platform=Platform.from_settings(settings),
         ssh_public_key=service.ssh_public_key,
         action=operation.parameters.get("action"),
-        mail=_mail_inputs(mail) if mail is not None else None,
+        mail=_mail_inputs(mail, service) if mail is not None else None,
     )
     emit = event_writer(operation.id)
     return StepContext(
@@ -162,12 +163,13 @@ def _ssh_private_key(service: Service) -> str | None:
     return secrets.decrypt(service.ssh_private_key_encrypted) if service.ssh_private_key_encrypted else None
 
 
-def _mail_inputs(mail: MailDomain) -> MailInputs:
+def _mail_inputs(mail: MailDomain, service: Service) -> MailInputs:
     return MailInputs(
         domain=mail.domain,
         dkim_selector=mail.dkim_selector,
         dkim_public_key=mail.dkim_public_key,
         mta_sts_policy_id=dns_records.mta_sts_policy_id(mail.domain),
+        mta_sts_until=valid_until(service.tls_cert_pem).isoformat() if service.tls_cert_pem else None,
     )
 
 

@@ -55,14 +55,19 @@ class MailInputs:
     dkim_selector: str
     dkim_public_key: str  # base64 DER: the DKIM record's `p=`
     mta_sts_policy_id: str
+    # The MTA-STS policy is served over HTTPS: its record is published only while the certificate is valid.
+    mta_sts_until: str | None = None  # ISO timestamp
 
     def stack_config(self) -> dict[str, str]:
-        return {
+        config = {
             "domain": self.domain,
             "dkimSelector": self.dkim_selector,
             "dkimPublicKey": self.dkim_public_key,
             "mtaStsPolicyId": self.mta_sts_policy_id,
         }
+        if self.mta_sts_until is not None:
+            config["mtaStsUntil"] = self.mta_sts_until
+        return config
 
 
 @dataclass(frozen=True)

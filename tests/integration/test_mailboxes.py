@@ -1,70 +1,29 @@
 """Mailboxes and aliases of an e-mail service through the real API: ordered with the service,
 revealed once, added, reset and removed on day 2, counted against the ministry's quota.
 
-The catalogue's `email` offering is not orderable until its playbooks and health check land, so
-this module serves the API on a copy of the catalogue where it is; the engine, Ansible and the
-health check are the integration tier's no-op adapters, so a `sync-mailboxes` operation here runs
-no playbook: what it would be given is checked from the database (`projection.secret_var`).
+The engine, Ansible and the health check are the integration tier's no-op adapters, so a
+`sync-mailboxes` operation here runs no playbook: what it would be given is checked from the
+database (`projection.secret_var`). tests/cloud/test_email_e2e.py runs the real ones.
 """
 
-import os
-import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlmodel import select
 
 from orchestrator import secrets
-from orchestrator.catalog import service as catalog
-from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import session_scope
 from orchestrator.mail import passwords, projection
 from orchestrator.mail.models import Mailbox, MailDomain
 from orchestrator.operations.models import Operation
-from tests.conftest import Database, Platform, Tenant, make_tenant, order_and_approve, serving_api
+from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
 pytestmark = pytest.mark.integration
-
-CATALOG = Path(__file__).parents[2] / "catalog"
-
-
-@pytest.fixture(scope="module")
-def mail_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The API, and this process's workers, on a catalogue where `email` is orderable."""
-    folder = tmp_path_factory.mktemp("catalog")
-    for source in CATALOG.glob("*.yaml"):
-        shutil.copy(source, folder / source.name)
-    email = yaml.safe_load((folder / "email.yaml").read_text())
-    email.pop("not_orderable_reason", None)
-    email["orderable"] = True
-    (folder / "email.yaml").write_text(yaml.safe_dump(email))
-    before = os.environ.get("TONLE_CATALOG_DIR")
-    os.environ["TONLE_CATALOG_DIR"] = str(folder)
-    get_settings.cache_clear()
-    catalog.catalog.cache_clear()
-    try:
-        with serving_api(database.url, tmp_path_factory.mktemp("mail-api"), TONLE_CATALOG_DIR=str(folder)) as url:
-            yield url
-    finally:
-        if before is None:
-            os.environ.pop("TONLE_CATALOG_DIR", None)
-        else:
-            os.environ["TONLE_CATALOG_DIR"] = before
-        get_settings.cache_clear()
-        catalog.catalog.cache_clear()
-
-
-@pytest.fixture
-def mail_client(mail_api: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=mail_api, timeout=30.0) as http:
-        yield http
 
 
 def mail_order(tenant: Tenant, *locals_: str, plan: str = "team") -> dict[str, Any]:
@@ -114,9 +73,9 @@ def succeeded(client: httpx.Client, tenant: Tenant, accepted: httpx.Response, wo
 
 
 def test_an_ordered_domain_has_its_mailboxes_revealed_once(
-    mail_client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    client = mail_client
+    client = client
     service_id, domain = active_mail_service(client, tenant, platform, work, "alice", "bob")
     assert mailboxes_used(client, platform, tenant) == 2  # the mailboxes there are, not the plan's 50
 
@@ -161,13 +120,13 @@ def test_an_ordered_domain_has_its_mailboxes_revealed_once(
 
 
 def test_mailboxes_and_aliases_on_day_two(
-    mail_client: httpx.Client,
+    client: httpx.Client,
     tenant: Tenant,
     other_tenant: Tenant,
     platform: Platform,
     work: Callable[[], None],
 ) -> None:
-    client, headers = mail_client, tenant.requester.headers
+    client, headers = client, tenant.requester.headers
     service_id, domain = active_mail_service(client, tenant, platform, work, "alice", "bob")
     base = f"/v1/services/{service_id}"
 
@@ -272,9 +231,9 @@ def test_mailboxes_and_aliases_on_day_two(
 
 
 def test_one_change_at_a_time(
-    mail_client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    client, headers = mail_client, tenant.requester.headers
+    client, headers = client, tenant.requester.headers
     service_id, domain = active_mail_service(client, tenant, platform, work, "alice")
     first = client.post(
         f"/v1/services/{service_id}/mailboxes", json={"address": f"b@{domain}", "full_name": "B"}, headers=headers
@@ -289,10 +248,8 @@ def test_one_change_at_a_time(
     work()
 
 
-def test_bad_orders_are_refused_naming_the_field_and_reserve_nothing(
-    mail_client: httpx.Client, platform: Platform
-) -> None:
-    client = mail_client
+def test_bad_orders_are_refused_naming_the_field_and_reserve_nothing(client: httpx.Client, platform: Platform) -> None:
+    client = client
     tenant = make_tenant(vcpu=64, ram_gb=128, storage_gb=5000, object_gb=10000, public_ips=20, mailboxes=3)
     outside = mail_order(tenant, "a")
     outside["parameters"]["initial_mailboxes"].append({"address": "b@elsewhere.gov.example", "full_name": "B"})
@@ -323,9 +280,9 @@ def test_bad_orders_are_refused_naming_the_field_and_reserve_nothing(
 
 
 def test_a_larger_plan_keeps_the_mailboxes_charged_and_decommissioning_gives_them_back(
-    mail_client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
+    client: httpx.Client, tenant: Tenant, platform: Platform, work: Callable[[], None]
 ) -> None:
-    client, headers = mail_client, tenant.requester.headers
+    client, headers = client, tenant.requester.headers
     service_id, domain = active_mail_service(client, tenant, platform, work, "alice", "bob")
     resize = client.post(f"/v1/services/{service_id}/actions/resize", json={"plan": "department"}, headers=headers)
     assert resize.status_code == 202 and resize.json()["outcome"] == "approval_needed", resize.text

@@ -18,7 +18,6 @@ def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
     API would accept if the offering could be ordered."""
     suffix = tenant.dns_suffix
     parameters: dict[str, dict[str, Any]] = {
-        "email": {"name": "mail", "mail_domain": suffix, "postmaster": f"postmaster@{suffix}"},
         "colocation": {
             "name": "land-registry",
             "contact_name": "Sokha Chan",
@@ -26,7 +25,7 @@ def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
             "devices": [{"model": "Dell PowerEdge R650", "rack_units": 1, "power_watts": 700}],
         },
     }
-    plans = {"email": "team", "colocation": "quarter-rack"}
+    plans = {"colocation": "quarter-rack"}
     return {"offering_id": offering_id, "plan": plans[offering_id], "parameters": parameters[offering_id]}
 
 
@@ -38,11 +37,11 @@ def test_the_listing_says_which_offerings_can_be_ordered(client: httpx.Client, t
         "web-hosting": (True, False),
         "colocation": (False, True),
         "dr-backup": (True, False),
-        "email": (False, True),
+        "email": (True, False),
     }
 
 
-@pytest.mark.parametrize("offering_id", ["email", "colocation"])
+@pytest.mark.parametrize("offering_id", ["colocation"])
 def test_an_order_for_a_not_orderable_offering_is_refused(
     client: httpx.Client, tenant: Tenant, offering_id: str
 ) -> None:

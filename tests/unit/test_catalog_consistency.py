@@ -84,8 +84,8 @@ NOT_ORDERABLE = sorted(o.id for o in OFFERINGS.values() if not o.orderable)
 
 
 def test_the_catalogue_has_offerings_on_both_sides_of_the_flag() -> None:
-    # web-hosting and cms work end to end today; if this changes, the lists below say why.
-    assert {"web-hosting", "cms"} <= set(ORDERABLE), ORDERABLE
+    # web-hosting, cms and email work end to end today; if this changes, the lists below say why.
+    assert {"web-hosting", "cms", "email"} <= set(ORDERABLE), ORDERABLE
     assert ORDERABLE and set(ORDERABLE) | set(NOT_ORDERABLE) == set(OFFERINGS)
 
 
@@ -105,11 +105,6 @@ def test_the_missing_parts_are_the_ones_known_today() -> None:
     # Pins what each not-orderable offering lacks, so a reason in the YAML cannot drift from it.
     assert {offering_id: missing_parts(OFFERINGS[offering_id]) for offering_id in NOT_ORDERABLE} == {
         "colocation": ["no health check: nothing would confirm the service works"],
-        "email": [
-            "playbook 'mail' does not exist (playbooks/mail.yml)",
-            "playbook 'mail_accounts' does not exist (playbooks/mail_accounts.yml)",
-            "health check kind 'mail' is not implemented (implemented: ['https', 's3'])",
-        ],
     }
 
 
@@ -132,10 +127,10 @@ def test_the_consistency_checks_see_what_they_claim_to() -> None:
 
 
 def test_an_order_for_a_not_orderable_offering_is_refused_with_the_reason() -> None:
-    email = OFFERINGS["email"]
+    colocation = OFFERINGS["colocation"]
     with pytest.raises(Conflict) as refused:
-        require_orderable(offering=email)
-    assert refused.value.detail == f"offering 'email' cannot be ordered yet: {email.not_orderable_reason}"
+        require_orderable(offering=colocation)
+    assert refused.value.detail == f"offering 'colocation' cannot be ordered yet: {colocation.not_orderable_reason}"
     assert refused.value.field == "offering_id"
     require_orderable(offering=OFFERINGS["web-hosting"])  # no exception
 
