@@ -254,7 +254,8 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
     forged["To"] = address_of("alice")
     forged["Subject"] = "forged"
     forged.set_content("Not from Bob.\n")
-    with Smtp(address, 587) as client, pytest.raises(smtplib.SMTPSenderRefused):
+    # Postfix answers the sender check at RCPT (smtpd_delay_reject), hence "recipients refused".
+    with Smtp(address, 587) as client, pytest.raises(smtplib.SMTPRecipientsRefused, match="not owned by user"):
         client.starttls(context=ssl.create_default_context(cafile=str(tls.ca_file)))
         client.login(address_of("alice"), PASSWORDS["alice"])
         client.send_message(forged)
