@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from orchestrator.ansible.runner import AnsibleRunner
+from orchestrator.mail.dns_records import mta_sts_policy
 from orchestrator.mail.passwords import dovecot_hash
 from tests.cloud import test_playbooks
 from tests.cloud.test_playbooks import PLAYBOOKS, Lab, Site, Tls, assert_no_secret_in, base_vars, make_tls, ssh, visit
@@ -50,8 +51,6 @@ DOMAIN = "finance.gov.example"
 MAIL_HOST = f"mail.{DOMAIN}"
 SELECTOR = "tonle202611"
 PASSWORDS = {name: f"pw-{name}-{uuid.uuid4().hex[:12]}" for name in ("alice", "bob", "carol")}
-# What orchestrator/mail/dns_records.py `mta_sts_policy(DOMAIN)` publishes the id of.
-MTA_STS_POLICY = f"version: STSv1\nmode: enforce\nmx: mail.{DOMAIN}\nmax_age: 86400\n"
 MAIL_TIMEOUT_S = 60.0
 
 
@@ -279,7 +278,7 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
     assert webmail_login(address, tls, "alice") == "/?_task=mail"  # Roundcube reached Dovecot over TLS
     policy = visit(address, f"mta-sts.{DOMAIN}", tls, "/.well-known/mta-sts.txt")
     assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/plain")
-    assert policy.text == expected_mta_sts_policy()
+    assert policy.text == mta_sts_policy(DOMAIN)  # the text whose hash the `_mta-sts` TXT record names
     autoconfig = visit(address, f"autoconfig.{DOMAIN}", tls, "/mail/config-v1.1.xml")
     assert autoconfig.status_code == 200 and f"<hostname>{MAIL_HOST}</hostname>" in autoconfig.text
     autodiscover = post(address, f"autodiscover.{DOMAIN}", tls, "/autodiscover/autodiscover.xml", address_of("bob"))
@@ -313,15 +312,6 @@ def test_mail_host_sends_signs_receives_serves_webmail_and_syncs_accounts(lab: L
         site, [tls.key_pem.splitlines()[1], dkim_pem.splitlines()[1], *PASSWORDS.values(), *hashes.values()]
     )
     print(f"mail, everything: {time.monotonic() - t0:.1f}s")
-
-
-def expected_mta_sts_policy() -> str:
-    """H3's policy text when it is there (the DNS record's id is its hash), else the agreed one."""
-    try:
-        from orchestrator.mail.dns_records import mta_sts_policy
-    except ImportError:
-        return MTA_STS_POLICY
-    return str(mta_sts_policy(DOMAIN))
 
 
 def webmail_login(address: str, tls: Tls, name: str) -> str:
