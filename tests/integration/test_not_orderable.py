@@ -14,9 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def valid_order(tenant: Tenant, offering_id: str) -> dict[str, Any]:
-    """The catalogue's own example, with DNS names moved under the tenant's suffix: an order the
-    API would accept if the offering could be ordered."""
-    suffix = tenant.dns_suffix
+    """The catalogue's own example: an order the API would accept if the offering could be ordered."""
     parameters: dict[str, dict[str, Any]] = {
         "colocation": {
             "name": "land-registry",
