@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.cloud.conftest import DevCloud, System
-from tests.cloud.test_web_hosting_e2e import DNS_SERVER, OPERATION_TIMEOUT_S, fetch, follow, left_in_project
+from tests.cloud.test_web_hosting_e2e import DNS_SERVER, fetch, follow, left_in_project, retire_everything
 from tests.conftest import Platform, Tenant, make_tenant, order_and_approve
 
 pytestmark = [pytest.mark.cloud, pytest.mark.timeout(2400)]
@@ -120,23 +120,7 @@ def zone_served(domain: str) -> bool:
 def ministries(system: System, platform: Platform) -> Iterator[tuple[Tenant, Tenant]]:
     pair = (make_tenant(), make_tenant())
     yield pair
-    with httpx.Client(base_url=system.url, timeout=60) as client:
-        pending = []
-        for tenant in pair:
-            for service in client.get("/v1/services", headers=tenant.requester.headers).json()["items"]:
-                if service["status"] != "retired":
-                    response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.admin.headers)
-                    if response.status_code == 202:
-                        pending.append(response.json()["id"])
-        deadline = time.monotonic() + OPERATION_TIMEOUT_S
-        while pending and time.monotonic() < deadline:
-            pending = [
-                op
-                for op in pending
-                if client.get(f"/v1/operations/{op}", headers=platform.operator.headers).json()["status"]
-                in ("queued", "running")
-            ]
-            time.sleep(2)
+    retire_everything(system, platform, list(pair))
 
 
 def order_mail(

@@ -33,15 +33,20 @@ def ministry(system: System, platform: Platform) -> Iterator[Tenant]:
     """A ministry for these tests; whatever a failed test left running is decommissioned after."""
     tenant = make_tenant()
     yield tenant
+    retire_everything(system, platform, [tenant])
+
+
+def retire_everything(system: System, platform: Platform, tenants: list[Tenant]) -> None:
+    """Decommission what the tenants still have and wait for it: what a failed test left running."""
     with httpx.Client(base_url=system.url, timeout=60) as client:
-        services = client.get("/v1/services", headers=tenant.requester.headers).json()["items"]
         pending = []
-        for service in services:
-            if service["status"] != "retired":
-                # Admins, not operators: operators do not change ministries' services.
-                response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.admin.headers)
-                if response.status_code == 202:
-                    pending.append(response.json()["id"])
+        for tenant in tenants:
+            for service in client.get("/v1/services", headers=tenant.requester.headers).json()["items"]:
+                if service["status"] != "retired":
+                    # Admins, not operators: operators do not change ministries' services.
+                    response = client.post(f"/v1/services/{service['id']}/decommission", headers=platform.admin.headers)
+                    if response.status_code == 202:
+                        pending.append(response.json()["id"])
         deadline = time.monotonic() + OPERATION_TIMEOUT_S
         while pending and time.monotonic() < deadline:
             pending = [
