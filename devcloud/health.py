@@ -137,6 +137,12 @@ def status(ctx: Context, quiet: bool = False) -> bool:
             all_up &= bool(ok)
             if not quiet:
                 print(f"{name:24} {'up' if ok else 'down'}")
+    # The DCIM is reported, not counted: it comes up in the background after the cloud, and
+    # `up` must not start the cloud again while Nautobot is still migrating.
+    dcim_status = parts.hook(parts.optional("devcloud.dcim"), "status")
+    if dcim_status is not None and not quiet:
+        for name, ok in dcim_status(ctx).items():
+            print(f"{name:24} {'up' if ok else 'down (starting in the background?)'}")
     if not quiet:
         memory = procs.memory_mib(ctx)
         print(f"memory (PSS) {sum(memory.values()):.0f} MiB in {len(memory)} process groups")
