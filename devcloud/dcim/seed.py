@@ -185,8 +185,7 @@ def data_centre(user: Any) -> None:
                     ).validated_save()
         group, _ = VLANGroup.objects.get_or_create(name=f"colocation-{site_name}", defaults={"location": site})
         container, _ = Prefix.objects.get_or_create(
-            network=CONTAINERS[site_name].split("/")[0],
-            prefix_length=int(CONTAINERS[site_name].split("/")[1]),
+            prefix=CONTAINERS[site_name],
             namespace=namespace,
             defaults={"status": active, "type": "container", "description": f"co-location, {site_name}"},
         )
@@ -194,10 +193,8 @@ def data_centre(user: Any) -> None:
         for vid, name, cidr in VLANS[site_name]:
             vlan, _ = VLAN.objects.get_or_create(vid=vid, vlan_group=group, defaults={"name": name, "status": active})
             vlan.locations.add(site)
-            network, length = cidr.split("/")
             net, _ = Prefix.objects.get_or_create(
-                network=network,
-                prefix_length=int(length),
+                prefix=cidr,
                 namespace=namespace,
                 defaults={"status": active, "type": "network", "vlan": vlan, "description": f"co-location {name}"},
             )
