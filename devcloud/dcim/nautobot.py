@@ -146,7 +146,8 @@ def api_answers(lay: Layout, token: str | None = None) -> bool:
 
 
 def start_web(ctx: Context, lay: Layout) -> None:
-    """uWSGI (Nautobot's `start`): 2 processes x 4 threads, on 127.0.0.1 only."""
+    """uWSGI (Nautobot's `start`): 2 processes x 4 threads, on 127.0.0.1 only; the request log
+    is off (the devcloud's logs hold errors, not traffic)."""
     ctx.start_process(
         L.WEB,
         server(
@@ -160,6 +161,9 @@ def start_web(ctx: Context, lay: Layout) -> None:
             "--die-on-term",
             "--buffer-size=16384",
             "--disable-logging",
+            # uWSGI's HTTP router closes a connection after each answer without saying so: a
+            # client reusing it (requests, pynautobot) then finds it dropped mid-request.
+            "--add-header=Connection: close",
         ),
         env=environment(lay),
     )
