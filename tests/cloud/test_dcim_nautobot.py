@@ -189,3 +189,21 @@ def test_install_turns_a_reservation_into_a_device_and_a_power_cable(
         if cable:
             observer.delete(f"/dcim/cables/{cable['id']}/")
         observer.delete(f"/dcim/devices/{device_id}/")
+
+
+def test_the_colocation_networks_are_seeded(observer: httpx.Client) -> None:
+    """devcloud/dcim/seed.py: the co-location VLANs per site, each with its /24 in the site's
+    container, and the custom fields the adapter relies on."""
+    vlans = observer.get("/ipam/vlans/", params={"limit": 100, "depth": 1}).json()["results"]
+    by_group: dict[str, set[int]] = {}
+    for vlan in vlans:
+        by_group.setdefault(vlan["vlan_group"]["name"], set()).add(vlan["vid"])
+    assert by_group["colocation-primary"] == {3001, 3002, 3003, 3004}
+    assert by_group["colocation-dr"] == {3101, 3102}
+    prefixes = observer.get("/ipam/prefixes/", params={"limit": 100, "depth": 1}).json()["results"]
+    networks = {p["prefix"]: p for p in prefixes}
+    assert networks["10.210.0.0/16"]["type"]["value"] == "container"
+    assert networks["10.210.1.0/24"]["vlan"]["vid"] == 3001
+    assert networks["10.220.2.0/24"]["vlan"]["vid"] == 3102
+    fields = {f["key"] for f in observer.get("/extras/custom-fields/", params={"limit": 100}).json()["results"]}
+    assert {"tonle_max_weight_kg", "tonle_weight_kg", "tonle_draw_w", "tonle_feed", "tonle_depth"} <= fields
