@@ -101,6 +101,11 @@ class Layout:
         return self.state_root / "nautobot-postgres"
 
     @property
+    def schema_stamp(self) -> Path:
+        """`schema_key()` of the Nautobot that last migrated the cluster's database."""
+        return self.state_root / "nautobot-schema.key"
+
+    @property
     def redis_dir(self) -> Path:
         return self.state_root / "nautobot-redis"
 
