@@ -137,6 +137,15 @@ def status(ctx: Context, quiet: bool = False) -> bool:
             all_up &= bool(ok)
             if not quiet:
                 print(f"{name:24} {'up' if ok else 'down'}")
+    # The DCIM is reported, not counted: it comes up in the background after the cloud, and
+    # `up` must not start the cloud again while Nautobot is still migrating.
+    dcim_status = parts.hook(parts.optional("devcloud.dcim"), "status")
+    if dcim_status is not None and not quiet:
+        states = dcim_status(ctx)
+        for name, ok in states.items():
+            print(f"{name:24} {'up' if ok else 'down'}")
+        if not all(states.values()):
+            print(f"{'':24} (the DCIM starts in the background after `up`: logs/dcim-bootstrap.log)")
     if not quiet:
         memory = procs.memory_mib(ctx)
         print(f"memory (PSS) {sum(memory.values()):.0f} MiB in {len(memory)} process groups")

@@ -1,4 +1,4 @@
-"""The optional parts of the data centre, `devcloud.machines` and `devcloud.dns`."""
+"""The optional parts of the data centre, `devcloud.machines`, `devcloud.dns` and `devcloud.dcim`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 def optional(name: str) -> ModuleType | None:
     """`devcloud.machines` / `devcloud.dns`, if that part exists and is not switched off
-    with `DEVCLOUD_WITHOUT=machines,dns` (to debug the OpenStack services alone)."""
+    with `DEVCLOUD_WITHOUT=machines,dns,dcim` (to debug the OpenStack services alone)."""
     without = {p.strip() for p in os.environ.get("DEVCLOUD_WITHOUT", "").split(",")}
     if name.rsplit(".", 1)[-1] in without:
         return None

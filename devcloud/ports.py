@@ -30,3 +30,10 @@ BIND_DNS = 15353
 #: never on loopback, where a system resolver may hold it.
 INSTANCE_DNS = 53
 BIND_RNDC = 15953
+#: Reserved for devcloud/dcim (18090-18099): Nautobot's web server (8080 + 10000 is Swift's
+#: proxy), its own PostgreSQL and its own Redis. Nautobot needs PostgreSQL (the cloud's MariaDB
+#: will not do) and Redis (cache, locks); both are private to the DCIM.
+DCIM_RANGE = range(18090, 18100)
+NAUTOBOT = 18090
+NAUTOBOT_POSTGRES = 18091
+NAUTOBOT_REDIS = 18092

@@ -94,6 +94,10 @@ def up(ctx: Context) -> None:
         dns_refresh = parts.hook(parts.optional("devcloud.dns"), "refresh")
         if dns_refresh is not None:
             dns_refresh(ctx)
+        # A cloud started before devcloud.dcim existed (or whose Nautobot was stopped) gets it now.
+        dcim_start = parts.hook(parts.optional("devcloud.dcim"), "start_background")
+        if dcim_start is not None:
+            dcim_start(ctx)
         if not venv.is_current(ctx):
             ctx.progress(
                 "up", "devcloud/requirements.txt changed since the venv was installed: `down` then `up` to apply"
@@ -180,6 +184,11 @@ def up(ctx: Context) -> None:
             services.append(("dns", "Designate and BIND (devcloud.dns)", partial(dns_up, ctx)))
         _in_parallel(ctx, services, workers=2)
     clouds_yaml.write(ctx)
+    # Nautobot needs nothing of the cloud, but its first migration is slow: it starts last, in
+    # a process of its own, and `up` does not wait for it (`status` shows when it answers).
+    dcim_start = parts.hook(parts.optional("devcloud.dcim"), "start_background")
+    if dcim_start is not None:
+        dcim_start(ctx)
     _TIMINGS["total"] = round(time.monotonic() - t0, 1)
     (ctx.data_dir / "up-timings.json").write_text(json.dumps(_TIMINGS, indent=1) + "\n")
     ctx.progress(
@@ -190,6 +199,10 @@ def up(ctx: Context) -> None:
 
 def down(ctx: Context) -> None:
     t0 = time.monotonic()
+    dcim_down = parts.hook(parts.optional("devcloud.dcim"), "down")
+    if dcim_down is not None:
+        with _stage(ctx, "dcim", "stopping (devcloud.dcim)"):
+            dcim_down(ctx)
     dns_down = parts.hook(parts.optional("devcloud.dns"), "down")
     if dns_down is not None:
         with _stage(ctx, "dns", "stopping (devcloud.dns)"):

@@ -9,6 +9,7 @@ and the runner see adapters only through the `Adapters` bundle below, built once
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -200,6 +201,125 @@ class LeftoverFinder(Protocol):
         ...
 
 
+# --- the data centre's DCIM (co-location) -------------------------------------------------------
+
+
+class Depth(StrEnum):
+    """Which faces of its units a device or reservation takes: a full-depth device both, a
+    half-depth one only the face it is mounted on (another half-depth device may use the other)."""
+
+    FULL = "full"
+    FRONT = "front"
+    REAR = "rear"
+
+
+@dataclass(frozen=True)
+class UnitSpan:
+    """Units `position` .. `position + height - 1` of a rack (1 = the bottom unit), taken on `depth`."""
+
+    position: int
+    height: int
+    depth: Depth = Depth.FULL
+
+    @property
+    def top(self) -> int:
+        return self.position + self.height - 1
+
+
+@dataclass(frozen=True)
+class PowerFeed:
+    """One power feed into a rack, as NetBox and Nautobot model it. `allocated_w` is the draw
+    already promised to devices on it (installed or reserved)."""
+
+    id: str
+    name: str
+    voltage: int
+    amperage: int
+    phase: str  # "single-phase" | "three-phase"
+    max_utilization: int  # percent
+    allocated_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class RackInfo:
+    """A rack as placement sees it: where it is, what is taken and what it can still carry.
+    `occupied` holds installed devices and reservations alike (the DCIM does not enforce its own
+    reservations; placement does)."""
+
+    id: str
+    name: str
+    site: str
+    room: str
+    u_height: int
+    max_weight_kg: float
+    weight_kg: float
+    feeds: tuple[PowerFeed, ...]
+    occupied: tuple[UnitSpan, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Units held in a rack for one device of an order, made at approval time."""
+
+    id: str
+    rack_id: str
+    span: UnitSpan
+    ministry_code: str
+    order_ref: str  # the service (or request) the reservation belongs to
+    device_name: str
+    feed_id: str
+    draw_w: float
+    weight_kg: float
+
+
+@dataclass(frozen=True)
+class InstalledDevice:
+    """What a technician reports at mark-installed, turned into a DCIM device and its cables."""
+
+    reservation: Reservation
+    serial: str
+    model: str
+    nic_count: int
+
+
+class Dcim(Protocol):
+    """The data centre's DCIM (Nautobot through pynautobot): the source of truth for racks,
+    units, power and cabling. Tonle keeps nothing about racks only in its own tables."""
+
+    def racks(self, *, site: str | None = None) -> list[RackInfo]:
+        """Every rack (of one site, or all), with its occupied units (devices and reservations),
+        its weight and its feeds' allocated draw as of now."""
+        ...
+
+    def reservations(self, *, ministry_code: str | None = None, order_ref: str | None = None) -> list[Reservation]:
+        """Tonle's reservations, optionally only one ministry's or one order's."""
+        ...
+
+    def reserve(
+        self,
+        *,
+        rack_id: str,
+        span: UnitSpan,
+        ministry_code: str,
+        order_ref: str,
+        device_name: str,
+        feed_id: str,
+        draw_w: float,
+        weight_kg: float,
+    ) -> Reservation:
+        """Hold units in a rack and draw on a feed for one device."""
+        ...
+
+    def release(self, *, reservation_id: str) -> None:
+        """Drop a reservation (nothing when it is already gone)."""
+        ...
+
+    def install(self, *, device: InstalledDevice) -> str:
+        """Turn a reservation into a device (with its serial) and its power cable; returns the
+        DCIM's device id. The reservation is gone afterwards."""
+        ...
+
+
 @dataclass
 class Adapters:
     """Everything a workflow step may call outside the database, chosen once at bootstrap."""
@@ -215,3 +335,5 @@ class Adapters:
     dns: DnsRecords | None = None
     # What a destroyed copy left in the cloud; None: no cloud to ask (the no-op adapters).
     leftovers: LeftoverFinder | None = None
+    # The data centre's DCIM; None: no DCIM configured, co-location orders are refused.
+    dcim: Dcim | None = None

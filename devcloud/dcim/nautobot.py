@@ -1,0 +1,174 @@
+"""Nautobot itself: its settings, its schema (migrated once, then reused from a dump), the seed
+(superuser, token, demo data centre) and its web server (uWSGI from the venv, on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+from devcloud.dcim import layout as L
+from devcloud.dcim import postgres, venv
+from devcloud.dcim.common import run, wait_for
+from devcloud.dcim.layout import Layout
+
+if TYPE_CHECKING:
+    from devcloud.context import Context
+
+CONFIG = '''"""Written by devcloud/dcim/nautobot.py: Nautobot for the local data centre. Everything else
+comes from the NAUTOBOT_* environment devcloud starts Nautobot with."""
+
+from nautobot.core.settings import *  # noqa: F403
+
+# No telemetry: the data centre has no way out, and says so.
+INSTALLATION_METRICS_ENABLED = False
+# Thin API answers for the orchestrator; the web UI works as usual.
+MAINTENANCE_MODE = False
+'''
+
+
+def secret_key(lay: Layout) -> str:
+    """Django's SECRET_KEY, generated once and kept (sessions and tokens survive restarts)."""
+    if not lay.secret_key_file.exists():
+        lay.etc.mkdir(parents=True, exist_ok=True)
+        lay.secret_key_file.write_text(secrets.token_urlsafe(50) + "\n")
+        lay.secret_key_file.chmod(0o600)
+    return lay.secret_key_file.read_text().strip()
+
+
+def environment(lay: Layout) -> dict[str, str]:
+    """What every Nautobot process runs with (settings are read from these at import)."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")},
+        "NAUTOBOT_ROOT": str(lay.nautobot_root),
+        "NAUTOBOT_CONFIG": str(lay.nautobot_config),
+        "NAUTOBOT_DB_HOST": L.HOST,
+        "NAUTOBOT_DB_PORT": str(lay.pg_port),
+        "NAUTOBOT_DB_NAME": L.DB_NAME,
+        "NAUTOBOT_DB_USER": L.DB_USER,
+        "NAUTOBOT_DB_PASSWORD": L.DB_PASSWORD,
+        "NAUTOBOT_REDIS_HOST": L.HOST,
+        "NAUTOBOT_REDIS_PORT": str(lay.redis_port),
+        "NAUTOBOT_REDIS_PASSWORD": L.REDIS_PASSWORD,
+        "NAUTOBOT_SECRET_KEY": secret_key(lay),
+        "NAUTOBOT_ALLOWED_HOSTS": f"{L.HOST} localhost",
+        "NAUTOBOT_INSTALLATION_METRICS_ENABLED": "False",
+        "NAUTOBOT_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def write_config(lay: Layout) -> None:
+    lay.etc.mkdir(parents=True, exist_ok=True)
+    lay.nautobot_root.mkdir(parents=True, exist_ok=True)
+    if not lay.nautobot_config.exists() or lay.nautobot_config.read_text() != CONFIG:
+        lay.nautobot_config.write_text(CONFIG)
+
+
+def server(lay: Layout, *args: str) -> list[str]:
+    return [str(lay.venv_bin("nautobot-server")), "--config", str(lay.nautobot_config), *args]
+
+
+def schema(ctx: Context, lay: Layout) -> str:
+    """Bring the schema up to date the cheapest way; returns how ("current", "restored",
+    "migrated"). A database this exact Nautobot already migrated (the stamp says so) is left
+    alone. A fresh one is loaded from the cached dump of this exact Nautobot (then `migrate` has
+    nothing left to do but check); without one it is migrated (Nautobot 3.2: ~470 migrations,
+    twenty minutes on two busy cores) and the dump is written for next time."""
+    dump = L.migrated_dump()
+    how = "current"
+    if postgres.migrated(lay):
+        if lay.schema_stamp.exists() and lay.schema_stamp.read_text().strip() == L.schema_key():
+            ctx.progress("dcim", f"schema current ({L.schema_key()}): no migrate")
+            return how
+    elif dump.exists():
+        started = time.monotonic()
+        postgres.restore(lay, dump)
+        how = "restored"
+        ctx.progress("dcim", f"database restored from {dump} in {time.monotonic() - started:.1f} s")
+    else:
+        how = "migrated"
+        ctx.progress("dcim", f"first migration of Nautobot {L.NAUTOBOT_VERSION} (slow; cached afterwards in {dump})")
+    started = time.monotonic()
+    run(server(lay, "migrate", "--no-input"), "nautobot-server migrate", env=environment(lay), timeout=1800)
+    ctx.progress("dcim", f"nautobot-server migrate ({how}) took {time.monotonic() - started:.1f} s")
+    if how == "migrated":
+        postgres.dump(lay, dump)
+        ctx.progress("dcim", f"migrated database kept for reuse: {dump}")
+    lay.schema_stamp.write_text(L.schema_key() + "\n")
+    return how
+
+
+def token_key(lay: Layout) -> str:
+    """The orchestrator's API token: kept in dcim.json once made."""
+    try:
+        key = str(json.loads(lay.credentials.read_text())["token"])
+        if len(key) == 40:
+            return key
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return secrets.token_hex(20)
+
+
+def seed(ctx: Context, lay: Layout) -> None:
+    """Superuser, token and the demo data centre (idempotent), then dcim.json."""
+    key = token_key(lay)
+    started = time.monotonic()
+    run(venv_python(lay, "-m", venv.SEED_MODULE, key), "seeding Nautobot", env=environment(lay), timeout=600)
+    ctx.progress("dcim", f"seeded the demo data centre in {time.monotonic() - started:.1f} s")
+    lay.credentials.parent.mkdir(parents=True, exist_ok=True)
+    partial = lay.credentials.with_suffix(".partial")
+    partial.touch(mode=0o600)
+    partial.chmod(0o600)
+    partial.write_text(json.dumps({"url": lay.url, "token": key, "username": L.ADMIN_USER}, indent=1) + "\n")
+    partial.replace(lay.credentials)
+
+
+def venv_python(lay: Layout, *args: str) -> list[str]:
+    return [str(lay.python), *args]
+
+
+#: Straight to loopback, whatever http_proxy the environment sets.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def api_answers(lay: Layout, token: str | None = None) -> bool:
+    """GET /api/status/ answers 200 (with the token when given: the token works too)."""
+    request = urllib.request.Request(f"{lay.url}/api/status/", headers={"Accept": "application/json"})
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with _DIRECT.open(request, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_web(ctx: Context, lay: Layout) -> None:
+    """uWSGI (Nautobot's `start`): 2 processes x 4 threads, on 127.0.0.1 only; the request log
+    is off (the devcloud's logs hold errors, not traffic)."""
+    ctx.start_process(
+        L.WEB,
+        server(
+            lay,
+            "start",
+            f"--http={L.HOST}:{lay.web_port}",
+            "--master",
+            "--processes=2",
+            "--threads=4",
+            "--enable-threads",
+            "--die-on-term",
+            "--buffer-size=16384",
+            "--disable-logging",
+            # uWSGI's HTTP router closes a connection after each answer without saying so: a
+            # client reusing it (requests, pynautobot) then finds it dropped mid-request.
+            "--add-header=Connection: close",
+        ),
+        env=environment(lay),
+    )
+    key = token_key(lay)
+    wait_for(ctx, L.WEB, f"{lay.url}/api/status/ with the token", lambda: api_answers(lay, key), timeout=180)

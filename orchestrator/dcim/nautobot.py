@@ -1,0 +1,297 @@
+"""The DCIM port (`ports.Dcim`) on Nautobot, through pynautobot.
+
+What Tonle needs and Nautobot lacks lives in custom fields the data centre's Nautobot carries
+(devcloud/dcim/seed.py makes them; a real site adds the same): `tonle_max_weight_kg` on racks;
+`tonle_weight_kg`, `tonle_draw_w`, `tonle_feed` on devices and reservations; `tonle_device`,
+`tonle_depth`, `tonle_ministry`, `tonle_order` on reservations.
+
+How the racks are read:
+
+* occupied units: every racked device (its position, its type's height, its face and depth)
+  and every rack reservation (Tonle's with their depth; anybody else's as full depth, split into
+  contiguous runs). Nautobot does not enforce reservations; placement does.
+* weight: the racked devices' and the reservations' `tonle_weight_kg` (nothing when unset).
+* a feed's allocated draw: the `tonle_draw_w` of the devices and reservations whose `tonle_feed`
+  names it.
+
+Reservations are not safe against concurrent writers by themselves: the caller serialises
+placement + reserve per site (a lock in Tonle's database), re-reading the racks inside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pynautobot
+
+from orchestrator.ports import Depth, InstalledDevice, PowerFeed, RackInfo, Reservation, UnitSpan
+
+SITE_TYPE = "Site"
+COLOCATION_ROLE = "Co-location"
+MANUFACTURER = "Generic"
+
+
+def _id(value: Any) -> str | None:
+    """The id of a nested object (pynautobot Record or dict) or of a plain id."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return str(value["id"]) if value.get("id") else None
+    return str(value.id)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def runs(units: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of unit numbers as (lowest, height): [1, 2, 3, 7] -> [(1, 3), (7, 1)]."""
+    result: list[tuple[int, int]] = []
+    for unit in sorted(set(units)):
+        if result and result[-1][0] + result[-1][1] == unit:
+            result[-1] = (result[-1][0], result[-1][1] + 1)
+        else:
+            result.append((unit, 1))
+    return result
+
+
+class NautobotDcim:
+    """`ports.Dcim` against one Nautobot (its REST API, a token with write access)."""
+
+    def __init__(self, *, url: str, token: str) -> None:
+        self.api = pynautobot.api(url, token=token)
+        if url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+            self.api.http_session.trust_env = False  # loopback: never through a proxy
+
+    @classmethod
+    def from_file(cls, path: Path) -> NautobotDcim:
+        """From a `{"url", "token"}` file, as the local data centre writes `devcloud/dcim.json`."""
+        data = json.loads(path.read_text())
+        return cls(url=str(data["url"]), token=str(data["token"]))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _sites(self) -> dict[str, tuple[str, str]]:
+        """location id -> (site name, room name): the site is the nearest ancestor of location
+        type `Site` (a rack right in a site has the site as its room too)."""
+        types = {str(t.id): str(t.name) for t in self.api.dcim.location_types.all()}
+        locations = {str(loc.id): loc for loc in self.api.dcim.locations.all()}
+        out: dict[str, tuple[str, str]] = {}
+        for lid, loc in locations.items():
+            chain = [loc]
+            while _id(chain[-1].parent) in locations:
+                chain.append(locations[str(_id(chain[-1].parent))])
+            site = next((c for c in chain if types.get(str(_id(c.location_type))) == SITE_TYPE), chain[-1])
+            out[lid] = (str(site.name), str(loc.name))
+        return out
+
+    def racks(self, *, site: str | None = None) -> list[RackInfo]:
+        where = self._sites()
+        device_types = {str(t.id): t for t in self.api.dcim.device_types.all()}
+        occupied: dict[str, list[UnitSpan]] = defaultdict(list)
+        weight: dict[str, float] = defaultdict(float)
+        draw: dict[str, float] = defaultdict(float)
+        for device in self.api.dcim.devices.all():
+            rack_id = _id(device.rack)
+            dtype = device_types.get(str(_id(device.device_type)))
+            if rack_id is None or dtype is None:
+                continue
+            cf = device.custom_fields or {}
+            weight[rack_id] += _number(cf.get("tonle_weight_kg"))
+            if cf.get("tonle_feed"):
+                draw[str(cf["tonle_feed"])] += _number(cf.get("tonle_draw_w"))
+            height = int(dtype.u_height or 0)
+            if device.position is None or height < 1:
+                continue
+            face = _value(device.face) or "front"
+            depth = Depth.FULL if dtype.is_full_depth else Depth(face)
+            occupied[rack_id].append(UnitSpan(int(device.position), height, depth))
+        for reservation in self.api.dcim.rack_reservations.all():
+            rack_id = str(_id(reservation.rack))
+            cf = reservation.custom_fields or {}
+            weight[rack_id] += _number(cf.get("tonle_weight_kg"))
+            if cf.get("tonle_feed"):
+                draw[str(cf["tonle_feed"])] += _number(cf.get("tonle_draw_w"))
+            depth = Depth(cf["tonle_depth"]) if cf.get("tonle_depth") in set(Depth) else Depth.FULL
+            occupied[rack_id] += [UnitSpan(low, height, depth) for low, height in runs(reservation.units or [])]
+        feeds: dict[str, list[PowerFeed]] = defaultdict(list)
+        for feed in self.api.dcim.power_feeds.all():
+            rack_id = _id(feed.rack)
+            if rack_id is None:
+                continue
+            feeds[rack_id].append(
+                PowerFeed(
+                    id=str(feed.id),
+                    name=str(feed.name),
+                    voltage=int(feed.voltage),
+                    amperage=int(feed.amperage),
+                    phase=_value(feed.phase) or "single-phase",
+                    max_utilization=int(feed.max_utilization),
+                    allocated_w=draw[str(feed.id)],
+                )
+            )
+        result = []
+        for rack in self.api.dcim.racks.all():
+            rid = str(rack.id)
+            site_name, room = where.get(str(_id(rack.location)), ("", ""))
+            if site is not None and site_name != site:
+                continue
+            cf = rack.custom_fields or {}
+            result.append(
+                RackInfo(
+                    id=rid,
+                    name=str(rack.name),
+                    site=site_name,
+                    room=room,
+                    u_height=int(rack.u_height),
+                    max_weight_kg=_number(cf.get("tonle_max_weight_kg")),
+                    weight_kg=weight[rid],
+                    feeds=tuple(sorted(feeds[rid], key=lambda f: f.name)),
+                    occupied=tuple(occupied[rid]),
+                )
+            )
+        return sorted(result, key=lambda r: (r.site, r.room, r.name))
+
+    def reservations(self, *, ministry_code: str | None = None, order_ref: str | None = None) -> list[Reservation]:
+        found = []
+        for record in self.api.dcim.rack_reservations.all():
+            reservation = _reservation(record)
+            if reservation is None:
+                continue
+            if ministry_code is not None and reservation.ministry_code != ministry_code:
+                continue
+            if order_ref is not None and reservation.order_ref != order_ref:
+                continue
+            found.append(reservation)
+        return found
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        *,
+        rack_id: str,
+        span: UnitSpan,
+        ministry_code: str,
+        order_ref: str,
+        device_name: str,
+        feed_id: str,
+        draw_w: float,
+        weight_kg: float,
+    ) -> Reservation:
+        record = self.api.dcim.rack_reservations.create(
+            rack=rack_id,
+            units=list(range(span.position, span.top + 1)),
+            description=f"tonle {order_ref} {device_name} ({ministry_code})",
+            custom_fields={
+                "tonle_device": device_name,
+                "tonle_depth": span.depth.value,
+                "tonle_feed": feed_id,
+                "tonle_draw_w": draw_w,
+                "tonle_weight_kg": weight_kg,
+                "tonle_ministry": ministry_code,
+                "tonle_order": order_ref,
+            },
+        )
+        made = _reservation(record)
+        assert made is not None
+        return made
+
+    def release(self, *, reservation_id: str) -> None:
+        record = self.api.dcim.rack_reservations.get(id=reservation_id)
+        if record is not None:
+            record.delete()
+
+    def install(self, *, device: InstalledDevice) -> str:
+        """The reservation becomes a device (type `Generic <model>` of the reserved height) in
+        the rack at the reserved units, with its serial, weight, draw and feed; a power port
+        cabled to the reserved feed; then the reservation is deleted. Each step looks for what an
+        earlier, interrupted call made, so a retry finishes the job instead of failing on it."""
+        res = device.reservation
+        rack = self.api.dcim.racks.get(id=res.rack_id)
+        manufacturer = self.api.dcim.manufacturers.get(name=MANUFACTURER) or self.api.dcim.manufacturers.create(
+            name=MANUFACTURER
+        )
+        model = f"{device.model} ({res.span.height}U{'' if res.span.depth is Depth.FULL else ', half depth'})"
+        dtype = self.api.dcim.device_types.get(model=model, manufacturer=manufacturer.id)
+        if dtype is None:
+            dtype = self.api.dcim.device_types.create(
+                manufacturer=manufacturer.id,
+                model=model,
+                u_height=res.span.height,
+                is_full_depth=res.span.depth is Depth.FULL,
+            )
+        role = self.api.extras.roles.get(name=COLOCATION_ROLE)
+        status = self.api.extras.statuses.get(name="Active")
+        made = self.api.dcim.devices.get(name=res.device_name, rack=res.rack_id) or self.api.dcim.devices.create(
+            name=res.device_name,
+            device_type=dtype.id,
+            role=role.id,
+            status=status.id,
+            location=_id(rack.location),
+            rack=res.rack_id,
+            position=res.span.position,
+            face="rear" if res.span.depth is Depth.REAR else "front",
+            serial=device.serial,
+            custom_fields={
+                "tonle_weight_kg": res.weight_kg,
+                "tonle_draw_w": res.draw_w,
+                "tonle_feed": res.feed_id,
+                "tonle_ministry": res.ministry_code,
+                "tonle_order": res.order_ref,
+            },
+        )
+        port = self.api.dcim.power_ports.get(device=made.id, name="PSU1") or self.api.dcim.power_ports.create(
+            device=made.id, name="PSU1", type="iec-60320-c14", allocated_draw=round(res.draw_w)
+        )
+        if port.cable is None:
+            self.api.dcim.cables.create(
+                termination_a_type="dcim.powerport",
+                termination_a_id=port.id,
+                termination_b_type="dcim.powerfeed",
+                termination_b_id=res.feed_id,
+                status=self.api.extras.statuses.get(name="Connected").id,
+            )
+        self.release(reservation_id=res.id)
+        return str(made.id)
+
+
+def _value(choice: Any) -> str | None:
+    """A choice field as its value (`{"value": "front", "label": "Front"}` or a Record)."""
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, dict):
+        return str(choice.get("value")) if choice.get("value") is not None else None
+    value = getattr(choice, "value", None)
+    return str(value) if value is not None else None
+
+
+def _reservation(record: Any) -> Reservation | None:
+    """A Tonle reservation (one with `tonle_device`), or None for anybody else's."""
+    cf = record.custom_fields or {}
+    if not cf.get("tonle_device"):
+        return None
+    low, height = runs(record.units or [])[0]
+    depth = Depth(cf["tonle_depth"]) if cf.get("tonle_depth") in set(Depth) else Depth.FULL
+    return Reservation(
+        id=str(record.id),
+        rack_id=str(_id(record.rack)),
+        span=UnitSpan(low, height, depth),
+        ministry_code=str(cf.get("tonle_ministry") or ""),
+        order_ref=str(cf.get("tonle_order") or ""),
+        device_name=str(cf["tonle_device"]),
+        feed_id=str(cf.get("tonle_feed") or ""),
+        draw_w=_number(cf.get("tonle_draw_w")),
+        weight_kg=_number(cf.get("tonle_weight_kg")),
+    )

@@ -1,0 +1,209 @@
+"""The Nautobot adapter of the DCIM port (orchestrator/dcim/nautobot.py) against the local data
+centre's Nautobot (devcloud/dcim), checked through Nautobot's own REST API as an outside
+observer (plain HTTP, not the adapter).
+
+Needs a running Nautobot: `python -m devcloud up` starts it in the background; this module waits
+for it (`python -m devcloud.dcim wait`). `TONLE_DCIM_FILE` names another `{"url", "token"}` file
+than `<data dir>/devcloud/dcim.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orchestrator.dcim.nautobot import NautobotDcim
+from orchestrator.dcim.placement import DeviceRequest, available_power_w, place
+from orchestrator.ports import Depth, InstalledDevice, UnitSpan
+from tests.cloud.conftest import unavailable
+
+pytestmark = pytest.mark.cloud
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _credentials_file() -> Path:
+    configured = os.environ.get("TONLE_DCIM_FILE")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("TONLE_DATA_DIR", ".tonle"))
+    return (base if base.is_absolute() else REPO / base) / "devcloud" / "dcim.json"
+
+
+@pytest.fixture(scope="module")
+def credentials() -> dict[str, str]:
+    path = _credentials_file()
+    if not path.exists():
+        unavailable(f"no DCIM credentials at {path}: `python -m devcloud up` (devcloud.dcim) has not run")
+    data: dict[str, str] = json.loads(path.read_text())
+    try:
+        httpx.get(f"{data['url']}/api/status/", headers=_auth(data), timeout=10, trust_env=False).raise_for_status()
+    except httpx.HTTPError as exc:
+        unavailable(f"Nautobot at {data['url']} does not answer ({exc}); `python -m devcloud.dcim wait`")
+    return data
+
+
+def _auth(data: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Token {data['token']}", "Accept": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def observer(credentials: dict[str, str]) -> Iterator[httpx.Client]:
+    """Nautobot's REST API over plain HTTP: what an outside observer sees."""
+    with httpx.Client(base_url=f"{credentials['url']}/api", headers=_auth(credentials), trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def dcim(credentials: dict[str, str]) -> NautobotDcim:
+    return NautobotDcim(url=credentials["url"], token=credentials["token"])
+
+
+@pytest.fixture
+def order_ref() -> Iterator[str]:
+    """A fresh order reference; its reservations are released afterwards, whatever happened."""
+    ref = f"test-{uuid.uuid4().hex[:8]}"
+    yield ref
+    api = NautobotDcim.from_file(_credentials_file())
+    for reservation in api.reservations(order_ref=ref):
+        api.release(reservation_id=reservation.id)
+
+
+def test_racks_are_the_seeded_data_centre(dcim: NautobotDcim, observer: httpx.Client) -> None:
+    racks = dcim.racks()
+    seen = observer.get("/dcim/racks/", params={"limit": 1000}).json()
+    assert {r.id for r in racks} == {r["id"] for r in seen["results"]}
+    primary = [r for r in racks if r.site == "primary"]
+    assert len(primary) == 10 and {r.room for r in primary} == {"hall-a", "hall-b"}
+    assert len(dcim.racks(site="dr")) == 4
+    for rack in racks:
+        assert rack.u_height == 42 and rack.max_weight_kg == 1000
+        assert [f.name for f in rack.feeds] == [f"{rack.name}-A", f"{rack.name}-B"]
+        assert all(available_power_w(f) == pytest.approx(230 * 32 * 0.8) for f in rack.feeds)
+        # the patch panel: U42, front only (half depth)
+        assert UnitSpan(42, 1, Depth.FRONT) in rack.occupied
+
+
+def test_reserve_is_seen_by_nautobot_and_counted_then_released(
+    dcim: NautobotDcim, observer: httpx.Client, order_ref: str
+) -> None:
+    before = {r.id: r for r in dcim.racks(site="primary")}
+    result = place(
+        racks=list(before.values()),
+        devices=[DeviceRequest("db1", 2, 650, 28), DeviceRequest("sw1", 1, 90, 4, full_depth=False)],
+        site="primary",
+    )
+    assert result.ok, result.refusals
+    made = [
+        dcim.reserve(
+            rack_id=p.rack_id,
+            span=UnitSpan(p.position, p.height_u, p.depth),
+            ministry_code="health",
+            order_ref=order_ref,
+            device_name=p.device,
+            feed_id=p.feed_id,
+            draw_w=p.draw_w,
+            weight_kg=p.weight_kg,
+        )
+        for p in result.placements
+    ]
+    # Nautobot's own API shows the units, on the racks placement chose
+    for reservation, placement in zip(made, result.placements, strict=True):
+        seen = observer.get(f"/dcim/rack-reservations/{reservation.id}/").json()
+        assert seen["rack"]["id"] == placement.rack_id
+        assert seen["units"] == list(placement.units)
+        assert seen["custom_fields"]["tonle_order"] == order_ref
+    assert {r.device_name for r in dcim.reservations(order_ref=order_ref)} == {"db1", "sw1"}
+    assert dcim.reservations(order_ref=order_ref, ministry_code="finance") == []
+
+    after = {r.id: r for r in dcim.racks(site="primary")}
+    for p in result.placements:
+        rack = after[p.rack_id]
+        assert UnitSpan(p.position, p.height_u, p.depth) in rack.occupied
+        feed = next(f for f in rack.feeds if f.id == p.feed_id)
+        old = next(f for f in before[p.rack_id].feeds if f.id == p.feed_id)
+        assert feed.allocated_w >= old.allocated_w + p.draw_w
+    assert sum(r.weight_kg for r in after.values()) == pytest.approx(sum(r.weight_kg for r in before.values()) + 32)
+
+    # the same order again, against the racks as they are now, never lands on the same units
+    again = place(racks=list(after.values()), devices=[DeviceRequest("db1", 2, 650, 28)], site="primary")
+    first = next(p for p in result.placements if p.device == "db1")
+    second = again.placements[0]
+    assert (second.rack_id, set(second.units)) != (first.rack_id, set(first.units))
+    if second.rack_id == first.rack_id:
+        assert not set(second.units) & set(first.units)
+
+    for reservation in made:
+        dcim.release(reservation_id=reservation.id)
+        assert observer.get(f"/dcim/rack-reservations/{reservation.id}/").status_code == 404
+    dcim.release(reservation_id=made[0].id)  # again: nothing to do
+    assert dcim.reservations(order_ref=order_ref) == []
+    assert {r.id: r.occupied for r in dcim.racks(site="primary")} == {r.id: r.occupied for r in before.values()}
+
+
+def test_install_turns_a_reservation_into_a_device_and_a_power_cable(
+    dcim: NautobotDcim, observer: httpx.Client, order_ref: str
+) -> None:
+    racks = dcim.racks(site="dr")
+    p = place(racks=racks, devices=[DeviceRequest("app1", 1, 400, 18)], site="dr").placements[0]
+    reservation = dcim.reserve(
+        rack_id=p.rack_id,
+        span=UnitSpan(p.position, 1, p.depth),
+        ministry_code="health",
+        order_ref=order_ref,
+        device_name=f"{order_ref}-app1",
+        feed_id=p.feed_id,
+        draw_w=400,
+        weight_kg=18,
+    )
+    device_id = dcim.install(
+        device=InstalledDevice(reservation=reservation, serial="SN-TEST-1", model="Dell R650", nic_count=2)
+    )
+    try:
+        seen: dict[str, Any] = observer.get(f"/dcim/devices/{device_id}/").json()
+        assert (seen["rack"]["id"], seen["position"], seen["serial"]) == (p.rack_id, p.position, "SN-TEST-1")
+        assert observer.get(f"/dcim/rack-reservations/{reservation.id}/").status_code == 404
+        ports = observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]
+        assert len(ports) == 1 and ports[0]["cable"] is not None
+        feed = observer.get(f"/dcim/power-feeds/{p.feed_id}/").json()
+        assert feed["cable"] is not None and feed["cable"]["id"] == ports[0]["cable"]["id"]
+        # the installed device still counts: units, weight and draw
+        rack = next(r for r in dcim.racks(site="dr") if r.id == p.rack_id)
+        assert UnitSpan(p.position, 1, Depth.FULL) in rack.occupied
+        assert next(f for f in rack.feeds if f.id == p.feed_id).allocated_w >= 400
+        # a retry (the worker died after the call) finds what is there and adds nothing
+        again = dcim.install(
+            device=InstalledDevice(reservation=reservation, serial="SN-TEST-1", model="Dell R650", nic_count=2)
+        )
+        assert again == device_id
+        assert len(observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]) == 1
+    finally:
+        cable = observer.get(f"/dcim/power-feeds/{p.feed_id}/").json().get("cable")
+        if cable:
+            observer.delete(f"/dcim/cables/{cable['id']}/")
+        observer.delete(f"/dcim/devices/{device_id}/")
+
+
+def test_the_colocation_networks_are_seeded(observer: httpx.Client) -> None:
+    """devcloud/dcim/seed.py: the co-location VLANs per site, each with its /24 in the site's
+    container, and the custom fields the adapter relies on."""
+    vlans = observer.get("/ipam/vlans/", params={"limit": 100, "depth": 1}).json()["results"]
+    by_group: dict[str, set[int]] = {}
+    for vlan in vlans:
+        by_group.setdefault(vlan["vlan_group"]["name"], set()).add(vlan["vid"])
+    assert by_group["colocation-primary"] == {3001, 3002, 3003, 3004}
+    assert by_group["colocation-dr"] == {3101, 3102}
+    prefixes = observer.get("/ipam/prefixes/", params={"limit": 100, "depth": 1}).json()["results"]
+    networks = {p["prefix"]: p for p in prefixes}
+    assert networks["10.210.0.0/16"]["type"]["value"] == "container"
+    assert networks["10.210.1.0/24"]["vlan"]["vid"] == 3001
+    assert networks["10.220.2.0/24"]["vlan"]["vid"] == 3102
+    fields = {f["key"] for f in observer.get("/extras/custom-fields/", params={"limit": 100}).json()["results"]}
+    assert {"tonle_max_weight_kg", "tonle_weight_kg", "tonle_draw_w", "tonle_feed", "tonle_depth"} <= fields
