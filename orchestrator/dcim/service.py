@@ -1,0 +1,260 @@
+"""Co-location orders against the DCIM: their devices, a dry-run fit at submission, and the
+reservations written at approval.
+
+Concurrent approvals (in any number of API processes) must never place two devices in the same
+units or draw a feed past its budget. Nautobot does not enforce reservations, so `reserve`
+serialises the read-place-write of one DCIM site under a PostgreSQL advisory lock held until the
+approval's transaction ends: the next approval reads the racks only after this one's
+reservations are in the DCIM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from orchestrator.catalog.models import Offering
+from orchestrator.config import get_settings
+from orchestrator.dcim import connection, placement
+from orchestrator.dcim.placement import DeviceRequest, PlacementResult
+from orchestrator.errors import Conflict, InvalidInput
+from orchestrator.ministry import service as ministries
+from orchestrator.ports import Dcim, Reservation, UnitSpan
+from orchestrator.requests.models import Request, RequestKind, RequestStatus
+from orchestrator.services.models import Service, ServiceStatus
+
+log = logging.getLogger("tonle.dcim")
+
+#: Nautobot's Device.name is at most 64 characters.
+DCIM_NAME_MAX = 64
+
+# The order's parameter names for DeviceRequest's fields, so a 422 names what the caller sent.
+_ORDER_FIELD = {
+    "name": "name",
+    "height_u": "rack_units",
+    "draw_w": "power_watts",
+    "weight_kg": "weight_kg",
+    "nic_count": "nic_count",
+}
+
+
+def device_requests(parameters: Mapping[str, Any], offering: Offering) -> list[DeviceRequest]:
+    """The devices an order asks to rack (none for an offering without `rack_devices_from`).
+    The parameters have passed the offering's schema; `depth: half` lets placement pick the face."""
+    if offering.rack_devices_from is None:
+        return []
+    items = parameters.get(offering.rack_devices_from) or []
+    return [
+        DeviceRequest(
+            name=str(item.get("name", "")),
+            height_u=int(item.get("rack_units", 0)),
+            draw_w=float(item.get("power_watts", 0)),
+            weight_kg=float(item.get("weight_kg", 0)),
+            nic_count=int(item.get("nic_count", 1)),
+            full_depth=item.get("depth", "full") != "half",
+        )
+        for item in items
+    ]
+
+
+def dcim_device_name(*, ministry_code: str, service_name: str, device: str) -> str:
+    """The device's name in the DCIM: `<ministry>-<service>-<device>`, unique across the data
+    centre as long as a ministry's live co-location services have distinct names. Shortened with
+    a digest of the whole when it would exceed the DCIM's limit, so it stays unique and stable."""
+    name = f"{ministry_code}-{service_name}-{device}"
+    if len(name) <= DCIM_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: DCIM_NAME_MAX - 9]}-{digest}"
+
+
+def validate(*, offering: Offering, devices: Sequence[DeviceRequest]) -> None:
+    """Sizes no rack could ever take: 422 naming the order's field (`parameters.devices.0.rack_units`)."""
+    try:
+        placement.validate(devices)
+    except InvalidInput as exc:
+        errors = [{**e, "field": _order_field(offering, str(e["field"]))} for e in exc.errors]
+        first = errors[0]
+        raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=errors) from None
+
+
+def _order_field(offering: Offering, field: str) -> str:
+    parts = field.split(".")  # devices.<i>.<DeviceRequest field> or devices
+    parts[0] = offering.rack_devices_from or parts[0]
+    if len(parts) == 3:
+        parts[2] = _ORDER_FIELD.get(parts[2], parts[2])
+    return ".".join(["parameters", *parts])
+
+
+def check_fits(*, dcim: Dcim, ministry_code: str, devices: Sequence[DeviceRequest], site: str | None = None) -> None:
+    """The placement `reserve` would make, as the racks are now, writing nothing: an order that
+    cannot fit is refused at submission (409 with the reason) rather than at the last approval."""
+    _placed(dcim=dcim, ministry_code=ministry_code, devices=devices, site=site or get_settings().dcim_site)
+
+
+def reserve(
+    *,
+    session: Session,
+    dcim: Dcim,
+    ministry_code: str,
+    order_ref: str,
+    devices: Sequence[DeviceRequest],
+    site: str | None = None,
+) -> list[Reservation]:
+    """Place the order's devices and hold their units and draw in the DCIM: all or nothing.
+
+    `devices` carry the names the DCIM is to know them by (`dcim_device_name`); each reservation
+    records that name and `order_ref` (the service id). Refusal: `Conflict` naming the device and
+    the reason (space, weight, power); nothing is written. A write that fails releases what this
+    call wrote before re-raising. The site's advisory lock stays held until the caller's
+    transaction ends, so the caller should reserve last and commit soon after.
+    """
+    site = site or get_settings().dcim_site
+    lock_site(session=session, site=site)
+    result = _placed(dcim=dcim, ministry_code=ministry_code, devices=devices, site=site)
+    made: list[Reservation] = []
+    try:
+        for spot in result.placements:
+            made.append(
+                dcim.reserve(
+                    rack_id=spot.rack_id,
+                    span=UnitSpan(spot.position, spot.height_u, spot.depth),
+                    ministry_code=ministry_code,
+                    order_ref=order_ref,
+                    device_name=spot.device,
+                    feed_id=spot.feed_id,
+                    draw_w=spot.draw_w,
+                    weight_kg=spot.weight_kg,
+                )
+            )
+    except Exception:
+        _release_all(dcim=dcim, reservations=made)
+        raise
+    log.info("reserved %d devices for order %s of %s in site %s", len(made), order_ref, ministry_code, site)
+    return made
+
+
+def release(*, dcim: Dcim, order_ref: str) -> int:
+    """Drop every reservation of the order (the DCIM's, whoever wrote them); how many there were."""
+    held = dcim.reservations(order_ref=order_ref)
+    for reservation in held:
+        dcim.release(reservation_id=reservation.id)
+    return len(held)
+
+
+def lock_site(*, session: Session, site: str) -> None:
+    """The site's advisory transaction lock: one placement of a site at a time, across processes."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"tonle.dcim:{site}"})
+
+
+def _placed(*, dcim: Dcim, ministry_code: str, devices: Sequence[DeviceRequest], site: str) -> PlacementResult:
+    racks = dcim.racks(site=site)
+    ours = {r.rack_id for r in dcim.reservations(ministry_code=ministry_code)}
+    result = placement.place(racks=racks, devices=devices, ministry_rack_ids=ours, site=site)
+    if not result.ok:
+        raise _refused(result, site=site, racks=len(racks))
+    return result
+
+
+def _refused(result: PlacementResult, *, site: str, racks: int) -> Conflict:
+    first = result.refusals[0]
+    others = f" (and {len(result.refusals) - 1} more devices refused)" if len(result.refusals) > 1 else ""
+    return Conflict(
+        f"device '{first.device}' does not fit in site '{site}': not enough {first.reason.value}: "
+        f"{first.detail}{others}; nothing was reserved",
+        reason=first.reason.value,
+        device=first.device,
+        refusals=[{"device": r.device, "reason": r.reason.value, "detail": r.detail} for r in result.refusals],
+        racks=racks,
+    )
+
+
+def _release_all(*, dcim: Dcim, reservations: Sequence[Reservation]) -> None:
+    for reservation in reservations:
+        try:
+            dcim.release(reservation_id=reservation.id)
+        except Exception:  # keep releasing the others; the leftover is logged by id
+            log.exception("could not release DCIM reservation %s of order %s", reservation.id, reservation.order_ref)
+
+
+# --- the order's hooks (requests.service) -----------------------------------------------------
+
+
+def check_request(*, offering: Offering, parameters: Mapping[str, Any]) -> None:
+    """At submission, before anything is looked up: sizes no rack could take (422 naming the
+    field), then no DCIM configured (409)."""
+    if offering.rack_devices_from is None:
+        return
+    validate(offering=offering, devices=device_requests(parameters, offering))
+    connection.require()
+
+
+def check_order(*, session: Session, offering: Offering, ministry_id: uuid.UUID, parameters: Mapping[str, Any]) -> None:
+    """At submission, under the ministry's lock (after an idempotent replay has been answered): a
+    name the ministry's co-location already uses (409), or devices that do not fit the racks as
+    they are now (409 with the reason). Writes nothing; the approval places them for real."""
+    if offering.rack_devices_from is None:
+        return
+    ministry = ministries.get(session=session, ministry_id=ministry_id)
+    _refuse_taken_name(session=session, offering=offering, ministry_id=ministry_id, name=_service_name(parameters))
+    check_fits(dcim=connection.require(), ministry_code=ministry.code, devices=device_requests(parameters, offering))
+
+
+def reserve_for_service(*, session: Session, offering: Offering, service: Service) -> list[Reservation]:
+    """At the last approval, once the service row exists: reserve its devices under their DCIM
+    names with the service's id as the order. A refusal raises and the approval rolls back."""
+    if offering.rack_devices_from is None:
+        return []
+    ministry = ministries.get(session=session, ministry_id=service.ministry_id)
+    name = _service_name(service.parameters)
+    devices = [
+        replace(d, name=dcim_device_name(ministry_code=ministry.code, service_name=name, device=d.name))
+        for d in device_requests(service.parameters, offering)
+    ]
+    session.flush()  # the database's own errors before anything is written to the DCIM
+    return reserve(
+        session=session,
+        dcim=connection.require(),
+        ministry_code=ministry.code,
+        order_ref=str(service.id),
+        devices=devices,
+    )
+
+
+def _service_name(parameters: Mapping[str, Any]) -> str:
+    return str(parameters.get("name") or "colocation")
+
+
+def _refuse_taken_name(*, session: Session, offering: Offering, ministry_id: uuid.UUID, name: str) -> None:
+    """Devices are named after their service in the DCIM, so a ministry's live co-location
+    services (and orders waiting for approval) must have distinct names."""
+    live = session.exec(
+        select(Service.id).where(
+            Service.ministry_id == ministry_id,
+            Service.offering_id == offering.id,
+            Service.name == name,
+            Service.status != ServiceStatus.retired,
+        )
+    ).first()
+    waiting = session.exec(
+        select(Request.id).where(
+            Request.ministry_id == ministry_id,
+            Request.offering_id == offering.id,
+            Request.kind == RequestKind.order,
+            Request.status == RequestStatus.pending_approval,
+            col(Request.parameters)["name"].astext == name,
+        )
+    ).first()
+    if live is not None or waiting is not None:
+        what = f"service {live}" if live is not None else f"request {waiting}, waiting for approval,"
+        raise Conflict(
+            f"the ministry's {what} is already named '{name}'; its devices would share their DCIM names",
+            field="parameters.name",
+        )
