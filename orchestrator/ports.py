@@ -274,12 +274,34 @@ class Reservation:
 
 @dataclass(frozen=True)
 class InstalledDevice:
-    """What a technician reports at mark-installed, turned into a DCIM device and its cables."""
+    """What a technician reports at mark-installed, turned into a DCIM device and its cables.
+    `ip_addresses` (one per NIC, in order, as `address/prefixlen`) are the stack's fixed IPs;
+    they are recorded in the DCIM's IPAM on the NICs, under `prefix` (made when missing)."""
 
     reservation: Reservation
     serial: str
     model: str
     nic_count: int
+    ip_addresses: tuple[str, ...] = ()
+    prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class RackedDevice:
+    """One of Tonle's devices as the DCIM holds it after installation: where it is, its serial,
+    and what it is cabled to (the feeds of its PSUs, the patch-panel ports of its NICs)."""
+
+    id: str
+    name: str
+    rack_id: str
+    span: UnitSpan
+    serial: str
+    status: str
+    ministry_code: str
+    order_ref: str
+    power_feeds: tuple[str, ...] = ()
+    patch_ports: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
 
 
 class Dcim(Protocol):
@@ -315,8 +337,24 @@ class Dcim(Protocol):
         ...
 
     def install(self, *, device: InstalledDevice) -> str:
-        """Turn a reservation into a device (with its serial) and its power cable; returns the
-        DCIM's device id. The reservation is gone afterwards."""
+        """Turn a reservation into a device (with its serial): PSU1 cabled to the reserved feed,
+        PSU2 to the rack's other feed, each NIC cabled to a free front port of the rack's patch
+        panel with its IP address; returns the DCIM's device id. The reservation is gone
+        afterwards. Safe to repeat: a retry finishes what an interrupted call began."""
+        ...
+
+    def installed(self, *, order_ref: str) -> list[RackedDevice]:
+        """The devices installed for one order (service), as the DCIM holds them now."""
+        ...
+
+    def remove(self, *, device_id: str) -> None:
+        """Take a device out of the DCIM: its cables, its IP addresses, the device (nothing
+        when it is already gone). Its units, weight and draw are free again."""
+        ...
+
+    def free_patch_ports(self, *, rack_id: str) -> list[str]:
+        """The names of the rack's patch-panel front ports with no cable, lowest first (what a
+        work order proposes before installation)."""
         ...
 
 

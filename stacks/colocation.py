@@ -32,7 +32,8 @@ def device_keys(devices: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def check_fits_plan(devices: Sequence[dict[str, Any]], *, rack_units: int, power_kw: int) -> None:
-    """Refuse an order whose devices need more space or power than the plan sells."""
+    """Refuse an order whose devices need more space or power than the plan sells (a ceiling;
+    whether they fit a real rack is the DCIM placement's decision at approval)."""
     units = sum(int(device["rack_units"]) for device in devices)
     watts = sum(int(device["power_watts"]) for device in devices)
     if units > rack_units:
@@ -47,20 +48,32 @@ def reserve_device_ports(
     group: openstack.networking.SecGroup,
     devices: Sequence[dict[str, Any]],
 ) -> list[dict[str, Any]]:
+    """A port with a fixed IP per NIC of each device (`device-<name>-nic<i>`). Each device is
+    listed with all its addresses (`ip_addresses`, NIC order) and its first one (`address`)."""
     reserved = []
     for key, device in zip(device_keys(devices), devices, strict=True):
-        port = openstack.networking.Port(
-            f"device-{key}",
-            name=labels.name(f"device-{key}"),
-            description=labels.description(str(device["model"])[:40]),
-            network_id=network.network.id,
-            fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=network.subnet.id)],
-            security_group_ids=[group.id],
-            admin_state_up=True,
-            tags=labels.tags,
-        )
-        reserved.append({**device, "address": port.all_fixed_ips[0]})
+        name = str(device.get("name") or key)
+        addresses = []
+        for nic in range(1, int(device.get("nic_count") or 1) + 1):
+            port = openstack.networking.Port(
+                f"device-{name}-nic{nic}" if device.get("name") else _legacy_port_name(key, nic),
+                name=labels.name(f"device-{name}-nic{nic}"),
+                description=labels.description(str(device["model"])[:40]),
+                network_id=network.network.id,
+                fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=network.subnet.id)],
+                security_group_ids=[group.id],
+                admin_state_up=True,
+                tags=labels.tags,
+            )
+            addresses.append(port.all_fixed_ips[0])
+        reserved.append({**device, "name": name, "address": addresses[0], "ip_addresses": addresses})
     return reserved
+
+
+def _legacy_port_name(key: str, nic: int) -> str:
+    """Devices ordered before they had names keep their ports' names (a rename would replace
+    the port and change its address)."""
+    return f"device-{key}" if nic == 1 else f"device-{key}-nic{nic}"
 
 
 def program() -> None:
@@ -83,5 +96,7 @@ def program() -> None:
             "rack_units": rack_units,
             "power_kw": power_kw,
             "uplinks": config.sizes.number("uplinks"),
+            # The order the DCIM's devices belong to (`tonle_order`): what the `dcim` health check asks about.
+            "dcim_order": config.service_id,
         },
     )

@@ -28,11 +28,14 @@ from typing import Any
 
 import pynautobot
 
-from orchestrator.ports import Depth, InstalledDevice, PowerFeed, RackInfo, Reservation, UnitSpan
+from orchestrator.ports import Depth, InstalledDevice, PowerFeed, RackedDevice, RackInfo, Reservation, UnitSpan
 
 SITE_TYPE = "Site"
 COLOCATION_ROLE = "Co-location"
+PATCH_PANEL_ROLE = "Patch panel"
 MANUFACTURER = "Generic"
+NIC_TYPE = "1000base-t"
+PSU_TYPE = "iec-60320-c14"
 
 
 def _id(value: Any) -> str | None:
@@ -250,19 +253,166 @@ class NautobotDcim:
                 "tonle_order": res.order_ref,
             },
         )
-        port = self.api.dcim.power_ports.get(device=made.id, name="PSU1") or self.api.dcim.power_ports.create(
-            device=made.id, name="PSU1", type="iec-60320-c14", allocated_draw=round(res.draw_w)
-        )
-        if port.cable is None:
-            self.api.dcim.cables.create(
-                termination_a_type="dcim.powerport",
-                termination_a_id=port.id,
-                termination_b_type="dcim.powerfeed",
-                termination_b_id=res.feed_id,
-                status=self.api.extras.statuses.get(name="Connected").id,
+        connected = self.api.extras.statuses.get(name="Connected").id
+        # PSU1 on the feed placement drew on; PSU2 on the rack's other feed, for redundancy. The
+        # draw is counted once, on the reserved feed, as placement counted it.
+        other_feeds = [f for f in self.api.dcim.power_feeds.filter(rack=res.rack_id) if str(f.id) != res.feed_id]
+        for psu, feed_id, draw in (("PSU1", res.feed_id, res.draw_w), ("PSU2", _first_id(other_feeds), 0.0)):
+            if feed_id is None:
+                continue
+            port = self.api.dcim.power_ports.get(device=made.id, name=psu) or self.api.dcim.power_ports.create(
+                device=made.id, name=psu, type=PSU_TYPE, allocated_draw=round(draw) or None
             )
+            if port.cable is None:
+                self._cable("dcim.powerport", port.id, "dcim.powerfeed", feed_id, connected)
+        interfaces = self._nics(made.id, device.nic_count, status.id)
+        free = self._free_front_ports(res.rack_id)
+        for interface in interfaces:
+            if interface.cable is None:
+                if not free:
+                    raise RuntimeError(f"rack {rack.name} has no free patch-panel port for {res.device_name}")
+                self._cable("dcim.interface", interface.id, "dcim.frontport", free.pop(0).id, connected)
+        if device.ip_addresses:
+            self._addresses(interfaces, device, status.id)
         self.release(reservation_id=res.id)
         return str(made.id)
+
+    def _cable(self, a_type: str, a_id: Any, b_type: str, b_id: Any, status: Any) -> None:
+        self.api.dcim.cables.create(
+            termination_a_type=a_type,
+            termination_a_id=str(a_id),
+            termination_b_type=b_type,
+            termination_b_id=str(b_id),
+            status=status,
+        )
+
+    def _nics(self, device_id: Any, count: int, status: Any) -> list[Any]:
+        """nic1 .. nic<count> of the device, made when missing, in order."""
+        found = []
+        for n in range(1, count + 1):
+            name = f"nic{n}"
+            found.append(
+                self.api.dcim.interfaces.get(device=device_id, name=name)
+                or self.api.dcim.interfaces.create(device=device_id, name=name, type=NIC_TYPE, status=status)
+            )
+        return found
+
+    def _patch_panel(self, rack_id: str) -> Any | None:
+        return next(iter(self.api.dcim.devices.filter(rack=rack_id, role=PATCH_PANEL_ROLE)), None)
+
+    def _free_front_ports(self, rack_id: str) -> list[Any]:
+        panel = self._patch_panel(rack_id)
+        if panel is None:
+            return []
+        ports = [p for p in self.api.dcim.front_ports.filter(device=panel.id) if p.cable is None]
+        return sorted(ports, key=lambda p: _port_number(str(p.name)))
+
+    def free_patch_ports(self, *, rack_id: str) -> list[str]:
+        return [str(p.name) for p in self._free_front_ports(rack_id)]
+
+    def _addresses(self, interfaces: list[Any], device: InstalledDevice, status: Any) -> None:
+        """The NICs' addresses in the DCIM's IPAM, under the service's subnet (Nautobot keeps an
+        address only inside a prefix it knows)."""
+        if device.prefix and not list(self.api.ipam.prefixes.filter(prefix=device.prefix)):
+            self.api.ipam.prefixes.create(
+                prefix=device.prefix,
+                status=status,
+                type="network",
+                description=_prefix_description(device.reservation.order_ref),
+            )
+        for interface, address in zip(interfaces, device.ip_addresses, strict=False):
+            ip = next(iter(self.api.ipam.ip_addresses.filter(address=address)), None) or (
+                self.api.ipam.ip_addresses.create(address=address, status=status, type="host")
+            )
+            if not list(self.api.ipam.ip_address_to_interface.filter(ip_address=ip.id, interface=interface.id)):
+                self.api.ipam.ip_address_to_interface.create(ip_address=ip.id, interface=interface.id)
+
+    def installed(self, *, order_ref: str) -> list[RackedDevice]:
+        devices = list(self.api.dcim.devices.filter(cf_tonle_order=order_ref))
+        if not devices:
+            return []
+        heights = {str(t.id): int(t.u_height or 0) for t in self.api.dcim.device_types.all()}
+        statuses = {str(s.id): str(s.name) for s in self.api.extras.statuses.all()}
+        found = []
+        for device in devices:
+            rack_id = str(_id(device.rack))
+            feeds = {_id(f.cable): str(f.name) for f in self.api.dcim.power_feeds.filter(rack=rack_id) if f.cable}
+            panel = self._patch_panel(rack_id)
+            ports = (
+                {_id(p.cable): str(p.name) for p in self.api.dcim.front_ports.filter(device=panel.id) if p.cable}
+                if panel is not None
+                else {}
+            )
+            power = [
+                feeds.get(_id(p.cable), "?") for p in self.api.dcim.power_ports.filter(device=device.id) if p.cable
+            ]
+            nics = sorted(self.api.dcim.interfaces.filter(device=device.id), key=lambda i: _port_number(str(i.name)))
+            cf = device.custom_fields or {}
+            found.append(
+                RackedDevice(
+                    id=str(device.id),
+                    name=str(device.name),
+                    rack_id=rack_id,
+                    span=UnitSpan(
+                        int(device.position or 0),
+                        heights.get(str(_id(device.device_type)), 1),
+                        Depth.FULL if _value(device.face) != "rear" else Depth.REAR,
+                    ),
+                    serial=str(device.serial or ""),
+                    status=statuses.get(str(_id(device.status)), ""),
+                    ministry_code=str(cf.get("tonle_ministry") or ""),
+                    order_ref=str(cf.get("tonle_order") or ""),
+                    power_feeds=tuple(sorted(power)),
+                    patch_ports=tuple(ports.get(_id(i.cable), "?") for i in nics if i.cable),
+                    ip_addresses=tuple(str(ip.address) for ip in self._device_addresses(device.id)),
+                )
+            )
+        return sorted(found, key=lambda d: d.name)
+
+    def _device_addresses(self, device_id: Any) -> list[Any]:
+        return sorted(self.api.ipam.ip_addresses.filter(device_id=str(device_id)), key=lambda ip: str(ip.address))
+
+    def remove(self, *, device_id: str) -> None:
+        """Cables first (Nautobot would leave the patch-panel and feed ends marked as cabled
+        otherwise), then the addresses, the device, and the subnet's prefix once no address of
+        it is left when Tonle made it."""
+        device = self.api.dcim.devices.get(id=device_id)
+        if device is None:
+            return
+        order_ref = str((device.custom_fields or {}).get("tonle_order") or "")
+        for endpoint in (self.api.dcim.power_ports, self.api.dcim.interfaces):
+            for port in endpoint.filter(device=device_id):
+                if port.cable is not None:
+                    cable = self.api.dcim.cables.get(id=_id(port.cable))
+                    if cable is not None:
+                        cable.delete()
+        parents = set()
+        for ip in self._device_addresses(device_id):
+            parents.add(_id(ip.parent))
+            ip.delete()
+        device.delete()
+        for parent_id in parents - {None}:
+            prefix = self.api.ipam.prefixes.get(id=parent_id)
+            if (
+                prefix is not None
+                and prefix.description == _prefix_description(order_ref)
+                and not list(self.api.ipam.ip_addresses.filter(parent=parent_id))
+            ):
+                prefix.delete()
+
+
+def _first_id(records: list[Any]) -> str | None:
+    return str(records[0].id) if records else None
+
+
+def _port_number(name: str) -> tuple[int, str]:
+    """`port-10` after `port-9`: the number in a port's name, then the name."""
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (int(digits) if digits else 0, name)
+
+
+def _prefix_description(order_ref: str) -> str:
+    return f"tonle co-location {order_ref}"
 
 
 def _value(choice: Any) -> str | None:

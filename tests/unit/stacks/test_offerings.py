@@ -112,13 +112,17 @@ def test_colocation_reserves_one_address_per_device_on_a_routed_segment() -> Non
     case = first_case("colocation")
     run = run_program(case.program(), case.config())
     ports = run.of_type(PORT)
-    assert len(ports) == len(case.parameters["devices"])
+    # one port per NIC (issue 12): a device with `nic_count` NICs has that many addresses
+    assert len(ports) == sum(int(d.get("nic_count", 1)) for d in case.parameters["devices"])
     assert not run.of_type("openstack:compute/instance:Instance")
     assert not run.of_type(FLOATING_IP)
     assert len(run.of_type("openstack:networking/routerInterface:RouterInterface")) == 1
     endpoints = run.outputs["endpoints"].value
     assert [device["model"] for device in endpoints["devices"]] == [d["model"] for d in case.parameters["devices"]]
     assert all(device["address"].startswith("10.100.7.") for device in endpoints["devices"])
+    assert [len(device["ip_addresses"]) for device in endpoints["devices"]] == [
+        int(d.get("nic_count", 1)) for d in case.parameters["devices"]
+    ]
     assert endpoints["rack_units"] == case.sizes["rack_units"]
     assert endpoints["power_kw"] == case.sizes["power_kw"]
     assert run.outputs["hosts"].value == {}
