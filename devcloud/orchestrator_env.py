@@ -8,7 +8,21 @@ from devcloud import parts
 
 
 def orchestrator_env() -> dict[str, str]:
-    """Setting name -> value; none of the DNS ones when the DNS part is left out."""
+    """Setting name -> value; none of a part's when that part is left out."""
+    return {**_dns_env(), **_dcim_env()}
+
+
+def _dcim_env() -> dict[str, str]:
+    if parts.optional("devcloud.dcim") is None:
+        return {}
+    from devcloud.context import data_root
+
+    # devcloud.dcim's layout puts it there; it appears once Nautobot is seeded (in the
+    # background), and the orchestrator reads it when it first needs the DCIM.
+    return {"TONLE_DCIM_CONFIG": str(data_root() / "dcim.json")}
+
+
+def _dns_env() -> dict[str, str]:
     if parts.optional("devcloud.dns") is None:
         return {}
     from devcloud.dns import layout as dns

@@ -15,6 +15,7 @@ from orchestrator.cloud.hostkeys import ConsoleHostKeys
 from orchestrator.cloud.leftovers import OpenStackLeftovers
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
 from orchestrator.config import Settings, get_settings
+from orchestrator.dcim import connection as dcim_connection
 from orchestrator.engines.automation import cli_available
 from orchestrator.jobs import queue
 from orchestrator.noop import NoopConfigRunner, NoopEngine, NoopHealthChecker
@@ -90,6 +91,7 @@ def build_adapters(settings: Settings) -> Adapters:
         host_keys=ConsoleHostKeys(settings),
         dns=DesignateRecords(settings),
         leftovers=OpenStackLeftovers(settings),
+        dcim=dcim_connection.for_worker(settings),
     )
 
 

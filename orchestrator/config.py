@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         default=None,
         description="`host:port` of the DNS server the orchestrator itself queries (the zones it publishes).",
     )
+    dcim_url: str | None = Field(
+        default=None, description="The data centre's DCIM (Nautobot) REST API, e.g. https://dcim.example/ ."
+    )
+    dcim_token: SecretStr | None = Field(default=None, description="An API token of the DCIM with write access.")
+    dcim_config: Path | None = Field(
+        default=None,
+        description=(
+            'A `{"url", "token"}` JSON file naming the DCIM, read when connecting (the local data centre\'s '
+            "`dcim.json`, written once its Nautobot is seeded). TONLE_DCIM_URL/TOKEN win when set."
+        ),
+    )
+    dcim_site: str = Field(default="primary", description="The DCIM site co-located devices are placed in.")
     health_timeout_seconds: int = Field(default=300, ge=10, description="How long a health check keeps trying.")
     sse_poll_seconds: float = Field(default=0.5, gt=0, description="How often an SSE stream looks for new events.")
     sse_streams_per_token: int = Field(

@@ -49,6 +49,8 @@ class Action(StrEnum):
     list_ministries = "list ministries"
     manage_ministries = "manage ministries and quotas"
     manage_users = "manage users and their tokens"
+    install_devices = "install and remove co-located devices"
+    read_capacity = "read data-centre capacity"
 
 
 P = Principal
@@ -84,6 +86,9 @@ POLICY: dict[Action, frozenset[Principal]] = {
     Action.list_ministries: frozenset({P.operator, P.admin, P.system}),
     Action.manage_ministries: frozenset({P.admin, P.system}),
     Action.manage_users: frozenset({P.admin, P.system}),
+    # Technicians rack and unrack hardware: the data centre's people, never a ministry's.
+    Action.install_devices: frozenset({P.operator, P.admin, P.system}),
+    Action.read_capacity: frozenset({P.operator, P.admin, P.system}),
 }
 
 # Principals whose grants hold only inside their own ministry.

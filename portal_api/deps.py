@@ -17,7 +17,9 @@ from orchestrator.actors import Actor
 from orchestrator.auth import service as auth
 from orchestrator.config import Settings, get_settings
 from orchestrator.database.unit_of_work import UnitOfWork, unit_of_work
+from orchestrator.dcim import connection as dcim_connection
 from orchestrator.policy import Action
+from orchestrator.ports import Dcim
 
 
 def get_unit_of_work() -> Iterator[UnitOfWork]:
@@ -93,3 +95,11 @@ VoterDep = Annotated[Actor, allowed_to(*policy.STAGE_VOTES.values())]
 OrdererDep = Annotated[Actor, allowed_to(Action.order)]
 CatalogReaderDep = Annotated[Actor, allowed_to(Action.read_catalog)]
 AuditReaderDep = Annotated[Actor, allowed_to(Action.read_audit)]
+
+
+def require_dcim(settings: SettingsDep) -> Dcim:
+    """The data centre's DCIM; 409 when none is configured (co-location cannot work without it)."""
+    return dcim_connection.require(settings)
+
+
+DcimDep = Annotated[Dcim, Depends(require_dcim)]

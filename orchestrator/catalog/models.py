@@ -86,6 +86,13 @@ class Offering(BaseModel):
             "The parameter naming the service's mail domain: the service keeps mailboxes, aliases and DKIM keys."
         ),
     )
+    rack_devices_from: str | None = Field(
+        default=None,
+        description=(
+            "The parameter listing devices to rack in the data centre (co-location): placed in the DCIM at "
+            "approval, installed by technicians from a work order, removed the same way."
+        ),
+    )
     backup_tier: BackupTier = "none"
     s3_bucket: bool = Field(
         default=False,
@@ -125,6 +132,14 @@ class Offering(BaseModel):
         properties = self.parameters.get("properties") or {}
         if self.mail_domain_from is not None and not isinstance(properties.get(self.mail_domain_from), dict):
             raise ValueError(f"mail_domain_from: '{self.mail_domain_from}' is not a parameter of the offering")
+        return self
+
+    @model_validator(mode="after")
+    def _rack_devices_are_a_parameter(self) -> "Offering":
+        properties = self.parameters.get("properties") or {}
+        devices = properties.get(self.rack_devices_from) if self.rack_devices_from is not None else None
+        if self.rack_devices_from is not None and not (isinstance(devices, dict) and devices.get("type") == "array"):
+            raise ValueError(f"rack_devices_from: '{self.rack_devices_from}' is not an array parameter of the offering")
         return self
 
     @model_validator(mode="after")
