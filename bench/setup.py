@@ -78,7 +78,8 @@ def api_and_worker(database_url: str, clouds_yaml: Path, **settings: str) -> Ite
         "TONLE_ANSIBLE": "ansible",
         "TONLE_CLOUDS_YAML": str(clouds_yaml),
         "TONLE_LOG_LEVEL": "WARNING",
-        **orchestrator_env(),  # the data centre's DNS, for servers and for the orchestrator
+        # The data centre's DNS and DCIM; its folder is where clouds.yaml is.
+        **orchestrator_env(clouds_yaml.parent),
         **settings,
     }
     processes = [

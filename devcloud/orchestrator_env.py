@@ -4,22 +4,25 @@ tests and benchmarks merge them into the environment of the API and worker they 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from devcloud import parts
 
 
-def orchestrator_env() -> dict[str, str]:
-    """Setting name -> value; none of a part's when that part is left out."""
-    return {**_dns_env(), **_dcim_env()}
+def orchestrator_env(devcloud_dir: Path | None = None) -> dict[str, str]:
+    """Setting name -> value; none of a part's when that part is left out. `devcloud_dir`: the
+    cloud's data folder when it is not `${TONLE_DATA_DIR}/devcloud` as of now."""
+    return {**_dns_env(), **_dcim_env(devcloud_dir)}
 
 
-def _dcim_env() -> dict[str, str]:
+def _dcim_env(devcloud_dir: Path | None) -> dict[str, str]:
     if parts.optional("devcloud.dcim") is None:
         return {}
     from devcloud.context import data_root
 
     # devcloud.dcim's layout puts it there; it appears once Nautobot is seeded (in the
     # background), and the orchestrator reads it when it first needs the DCIM.
-    return {"TONLE_DCIM_CONFIG": str(data_root() / "dcim.json")}
+    return {"TONLE_DCIM_CONFIG": str((devcloud_dir or data_root()) / "dcim.json")}
 
 
 def _dns_env() -> dict[str, str]:

@@ -131,13 +131,14 @@ def _start_local_data_centre() -> None:
 
 
 def _local_data_centre_settings() -> dict[str, str]:
-    """The `TONLE_*` settings the local data centre asks for besides clouds.yaml (its DNS)."""
+    """The `TONLE_*` settings the local data centre asks for besides clouds.yaml (its DNS and DCIM)."""
     from orchestrator.config import PROJECT_ROOT
 
     if not (PROJECT_ROOT / "devcloud" / "__main__.py").exists():
         return {}
+    env = {**os.environ, "TONLE_DATA_DIR": str(get_settings().resolved_data_dir)}  # as `devcloud up` had it
     result = subprocess.run(
-        [sys.executable, "-m", "devcloud", "env"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "devcloud", "env"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         log.warning("`python -m devcloud env` failed: %s", result.stderr.strip()[-500:])

@@ -166,7 +166,8 @@ def system(
         "TONLE_ANSIBLE": "ansible",
         "TONLE_CLOUDS_YAML": str(devcloud.clouds_yaml),
         "TONLE_LOG_LEVEL": "INFO",
-        **orchestrator_env(),  # the data centre's DNS, for servers and for the orchestrator
+        # The data centre's DNS, for servers and for the orchestrator, and its DCIM.
+        **orchestrator_env(DEVCLOUD_DIR),
         **system_settings,
     }
     processes = []
