@@ -138,7 +138,12 @@ def _local_data_centre_settings() -> dict[str, str]:
         return {}
     env = {**os.environ, "TONLE_DATA_DIR": str(get_settings().resolved_data_dir)}  # as `devcloud up` had it
     result = subprocess.run(
-        [sys.executable, "-m", "devcloud", "env"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "devcloud", "env"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         log.warning("`python -m devcloud env` failed: %s", result.stderr.strip()[-500:])
