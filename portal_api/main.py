@@ -13,6 +13,7 @@ from portal_api.input_guard import InputGuard
 from portal_api.routers import (
     audit,
     backups,
+    dcim,
     dr,
     dr_campaigns,
     health,
@@ -71,6 +72,7 @@ def create_app() -> FastAPI:
         audit,
         dr,
         dr_campaigns,
+        dcim,
     ):
         app.include_router(module.router)
     return app

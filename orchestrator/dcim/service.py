@@ -188,23 +188,23 @@ def _release_all(*, dcim: Dcim, reservations: Sequence[Reservation]) -> None:
 
 
 def check_request(*, offering: Offering, parameters: Mapping[str, Any]) -> None:
-    """At submission, before anything is looked up: sizes no rack could take (422 naming the
-    field), then no DCIM configured (409)."""
+    """At submission, with the other input checks: sizes no rack could take (422 naming the field)."""
     if offering.rack_devices_from is None:
         return
     validate(offering=offering, devices=device_requests(parameters, offering))
-    connection.require()
 
 
 def check_order(*, session: Session, offering: Offering, ministry_id: uuid.UUID, parameters: Mapping[str, Any]) -> None:
-    """At submission, under the ministry's lock (after an idempotent replay has been answered): a
-    name the ministry's co-location already uses (409), or devices that do not fit the racks as
-    they are now (409 with the reason). Writes nothing; the approval places them for real."""
+    """At submission, under the ministry's lock (after an idempotent replay has been answered): no
+    DCIM configured (409), a name the ministry's co-location already uses (409), or devices that
+    do not fit the racks as they are now (409 with the reason). Writes nothing; the approval
+    places them for real."""
     if offering.rack_devices_from is None:
         return
+    dcim = connection.require()
     ministry = ministries.get(session=session, ministry_id=ministry_id)
     _refuse_taken_name(session=session, offering=offering, ministry_id=ministry_id, name=_service_name(parameters))
-    check_fits(dcim=connection.require(), ministry_code=ministry.code, devices=device_requests(parameters, offering))
+    check_fits(dcim=dcim, ministry_code=ministry.code, devices=device_requests(parameters, offering))
 
 
 def reserve_for_service(*, session: Session, offering: Offering, service: Service) -> list[Reservation]:

@@ -18,6 +18,7 @@ from orchestrator.catalog import service as catalog
 from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page
+from orchestrator.dcim import service as colocation
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QuotaExceeded
 from orchestrator.mail import domain as mail_domain
 from orchestrator.ministry import service as ministries
@@ -66,6 +67,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     names = catalog.dns_names(offering, data.parameters)
     ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
     mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
+    colocation.check_request(offering=offering, parameters=data.parameters)
     catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
 
@@ -83,6 +85,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
                     field="Idempotency-Key",
                 )
             return Submission(request=existing, created=False)
+    colocation.check_order(session=session, offering=offering, ministry_id=ministry_id, parameters=data.parameters)
     ministries.reserve(session=session, ministry_id=ministry_id, cost=plan.quota_cost)
     # The `mailboxes` quota counts the mailboxes there are, not the most the plan allows.
     cost = dict(plan.quota_cost)
@@ -441,6 +444,8 @@ def _start_fulfilment(*, session: Session, actor: Actor, request: Request) -> No
     )
     request.service_id = service.id
     request.operation_id = operation.id
+    # Last: the DCIM is outside this transaction, and the site's placement lock lasts until it ends.
+    colocation.reserve_for_service(session=session, offering=offering, service=service)
 
 
 def _start_change(*, session: Session, actor: Actor, request: Request) -> None:
