@@ -35,6 +35,8 @@ COLOCATION_ROLE = "Co-location"
 PATCH_PANEL_ROLE = "Patch panel"
 MANUFACTURER = "Generic"
 NIC_TYPE = "1000base-t"
+#: The IPAM namespace co-location addresses live in (the seeded VLANs' prefixes are there too).
+NAMESPACE = "Global"
 PSU_TYPE = "iec-60320-c14"
 
 
@@ -320,9 +322,10 @@ class NautobotDcim:
                 type="network",
                 description=_prefix_description(device.reservation.order_ref),
             )
+        namespace = self.api.ipam.namespaces.get(name=NAMESPACE).id
         for interface, address in zip(interfaces, device.ip_addresses, strict=False):
             ip = next(iter(self.api.ipam.ip_addresses.filter(address=address)), None) or (
-                self.api.ipam.ip_addresses.create(address=address, status=status, type="host")
+                self.api.ipam.ip_addresses.create(address=address, status=status, type="host", namespace=namespace)
             )
             if not list(self.api.ipam.ip_address_to_interface.filter(ip_address=ip.id, interface=interface.id)):
                 self.api.ipam.ip_address_to_interface.create(ip_address=ip.id, interface=interface.id)

@@ -148,11 +148,14 @@ def test_reserve_is_seen_by_nautobot_and_counted_then_released(
     assert {r.id: r.occupied for r in dcim.racks(site="primary")} == {r.id: r.occupied for r in before.values()}
 
 
-def test_install_turns_a_reservation_into_a_device_and_a_power_cable(
+def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_frees_everything(
     dcim: NautobotDcim, observer: httpx.Client, order_ref: str
 ) -> None:
     racks = dcim.racks(site="dr")
-    p = place(racks=racks, devices=[DeviceRequest("app1", 1, 400, 18)], site="dr").placements[0]
+    p = place(racks=racks, devices=[DeviceRequest("app1", 1, 400, 18, nic_count=2)], site="dr").placements[0]
+    rack = next(r for r in racks if r.id == p.rack_id)
+    other_feed = next(f for f in rack.feeds if f.id != p.feed_id)
+    free_before = dcim.free_patch_ports(rack_id=p.rack_id)
     reservation = dcim.reserve(
         rack_id=p.rack_id,
         span=UnitSpan(p.position, 1, p.depth),
@@ -163,32 +166,78 @@ def test_install_turns_a_reservation_into_a_device_and_a_power_cable(
         draw_w=400,
         weight_kg=18,
     )
-    device_id = dcim.install(
-        device=InstalledDevice(reservation=reservation, serial="SN-TEST-1", model="Dell R650", nic_count=2)
+    # a subnet Nautobot does not know yet: the adapter records it, then the addresses in it
+    third = int(order_ref[-2:], 16)
+    prefix = f"10.199.{third}.0/24"
+    installed = InstalledDevice(
+        reservation=reservation,
+        serial="SN-TEST-1",
+        model="Dell R650",
+        nic_count=2,
+        ip_addresses=(f"10.199.{third}.11/24", f"10.199.{third}.12/24"),
+        prefix=prefix,
     )
+    device_id = dcim.install(device=installed)
     try:
         seen: dict[str, Any] = observer.get(f"/dcim/devices/{device_id}/").json()
         assert (seen["rack"]["id"], seen["position"], seen["serial"]) == (p.rack_id, p.position, "SN-TEST-1")
         assert observer.get(f"/dcim/rack-reservations/{reservation.id}/").status_code == 404
+        # PSU1 on the reserved feed, PSU2 on the rack's other (B or A) feed
         ports = observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]
-        assert len(ports) == 1 and ports[0]["cable"] is not None
-        feed = observer.get(f"/dcim/power-feeds/{p.feed_id}/").json()
-        assert feed["cable"] is not None and feed["cable"]["id"] == ports[0]["cable"]["id"]
-        # the installed device still counts: units, weight and draw
-        rack = next(r for r in dcim.racks(site="dr") if r.id == p.rack_id)
-        assert UnitSpan(p.position, 1, Depth.FULL) in rack.occupied
-        assert next(f for f in rack.feeds if f.id == p.feed_id).allocated_w >= 400
-        # a retry (the worker died after the call) finds what is there and adds nothing
-        again = dcim.install(
-            device=InstalledDevice(reservation=reservation, serial="SN-TEST-1", model="Dell R650", nic_count=2)
+        assert sorted(port["name"] for port in ports) == ["PSU1", "PSU2"]
+        assert all(port["cable"] is not None for port in ports)
+        cables = {port["name"]: port["cable"]["id"] for port in ports}
+        for psu, feed_id in (("PSU1", p.feed_id), ("PSU2", other_feed.id)):
+            feed = observer.get(f"/dcim/power-feeds/{feed_id}/").json()
+            assert feed["cable"] is not None and feed["cable"]["id"] == cables[psu]
+        # each NIC cabled to a free front port of the rack's patch panel, with its address
+        nics = observer.get("/dcim/interfaces/", params={"device": device_id}).json()["results"]
+        assert sorted(n["name"] for n in nics) == ["nic1", "nic2"] and all(n["cable"] for n in nics)
+        front = observer.get("/dcim/front-ports/", params={"device": f"{rack.name}-patch", "limit": 100}).json()
+        cabled = {port["name"] for port in front["results"] if port["cable"] is not None}
+        assert set(free_before[:2]) <= cabled
+        assert dcim.free_patch_ports(rack_id=p.rack_id) == free_before[2:]
+        ips = observer.get("/ipam/ip-addresses/", params={"device_id": device_id}).json()["results"]
+        assert sorted(ip["address"] for ip in ips) == sorted(installed.ip_addresses)
+        assert observer.get("/ipam/prefixes/", params={"prefix": prefix}).json()["count"] == 1
+        # what the orchestrator reads back
+        (racked,) = dcim.installed(order_ref=order_ref)
+        assert (racked.id, racked.rack_id, racked.span.position, racked.serial) == (
+            device_id,
+            p.rack_id,
+            p.position,
+            "SN-TEST-1",
         )
-        assert again == device_id
-        assert len(observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]) == 1
+        assert racked.status == "Active" and racked.power_feeds == tuple(
+            sorted([p.feed_id and _feed_name(rack, p.feed_id), other_feed.name])
+        )
+        assert racked.patch_ports == tuple(free_before[:2])
+        assert racked.ip_addresses == tuple(sorted(installed.ip_addresses))
+        # the installed device still counts: units, weight and draw
+        now = next(r for r in dcim.racks(site="dr") if r.id == p.rack_id)
+        assert UnitSpan(p.position, 1, Depth.FULL) in now.occupied
+        assert next(f for f in now.feeds if f.id == p.feed_id).allocated_w >= 400
+        # a retry (the worker died after the call) finds what is there and adds nothing
+        assert dcim.install(device=installed) == device_id
+        assert len(observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]) == 2
+        assert len(observer.get("/dcim/cables/", params={"device_id": device_id}).json()["results"]) == 4
     finally:
-        cable = observer.get(f"/dcim/power-feeds/{p.feed_id}/").json().get("cable")
-        if cable:
-            observer.delete(f"/dcim/cables/{cable['id']}/")
-        observer.delete(f"/dcim/devices/{device_id}/")
+        dcim.remove(device_id=device_id)
+    # removed: the device, its cables, its addresses and the prefix Tonle made are gone
+    assert observer.get(f"/dcim/devices/{device_id}/").status_code == 404
+    assert dcim.installed(order_ref=order_ref) == []
+    for feed_id in (p.feed_id, other_feed.id):
+        assert observer.get(f"/dcim/power-feeds/{feed_id}/").json()["cable"] is None
+    assert dcim.free_patch_ports(rack_id=p.rack_id) == free_before
+    assert observer.get("/ipam/ip-addresses/", params={"address": installed.ip_addresses[0]}).json()["count"] == 0
+    assert observer.get("/ipam/prefixes/", params={"prefix": prefix}).json()["count"] == 0
+    after = next(r for r in dcim.racks(site="dr") if r.id == p.rack_id)
+    assert after.occupied == rack.occupied and after.weight_kg == rack.weight_kg
+    dcim.remove(device_id=device_id)  # again: nothing to do
+
+
+def _feed_name(rack: Any, feed_id: str) -> str:
+    return str(next(f.name for f in rack.feeds if f.id == feed_id))
 
 
 def test_the_colocation_networks_are_seeded(observer: httpx.Client) -> None:
