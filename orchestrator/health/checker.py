@@ -3,6 +3,7 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestrator.health.dcim import check_dcim
 from orchestrator.health.https import probe_from, wait_until_healthy
 from orchestrator.health.mail import check_mail
 from orchestrator.health.s3 import check_s3
@@ -34,7 +35,7 @@ def check_https(
 
 # Every kind an offering's `health_check.kind` may name; the catalogue-consistency test holds
 # each orderable offering to this mapping.
-KINDS: Mapping[str, HealthProbe] = {"https": check_https, "s3": check_s3, "mail": check_mail}
+KINDS: Mapping[str, HealthProbe] = {"https": check_https, "s3": check_s3, "mail": check_mail, "dcim": check_dcim}
 
 
 class ServiceHealthChecker:

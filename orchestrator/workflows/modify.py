@@ -2,6 +2,7 @@
 
 from orchestrator.catalog import service as catalog
 from orchestrator.operations.models import OperationKind
+from orchestrator.policy import Action
 from orchestrator.requests import service as requests
 from orchestrator.services.models import ServiceStatus
 from orchestrator.workflows import steps
@@ -26,4 +27,5 @@ WORKFLOW = Workflow(
     service_on_success=ServiceStatus.active,
     service_on_failure=ServiceStatus.failed,
     on_success=settle_plan,
+    signals={"installed": Action.install_devices},
 )

@@ -1,6 +1,7 @@
 """Provision: build the ordered service's stack, configure its hosts, check it answers."""
 
 from orchestrator.operations.models import OperationKind
+from orchestrator.policy import Action
 from orchestrator.services.models import ServiceStatus
 from orchestrator.workflows import steps
 from orchestrator.workflows.shape import Workflow
@@ -12,4 +13,6 @@ WORKFLOW = Workflow(
     service_while_running=ServiceStatus.provisioning,
     service_on_success=ServiceStatus.active,
     service_on_failure=ServiceStatus.failed,
+    # Co-location: the technicians' last mark-installed (orchestrator/dcim/installation.py).
+    signals={"installed": Action.install_devices},
 )

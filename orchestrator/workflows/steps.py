@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.backup import policies
+from orchestrator.dcim import work_orders
 from orchestrator.noop import NoopEngine
-from orchestrator.ports import PlaybookRun, ProgressEvent, StepFailed
+from orchestrator.ports import Dcim, PlaybookRun, ProgressEvent, StepFailed
+from orchestrator.services import service as services
 from orchestrator.workflows.context import StepContext
-from orchestrator.workflows.shape import Step
+from orchestrator.workflows.shape import Step, WaitingFor
 
 FINAL_BACKUP_PLAYBOOK = "backup_now"
 
@@ -143,5 +145,92 @@ def _policy_retention(ctx: StepContext) -> dict[str, int]:
         return dict(policies.get(session=session, service_id=ctx.inputs.service_id).retention)
 
 
-# Build (or rebuild) the stack, configure its hosts, check it answers: provision and modify.
-BUILD = (Step("plan", plan), Step("apply", apply), Step("configure", configure), Step("verify", verify))
+# --- co-located devices: the technicians' part ----------------------------------------------
+
+
+def install_devices(ctx: StepContext) -> None:
+    """The work order for the devices still to rack, then wait until every device of the order
+    is installed in the DCIM (technicians' mark-installed; the last one signals `installed`).
+    Runs again from the start on each signal, so it asks the DCIM rather than the payload."""
+    devices_from = ctx.inputs.offering.rack_devices_from
+    if devices_from is None:
+        return
+    dcim = _dcim(ctx)
+    subject = _subject(ctx, devices_from)
+    wanted = {d.dcim_name for d in work_orders.order_devices(subject)}
+    racked = {d.name for d in dcim.installed(order_ref=subject.service_id)} & wanted
+    if racked == wanted:
+        ctx.emit(ProgressEvent(type="dcim.installed", message=f"all {len(wanted)} devices are installed"))
+        return
+    order = work_orders.build(dcim=dcim, subject=subject, kind="installation")
+    ctx.emit(
+        ProgressEvent(
+            type="dcim.work_order",
+            message=f"installation work order: {len(wanted) - len(racked)} of {len(wanted)} devices to rack",
+            data=order,
+        )
+    )
+    raise WaitingFor(
+        "installed", f"{len(racked)} of {len(wanted)} devices installed; waiting for the technicians' mark-installed"
+    )
+
+
+def remove_devices(ctx: StepContext) -> None:
+    """The removal work order, then wait until no device of the order is left in the DCIM
+    (technicians' mark-removed; the last one signals `removed`)."""
+    devices_from = ctx.inputs.offering.rack_devices_from
+    if devices_from is None:
+        return
+    dcim = _dcim(ctx)
+    subject = _subject(ctx, devices_from)
+    left = dcim.installed(order_ref=subject.service_id)
+    if not left:
+        return
+    order = work_orders.build(dcim=dcim, subject=subject, kind="removal")
+    ctx.emit(
+        ProgressEvent(
+            type="dcim.work_order", message=f"removal work order: {len(left)} devices to take out", data=order
+        )
+    )
+    raise WaitingFor("removed", f"{len(left)} devices still racked; waiting for the technicians' mark-removed")
+
+
+def _dcim(ctx: StepContext) -> Dcim:
+    if ctx.adapters.dcim is None:
+        raise StepFailed(
+            f"offering {ctx.inputs.offering.id} racks devices, but this orchestrator has no DCIM configured "
+            "(TONLE_DCIM_URL/TONLE_DCIM_CONFIG)"
+        )
+    return ctx.adapters.dcim
+
+
+def _subject(ctx: StepContext, devices_from: str) -> work_orders.Subject:
+    """The work order's subject, with the stack's addresses kept on the service first: the work
+    order and mark-installed read them there while the operation waits (it may wait for days)."""
+    endpoints = dict(ctx.outputs.get("endpoints") or {})
+    with ctx.transaction() as session:
+        service = services.lock(session=session, service_id=ctx.inputs.service_id)
+        if endpoints and service.endpoints != endpoints:
+            service.endpoints = endpoints
+            session.add(service)
+        endpoints = dict(service.endpoints)
+    return work_orders.Subject(
+        service_id=str(ctx.inputs.service_id),
+        service_name=str(ctx.inputs.parameters.get("name") or ctx.inputs.offering.id),
+        ministry_code=ctx.inputs.ministry_code,
+        ministry_name=ctx.inputs.ministry_name,
+        parameters=ctx.inputs.parameters,
+        endpoints=endpoints,
+        devices_from=devices_from,
+    )
+
+
+# Build (or rebuild) the stack, rack its devices (co-location), configure its hosts, check it
+# answers: provision and modify.
+BUILD = (
+    Step("plan", plan),
+    Step("apply", apply),
+    Step("install_devices", install_devices),
+    Step("configure", configure),
+    Step("verify", verify),
+)

@@ -208,9 +208,8 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
             p.position,
             "SN-TEST-1",
         )
-        assert racked.status == "Active" and racked.power_feeds == tuple(
-            sorted([p.feed_id and _feed_name(rack, p.feed_id), other_feed.name])
-        )
+        assert racked.status == "Active"
+        assert racked.power_feeds == tuple(sorted([_feed_name(rack, p.feed_id), other_feed.name]))
         assert racked.patch_ports == tuple(free_before[:2])
         assert racked.ip_addresses == tuple(sorted(installed.ip_addresses))
         # the installed device still counts: units, weight and draw

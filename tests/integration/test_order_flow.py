@@ -66,7 +66,13 @@ def test_order_goes_through_two_approvals_to_an_active_service(
     events = client.get(f"/v1/operations/{approved['operation_id']}/events", headers=tenant.requester.headers).json()
     types = [e["type"] for e in events]
     assert types[0] == "operation.queued" and types[-1] == "operation.succeeded"
-    assert [e["step"] for e in events if e["type"] == "step.succeeded"] == ["plan", "apply", "configure", "verify"]
+    assert [e["step"] for e in events if e["type"] == "step.succeeded"] == [
+        "plan",
+        "apply",
+        "install_devices",
+        "configure",
+        "verify",
+    ]
     assert any(e["type"] == "engine.noop" for e in events), "the no-op engine must say it did nothing"
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
 

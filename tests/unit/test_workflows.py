@@ -50,8 +50,8 @@ def test_the_built_in_kinds_each_have_one_workflow_and_operations_know_their_ste
     assert {OperationKind.provision, OperationKind.modify, OperationKind.decommission, OperationKind.action} <= set(
         found
     )
-    assert found[OperationKind.provision].step_names == ("plan", "apply", "configure", "verify")
-    assert found[OperationKind.decommission].step_names == ("final_backup", "destroy", "release")
+    assert found[OperationKind.provision].step_names == ("plan", "apply", "install_devices", "configure", "verify")
+    assert found[OperationKind.decommission].step_names == ("final_backup", "remove_devices", "destroy", "release")
     assert found[OperationKind.action].service_on_failure is None  # a failed playbook leaves the service be
     for kind, workflow in found.items():
         assert WORKFLOW_STEPS[kind] == workflow.step_names
