@@ -13,6 +13,7 @@ from portal_api.input_guard import InputGuard
 from portal_api.routers import (
     audit,
     backups,
+    colocation,
     dcim,
     dr,
     dr_campaigns,
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
         health,
         catalog_routes,
         requests,
+        colocation,  # before services: its /actions/mark-* win over /actions/{action}
         services,
         mailboxes,
         mail_status,
