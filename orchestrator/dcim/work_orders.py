@@ -185,8 +185,10 @@ def render_html(order: Mapping[str, Any]) -> str:
     e = html.escape
     title = f"{'Installation' if order['kind'] == 'installation' else 'Removal'} work order"
     service, ministry, contact = order["service"], order["ministry"], order["contact"]
-    columns = ("name", "model", "site", "room", "rack", "position", "height", "face", "power_feeds")
-    columns += ("patch_ports", "ip_addresses", "gateway", "serial", "status")
+    columns = (
+        *("name", "model", "site", "room", "rack", "position", "height", "face", "power_feeds"),
+        *("patch_ports", "ip_addresses", "gateway", "serial", "status"),
+    )
     head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{e(_text(device.get(c)))}</td>" for c in columns) + "</tr>"
