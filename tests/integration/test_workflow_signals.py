@@ -193,20 +193,21 @@ def test_the_signal_endpoint_refuses_what_no_waiting_step_asked_for(
     operations = client.get(f"/v1/services/{service_id}/operations", headers=tenant.requester.headers)
     operation_id = operations.json()[0]["id"] if operations.status_code == 200 else None
     assert operation_id, operations.text
-    url = f"/v1/operations/{operation_id}/signals/installed"
+    # (provision takes `installed` since co-location, issue 12; `approved` it never takes)
+    url = f"/v1/operations/{operation_id}/signals/approved"
 
     hidden = client.post(url, json={}, headers=other_tenant.requester.headers)
     assert hidden.status_code == 404, hidden.text
     unknown = client.post(url, json={"rack": "A1"}, headers=platform.operator.headers)
     assert unknown.status_code == 422 and unknown.json()["field"] == "name", unknown.text
-    assert "provision operation takes no signal 'installed'" in unknown.json()["detail"]
+    assert "provision operation takes no signal 'approved'" in unknown.json()["detail"]
     badly_named = client.post(
         f"/v1/operations/{operation_id}/signals/..%2Fx", json={}, headers=platform.operator.headers
     )
     assert badly_named.status_code in (404, 422), badly_named.text
     too_big = client.post(url, json={"note": "x" * 20_000}, headers=platform.operator.headers)
     assert too_big.status_code == 422 and too_big.json()["field"] == "body", too_big.text
-    not_an_object = client.post(url, json=["installed"], headers=platform.operator.headers)
+    not_an_object = client.post(url, json=["approved"], headers=platform.operator.headers)
     assert not_an_object.status_code == 422, not_an_object.text
     after = client.get(f"/v1/operations/{operation_id}", headers=tenant.requester.headers).json()
     assert after["status"] == "succeeded"  # nothing the refusals touched
