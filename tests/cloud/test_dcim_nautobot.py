@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.dcim import work_orders
 from orchestrator.dcim.nautobot import NautobotDcim
 from orchestrator.dcim.placement import DeviceRequest, available_power_w, place
 from orchestrator.ports import Depth, InstalledDevice, UnitSpan
@@ -255,3 +256,73 @@ def test_the_colocation_networks_are_seeded(observer: httpx.Client) -> None:
     assert networks["10.220.2.0/24"]["vlan"]["vid"] == 3102
     fields = {f["key"] for f in observer.get("/extras/custom-fields/", params={"limit": 100}).json()["results"]}
     assert {"tonle_max_weight_kg", "tonle_weight_kg", "tonle_draw_w", "tonle_feed", "tonle_depth"} <= fields
+
+
+def test_the_work_order_shows_what_nautobot_holds_before_and_after_installation(
+    dcim: NautobotDcim, observer: httpx.Client, order_ref: str
+) -> None:
+    """orchestrator/dcim/work_orders.py against the real DCIM: the reserved rack and units, the
+    feeds and proposed patch ports; after install, the device's real cabling and serial."""
+    subject = work_orders.Subject(
+        service_id=order_ref,
+        service_name="registry",
+        ministry_code="health",
+        ministry_name="Ministry of Health",
+        parameters={
+            "contact_name": "Sokha Chan",
+            "contact_phone": "+855 23 000 000",
+            "devices": [
+                {"name": "app-1", "model": "Dell R650", "nic_count": 2},
+                {"name": "db-1", "model": "Dell R750"},
+            ],
+        },
+        endpoints={"gateway": "10.199.0.1", "devices": [{"name": "app-1", "ip_addresses": ["10.199.0.11"]}]},
+        devices_from="devices",
+    )
+    names = {d.name: d.dcim_name for d in work_orders.order_devices(subject)}
+    result = place(
+        racks=dcim.racks(site="dr"),
+        devices=[DeviceRequest(names["app-1"], 1, 300, 15, nic_count=2), DeviceRequest(names["db-1"], 2, 500, 30)],
+        site="dr",
+    )
+    held = [
+        dcim.reserve(
+            rack_id=p.rack_id,
+            span=UnitSpan(p.position, p.height_u, p.depth),
+            ministry_code="health",
+            order_ref=order_ref,
+            device_name=p.device,
+            feed_id=p.feed_id,
+            draw_w=p.draw_w,
+            weight_kg=p.weight_kg,
+        )
+        for p in result.placements
+    ]
+    order = work_orders.build(dcim=dcim, subject=subject, kind="installation")
+    by_name = {d["name"]: d for d in order["devices"]}
+    for reservation in held:
+        device = next(d for d in by_name.values() if d["dcim_name"] == reservation.device_name)
+        seen = observer.get(f"/dcim/rack-reservations/{reservation.id}/", params={"depth": 1}).json()
+        assert device["rack"] == seen["rack"]["name"] and device["site"] == "dr"
+        assert list(range(device["position"], device["position"] + device["height"])) == seen["units"]
+        assert device["status"] == "reserved"
+        feed = observer.get(f"/dcim/power-feeds/{reservation.feed_id}/").json()
+        assert device["power_feeds"][0] == {"name": feed["name"], "psu": "PSU1"}
+    assert by_name["app-1"]["ip_addresses"] == ["10.199.0.11"] and by_name["app-1"]["gateway"] == "10.199.0.1"
+    assert len(by_name["app-1"]["patch_ports"]) == 2
+
+    app = next(r for r in held if r.device_name == names["app-1"])
+    device_id = dcim.install(device=InstalledDevice(reservation=app, serial="SN-WO-1", model="Dell R650", nic_count=2))
+    try:
+        after = {d["name"]: d for d in work_orders.build(dcim=dcim, subject=subject, kind="removal")["devices"]}
+        assert (after["app-1"]["status"], after["app-1"]["serial"]) == ("installed", "SN-WO-1")
+        assert after["app-1"]["position"] == app.span.position and after["db-1"]["status"] == "reserved"
+        nics = observer.get("/dcim/interfaces/", params={"device": device_id}).json()["results"]
+        cables = {nic["cable"]["id"] for nic in nics}
+        panel = f"{after['app-1']['rack']}-patch"
+        front = observer.get("/dcim/front-ports/", params={"device": panel, "limit": 100}).json()["results"]
+        linked = {port["name"] for port in front if port["cable"] and port["cable"]["id"] in cables}
+        assert set(after["app-1"]["patch_ports"]) == linked and len(linked) == 2
+        assert len(after["app-1"]["power_feeds"]) == 2
+    finally:
+        dcim.remove(device_id=device_id)
