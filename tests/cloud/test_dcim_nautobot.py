@@ -22,6 +22,7 @@ import pytest
 from orchestrator.dcim import work_orders
 from orchestrator.dcim.nautobot import NautobotDcim
 from orchestrator.dcim.placement import DeviceRequest, available_power_w, place
+from orchestrator.health import dcim as health
 from orchestrator.ports import Depth, InstalledDevice, UnitSpan
 from tests.cloud.conftest import unavailable
 
@@ -178,8 +179,11 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
         ip_addresses=(f"10.199.{third}.11/24", f"10.199.{third}.12/24"),
         prefix=prefix,
     )
+    assert health.problems(dcim=dcim, order_ref=order_ref, expected=1) == ["0 of 1 devices are in the DCIM"]
     device_id = dcim.install(device=installed)
     try:
+        # the `dcim` health kind: Active, with its serial, powered
+        assert health.problems(dcim=dcim, order_ref=order_ref, expected=1) == []
         seen: dict[str, Any] = observer.get(f"/dcim/devices/{device_id}/").json()
         assert (seen["rack"]["id"], seen["position"], seen["serial"]) == (p.rack_id, p.position, "SN-TEST-1")
         assert observer.get(f"/dcim/rack-reservations/{reservation.id}/").status_code == 404
