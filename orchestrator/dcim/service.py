@@ -2,10 +2,15 @@
 reservations written at approval.
 
 Concurrent approvals (in any number of API processes) must never place two devices in the same
-units or draw a feed past its budget. Nautobot does not enforce reservations, so `reserve`
-serialises the read-place-write of one DCIM site under a PostgreSQL advisory lock held until the
-approval's transaction ends: the next approval reads the racks only after this one's
-reservations are in the DCIM.
+units or draw a feed or load a rack past its budget. Nautobot knows nothing of draw and weight
+(custom fields), does not keep devices out of reserved units, and an order is several
+reservations, so `reserve` serialises the read-place-write of one DCIM site under a PostgreSQL
+advisory lock held until the approval's transaction ends: the next approval reads the racks only
+after this one's reservations are in the DCIM.
+
+Nautobot does refuse a reservation of units another reservation holds, whatever the faces: a
+half-depth device may share units with an installed half-depth device on the other face, but
+not with a reserved one. Placement therefore sees every reservation as full depth.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from orchestrator.dcim import connection, placement
 from orchestrator.dcim.placement import DeviceRequest, PlacementResult
 from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.ministry import service as ministries
-from orchestrator.ports import Dcim, Reservation, UnitSpan
+from orchestrator.ports import Dcim, Depth, RackInfo, Reservation, UnitSpan
 from orchestrator.requests.models import Request, RequestKind, RequestStatus
 from orchestrator.services.models import Service, ServiceStatus
 
@@ -107,18 +112,20 @@ def reserve(
     order_ref: str,
     devices: Sequence[DeviceRequest],
     site: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Reservation]:
     """Place the order's devices and hold their units and draw in the DCIM: all or nothing.
 
     `devices` carry the names the DCIM is to know them by (`dcim_device_name`); each reservation
     records that name and `order_ref` (the service id). Refusal: `Conflict` naming the device and
-    the reason (space, weight, power); nothing is written. A write that fails releases what this
+    the reason (space, weight, power), by its `labels` name when given (the order's own name);
+    nothing is written. A write that fails releases what this
     call wrote before re-raising. The site's advisory lock stays held until the caller's
     transaction ends, so the caller should reserve last and commit soon after.
     """
     site = site or get_settings().dcim_site
     lock_site(session=session, site=site)
-    result = _placed(dcim=dcim, ministry_code=ministry_code, devices=devices, site=site)
+    result = _placed(dcim=dcim, ministry_code=ministry_code, devices=devices, site=site, labels=labels)
     made: list[Reservation] = []
     try:
         for spot in result.placements:
@@ -154,24 +161,83 @@ def lock_site(*, session: Session, site: str) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"tonle.dcim:{site}"})
 
 
-def _placed(*, dcim: Dcim, ministry_code: str, devices: Sequence[DeviceRequest], site: str) -> PlacementResult:
-    racks = dcim.racks(site=site)
-    ours = {r.rack_id for r in dcim.reservations(ministry_code=ministry_code)}
-    result = placement.place(racks=racks, devices=devices, ministry_rack_ids=ours, site=site)
+def _placed(
+    *,
+    dcim: Dcim,
+    ministry_code: str,
+    devices: Sequence[DeviceRequest],
+    site: str,
+    labels: Mapping[str, str] | None = None,
+) -> PlacementResult:
+    held = dcim.reservations()
+    ours = {r.rack_id for r in held if r.ministry_code == ministry_code}
+    racks = _reservations_full_depth(dcim.racks(site=site), held)
+    result = _place_as_reservations(racks=racks, devices=devices, ministry_rack_ids=ours, site=site)
     if not result.ok:
-        raise _refused(result, site=site, racks=len(racks))
+        raise _refused(result, site=site, racks=len(racks), labels=labels or {})
     return result
 
 
-def _refused(result: PlacementResult, *, site: str, racks: int) -> Conflict:
+def _place_as_reservations(
+    *, racks: Sequence[RackInfo], devices: Sequence[DeviceRequest], ministry_rack_ids: set[str], site: str
+) -> PlacementResult:
+    """`placement.place`, one device at a time in its order (tallest first), each against the
+    racks as the earlier ones left them with their units taken on both faces: two half-depth
+    devices of one order must not share units either, as their reservations could not."""
+    placement.validate(devices)
+    ours = set(ministry_rack_ids)
+    placed: dict[int, placement.Placement] = {}
+    refused: dict[int, placement.Refusal] = {}
+    current = list(racks)
+    for i in sorted(
+        range(len(devices)), key=lambda i: (-devices[i].height_u, -devices[i].draw_w, -devices[i].weight_kg)
+    ):
+        result = placement.place(racks=current, devices=[devices[i]], ministry_rack_ids=ours, site=site)
+        if not result.ok:
+            refused[i] = result.refusals[0]
+            continue
+        spot = placed[i] = result.placements[0]
+        ours.add(spot.rack_id)
+        current = [_reserved(r, spot) if r.id == spot.rack_id else r for r in current]
+    return PlacementResult(
+        placements=tuple(placed[i] for i in sorted(placed)), refusals=tuple(refused[i] for i in sorted(refused))
+    )
+
+
+def _reserved(rack: RackInfo, spot: placement.Placement) -> RackInfo:
+    feeds = tuple(
+        replace(f, allocated_w=f.allocated_w + spot.draw_w) if f.id == spot.feed_id else f for f in rack.feeds
+    )
+    return replace(
+        rack,
+        weight_kg=rack.weight_kg + spot.weight_kg,
+        feeds=feeds,
+        occupied=(*rack.occupied, UnitSpan(spot.position, spot.height_u, Depth.FULL)),
+    )
+
+
+def _reservations_full_depth(racks: Sequence[RackInfo], held: Sequence[Reservation]) -> list[RackInfo]:
+    """The racks with each reservation's units taken on both faces (see the module's docstring)."""
+    widened: dict[str, list[UnitSpan]] = {}
+    for reservation in held:
+        if reservation.span.depth is not Depth.FULL:
+            widened.setdefault(reservation.rack_id, []).append(replace(reservation.span, depth=Depth.FULL))
+    return [replace(r, occupied=(*r.occupied, *widened[r.id])) if r.id in widened else r for r in racks]
+
+
+def _refused(result: PlacementResult, *, site: str, racks: int, labels: Mapping[str, str]) -> Conflict:
     first = result.refusals[0]
+    name = labels.get(first.device, first.device)
     others = f" (and {len(result.refusals) - 1} more devices refused)" if len(result.refusals) > 1 else ""
     return Conflict(
-        f"device '{first.device}' does not fit in site '{site}': not enough {first.reason.value}: "
+        f"device '{name}' does not fit in site '{site}': not enough {first.reason.value}: "
         f"{first.detail}{others}; nothing was reserved",
         reason=first.reason.value,
-        device=first.device,
-        refusals=[{"device": r.device, "reason": r.reason.value, "detail": r.detail} for r in result.refusals],
+        device=name,
+        refusals=[
+            {"device": labels.get(r.device, r.device), "reason": r.reason.value, "detail": r.detail}
+            for r in result.refusals
+        ],
         racks=racks,
     )
 
@@ -214,10 +280,9 @@ def reserve_for_service(*, session: Session, offering: Offering, service: Servic
         return []
     ministry = ministries.get(session=session, ministry_id=service.ministry_id)
     name = _service_name(service.parameters)
-    devices = [
-        replace(d, name=dcim_device_name(ministry_code=ministry.code, service_name=name, device=d.name))
-        for d in device_requests(service.parameters, offering)
-    ]
+    ordered = device_requests(service.parameters, offering)
+    labels = {dcim_device_name(ministry_code=ministry.code, service_name=name, device=d.name): d.name for d in ordered}
+    devices = [replace(d, name=dcim_name) for d, dcim_name in zip(ordered, labels, strict=True)]
     session.flush()  # the database's own errors before anything is written to the DCIM
     return reserve(
         session=session,
@@ -225,6 +290,7 @@ def reserve_for_service(*, session: Session, offering: Offering, service: Servic
         ministry_code=ministry.code,
         order_ref=str(service.id),
         devices=devices,
+        labels=labels,
     )
 
 

@@ -1,8 +1,9 @@
 """An in-memory DCIM (`ports.Dcim`): a double of the data centre's Nautobot for tests that are
 about Tonle's side of placement (the lock, all-or-nothing writes, refusals), not about Nautobot.
 
-Like Nautobot, it does not enforce reservations: two overlapping reserve calls both succeed, so
-only the caller's serialisation keeps racks consistent. `read_delay` widens the window between
+Like Nautobot, it refuses a reservation of units another reservation of the rack holds (whatever
+the faces: "The following units have already been reserved") and knows nothing of power or weight
+budgets: those only the caller's serialisation keeps. `read_delay` widens the window between
 reading the racks and writing reservations, as a real DCIM's round trips do; `fail_after` makes
 the n-th write fail.
 """
@@ -16,6 +17,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from orchestrator.ports import InstalledDevice, PowerFeed, RackedDevice, RackInfo, Reservation, UnitSpan
+
+
+class UnitsAlreadyReserved(Exception):
+    """What Nautobot answers (400) to a reservation of units already reserved."""
 
 
 class DcimDouble:
@@ -74,6 +79,15 @@ class DcimDouble:
             self.writes += 1
             if self.fail_after is not None and self.writes > self.fail_after:
                 raise ConnectionError(f"the DCIM double refuses write {self.writes}")
+            held = {
+                u
+                for r in self._reservations.values()
+                if r.rack_id == rack_id
+                for u in range(r.span.position, r.span.top + 1)
+            }
+            clash = sorted(held.intersection(range(span.position, span.top + 1)))
+            if clash:
+                raise UnitsAlreadyReserved(f"The following units have already been reserved: {clash}")
             made = Reservation(
                 id=uuid.uuid4().hex,
                 rack_id=rack_id,

@@ -14,6 +14,7 @@ overlap. Placement against the real Nautobot is the cloud tier's (tests/cloud/te
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from orchestrator.dcim.placement import DeviceRequest, available_power_w
 from orchestrator.errors import Conflict
 from orchestrator.ports import Depth, RackInfo, Reservation, UnitSpan
 from tests.conftest import Database, Platform, Tenant, make_tenant
-from tests.integration.dcim_double import DcimDouble, small_site
+from tests.integration.dcim_double import DcimDouble, UnitsAlreadyReserved, small_site
 
 pytestmark = pytest.mark.integration
 
@@ -135,10 +136,10 @@ def orders(n: int) -> list[tuple[str, str, list[DeviceRequest]]]:
     return out
 
 
-def run_together(jobs: list[Callable[[], None]]) -> None:
-    """Start every job at the same instant, each in its own thread; wait for all."""
+def run_together(jobs: list[Callable[[], None]]) -> list[Exception]:
+    """Start every job at the same instant, each in its own thread; wait for all; what they raised."""
     barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
+    errors: list[Exception] = []
 
     def go(job: Callable[[], None]) -> None:
         barrier.wait()
@@ -152,7 +153,7 @@ def run_together(jobs: list[Callable[[], None]]) -> None:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors, errors
+    return errors
 
 
 def overlaps(racks: list[RackInfo], held: list[Reservation]) -> list[str]:
@@ -208,7 +209,7 @@ def test_twenty_concurrent_orders_never_overlap_or_overdraw_under_the_site_lock(
         return run
 
     wanted = orders(20)
-    run_together([order(*o) for o in wanted])
+    assert run_together([order(*o) for o in wanted]) == []
 
     held = dcim.reservations()
     assert overlaps(racks, held) == []
@@ -226,9 +227,11 @@ def test_twenty_concurrent_orders_never_overlap_or_overdraw_under_the_site_lock(
     assert len(refused) < len(wanted), "and large enough that some fit"
 
 
-def test_without_the_lock_the_same_orders_do_overlap() -> None:
-    """The control: the double, like Nautobot, takes overlapping reservations, so the test above
-    passes because of the lock, not because of the double."""
+def test_without_the_lock_the_same_orders_clash_or_overdraw() -> None:
+    """The control: without the lock, orders placed against the same reading of the racks either
+    collide in the DCIM (which, like Nautobot, refuses units already reserved, and leaves the
+    order half written) or promise a feed more than it delivers; the test above passes because
+    of the lock."""
     racks = small_site(3, max_weight=300)
     dcim = DcimDouble(racks, read_delay=0.02)
 
@@ -249,8 +252,10 @@ def test_without_the_lock_the_same_orders_do_overlap() -> None:
 
         return run
 
-    run_together([unlocked(*o) for o in orders(20)])
-    assert overlaps(racks, dcim.reservations()) != []
+    clashes = run_together([unlocked(*o) for o in orders(20)])
+    assert all(isinstance(e, UnitsAlreadyReserved) for e in clashes), clashes
+    assert overlaps(racks, dcim.reservations()) == [], "the DCIM itself never holds a unit twice"
+    assert clashes or over_budget(racks, dcim.reservations())
 
 
 def test_a_failed_write_gives_back_what_the_order_wrote(database: Database) -> None:
@@ -291,3 +296,21 @@ def test_a_refused_order_writes_nothing_and_release_drops_an_order(database: Dat
     assert {r.device_name for r in made} == {"a", "b"}
     assert colocation.release(dcim=dcim, order_ref="o-ok") == 2
     assert dcim.reservations() == []
+
+
+def test_half_depth_devices_share_units_with_installed_devices_never_with_reservations(database: Database) -> None:
+    """Nautobot refuses a reservation of units another reservation holds, whatever the faces."""
+    from orchestrator.database.unit_of_work import unit_of_work
+
+    # One rack: U1 holds an installed half-depth device on the front, U2 is free, U3-U42 are full.
+    rack = replace(small_site(1)[0], occupied=(UnitSpan(1, 1, Depth.FRONT), UnitSpan(3, 40)))
+    dcim = DcimDouble([rack])
+    half = [DeviceRequest(f"h{i}", 1, 200, 5, full_depth=False) for i in range(3)]
+    with unit_of_work() as uow:
+        first = colocation.reserve(session=uow.session, dcim=dcim, ministry_code="m", order_ref="o-1", devices=half[:2])
+        uow.commit()
+    assert sorted((r.span.position, r.span.depth) for r in first) == [(1, Depth.REAR), (2, Depth.FRONT)]
+    with unit_of_work() as uow, pytest.raises(Conflict) as refused:
+        # U2's rear is free, but U2 is reserved: no room for another reservation
+        colocation.reserve(session=uow.session, dcim=dcim, ministry_code="m", order_ref="o-2", devices=half[2:])
+    assert refused.value.extra["reason"] == "space"
