@@ -13,6 +13,6 @@ WORKFLOW = Workflow(
     service_while_running=ServiceStatus.provisioning,
     service_on_success=ServiceStatus.active,
     service_on_failure=ServiceStatus.failed,
-    # Co-location: the technicians' last mark-installed (orchestrator/dcim/installation.py).
+    # Co-location: the technicians' last mark-installed (orchestrator/installation.py).
     signals={"installed": Action.install_devices},
 )

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from orchestrator.dcim import connection, installation, work_orders
+from orchestrator import installation
+from orchestrator.dcim import connection, work_orders
 from orchestrator.services import service as services
 from orchestrator.services.models import ServiceStatus
 from portal_api.deps import ActorDep, SessionDep, UowDep

@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator import installation
 from orchestrator.actors import Actor, Role
 from orchestrator.catalog import service as catalog
 from orchestrator.config import get_settings
 from orchestrator.database.unit_of_work import unit_of_work
-from orchestrator.dcim import connection, installation, work_orders
+from orchestrator.dcim import connection, work_orders
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from orchestrator.jobs import queue
 from orchestrator.operations.models import Operation, OperationStatus, StepStatus

@@ -1,5 +1,8 @@
 """What technicians report: a device racked (mark-installed) or taken out (mark-removed).
 
+A part of its own, apart from `dcim`: it drives the DCIM and signals workflows, and workflows'
+steps use the DCIM, so inside `dcim` it would make an import cycle.
+
 Each report changes the DCIM at once (the reservation becomes a device with its cables, or the
 device and its cables go) and, when it was the last one the waiting operation needed, sends that
 operation its signal (`installed` for provision/modify, `removed` for decommission). The
