@@ -66,7 +66,7 @@ def subject(*, session: Session, service: Service) -> Subject:
     ministry = ministries.get(session=session, ministry_id=service.ministry_id)
     return Subject(
         service_id=str(service.id),
-        service_name=str(service.parameters.get("name") or service.name),
+        service_name=str(service.parameters.get("name") or offering.id),  # as the DCIM names were made
         ministry_code=ministry.code,
         ministry_name=ministry.name,
         parameters=service.parameters,
