@@ -1,34 +1,44 @@
-"""Automatic rack placement (orchestrator/dcim/placement.py) at data-centre scale.
+"""Automatic rack placement at data-centre scale: one order, and concurrent orders at approval.
 
 A synthetic data centre of `--racks` racks of 42 U (two single-phase 230 V / 32 A feeds at 80 %,
 1,000 kg) already holding `--devices` devices of 1-4 U, half of them half-depth, packed bottom-up
 with random gaps, as the DCIM would report them (devices and reservations as occupied units).
 Measures:
 
-* one order (`--order-size` devices) against it: the median and 95th percentile of repeated
-  placements of the same order (placement is pure, so repeating it changes nothing);
-* throughput: `--orders` orders of 1-6 devices from 20 ministries placed one after another, each
-  against the racks as the earlier ones left them (as reservations serialise concurrent orders in
-  the DCIM), until the data centre fills; orders and devices per second, and how many were refused
-  and why.
+* one order (`--order-size` devices) against it, repeated (nothing is written, so each run sees
+  the same racks): the pure placement (`orchestrator/dcim/placement.py`), and the placement an
+  approval makes (`orchestrator/dcim/service.py`: racks and reservations read from the DCIM,
+  reservations as full depth, devices one by one); median and 95th percentile;
+* throughput of concurrent orders: `--orders` orders of 1-6 devices from 20 ministries, submitted
+  by `--threads` threads at once, each through `service.reserve` in its own transaction on a real
+  PostgreSQL (the embedded server), so they queue on the site's advisory lock exactly as approvals
+  in several API processes do, until the data centre fills; orders and devices per second, order
+  latency, how many were refused and why, and a check that no unit is held twice.
 
-Placement only: no DCIM round trips (those are the adapter's, measured in the cloud tier).
-The last lines are the figures.
+The DCIM is in memory here (no Nautobot round trips: against devcloud's Nautobot, reading the
+racks takes about 1.7 s and each reservation one HTTP write; the cloud tier measures those). The
+last lines are the figures.
 """
 
 import argparse
 import random
 import statistics
 import sys
+import threading
 import time
+import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.dcim.placement import DeviceRequest, Placement, place  # noqa: E402
-from orchestrator.ports import Depth, PowerFeed, RackInfo, UnitSpan  # noqa: E402
+from bench.setup import fresh_database  # noqa: E402
+from orchestrator.dcim import service as colocation  # noqa: E402
+from orchestrator.dcim.placement import DeviceRequest, place  # noqa: E402
+from orchestrator.errors import Conflict  # noqa: E402
+from orchestrator.ports import Depth, InstalledDevice, PowerFeed, RackedDevice, RackInfo, Reservation, UnitSpan  # noqa: E402
 
 
 def data_centre(rng: random.Random, n_racks: int, n_devices: int) -> list[RackInfo]:
@@ -88,41 +98,166 @@ def order(rng: random.Random, n: int, tag: str) -> list[DeviceRequest]:
     ]
 
 
-def apply(racks: list[RackInfo], placements: tuple[Placement, ...]) -> list[RackInfo]:
-    """The racks as the DCIM reports them once the placements are reservations."""
-    touched = {p.rack_id for p in placements}
-    out = []
-    for r in racks:
-        if r.id not in touched:
-            out.append(r)
-            continue
-        mine = [p for p in placements if p.rack_id == r.id]
-        feeds = tuple(
-            PowerFeed(
-                f.id,
-                f.name,
-                f.voltage,
-                f.amperage,
-                f.phase,
-                f.max_utilization,
-                f.allocated_w + sum(p.draw_w for p in mine if p.feed_id == f.id),
+class MemoryDcim:
+    """The DCIM in memory (`ports.Dcim`'s reading and reserving): the racks as generated plus the
+    reservations made since, which refuses units already reserved as Nautobot does."""
+
+    def __init__(self, racks: list[RackInfo]) -> None:
+        self._racks = racks
+        self._held: dict[str, Reservation] = {}
+        self._guard = threading.Lock()
+
+    def racks(self, *, site: str | None = None) -> list[RackInfo]:
+        with self._guard:
+            held = list(self._held.values())
+        by_rack: dict[str, list[Reservation]] = {}
+        for r in held:
+            by_rack.setdefault(r.rack_id, []).append(r)
+        out = []
+        for rack in self._racks:
+            if site is not None and rack.site != site:
+                continue
+            mine = by_rack.get(rack.id)
+            if mine:
+                feeds = tuple(
+                    replace(f, allocated_w=f.allocated_w + sum(r.draw_w for r in mine if r.feed_id == f.id))
+                    for f in rack.feeds
+                )
+                rack = replace(
+                    rack,
+                    weight_kg=rack.weight_kg + sum(r.weight_kg for r in mine),
+                    feeds=feeds,
+                    occupied=(*rack.occupied, *(r.span for r in mine)),
+                )
+            out.append(rack)
+        return out
+
+    def reservations(self, *, ministry_code: str | None = None, order_ref: str | None = None) -> list[Reservation]:
+        with self._guard:
+            return [
+                r
+                for r in self._held.values()
+                if ministry_code in (None, r.ministry_code) and order_ref in (None, r.order_ref)
+            ]
+
+    def reserve(
+        self,
+        *,
+        rack_id: str,
+        span: UnitSpan,
+        ministry_code: str,
+        order_ref: str,
+        device_name: str,
+        feed_id: str,
+        draw_w: float,
+        weight_kg: float,
+    ) -> Reservation:
+        with self._guard:
+            units = set(range(span.position, span.top + 1))
+            for r in self._held.values():
+                if r.rack_id == rack_id and units & set(range(r.span.position, r.span.top + 1)):
+                    raise RuntimeError(f"units of {rack_id} already reserved by {r.device_name}")
+            made = Reservation(
+                uuid.uuid4().hex, rack_id, span, ministry_code, order_ref, device_name, feed_id, draw_w, weight_kg
             )
-            for f in r.feeds
-        )
-        out.append(
-            RackInfo(
-                r.id,
-                r.name,
-                r.site,
-                r.room,
-                r.u_height,
-                r.max_weight_kg,
-                r.weight_kg + sum(p.weight_kg for p in mine),
-                feeds,
-                (*r.occupied, *(UnitSpan(p.position, p.height_u, p.depth) for p in mine)),
-            )
-        )
-    return out
+            self._held[made.id] = made
+            return made
+
+    def release(self, *, reservation_id: str) -> None:
+        with self._guard:
+            self._held.pop(reservation_id, None)
+
+    def install(self, *, device: InstalledDevice) -> str:
+        raise NotImplementedError
+
+    def installed(self, *, order_ref: str) -> list[RackedDevice]:
+        return []
+
+    def remove(self, *, device_id: str) -> None:
+        raise NotImplementedError
+
+    def free_patch_ports(self, *, rack_id: str) -> list[str]:
+        return []
+
+
+def timed(run: object, repeat: int) -> tuple[float, float]:
+    """Median and 95th percentile of `repeat` calls, in milliseconds."""
+    assert callable(run)
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    return statistics.median(timings) * 1000, timings[max(int(len(timings) * 0.95) - 1, 0)] * 1000
+
+
+def concurrent_orders(
+    dcim: MemoryDcim, rng: random.Random, n_orders: int, n_threads: int
+) -> tuple[float, int, int, Counter[str], list[float]]:
+    """`n_orders` orders through `service.reserve`, `n_threads` at a time, each in its own
+    transaction under the site's advisory lock; (seconds, accepted, devices placed, refusals by
+    reason, per-order latencies)."""
+    from orchestrator.database.unit_of_work import unit_of_work
+
+    work = [(f"m{n % 20}", f"order-{n}", order(rng, rng.randint(1, 6), f"o{n}")) for n in range(n_orders)]
+    lock = threading.Lock()
+    reasons: Counter[str] = Counter()
+    latencies: list[float] = []
+    accepted = placed = 0
+    barrier = threading.Barrier(n_threads)
+
+    def worker() -> None:
+        nonlocal accepted, placed
+        barrier.wait()
+        while True:
+            with lock:
+                if not work:
+                    return
+                ministry, ref, devices = work.pop()
+            started = time.perf_counter()
+            with unit_of_work() as uow:
+                try:
+                    made = colocation.reserve(
+                        session=uow.session,
+                        dcim=dcim,
+                        ministry_code=ministry,
+                        order_ref=ref,
+                        devices=devices,
+                        site="primary",
+                    )
+                    uow.commit()
+                except Conflict as refused:
+                    with lock:
+                        reasons[str(refused.extra["reason"])] += 1
+                    made = []
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                if made:
+                    accepted += 1
+                    placed += len(made)
+
+    threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, accepted, placed, reasons, latencies
+
+
+def double_booked(racks: list[RackInfo]) -> int:
+    """Units held twice on one face of one rack (devices and reservations together)."""
+    clashes = 0
+    for rack in racks:
+        seen: set[tuple[str, int]] = set()
+        for span in rack.occupied:
+            faces = ("front", "rear") if span.depth is Depth.FULL else (span.depth.value,)
+            for unit in range(span.position, span.top + 1):
+                for face in faces:
+                    clashes += (face, unit) in seen
+                    seen.add((face, unit))
+    return clashes
 
 
 def main() -> None:
@@ -132,6 +267,7 @@ def main() -> None:
     parser.add_argument("--order-size", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--orders", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=20)
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()
 
@@ -139,46 +275,37 @@ def main() -> None:
     racks = data_centre(rng, args.racks, args.devices)
     existing = sum(len(r.occupied) for r in racks)
     free_units = sum(42 - len({u for s in r.occupied for u in range(s.position, s.top + 1)}) for r in racks)
+    before = double_booked(racks)
 
     one = order(rng, args.order_size, "one")
+    dcim = MemoryDcim(racks)
     ministry_racks = {racks[7].id, racks[90].id}
-    timings = []
-    result = place(racks=racks, devices=one, ministry_rack_ids=ministry_racks)
-    for _ in range(args.repeat):
-        started = time.perf_counter()
-        place(racks=racks, devices=one, ministry_rack_ids=ministry_racks)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    one_median = statistics.median(timings) * 1000
-    one_p95 = timings[int(len(timings) * 0.95) - 1] * 1000
+    result = place(racks=racks, devices=one, ministry_rack_ids=ministry_racks, site="primary")
+    pure = timed(lambda: place(racks=racks, devices=one, ministry_rack_ids=ministry_racks, site="primary"), args.repeat)
+    as_approval = timed(
+        lambda: colocation.check_fits(dcim=dcim, ministry_code="m0", devices=one, site="primary"), args.repeat
+    )
 
-    state = racks
-    ministries: dict[str, set[str]] = {f"m{k}": set() for k in range(20)}
-    reasons: Counter[str] = Counter()
-    placed_devices = accepted = 0
-    started = time.perf_counter()
-    for n in range(args.orders):
-        ministry = f"m{n % 20}"
-        devices = order(rng, rng.randint(1, 6), f"o{n}")
-        outcome = place(racks=state, devices=devices, ministry_rack_ids=ministries[ministry], site="primary")
-        if outcome.ok:  # all or nothing, as at approval
-            accepted += 1
-            placed_devices += len(outcome.placements)
-            ministries[ministry].update(p.rack_id for p in outcome.placements)
-            state = apply(state, outcome.placements)
-        else:
-            reasons.update(r.reason.value for r in outcome.refusals)
-    elapsed = time.perf_counter() - started
+    fresh_database(ROOT / ".tonle" / "bench", "bench_placement")
+    elapsed, accepted, placed, reasons, latencies = concurrent_orders(dcim, rng, args.orders, args.threads)
+    latencies.sort()
+    after = double_booked(dcim.racks())
 
     print(
         f"data centre: {args.racks} racks of 42 U, {existing} devices, {free_units} free units; "
         f"one order of {args.order_size} devices: {len(result.placements)} placed, {len(result.refusals)} refused"
     )
-    print(f"one order of {args.order_size} devices: median {one_median:.1f} ms, p95 {one_p95:.1f} ms")
+    print(f"one order of {args.order_size} devices, pure placement: median {pure[0]:.1f} ms, p95 {pure[1]:.1f} ms")
     print(
-        f"{args.orders} orders one after another: {args.orders / elapsed:.0f} orders/s, "
-        f"{placed_devices / elapsed:.0f} placed devices/s; {accepted} accepted, "
-        f"{args.orders - accepted} refused (device refusals by reason: {dict(sorted(reasons.items())) or 'none'})"
+        f"one order of {args.order_size} devices as an approval places it (DCIM read in memory, devices one by one): "
+        f"median {as_approval[0]:.1f} ms, p95 {as_approval[1]:.1f} ms"
+    )
+    print(
+        f"{args.orders} orders from {args.threads} threads at once through service.reserve (PostgreSQL advisory lock): "
+        f"{args.orders / elapsed:.1f} orders/s, {placed / elapsed:.0f} placed devices/s, order latency median "
+        f"{statistics.median(latencies) * 1000:.0f} ms, p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms; "
+        f"{accepted} accepted, {args.orders - accepted} refused (by reason: {dict(sorted(reasons.items()))}); "
+        f"units held twice: {after - before}"
     )
 
 
