@@ -438,3 +438,36 @@ def test_twenty_concurrent_orders_never_overlap_or_overdraw_a_rack(
         f"{sum(o.refused_at == 'approval' for o in refused)} at approval; reasons {reasons}; "
         f"{sum(len(h) for h in held_by_rack.values())} reservations in the site"
     )
+
+
+def test_capacity_is_what_nautobot_holds(
+    apis: list[str], observer: httpx.Client, site: Site, platform: Platform
+) -> None:
+    tenant = ministry()
+    with httpx.Client(base_url=apis[1], timeout=120) as client:
+        assert client.get("/v1/dcim/capacity", headers=tenant.requester.headers).status_code == 403
+        response = client.get("/v1/dcim/capacity", params={"site": site.name}, headers=platform.operator.headers)
+    assert response.status_code == 200, response.text
+    (seen,) = response.json()["sites"]
+    assert seen["site"] == site.name
+    (room,) = seen["rooms"]
+    assert len(room["racks"]) == RACKS
+    for rack in room["racks"]:
+        held = reservations(observer, rack["id"])
+        taken = {u for r in held for u in r["units"]}
+        assert rack["free_units"] == 42 - len(taken)
+        assert rack["weight_headroom_kg"] == pytest.approx(
+            RACK_MAX_KG - sum(float(r["custom_fields"].get("tonle_weight_kg") or 0) for r in held), abs=0.1
+        )
+        for feed in rack["feeds"]:
+            feed_id = _one(observer, "/dcim/power-feeds/", name=feed["name"])
+            drawn = sum(
+                float(r["custom_fields"].get("tonle_draw_w") or 0)
+                for r in held
+                if r["custom_fields"].get("tonle_feed") == feed_id
+            )
+            assert feed["available_w"] == pytest.approx(FEED_W)
+            assert feed["allocated_w"] == pytest.approx(drawn, abs=0.1)
+            assert feed["headroom_w"] == pytest.approx(max(FEED_W - drawn, 0), abs=0.1)
+        assert rack["near_limit"]["units"] == (100 * (42 - rack["free_units"]) / 42 >= 80)
+        assert rack["name"] in room["near_limit"] or not any(rack["near_limit"].values())
