@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from orchestrator.catalog.models import Offering
 from orchestrator.config import get_settings
@@ -32,7 +32,6 @@ from orchestrator.dcim.placement import DeviceRequest, PlacementResult
 from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.ministry import service as ministries
 from orchestrator.ports import Dcim, Depth, RackInfo, Reservation, UnitSpan
-from orchestrator.requests.models import Request, RequestKind, RequestStatus
 from orchestrator.services.models import Service, ServiceStatus
 
 log = logging.getLogger("tonle.dcim")
@@ -284,7 +283,13 @@ def reserve_for_service(*, session: Session, offering: Offering, service: Servic
     labels = {dcim_device_name(ministry_code=ministry.code, service_name=name, device=d.name): d.name for d in ordered}
     devices = [replace(d, name=dcim_name) for d, dcim_name in zip(ordered, labels, strict=True)]
     session.flush()  # the database's own errors before anything is written to the DCIM
+    site = get_settings().dcim_site
+    lock_site(session=session, site=site)  # before the name check: the lock orders approvals
+    _refuse_taken_name(
+        session=session, offering=offering, ministry_id=service.ministry_id, name=name, excluding=service.id
+    )
     return reserve(
+        site=site,
         session=session,
         dcim=connection.require(),
         ministry_code=ministry.code,
@@ -298,29 +303,23 @@ def _service_name(parameters: Mapping[str, Any]) -> str:
     return str(parameters.get("name") or "colocation")
 
 
-def _refuse_taken_name(*, session: Session, offering: Offering, ministry_id: uuid.UUID, name: str) -> None:
+def _refuse_taken_name(
+    *, session: Session, offering: Offering, ministry_id: uuid.UUID, name: str, excluding: uuid.UUID | None = None
+) -> None:
     """Devices are named after their service in the DCIM, so a ministry's live co-location
-    services (and orders waiting for approval) must have distinct names."""
-    live = session.exec(
-        select(Service.id).where(
-            Service.ministry_id == ministry_id,
-            Service.offering_id == offering.id,
-            Service.name == name,
-            Service.status != ServiceStatus.retired,
-        )
-    ).first()
-    waiting = session.exec(
-        select(Request.id).where(
-            Request.ministry_id == ministry_id,
-            Request.offering_id == offering.id,
-            Request.kind == RequestKind.order,
-            Request.status == RequestStatus.pending_approval,
-            col(Request.parameters)["name"].astext == name,
-        )
-    ).first()
-    if live is not None or waiting is not None:
-        what = f"service {live}" if live is not None else f"request {waiting}, waiting for approval,"
+    services must have distinct names: checked at submission, and again at approval under the
+    site's lock (which serialises approvals, so two orders of one name cannot both pass)."""
+    query = select(Service.id).where(
+        Service.ministry_id == ministry_id,
+        Service.offering_id == offering.id,
+        Service.name == name,
+        Service.status != ServiceStatus.retired,
+    )
+    if excluding is not None:
+        query = query.where(Service.id != excluding)
+    live = session.exec(query).first()
+    if live is not None:
         raise Conflict(
-            f"the ministry's {what} is already named '{name}'; its devices would share their DCIM names",
+            f"the ministry's service {live} is already named '{name}'; its devices would share their DCIM names",
             field="parameters.name",
         )
