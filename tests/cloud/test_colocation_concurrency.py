@@ -471,3 +471,35 @@ def test_capacity_is_what_nautobot_holds(
             assert feed["headroom_w"] == pytest.approx(max(FEED_W - drawn, 0), abs=0.1)
         assert rack["near_limit"]["units"] == (100 * (42 - rack["free_units"]) / 42 >= 80)
         assert rack["name"] in room["near_limit"] or not any(rack["near_limit"].values())
+
+
+def test_a_ministry_cannot_have_two_live_colocations_of_one_name(
+    apis: list[str], observer: httpx.Client, site: Site, platform: Platform
+) -> None:
+    """Devices are named `<ministry>-<service>-<device>` in the DCIM: the name must stay unique."""
+    tenant = ministry()
+    name = f"dup-{uuid.uuid4().hex[:6]}"
+    body = order(name, device("app-1", 1, 200, 10))
+    with httpx.Client(base_url=apis[0], timeout=120) as client:
+        first, second = (client.post("/v1/requests", json=body, headers=tenant.requester.headers) for _ in range(2))
+        assert first.status_code == second.status_code == 201, (first.text, second.text)
+        outcomes = []
+        for request in (first.json(), second.json()):
+            client.post(
+                f"/v1/requests/{request['id']}/approvals",
+                json={"decision": "approve", "reference": "MEMO-DUP"},
+                headers=tenant.approver.headers,
+            ).raise_for_status()
+            outcomes.append(
+                client.post(
+                    f"/v1/requests/{request['id']}/approvals",
+                    json={"decision": "approve"},
+                    headers=platform.operator.headers,
+                )
+            )
+        assert outcomes[0].status_code == 200, outcomes[0].text
+        assert outcomes[1].status_code == 409 and outcomes[1].json()["field"] == "parameters.name", outcomes[1].text
+        third = client.post("/v1/requests", json=body, headers=tenant.requester.headers)
+        assert third.status_code == 409 and third.json()["field"] == "parameters.name", third.text
+    held = [r for r in tonle_reservations(observer, site) if r["custom_fields"]["tonle_ministry"] == tenant.code]
+    assert [r["custom_fields"]["tonle_order"] for r in held] == [outcomes[0].json()["service_id"]]
