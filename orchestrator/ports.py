@@ -299,7 +299,8 @@ class RackedDevice:
     status: str
     ministry_code: str
     order_ref: str
-    power_feeds: tuple[str, ...] = ()
+    power_feeds: tuple[str, ...] = ()  # per cabled PSU, in PSU order
+    power_sockets: tuple[str, ...] = ()  # the PDU outlet each of those PSUs is plugged into
     patch_ports: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
 
@@ -337,10 +338,11 @@ class Dcim(Protocol):
         ...
 
     def install(self, *, device: InstalledDevice) -> str:
-        """Turn a reservation into a device (with its serial): PSU1 cabled to the reserved feed,
-        PSU2 to the rack's other feed, each NIC cabled to a free front port of the rack's patch
-        panel with its IP address; returns the DCIM's device id. The reservation is gone
-        afterwards. Safe to repeat: a retry finishes what an interrupted call began."""
+        """Turn a reservation into a device (with its serial): PSU1 plugged into the reserved
+        feed (through that feed's PDU in the rack), PSU2 into the rack's other feed, each NIC
+        cabled to a free front port of the rack's patch panel with its IP address; returns the
+        DCIM's device id. The reservation is gone afterwards. Safe to repeat: a retry finishes
+        what an interrupted call began."""
         ...
 
     def installed(self, *, order_ref: str) -> list[RackedDevice]:

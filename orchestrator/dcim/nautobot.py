@@ -38,6 +38,11 @@ NIC_TYPE = "1000base-t"
 #: The IPAM namespace co-location addresses live in (the seeded VLANs' prefixes are there too).
 NAMESPACE = "Global"
 PSU_TYPE = "iec-60320-c14"
+#: A feed takes one cable: devices plug into a zero-U PDU per feed and rack (`<feed>-pdu`).
+PDU_ROLE = "PDU"
+PDU_MODEL = "PDU 24-outlet (0U)"
+PDU_INLET = "inlet"
+PDU_OUTLETS = 24
 
 
 def _id(value: Any) -> str | None:
@@ -256,17 +261,21 @@ class NautobotDcim:
             },
         )
         connected = self.api.extras.statuses.get(name="Connected").id
-        # PSU1 on the feed placement drew on; PSU2 on the rack's other feed, for redundancy. The
-        # draw is counted once, on the reserved feed, as placement counted it.
-        other_feeds = [f for f in self.api.dcim.power_feeds.filter(rack=res.rack_id) if str(f.id) != res.feed_id]
-        for psu, feed_id, draw in (("PSU1", res.feed_id, res.draw_w), ("PSU2", _first_id(other_feeds), 0.0)):
-            if feed_id is None:
+        # PSU1 on the feed placement drew on, PSU2 on the rack's other feed, for redundancy; the
+        # draw is counted once, on the reserved feed, as placement counted it. A feed takes one
+        # cable, so each is plugged into the outlets of that feed's PDU in the rack.
+        feeds = list(self.api.dcim.power_feeds.filter(rack=res.rack_id))
+        reserved = next(f for f in feeds if str(f.id) == res.feed_id)
+        other = next((f for f in feeds if str(f.id) != res.feed_id), None)
+        for psu, feed, draw in (("PSU1", reserved, res.draw_w), ("PSU2", other, 0.0)):
+            if feed is None:
                 continue
             port = self.api.dcim.power_ports.get(device=made.id, name=psu) or self.api.dcim.power_ports.create(
                 device=made.id, name=psu, type=PSU_TYPE, allocated_draw=round(draw) or None
             )
             if port.cable is None:
-                self._cable("dcim.powerport", port.id, "dcim.powerfeed", feed_id, connected)
+                outlet = self._free_outlet(rack, feed, status.id, connected)
+                self._cable("dcim.powerport", port.id, "dcim.poweroutlet", outlet.id, connected)
         interfaces = self._nics(made.id, device.nic_count, status.id)
         free = self._free_front_ports(res.rack_id)
         for interface in interfaces:
@@ -278,6 +287,59 @@ class NautobotDcim:
             self._addresses(interfaces, device, status.id)
         self.release(reservation_id=res.id)
         return str(made.id)
+
+    def _free_outlet(self, rack: Any, feed: Any, status: Any, connected: Any) -> Any:
+        """The lowest free outlet of the feed's PDU in the rack (made, and cabled to the feed,
+        the first time a device of the rack needs it)."""
+        pdu = self._pdu(rack, feed, status, connected)
+        free = [o for o in self.api.dcim.power_outlets.filter(device=pdu.id) if o.cable is None]
+        if not free:
+            raise RuntimeError(f"PDU {pdu.name} of rack {rack.name} has no free outlet")
+        return sorted(free, key=lambda o: _port_number(str(o.name)))[0]
+
+    def _pdu(self, rack: Any, feed: Any, status: Any, connected: Any) -> Any:
+        name = f"{feed.name}-pdu"
+        pdu = self.api.dcim.devices.get(name=name, rack=rack.id)
+        if pdu is None:
+            try:
+                pdu = self.api.dcim.devices.create(
+                    name=name,
+                    device_type=self._pdu_type().id,
+                    role=self._role(PDU_ROLE).id,
+                    status=status,
+                    location=_id(rack.location),
+                    rack=rack.id,  # zero-U: in the rack, at no unit
+                )
+            except pynautobot.RequestError:  # made a moment ago by another installation
+                pdu = self.api.dcim.devices.get(name=name, rack=rack.id)
+                if pdu is None:
+                    raise
+        inlet = self.api.dcim.power_ports.get(device=pdu.id, name=PDU_INLET)
+        if inlet.cable is None:
+            self._cable("dcim.powerport", inlet.id, "dcim.powerfeed", feed.id, connected)
+        return pdu
+
+    def _pdu_type(self) -> Any:
+        manufacturer = self.api.dcim.manufacturers.get(name=MANUFACTURER)
+        dtype = self.api.dcim.device_types.get(model=PDU_MODEL, manufacturer=manufacturer.id)
+        if dtype is not None:
+            return dtype
+        dtype = self.api.dcim.device_types.create(
+            manufacturer=manufacturer.id, model=PDU_MODEL, u_height=0, is_full_depth=False
+        )
+        inlet = self.api.dcim.power_port_templates.create(
+            device_type=dtype.id, name=PDU_INLET, type="iec-60309-p-n-e-6h"
+        )
+        for n in range(1, PDU_OUTLETS + 1):
+            self.api.dcim.power_outlet_templates.create(
+                device_type=dtype.id, name=f"outlet-{n}", type="iec-60320-c13", power_port_template=inlet.id
+            )
+        return dtype
+
+    def _role(self, name: str) -> Any:
+        return self.api.extras.roles.get(name=name) or self.api.extras.roles.create(
+            name=name, content_types=["dcim.device"]
+        )
 
     def _cable(self, a_type: str, a_id: Any, b_type: str, b_id: Any, status: Any) -> None:
         self.api.dcim.cables.create(
@@ -339,16 +401,15 @@ class NautobotDcim:
         found = []
         for device in devices:
             rack_id = str(_id(device.rack))
-            feeds = {_id(f.cable): str(f.name) for f in self.api.dcim.power_feeds.filter(rack=rack_id) if f.cable}
+            sockets = self._sockets(rack_id)
+            psus = sorted(self.api.dcim.power_ports.filter(device=device.id), key=lambda p: str(p.name))
+            power = [sockets.get(_id(p.cable), ("?", "")) for p in psus if p.cable]
             panel = self._patch_panel(rack_id)
             ports = (
                 {_id(p.cable): str(p.name) for p in self.api.dcim.front_ports.filter(device=panel.id) if p.cable}
                 if panel is not None
                 else {}
             )
-            power = [
-                feeds.get(_id(p.cable), "?") for p in self.api.dcim.power_ports.filter(device=device.id) if p.cable
-            ]
             nics = sorted(self.api.dcim.interfaces.filter(device=device.id), key=lambda i: _port_number(str(i.name)))
             cf = device.custom_fields or {}
             found.append(
@@ -365,12 +426,27 @@ class NautobotDcim:
                     status=statuses.get(str(_id(device.status)), ""),
                     ministry_code=str(cf.get("tonle_ministry") or ""),
                     order_ref=str(cf.get("tonle_order") or ""),
-                    power_feeds=tuple(sorted(power)),
+                    power_feeds=tuple(feed for feed, _ in power),
+                    power_sockets=tuple(socket for _, socket in power),
                     patch_ports=tuple(ports.get(_id(i.cable), "?") for i in nics if i.cable),
                     ip_addresses=tuple(str(ip.address) for ip in self._device_addresses(device.id)),
                 )
             )
         return sorted(found, key=lambda d: d.name)
+
+    def _sockets(self, rack_id: str) -> dict[str | None, tuple[str, str]]:
+        """Cable id -> (feed name, socket) for what a device's PSU can be cabled to in the rack:
+        an outlet of a feed's PDU (`<pdu> outlet-<n>`), or the feed itself (no socket)."""
+        feeds = {_id(f.cable): str(f.name) for f in self.api.dcim.power_feeds.filter(rack=rack_id) if f.cable}
+        found: dict[str | None, tuple[str, str]] = {cable: (name, "") for cable, name in feeds.items()}
+        role = self.api.extras.roles.get(name=PDU_ROLE)
+        for pdu in self.api.dcim.devices.filter(rack=rack_id, role=role.id) if role is not None else []:
+            inlet = self.api.dcim.power_ports.get(device=pdu.id, name=PDU_INLET)
+            feed = feeds.get(_id(inlet.cable), "?") if inlet is not None and inlet.cable else "?"
+            for outlet in self.api.dcim.power_outlets.filter(device=pdu.id):
+                if outlet.cable:
+                    found[_id(outlet.cable)] = (feed, f"{pdu.name} {outlet.name}")
+        return found
 
     def _device_addresses(self, device_id: Any) -> list[Any]:
         return sorted(self.api.ipam.ip_addresses.filter(device_id=str(device_id)), key=lambda ip: str(ip.address))

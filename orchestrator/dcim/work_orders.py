@@ -138,11 +138,20 @@ def _racked(device: RackedDevice, racks: Mapping[str, RackInfo]) -> dict[str, An
         "position": device.span.position,
         "height": device.span.height,
         "face": _face(device.span.depth),
-        "power_feeds": [{"name": name} for name in device.power_feeds],
+        "power_feeds": [
+            {"name": name, "socket": socket} if socket else {"name": name}
+            for name, socket in zip(
+                device.power_feeds, device.power_sockets or [""] * len(device.power_feeds), strict=True
+            )
+        ],
         "patch_ports": list(device.patch_ports),
         "status": "installed",
         "serial": device.serial,
     }
+
+
+def _padded(sockets: Sequence[str], feeds: Sequence[str]) -> list[str]:
+    return [*sockets, *[""] * (len(feeds) - len(sockets))]
 
 
 def _proposed_patch_ports(dcim: Dcim, subject: Subject, reserved: Mapping[str, Reservation]) -> dict[str, list[str]]:

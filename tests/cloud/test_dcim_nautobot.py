@@ -156,6 +156,7 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
     racks = dcim.racks(site="dr")
     p = place(racks=racks, devices=[DeviceRequest("app1", 1, 400, 18, nic_count=2)], site="dr").placements[0]
     rack = next(r for r in racks if r.id == p.rack_id)
+    reserved_feed = next(f for f in rack.feeds if f.id == p.feed_id)
     other_feed = next(f for f in rack.feeds if f.id != p.feed_id)
     free_before = dcim.free_patch_ports(rack_id=p.rack_id)
     reservation = dcim.reserve(
@@ -191,10 +192,14 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
         ports = observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]
         assert sorted(port["name"] for port in ports) == ["PSU1", "PSU2"]
         assert all(port["cable"] is not None for port in ports)
+        # each through the feed's PDU in the rack (a feed takes one cable in Nautobot)
         cables = {port["name"]: port["cable"]["id"] for port in ports}
-        for psu, feed_id in (("PSU1", p.feed_id), ("PSU2", other_feed.id)):
-            feed = observer.get(f"/dcim/power-feeds/{feed_id}/").json()
-            assert feed["cable"] is not None and feed["cable"]["id"] == cables[psu]
+        for psu, feed in (("PSU1", reserved_feed), ("PSU2", other_feed)):
+            pdu = observer.get("/dcim/devices/", params={"name": f"{feed.name}-pdu"}).json()["results"][0]
+            inlet = observer.get("/dcim/power-ports/", params={"device": pdu["id"]}).json()["results"][0]
+            assert observer.get(f"/dcim/power-feeds/{feed.id}/").json()["cable"]["id"] == inlet["cable"]["id"]
+            outlets = observer.get("/dcim/power-outlets/", params={"device": pdu["id"], "limit": 100}).json()
+            assert cables[psu] in {o["cable"]["id"] for o in outlets["results"] if o["cable"]}
         # each NIC cabled to a free front port of the rack's patch panel, with its address
         nics = observer.get("/dcim/interfaces/", params={"device": device_id}).json()["results"]
         assert sorted(n["name"] for n in nics) == ["nic1", "nic2"] and all(n["cable"] for n in nics)
@@ -214,7 +219,11 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
             "SN-TEST-1",
         )
         assert racked.status == "Active"
-        assert racked.power_feeds == tuple(sorted([_feed_name(rack, p.feed_id), other_feed.name]))
+        assert racked.power_feeds == (reserved_feed.name, other_feed.name)
+        assert [s.split(" ")[0] for s in racked.power_sockets] == [
+            f"{reserved_feed.name}-pdu",
+            f"{other_feed.name}-pdu",
+        ]
         assert racked.patch_ports == tuple(free_before[:2])
         assert racked.ip_addresses == tuple(sorted(installed.ip_addresses))
         # the installed device still counts: units, weight and draw
@@ -230,8 +239,10 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
     # removed: the device, its cables, its addresses and the prefix Tonle made are gone
     assert observer.get(f"/dcim/devices/{device_id}/").status_code == 404
     assert dcim.installed(order_ref=order_ref) == []
-    for feed_id in (p.feed_id, other_feed.id):
-        assert observer.get(f"/dcim/power-feeds/{feed_id}/").json()["cable"] is None
+    for socket in racked.power_sockets:  # the PDU outlets are free again (the PDUs stay)
+        pdu, outlet = socket.split(" ")
+        seen_outlet = observer.get("/dcim/power-outlets/", params={"device": pdu, "name": outlet}).json()
+        assert seen_outlet["results"][0]["cable"] is None
     assert dcim.free_patch_ports(rack_id=p.rack_id) == free_before
     assert observer.get("/ipam/ip-addresses/", params={"address": installed.ip_addresses[0]}).json()["count"] == 0
     assert observer.get("/ipam/prefixes/", params={"prefix": prefix}).json()["count"] == 0
@@ -240,8 +251,42 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
     dcim.remove(device_id=device_id)  # again: nothing to do
 
 
-def _feed_name(rack: Any, feed_id: str) -> str:
-    return str(next(f.name for f in rack.feeds if f.id == feed_id))
+def test_devices_of_one_rack_share_its_feeds_through_the_pdus(
+    dcim: NautobotDcim, observer: httpx.Client, order_ref: str
+) -> None:
+    """A feed takes one cable: the second device of a rack on the same feed must still be
+    powered (through another outlet of that feed's PDU)."""
+    rack = dcim.racks(site="dr")[-1]
+    result = place(
+        racks=[rack],
+        devices=[DeviceRequest(f"{order_ref}-a", 1, 200, 10), DeviceRequest(f"{order_ref}-b", 1, 200, 10)],
+        site="dr",
+    )
+    assert result.ok, result.refusals
+    made = []
+    try:
+        for spot in result.placements:
+            reservation = dcim.reserve(
+                rack_id=spot.rack_id,
+                span=UnitSpan(spot.position, spot.height_u, spot.depth),
+                ministry_code="health",
+                order_ref=order_ref,
+                device_name=spot.device,
+                feed_id=spot.feed_id,
+                draw_w=spot.draw_w,
+                weight_kg=spot.weight_kg,
+            )
+            racking = InstalledDevice(reservation=reservation, serial=spot.device, model="X1", nic_count=1)
+            made.append(dcim.install(device=racking))
+        racked = dcim.installed(order_ref=order_ref)
+        assert len(racked) == 2 and all(len(d.power_feeds) == 2 for d in racked)
+        sockets = [socket for d in racked for socket in d.power_sockets]
+        assert len(set(sockets)) == 4, sockets
+        assert {feed for d in racked for feed in d.power_feeds} == {f.name for f in rack.feeds}
+    finally:
+        for device_id in made:
+            dcim.remove(device_id=device_id)
+    assert dcim.installed(order_ref=order_ref) == []
 
 
 def test_the_colocation_networks_are_seeded(observer: httpx.Client) -> None:
