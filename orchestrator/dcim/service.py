@@ -118,9 +118,9 @@ def reserve(
     `devices` carry the names the DCIM is to know them by (`dcim_device_name`); each reservation
     records that name and `order_ref` (the service id). Refusal: `Conflict` naming the device and
     the reason (space, weight, power), by its `labels` name when given (the order's own name);
-    nothing is written. A write that fails releases what this
-    call wrote before re-raising. The site's advisory lock stays held until the caller's
-    transaction ends, so the caller should reserve last and commit soon after.
+    nothing is written. A write that fails releases what this call wrote before re-raising. The
+    site's advisory lock stays held until the caller's transaction ends, so the caller should
+    reserve last and commit soon after.
     """
     site = site or get_settings().dcim_site
     lock_site(session=session, site=site)
