@@ -10,12 +10,15 @@ database and place in that site (TONLE_DCIM_SITE).
 * Bad inputs: a device taller than any free run (409, space), a draw above any feed's headroom
   (409, power), heavier than any rack can carry (409, weight), zero or negative sizes (422
   naming the field): nothing reserved, as Nautobot shows.
-* 20 orders from four ministries at once, alternating between the two API processes, each
-  ordered, then approved by the ministry's head and an operator: in Nautobot no unit is held
-  twice on a face of a rack, no feed is promised more than it can deliver, no rack carries more
-  than its maximum; every approved order holds exactly its devices under their DCIM names, every
-  refused one nothing (its request still waiting); every refusal is a 409 naming the device and
-  the reason.
+* Two pending orders of one ministry with one name: the second approval is 409 (their devices
+  would share DCIM names).
+* 20 orders from four ministries at once (after the tests above: they fill the site),
+  alternating between the two API processes, each ordered, then approved by the ministry's head
+  and an operator: in Nautobot no unit is held twice on a face of a rack, no feed is promised
+  more than it can deliver, no rack carries more than its maximum; every approved order holds
+  exactly its devices under their DCIM names, every refused one nothing (its request still
+  waiting); every refusal is a 409 naming the device and the reason.
+* The capacity view of the site is what Nautobot holds.
 """
 
 from __future__ import annotations
@@ -289,6 +292,38 @@ def test_bad_inputs_are_refused_and_nothing_is_reserved(
     assert tonle_reservations(observer, site) == before
 
 
+def test_a_ministry_cannot_have_two_live_colocations_of_one_name(
+    apis: list[str], observer: httpx.Client, site: Site, platform: Platform
+) -> None:
+    """Devices are named `<ministry>-<service>-<device>` in the DCIM: the name must stay unique."""
+    tenant = ministry()
+    name = f"dup-{uuid.uuid4().hex[:6]}"
+    body = order(name, device("app-1", 1, 200, 10))
+    with httpx.Client(base_url=apis[0], timeout=120) as client:
+        first, second = (client.post("/v1/requests", json=body, headers=tenant.requester.headers) for _ in range(2))
+        assert first.status_code == second.status_code == 201, (first.text, second.text)
+        outcomes = []
+        for request in (first.json(), second.json()):
+            client.post(
+                f"/v1/requests/{request['id']}/approvals",
+                json={"decision": "approve", "reference": "MEMO-DUP"},
+                headers=tenant.approver.headers,
+            ).raise_for_status()
+            outcomes.append(
+                client.post(
+                    f"/v1/requests/{request['id']}/approvals",
+                    json={"decision": "approve"},
+                    headers=platform.operator.headers,
+                )
+            )
+        assert outcomes[0].status_code == 200, outcomes[0].text
+        assert outcomes[1].status_code == 409 and outcomes[1].json()["field"] == "parameters.name", outcomes[1].text
+        third = client.post("/v1/requests", json=body, headers=tenant.requester.headers)
+        assert third.status_code == 409 and third.json()["field"] == "parameters.name", third.text
+    held = [r for r in tonle_reservations(observer, site) if r["custom_fields"]["tonle_ministry"] == tenant.code]
+    assert [r["custom_fields"]["tonle_order"] for r in held] == [outcomes[0].json()["service_id"]]
+
+
 def concurrent_orders(tenants: list[Tenant]) -> list[tuple[Tenant, dict[str, Any]]]:
     """20 orders of one to three devices, 1-4 U, 300-1,000 W, 12-60 kg (a 110 kg storage shelf in
     every fourth), some half depth: more than the site can hold (123 free U, 17.7 kW, 1,200 kg),
@@ -471,35 +506,3 @@ def test_capacity_is_what_nautobot_holds(
             assert feed["headroom_w"] == pytest.approx(max(FEED_W - drawn, 0), abs=0.1)
         assert rack["near_limit"]["units"] == (100 * (42 - rack["free_units"]) / 42 >= 80)
         assert rack["name"] in room["near_limit"] or not any(rack["near_limit"].values())
-
-
-def test_a_ministry_cannot_have_two_live_colocations_of_one_name(
-    apis: list[str], observer: httpx.Client, site: Site, platform: Platform
-) -> None:
-    """Devices are named `<ministry>-<service>-<device>` in the DCIM: the name must stay unique."""
-    tenant = ministry()
-    name = f"dup-{uuid.uuid4().hex[:6]}"
-    body = order(name, device("app-1", 1, 200, 10))
-    with httpx.Client(base_url=apis[0], timeout=120) as client:
-        first, second = (client.post("/v1/requests", json=body, headers=tenant.requester.headers) for _ in range(2))
-        assert first.status_code == second.status_code == 201, (first.text, second.text)
-        outcomes = []
-        for request in (first.json(), second.json()):
-            client.post(
-                f"/v1/requests/{request['id']}/approvals",
-                json={"decision": "approve", "reference": "MEMO-DUP"},
-                headers=tenant.approver.headers,
-            ).raise_for_status()
-            outcomes.append(
-                client.post(
-                    f"/v1/requests/{request['id']}/approvals",
-                    json={"decision": "approve"},
-                    headers=platform.operator.headers,
-                )
-            )
-        assert outcomes[0].status_code == 200, outcomes[0].text
-        assert outcomes[1].status_code == 409 and outcomes[1].json()["field"] == "parameters.name", outcomes[1].text
-        third = client.post("/v1/requests", json=body, headers=tenant.requester.headers)
-        assert third.status_code == 409 and third.json()["field"] == "parameters.name", third.text
-    held = [r for r in tonle_reservations(observer, site) if r["custom_fields"]["tonle_ministry"] == tenant.code]
-    assert [r["custom_fields"]["tonle_order"] for r in held] == [outcomes[0].json()["service_id"]]
