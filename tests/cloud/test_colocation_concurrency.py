@@ -440,7 +440,7 @@ def test_twenty_concurrent_orders_never_overlap_or_overdraw_a_rack(
     by_order: dict[str, set[str]] = defaultdict(set)
     for held in held_by_rack.values():
         for r in held:
-            if r["custom_fields"].get("tonle_order"):
+            if r["custom_fields"].get("tonle_ministry") in ministry_codes.values():
                 by_order[r["custom_fields"]["tonle_order"]].add(r["custom_fields"]["tonle_device"])
     approved = [o for o in done if o.service_id is not None]
     refused = [o for o in done if o.refusal is not None]
