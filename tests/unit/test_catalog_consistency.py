@@ -84,8 +84,8 @@ NOT_ORDERABLE = sorted(o.id for o in OFFERINGS.values() if not o.orderable)
 
 
 def test_the_catalogue_has_offerings_on_both_sides_of_the_flag() -> None:
-    # web-hosting, cms and email work end to end today; if this changes, the lists below say why.
-    assert {"web-hosting", "cms", "email"} <= set(ORDERABLE), ORDERABLE
+    # Every offering works end to end today; if this changes, the lists below say why.
+    assert {"web-hosting", "cms", "email", "dr-backup", "colocation"} <= set(ORDERABLE), ORDERABLE
     assert ORDERABLE and set(ORDERABLE) | set(NOT_ORDERABLE) == set(OFFERINGS)
 
 
@@ -94,18 +94,16 @@ def test_an_orderable_offering_names_only_parts_that_exist(offering_id: str) -> 
     assert missing_parts(OFFERINGS[offering_id]) == []
 
 
-@pytest.mark.parametrize("offering_id", NOT_ORDERABLE)
-def test_a_not_orderable_offering_really_misses_a_part(offering_id: str) -> None:
-    """Once the missing parts exist, this fails: then make the offering orderable."""
-    missing = missing_parts(OFFERINGS[offering_id])
-    assert missing, f"{offering_id} names only parts that exist: remove `orderable: false`"
+def test_a_not_orderable_offering_really_misses_a_part() -> None:
+    """Once the missing parts exist, this fails: then make the offering orderable. (Every offering
+    is orderable today; a loop, not a parametrisation, so that is not a skipped test.)"""
+    complete = [offering_id for offering_id in NOT_ORDERABLE if not missing_parts(OFFERINGS[offering_id])]
+    assert not complete, f"{complete} name only parts that exist: remove `orderable: false`"
 
 
 def test_the_missing_parts_are_the_ones_known_today() -> None:
     # Pins what each not-orderable offering lacks, so a reason in the YAML cannot drift from it.
-    assert {offering_id: missing_parts(OFFERINGS[offering_id]) for offering_id in NOT_ORDERABLE} == {
-        "colocation": ["no health check: nothing would confirm the service works"],
-    }
+    assert {offering_id: missing_parts(OFFERINGS[offering_id]) for offering_id in NOT_ORDERABLE} == {}
 
 
 def test_the_consistency_checks_see_what_they_claim_to() -> None:
@@ -127,10 +125,12 @@ def test_the_consistency_checks_see_what_they_claim_to() -> None:
 
 
 def test_an_order_for_a_not_orderable_offering_is_refused_with_the_reason() -> None:
-    colocation = OFFERINGS["colocation"]
+    withdrawn = OFFERINGS["colocation"].model_copy(
+        update={"orderable": False, "not_orderable_reason": "the DCIM is being replaced"}
+    )
     with pytest.raises(Conflict) as refused:
-        require_orderable(offering=colocation)
-    assert refused.value.detail == f"offering 'colocation' cannot be ordered yet: {colocation.not_orderable_reason}"
+        require_orderable(offering=withdrawn)
+    assert refused.value.detail == "offering 'colocation' cannot be ordered yet: the DCIM is being replaced"
     assert refused.value.field == "offering_id"
     require_orderable(offering=OFFERINGS["web-hosting"])  # no exception
 
