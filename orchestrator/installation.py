@@ -35,6 +35,7 @@ from orchestrator.workflows import commands
 
 INSTALLED = "installed"
 REMOVED = "removed"
+REMOVE_DEVICE = "remove-device"  # the day-2 operation kind (orchestrator/workflows/remove_device.py)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,10 @@ def mark_removed(*, session: Session, actor: Actor, dcim: Dcim, service_id: uuid
         raise Conflict(
             f"no operation of service {service_id} waits for its devices to be removed", current_state=service.status
         )
+    # A day-2 remove-device waits for its one device; a decommission for all of them.
+    only = waiting.parameters.get("device") if waiting.kind == REMOVE_DEVICE else None
+    if only is not None and only != device:
+        raise Conflict(f"the removal under way is of device '{only}', not '{device}'", field="device")
     racked = {d.name: d for d in dcim.installed(order_ref=about.service_id)}
     gone = racked.pop(wanted.dcim_name, None)
     if gone is not None:
@@ -151,9 +156,12 @@ def mark_removed(*, session: Session, actor: Actor, dcim: Dcim, service_id: uuid
             action="device_removed",
             detail={"device": device, "dcim_name": wanted.dcim_name, "dcim_id": gone.id, "serial": gone.serial},
         )
-    if not racked:
-        commands.signal(session=session, actor=actor, operation_id=waiting.id, name=REMOVED, payload={"devices": 0})
-    return _report(about, device, gone.id if gone else None, racked, waiting, signalled=not racked, installing=False)
+    done = only is not None or not racked
+    if done:
+        commands.signal(
+            session=session, actor=actor, operation_id=waiting.id, name=REMOVED, payload={"devices": len(racked)}
+        )
+    return _report(about, device, gone.id if gone else None, racked, waiting, signalled=done, installing=False)
 
 
 def _locked(

@@ -184,6 +184,8 @@ def run_action(
         if body and workflow.check_parameters is None:
             raise InvalidInput(f"'{action}' takes no parameters", field="body")
         checked = workflow.check_parameters(body or {}) if workflow.check_parameters else None
+        if workflow.check_for_service is not None:
+            checked = workflow.check_for_service(session, service, checked or {})
         return start(session=session, actor=actor, service=service, kind=action, parameters=checked)
     service = _active_service_for(session=session, actor=actor, service_id=service_id, action=action)
     if body:

@@ -38,6 +38,9 @@ class Finish:
 FinishHook = Callable[[Finish], None]
 # A day-2 action's JSON body, checked (raising InvalidInput) and turned into the operation's parameters.
 ParameterCheck = Callable[[Mapping[str, Any]], dict[str, Any]]
+# The same parameters checked against the service they are for (its locked row, in the caller's
+# session): what only the service can tell, such as a device name it already has.
+ServiceCheck = Callable[[Session, Service, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Workflow:
     day2_action: bool = False
     # What such an action takes in its JSON body; None: it takes none.
     check_parameters: ParameterCheck | None = None
+    check_for_service: ServiceCheck | None = None
     # False: a failed run is not resumed (its cleanup has run and its report is signed); the
     # caller asks for a new one.
     retryable: bool = True

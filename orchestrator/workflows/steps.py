@@ -155,8 +155,8 @@ def install_devices(ctx: StepContext) -> None:
     devices_from = ctx.inputs.offering.rack_devices_from
     if devices_from is None:
         return
-    dcim = _dcim(ctx)
-    subject = _subject(ctx, devices_from)
+    dcim = dcim_of(ctx)
+    subject = subject_of(ctx, devices_from)
     wanted = {d.dcim_name for d in work_orders.order_devices(subject)}
     racked = {d.name for d in dcim.installed(order_ref=subject.service_id)} & wanted
     if racked == wanted:
@@ -181,8 +181,8 @@ def remove_devices(ctx: StepContext) -> None:
     devices_from = ctx.inputs.offering.rack_devices_from
     if devices_from is None:
         return
-    dcim = _dcim(ctx)
-    subject = _subject(ctx, devices_from)
+    dcim = dcim_of(ctx)
+    subject = subject_of(ctx, devices_from)
     left = dcim.installed(order_ref=subject.service_id)
     if not left:
         return
@@ -195,7 +195,7 @@ def remove_devices(ctx: StepContext) -> None:
     raise WaitingFor("removed", f"{len(left)} devices still racked; waiting for the technicians' mark-removed")
 
 
-def _dcim(ctx: StepContext) -> Dcim:
+def dcim_of(ctx: StepContext) -> Dcim:
     if ctx.adapters.dcim is None:
         raise StepFailed(
             f"offering {ctx.inputs.offering.id} racks devices, but this orchestrator has no DCIM configured "
@@ -204,7 +204,7 @@ def _dcim(ctx: StepContext) -> Dcim:
     return ctx.adapters.dcim
 
 
-def _subject(ctx: StepContext, devices_from: str) -> work_orders.Subject:
+def subject_of(ctx: StepContext, devices_from: str) -> work_orders.Subject:
     """The work order's subject, with the stack's addresses kept on the service first: the work
     order and mark-installed read them there while the operation waits (it may wait for days)."""
     endpoints = dict(ctx.outputs.get("endpoints") or {})
