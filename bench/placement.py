@@ -179,6 +179,9 @@ class MemoryDcim:
     def free_patch_ports(self, *, rack_id: str) -> list[str]:
         return []
 
+    def move(self, *, device_id: str, reservation: Reservation) -> None:
+        raise NotImplementedError("moving a device is not what this double is for")
+
 
 def timed(run: object, repeat: int) -> tuple[float, float]:
     """Median and 95th percentile of `repeat` calls, in milliseconds."""

@@ -35,6 +35,7 @@ from orchestrator.workflows import commands
 
 INSTALLED = "installed"
 REMOVED = "removed"
+MOVED = "moved"
 REMOVE_DEVICE = "remove-device"  # the day-2 operation kind (orchestrator/workflows/remove_device.py)
 
 
@@ -162,6 +163,44 @@ def mark_removed(*, session: Session, actor: Actor, dcim: Dcim, service_id: uuid
             session=session, actor=actor, operation_id=waiting.id, name=REMOVED, payload={"devices": len(racked)}
         )
     return _report(about, device, gone.id if gone else None, racked, waiting, signalled=done, installing=False)
+
+
+def mark_moved(*, session: Session, actor: Actor, dcim: Dcim, service_id: uuid.UUID, device: str) -> Report:
+    """The device stands at the units its move reserved: the DCIM device goes there, re-cabled
+    in its new rack, and the reservation goes; the move-device operation is signalled. 409 when
+    no move of that device waits."""
+    service, about, wanted = _locked(session=session, actor=actor, service_id=service_id, device=device)
+    waiting = _waiting(session=session, service=service, signal=MOVED)
+    if waiting is None:
+        raise Conflict(
+            f"no operation of service {service_id} waits for a device to be moved", current_state=service.status
+        )
+    if waiting.parameters.get("device") != device:
+        raise Conflict(
+            f"the move under way is of device '{waiting.parameters.get('device')}', not '{device}'", field="device"
+        )
+    racked = next((d for d in dcim.installed(order_ref=about.service_id) if d.name == wanted.dcim_name), None)
+    target = next((r for r in dcim.reservations(order_ref=about.service_id) if r.device_name == wanted.dcim_name), None)
+    if racked is None:
+        raise Conflict(f"device '{device}' is not installed in the DCIM", field="device")
+    if target is not None:  # otherwise an earlier report moved it and this one only signals again
+        dcim.move(device_id=racked.id, reservation=target)
+        audit.record(
+            session=session,
+            actor=actor,
+            entity="service",
+            entity_id=service.id,
+            ministry_id=service.ministry_id,
+            action="device_moved",
+            detail={
+                "device": device,
+                "dcim_id": racked.id,
+                "from": {"rack_id": racked.rack_id, "position": racked.span.position},
+                "to": {"rack_id": target.rack_id, "position": target.span.position},
+            },
+        )
+    commands.signal(session=session, actor=actor, operation_id=waiting.id, name=MOVED, payload={"device": device})
+    return Report(device=device, dcim_id=racked.id, done=1, total=1, signalled=True, operation_id=waiting.id)
 
 
 def _locked(

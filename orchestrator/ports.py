@@ -359,6 +359,14 @@ class Dcim(Protocol):
         work order proposes before installation)."""
         ...
 
+    def move(self, *, device_id: str, reservation: Reservation) -> None:
+        """An installed device moved to the units a reservation holds (in another rack, or
+        other units of its own): its cables unplugged, the device at its new place, then cabled
+        there as at installation (PSU1 on the reserved feed, PSU2 on the rack's other, each NIC
+        to a free patch-panel front port); its serial and addresses stay. The reservation is
+        gone afterwards. Safe to repeat: a retry finishes what an interrupted call began."""
+        ...
+
 
 @dataclass
 class Adapters:

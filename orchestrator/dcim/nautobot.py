@@ -260,6 +260,15 @@ class NautobotDcim:
                 "tonle_order": res.order_ref,
             },
         )
+        interfaces = self._nics(made.id, device.nic_count, status.id)
+        self._plug(made.id, rack, res, interfaces, status.id)
+        if device.ip_addresses:
+            self._addresses(interfaces, device, status.id)
+        self.release(reservation_id=res.id)
+        return str(made.id)
+
+    def _plug(self, device_id: Any, rack: Any, res: Reservation, interfaces: list[Any], status: Any) -> None:
+        """The device's PSUs and NICs cabled in `rack` where they are not yet."""
         connected = self.api.extras.statuses.get(name="Connected").id
         # PSU1 on the feed placement drew on, PSU2 on the rack's other feed, for redundancy; the
         # draw is counted once, on the reserved feed, as placement counted it. A feed takes one
@@ -270,23 +279,52 @@ class NautobotDcim:
         for psu, feed, draw in (("PSU1", reserved, res.draw_w), ("PSU2", other, 0.0)):
             if feed is None:
                 continue
-            port = self.api.dcim.power_ports.get(device=made.id, name=psu) or self.api.dcim.power_ports.create(
-                device=made.id, name=psu, type=PSU_TYPE, allocated_draw=round(draw) or None
+            port = self.api.dcim.power_ports.get(device=device_id, name=psu) or self.api.dcim.power_ports.create(
+                device=device_id, name=psu, type=PSU_TYPE, allocated_draw=round(draw) or None
             )
             if port.cable is None:
-                outlet = self._free_outlet(rack, feed, status.id, connected)
+                outlet = self._free_outlet(rack, feed, status, connected)
                 self._cable("dcim.powerport", port.id, "dcim.poweroutlet", outlet.id, connected)
-        interfaces = self._nics(made.id, device.nic_count, status.id)
         free = self._free_front_ports(res.rack_id)
         for interface in interfaces:
             if interface.cable is None:
                 if not free:
                     raise RuntimeError(f"rack {rack.name} has no free patch-panel port for {res.device_name}")
                 self._cable("dcim.interface", interface.id, "dcim.frontport", free.pop(0).id, connected)
-        if device.ip_addresses:
-            self._addresses(interfaces, device, status.id)
+
+    def move(self, *, device_id: str, reservation: Reservation) -> None:
+        """Cables out, then the device to its new rack, units and face with the reserved feed
+        recorded, then cabled there. Once the device stands at the reserved place its old
+        cables are gone (they go first), so a retry only cables what is missing."""
+        res = reservation
+        device = self.api.dcim.devices.get(id=device_id)
+        if device is None:
+            raise RuntimeError(f"no device {device_id} in the DCIM to move")
+        rack = self.api.dcim.racks.get(id=res.rack_id)
+        face = "rear" if res.span.depth is Depth.REAR else "front"
+        there = str(_id(device.rack)) == res.rack_id and int(device.position or 0) == res.span.position
+        if not there:
+            self._unplug(device_id)
+            device.update(
+                {
+                    "location": _id(rack.location),
+                    "rack": res.rack_id,
+                    "position": res.span.position,
+                    "face": face,
+                    "custom_fields": {**(device.custom_fields or {}), "tonle_feed": res.feed_id},
+                }
+            )
+        interfaces = sorted(self.api.dcim.interfaces.filter(device=device_id), key=lambda i: _port_number(str(i.name)))
+        self._plug(device_id, rack, res, interfaces, self.api.extras.statuses.get(name="Active").id)
         self.release(reservation_id=res.id)
-        return str(made.id)
+
+    def _unplug(self, device_id: str) -> None:
+        for endpoint in (self.api.dcim.power_ports, self.api.dcim.interfaces):
+            for port in endpoint.filter(device=device_id):
+                if port.cable is not None:
+                    cable = self.api.dcim.cables.get(id=_id(port.cable))
+                    if cable is not None:
+                        cable.delete()
 
     def _free_outlet(self, rack: Any, feed: Any, status: Any, connected: Any) -> Any:
         """The lowest free outlet of the feed's PDU in the rack (made, and cabled to the feed,
@@ -459,12 +497,7 @@ class NautobotDcim:
         if device is None:
             return
         order_ref = str((device.custom_fields or {}).get("tonle_order") or "")
-        for endpoint in (self.api.dcim.power_ports, self.api.dcim.interfaces):
-            for port in endpoint.filter(device=device_id):
-                if port.cable is not None:
-                    cable = self.api.dcim.cables.get(id=_id(port.cable))
-                    if cable is not None:
-                        cable.delete()
+        self._unplug(device_id)
         parents = set()
         for ip in self._device_addresses(device_id):
             parents.add(_id(ip.parent))

@@ -1,6 +1,7 @@
-"""Co-location: a service's work order, and what technicians report (mark-installed, mark-removed).
+"""Co-location: a service's work order, and what technicians report (mark-installed, mark-removed,
+mark-moved).
 
-Mounted before the services router: `/actions/mark-installed` and `/actions/mark-removed` are
+Mounted before the services router: `/actions/mark-installed`, `/mark-removed` and `/mark-moved` are
 reports about hardware, not day-2 workflows, and must not fall into `/actions/{action}`.
 """
 
@@ -96,6 +97,20 @@ def mark_installed(service_id: uuid.UUID, body: MarkInstalled, uow: UowDep, acto
 def mark_removed(service_id: uuid.UUID, body: MarkRemoved, uow: UowDep, actor: ActorDep) -> DeviceReport:
     services.get(session=uow.session, actor=actor, service_id=service_id)
     report = installation.mark_removed(
+        session=uow.session, actor=actor, dcim=connection.require(), service_id=service_id, device=body.device
+    )
+    uow.commit()
+    return DeviceReport.model_validate(report.public())
+
+
+@router.post(
+    "/{service_id}/actions/mark-moved",
+    summary="A technician moved a device to the units its move-device reserved: the DCIM device follows, re-cabled",
+    responses={409: {"description": "No move of that device waits"}},
+)
+def mark_moved(service_id: uuid.UUID, body: MarkRemoved, uow: UowDep, actor: ActorDep) -> DeviceReport:
+    services.get(session=uow.session, actor=actor, service_id=service_id)
+    report = installation.mark_moved(
         session=uow.session, actor=actor, dcim=connection.require(), service_id=service_id, device=body.device
     )
     uow.commit()

@@ -118,6 +118,9 @@ class DcimDouble:
     def free_patch_ports(self, *, rack_id: str) -> list[str]:
         return []
 
+    def move(self, *, device_id: str, reservation: Reservation) -> None:
+        raise NotImplementedError("moving a device is not what this double is for")
+
 
 def small_site(n_racks: int = 4, *, site: str = "primary", max_weight: float = 600.0, amps: int = 16) -> list[RackInfo]:
     """Empty 42 U racks of one site, two single-phase 230 V feeds at 80 % each."""

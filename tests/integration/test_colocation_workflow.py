@@ -30,7 +30,7 @@ from orchestrator.dcim import connection, work_orders
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from orchestrator.jobs import queue
 from orchestrator.operations.models import Operation, OperationStatus, StepStatus
-from orchestrator.ports import Depth, InstalledDevice, RackedDevice, UnitSpan
+from orchestrator.ports import Depth, InstalledDevice, RackedDevice, Reservation, UnitSpan
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import ApprovalCreate, Decision, RequestCreate
 from orchestrator.services.models import Service, ServiceStatus
@@ -95,6 +95,22 @@ class InstallingDcimDouble(DcimDouble):
     def free_patch_ports(self, *, rack_id: str) -> list[str]:
         used = self.cabled.get(rack_id, set())
         return [f"port-{n}" for n in range(1, PATCH_PORTS + 1) if f"port-{n}" not in used]
+
+    def move(self, *, device_id: str, reservation: Reservation) -> None:
+        """As Nautobot's adapter: unplugged, taken out of its old units, racked and cabled at the
+        reserved ones; serial and addresses kept, the reservation gone."""
+        device = self.devices[device_id]
+        self.remove(device_id=device_id)
+        at = self.install(
+            device=InstalledDevice(
+                reservation=replace(reservation, device_name=device.name),
+                serial=device.serial,
+                model="",
+                nic_count=len(device.patch_ports),
+                ip_addresses=device.ip_addresses,
+            )
+        )
+        self.devices[device_id] = replace(self.devices.pop(at), id=device_id)
 
 
 @pytest.fixture
