@@ -375,3 +375,78 @@ def test_the_work_order_shows_what_nautobot_holds_before_and_after_installation(
         assert len(after["app-1"]["power_feeds"]) == 2
     finally:
         dcim.remove(device_id=device_id)
+
+
+def test_move_takes_a_device_to_another_rack_recabled_there_keeping_its_serial_and_addresses(
+    dcim: NautobotDcim, observer: httpx.Client, order_ref: str
+) -> None:
+    racks = dcim.racks(site="dr")
+    spot = place(racks=racks, devices=[DeviceRequest("web1", 1, 300, 12, nic_count=2)], site="dr").placements[0]
+    others = [r for r in racks if r.id != spot.rack_id]
+    to = place(racks=others, devices=[DeviceRequest("web1", 1, 300, 12, nic_count=2)], site="dr").placements[0]
+    old, new = (next(r for r in racks if r.id == rack_id) for rack_id in (spot.rack_id, to.rack_id))
+    free_old, free_new = dcim.free_patch_ports(rack_id=old.id), dcim.free_patch_ports(rack_id=new.id)
+    name = f"{order_ref}-web1"
+    reservation = dcim.reserve(
+        rack_id=spot.rack_id,
+        span=UnitSpan(spot.position, 1, spot.depth),
+        ministry_code="health",
+        order_ref=order_ref,
+        device_name=name,
+        feed_id=spot.feed_id,
+        draw_w=300,
+        weight_kg=12,
+    )
+    third = int(order_ref[-2:], 16)
+    addresses = (f"10.198.{third}.21/24", f"10.198.{third}.22/24")
+    device_id = dcim.install(
+        device=InstalledDevice(
+            reservation=reservation,
+            serial="SN-MOVE-1",
+            model="Dell R350",
+            nic_count=2,
+            ip_addresses=addresses,
+            prefix=f"10.198.{third}.0/24",
+        )
+    )
+    try:
+        target = dcim.reserve(
+            rack_id=to.rack_id,
+            span=UnitSpan(to.position, 1, Depth.FULL),
+            ministry_code="health",
+            order_ref=order_ref,
+            device_name=name,
+            feed_id=to.feed_id,
+            draw_w=300,
+            weight_kg=12,
+        )
+        dcim.move(device_id=device_id, reservation=target)
+        # Nautobot's own view: the same device (id, serial, addresses) at the reserved units
+        seen: dict[str, Any] = observer.get(f"/dcim/devices/{device_id}/").json()
+        assert (seen["rack"]["id"], seen["position"], seen["serial"]) == (new.id, to.position, "SN-MOVE-1")
+        assert seen["custom_fields"]["tonle_feed"] == to.feed_id
+        assert observer.get(f"/dcim/rack-reservations/{target.id}/").status_code == 404
+        ips = observer.get("/ipam/ip-addresses/", params={"device_id": device_id}).json()["results"]
+        assert sorted(ip["address"] for ip in ips) == sorted(addresses)
+        # re-patched in the new rack: its patch panel's first free ports, the old rack's given back
+        front = observer.get("/dcim/front-ports/", params={"device": f"{new.name}-patch", "limit": 100}).json()
+        assert set(free_new[:2]) <= {p["name"] for p in front["results"] if p["cable"] is not None}
+        assert dcim.free_patch_ports(rack_id=old.id) == free_old
+        assert dcim.free_patch_ports(rack_id=new.id) == free_new[2:]
+        # powered by the new rack's feeds (PSU1 on the reserved one), through its PDUs
+        (racked,) = dcim.installed(order_ref=order_ref)
+        reserved_feed = next(f.name for f in new.feeds if f.id == to.feed_id)
+        assert racked.power_feeds[0] == reserved_feed and set(racked.power_feeds) == {f.name for f in new.feeds}
+        assert all(s.startswith(new.name) for s in racked.power_sockets), racked.power_sockets
+        assert (racked.rack_id, racked.span.position, racked.patch_ports) == (new.id, to.position, tuple(free_new[:2]))
+        assert (
+            UnitSpan(spot.position, 1, Depth.FULL)
+            not in next(r for r in dcim.racks(site="dr") if r.id == old.id).occupied
+        )
+        # a retry (the report came twice) changes nothing
+        dcim.move(device_id=device_id, reservation=target)
+        assert len(observer.get("/dcim/cables/", params={"device_id": device_id}).json()["results"]) == 4
+    finally:
+        dcim.remove(device_id=device_id)
+    assert dcim.installed(order_ref=order_ref) == []
+    assert dcim.free_patch_ports(rack_id=new.id) == free_new
