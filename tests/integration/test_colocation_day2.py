@@ -18,8 +18,10 @@ import pytest
 from orchestrator import installation
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.dcim import connection
+from orchestrator.dcim.placement import available_power_w
 from orchestrator.errors import Conflict, PermissionDenied
 from orchestrator.operations.models import Operation, OperationStatus
+from orchestrator.ports import Depth, UnitSpan
 from orchestrator.services.models import Service, ServiceStatus
 from tests.conftest import Account, Platform, Tenant, make_tenant
 from tests.integration.test_colocation_workflow import (
@@ -80,16 +82,35 @@ def test_add_then_remove_a_device_while_the_service_stays_active(
     assert taken.status_code == 422 and taken.json()["field"] == "name", taken.text
     zero = action(client, rack_tenant, service_id, "add-device", {**DB, "rack_units": 0})
     assert zero.status_code == 422 and zero.json()["field"] == "rack_units", zero.text
+    over_plan = action(client, rack_tenant, service_id, "add-device", {**DB, "rack_units": 8})  # 3 U + 8 U > 10 U
+    assert over_plan.status_code == 422 and over_plan.json()["field"] == "rack_units", over_plan.text
     stray = action(client, rack_tenant, service_id, "add-device", {**DB, "colour": "red"})
     assert stray.status_code == 422, stray.text
     unknown = action(client, rack_tenant, service_id, "remove-device", {"device": "printer"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "device", unknown.text
     assert [op.kind for op in state(service_id)[1]] == ["provision"]
 
-    # a device no rack can power: the first step fails with the reason, nothing is held
-    too_hungry = action(client, rack_tenant, service_id, "add-device", {**DB, "name": "gpu-1", "power_watts": 4000})
+    # a device no rack can power now (another order's draw leaves 500 W per feed): the first
+    # step fails with the reason, nothing is held
+    fillers = [
+        dcim.reserve(
+            rack_id=rack.id,
+            span=UnitSpan(38 + n, 1, Depth.FULL),
+            ministry_code="other",
+            order_ref="filler",
+            device_name=f"filler-{rack.id}-{n}",
+            feed_id=feed.id,
+            draw_w=available_power_w(feed) - feed.allocated_w - 500,
+            weight_kg=1,
+        )
+        for rack in dcim.racks()
+        for n, feed in enumerate(rack.feeds)
+    ]
+    too_hungry = action(client, rack_tenant, service_id, "add-device", {**DB, "name": "gpu-1", "power_watts": 800})
     assert too_hungry.status_code == 202, too_hungry.text
     work()
+    for filler in fillers:
+        dcim.release(reservation_id=filler.id)
     refused = latest(service_id, "add-device")
     assert refused.status == OperationStatus.failed
     assert "power" in (refused.error or ""), refused.error
