@@ -242,9 +242,9 @@ def test_colocation_end_to_end(
         planned = devices["app-1" if device["serial"] == "SN-APP-1" else "nas-1"]
         assert racks[device["rack"]["id"]]["name"] == planned["rack"]
         assert device["position"] == planned["position"]
-        power_ports = everything(nautobot, "/dcim/power-ports/", device_id=device["id"])
+        power_ports = everything(nautobot, "/dcim/power-ports/", device=device["id"])
         assert power_ports and all(port["cable"] for port in power_ports), power_ports
-        interfaces = everything(nautobot, "/dcim/interfaces/", device_id=device["id"])
+        interfaces = everything(nautobot, "/dcim/interfaces/", device=device["id"])
         assert len(interfaces) == len(planned["ip_addresses"])
         assert all(interface["cable"] for interface in interfaces), "each NIC is patched"
         addresses = everything(nautobot, "/ipam/ip-addresses/", device_id=device["id"])
