@@ -53,5 +53,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Unavailable(DomainError):
+    """Something the request needs outside Tonle (the DCIM) did not answer, or refused: worth a
+    retry later, and nothing was changed on Tonle's side."""
+
+    title = "Service unavailable"
+
+
 class NotImplementedYet(DomainError):
     title = "Not implemented"

@@ -18,6 +18,7 @@ from orchestrator.errors import (
     NotImplementedYet,
     PermissionDenied,
     QuotaExceeded,
+    Unavailable,
 )
 from orchestrator.operations.uploads import UploadTooLarge, UploadTooSlow
 
@@ -33,6 +34,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     Conflict: 409,
     QuotaExceeded: 422,
     NotImplementedYet: 501,
+    Unavailable: 503,
     UploadTooLarge: 413,
     UploadTooSlow: 408,
     TooManyStreams: 429,

@@ -6,19 +6,29 @@ without one nothing could be placed, reserved or installed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
+
+import requests
+from pynautobot.core.query import RequestError
+from requests.adapters import HTTPAdapter
 
 from orchestrator.config import Settings, get_settings
-from orchestrator.errors import Conflict
+from orchestrator.errors import Conflict, Unavailable
 from orchestrator.ports import Dcim
 
 log = logging.getLogger("tonle.dcim")
 
 _lock = threading.Lock()
 _connected: dict[tuple[str, str], Dcim] = {}
+
+# Seconds to connect to the DCIM, and to wait for each answer: a hung DCIM must not hold an API
+# request, a worker, or the per-site placement lock for ever.
+TIMEOUT = (5.0, 60.0)
 
 NOT_CONFIGURED = (
     "co-location needs the data centre's DCIM, and none is configured for this orchestrator "
@@ -51,7 +61,10 @@ def connect(settings: Settings | None = None) -> Dcim | None:
             from orchestrator.dcim.nautobot import NautobotDcim
 
             url, token = address
-            _connected[address] = NautobotDcim(url=url, token=token)
+            nautobot = NautobotDcim(url=url, token=token)
+            for scheme in ("http://", "https://"):
+                nautobot.api.http_session.mount(scheme, _TimeoutAdapter())
+            _connected[address] = cast(Dcim, _Guarded(nautobot))
             log.info("DCIM: Nautobot at %s", url)
         return _connected[address]
 
@@ -61,6 +74,47 @@ def require(settings: Settings | None = None) -> Dcim:
     if dcim is None:
         raise Conflict(NOT_CONFIGURED)
     return dcim
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """requests has no session-wide timeout, and pynautobot passes none."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = TIMEOUT
+        return super().send(request, **kwargs)
+
+
+class _Guarded:
+    """The DCIM adapter, its failures said as `Unavailable` (503 in the API; a worker's step
+    retries it with backoff) naming what was asked, instead of a library's exception."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+        return _guard(name, attribute)
+
+
+def _guard(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except requests.Timeout as exc:
+            log.warning("DCIM %s timed out: %s", name, exc)
+            raise Unavailable(f"the data centre's DCIM did not answer in time ({name}); try again later") from exc
+        except requests.ConnectionError as exc:
+            log.warning("DCIM %s: cannot connect: %s", name, exc)
+            raise Unavailable(f"the data centre's DCIM cannot be reached ({name}); try again later") from exc
+        except RequestError as exc:
+            log.warning("DCIM %s refused: %s", name, exc.error)
+            raise Unavailable(f"the data centre's DCIM refused {name}: {str(exc.error)[:300]}") from exc
+
+    return guarded
 
 
 class _DeferredDcim:

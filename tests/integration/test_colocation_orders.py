@@ -11,6 +11,7 @@ budget, all or nothing per order; and, as a control, the same orders without the
 overlap. Placement against the real Nautobot is the cloud tier's (tests/cloud/test_colocation_concurrency.py).
 """
 
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from orchestrator.dcim import service as colocation
 from orchestrator.dcim.placement import DeviceRequest, available_power_w
 from orchestrator.errors import Conflict
 from orchestrator.ports import Depth, RackInfo, Reservation, UnitSpan
-from tests.conftest import Database, Platform, Tenant, make_tenant
+from tests.conftest import Database, Platform, Tenant, make_tenant, serving_api
 from tests.integration.dcim_double import DcimDouble, UnitsAlreadyReserved, small_site
 
 pytestmark = pytest.mark.integration
@@ -93,14 +94,31 @@ def test_impossible_sizes_are_422_naming_the_field(
 
 
 def test_an_order_without_a_dcim_is_409_saying_so(client: httpx.Client, rack_tenant: Tenant) -> None:
-    listing = {o["id"]: o for o in client.get("/v1/catalog", headers=rack_tenant.requester.headers).json()}
-    if not listing["colocation"]["orderable"]:
-        pytest.skip("co-location is not orderable yet: the catalogue's 409 comes first (test_not_orderable.py)")
     before = client.get(f"/v1/ministries/{rack_tenant.ministry_id}", headers=rack_tenant.requester.headers).json()
     response = client.post("/v1/requests", json=colocation_order(), headers=rack_tenant.requester.headers)
     assert response.status_code == 409, response.text
     assert "DCIM" in response.json()["detail"] and "TONLE_DCIM" in response.json()["detail"], response.json()
     nothing_reserved(client, rack_tenant, before)
+
+
+def test_an_order_while_the_dcim_is_down_is_503_saying_so(
+    database: Database, rack_tenant: Tenant, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: the DCIM is down
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with (
+        serving_api(
+            database.url, tmp_path_factory.mktemp("api-dcim-down"), TONLE_DCIM_URL=down, TONLE_DCIM_TOKEN="t"
+        ) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        before = client.get(f"/v1/ministries/{rack_tenant.ministry_id}", headers=rack_tenant.requester.headers)
+        response = client.post("/v1/requests", json=colocation_order(), headers=rack_tenant.requester.headers)
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "DCIM cannot be reached" in response.json()["detail"], response.json()
+        nothing_reserved(client, rack_tenant, before.json())
 
 
 def test_capacity_is_for_operators_and_409_without_a_dcim(
