@@ -34,6 +34,8 @@ from orchestrator.ministry import service as ministries
 from orchestrator.ports import Dcim, Depth, RackInfo, Reservation, UnitSpan
 from orchestrator.services.models import Service, ServiceStatus
 
+WATTS_PER_KW = 1000
+
 log = logging.getLogger("tonle.dcim")
 
 #: Nautobot's Device.name is at most 64 characters.
@@ -252,11 +254,25 @@ def _release_all(*, dcim: Dcim, reservations: Sequence[Reservation]) -> None:
 # --- the order's hooks (requests.service) -----------------------------------------------------
 
 
-def check_request(*, offering: Offering, parameters: Mapping[str, Any]) -> None:
-    """At submission, with the other input checks: sizes no rack could take (422 naming the field)."""
+def check_request(*, offering: Offering, parameters: Mapping[str, Any], sizes: Mapping[str, Any]) -> None:
+    """At submission, with the other input checks: sizes no rack could take, or more units or
+    power than the plan sells (422 naming the field)."""
     if offering.rack_devices_from is None:
         return
     validate(offering=offering, devices=device_requests(parameters, offering))
+    field = f"parameters.{offering.rack_devices_from}"
+    within_plan(sizes=sizes, devices=list(parameters.get(offering.rack_devices_from) or []), fields=(field, field))
+
+
+def within_plan(*, sizes: Mapping[str, Any], devices: Sequence[Mapping[str, Any]], fields: tuple[str, str]) -> None:
+    """The plan's units and power are what the ministry's quota pays for: its devices together
+    stay within them (422 naming `fields`' units or power field, whichever goes over)."""
+    units = sum(int(d.get("rack_units", 0)) for d in devices)
+    watts = sum(float(d.get("power_watts", 0)) for d in devices)
+    if "rack_units" in sizes and units > int(sizes["rack_units"]):
+        raise InvalidInput(f"the devices take {units} U; the plan has {sizes['rack_units']} U", field=fields[0])
+    if "power_kw" in sizes and watts > float(sizes["power_kw"]) * WATTS_PER_KW:
+        raise InvalidInput(f"the devices draw {watts:g} W; the plan has {sizes['power_kw']} kW", field=fields[1])
 
 
 def check_order(*, session: Session, offering: Offering, ministry_id: uuid.UUID, parameters: Mapping[str, Any]) -> None:

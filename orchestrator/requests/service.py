@@ -67,7 +67,7 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     names = catalog.dns_names(offering, data.parameters)
     ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
     mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
-    colocation.check_request(offering=offering, parameters=data.parameters)
+    colocation.check_request(offering=offering, parameters=data.parameters, sizes=plan.sizes)
     catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
 

@@ -42,28 +42,17 @@ def check_for_service(session: Session, service: Service, checked: dict[str, Any
     prefix = f"parameters.{field}.{len(present)}"
     try:
         catalog.validate_parameters(offering, wanted)
-        dcim_placement.check_request(offering=offering, parameters={field: [device]})
+        dcim_placement.check_request(offering=offering, parameters={field: [device]}, sizes={})
     except InvalidInput as exc:
         errors = [{**e, "field": _body_field(str(e.get("field")), prefix, field)} for e in exc.errors]
         first = errors[0] if errors else {"field": "body", "message": exc.detail}
         raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=errors) from None
-    _within_plan(catalog.get_plan(offering, service.plan).sizes, [*present, device])
+    dcim_placement.within_plan(
+        sizes=catalog.get_plan(offering, service.plan).sizes,
+        devices=[*present, device],
+        fields=("rack_units", "power_watts"),
+    )
     return checked
-
-
-def _within_plan(sizes: Mapping[str, Any], wanted: list[dict[str, Any]]) -> None:
-    """The plan's units and power are what the ministry's quota pays for: the service's devices
-    with the new one must stay within them (422 naming the field that goes over)."""
-    units = sum(int(d.get("rack_units", 0)) for d in wanted)
-    watts = sum(float(d.get("power_watts", 0)) for d in wanted)
-    if "rack_units" in sizes and units > int(sizes["rack_units"]):
-        raise InvalidInput(
-            f"the service's devices would take {units} U; its plan has {sizes['rack_units']} U", field="rack_units"
-        )
-    if "power_kw" in sizes and watts > float(sizes["power_kw"]) * 1000:
-        raise InvalidInput(
-            f"the service's devices would draw {watts:g} W; its plan has {sizes['power_kw']} kW", field="power_watts"
-        )
 
 
 def _body_field(found: str, prefix: str, field: str) -> str:

@@ -80,6 +80,9 @@ def nothing_reserved(client: httpx.Client, tenant: Tenant, before: dict[str, Any
         ([device(nic_count=0)], "parameters.devices.0.nic_count"),
         ([device(rack_units=43)], "parameters.devices.0.rack_units"),
         ([device("twin"), device("twin", rack_units=2)], "parameters.devices.1.name"),
+        # More than the plan (quarter rack: 10 U, 2 kW) sells, though each device would fit.
+        ([device(rack_units=6), device("db-1", rack_units=5)], "parameters.devices"),
+        ([device(), device("db-1"), device("db-2")], "parameters.devices"),
     ],
 )
 def test_impossible_sizes_are_422_naming_the_field(
