@@ -255,6 +255,9 @@ class RackInfo:
     weight_kg: float
     feeds: tuple[PowerFeed, ...]
     occupied: tuple[UnitSpan, ...] = ()
+    # Ministries (codes) with Tonle devices installed in the rack: placement keeps a ministry's
+    # devices together (its reservations are known from `Dcim.reservations`).
+    ministries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

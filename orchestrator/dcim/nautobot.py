@@ -110,12 +110,15 @@ class NautobotDcim:
         occupied: dict[str, list[UnitSpan]] = defaultdict(list)
         weight: dict[str, float] = defaultdict(float)
         draw: dict[str, float] = defaultdict(float)
+        ministries: dict[str, set[str]] = defaultdict(set)
         for device in self.api.dcim.devices.all():
             rack_id = _id(device.rack)
             dtype = device_types.get(str(_id(device.device_type)))
             if rack_id is None or dtype is None:
                 continue
             cf = device.custom_fields or {}
+            if cf.get("tonle_ministry"):
+                ministries[rack_id].add(str(cf["tonle_ministry"]))
             weight[rack_id] += _number(cf.get("tonle_weight_kg"))
             if cf.get("tonle_feed"):
                 draw[str(cf["tonle_feed"])] += _number(cf.get("tonle_draw_w"))
@@ -167,6 +170,7 @@ class NautobotDcim:
                     weight_kg=weight[rid],
                     feeds=tuple(sorted(feeds[rid], key=lambda f: f.name)),
                     occupied=tuple(occupied[rid]),
+                    ministries=frozenset(ministries[rid]),
                 )
             )
         return sorted(result, key=lambda r: (r.site, r.room, r.name))

@@ -171,12 +171,20 @@ def _placed(
     labels: Mapping[str, str] | None = None,
 ) -> PlacementResult:
     held = dcim.reservations()
-    ours = {r.rack_id for r in held if r.ministry_code == ministry_code}
-    racks = _reservations_full_depth(dcim.racks(site=site), held)
+    found = dcim.racks(site=site)
+    ours = ministry_racks(racks=found, held=held, ministry_code=ministry_code)
+    racks = _reservations_full_depth(found, held)
     result = _place_as_reservations(racks=racks, devices=devices, ministry_rack_ids=ours, site=site)
     if not result.ok:
         raise _refused(result, site=site, racks=len(racks), labels=labels or {})
     return result
+
+
+def ministry_racks(*, racks: Sequence[RackInfo], held: Sequence[Reservation], ministry_code: str) -> set[str]:
+    """Racks where the ministry already has devices installed or units reserved."""
+    return {r.id for r in racks if ministry_code in r.ministries} | {
+        r.rack_id for r in held if r.ministry_code == ministry_code
+    }
 
 
 def _place_as_reservations(

@@ -79,9 +79,11 @@ def reserve(ctx: StepContext) -> None:
     site = get_settings().dcim_site
     with ctx.transaction() as session:
         dcim_placement.lock_site(session=session, site=site)
-        racks = _candidates(dcim.racks(site=site), racked, wanted, site)
-        ours = {r.rack_id for r in dcim.reservations(ministry_code=subject.ministry_code)}
-        ours |= {d.rack_id for d in dcim.installed(order_ref=subject.service_id)} - {racked.rack_id}
+        found = dcim.racks(site=site)
+        racks = _candidates(found, racked, wanted, site)
+        held = dcim.reservations(ministry_code=subject.ministry_code)
+        ours = dcim_placement.ministry_racks(racks=found, held=held, ministry_code=subject.ministry_code)
+        ours -= {racked.rack_id}
         result = placement.place(racks=racks, devices=[request], ministry_rack_ids=ours, site=site)
         if not result.ok:
             refusal = result.refusals[0]

@@ -187,6 +187,8 @@ def test_install_racks_the_device_cables_both_feeds_and_its_nics_then_remove_fre
         assert health.problems(dcim=dcim, order_ref=order_ref, expected=1) == []
         seen: dict[str, Any] = observer.get(f"/dcim/devices/{device_id}/").json()
         assert (seen["rack"]["id"], seen["position"], seen["serial"]) == (p.rack_id, p.position, "SN-TEST-1")
+        # placement keeps the ministry's next devices near this one
+        assert "health" in next(r for r in dcim.racks() if r.id == p.rack_id).ministries
         assert observer.get(f"/dcim/rack-reservations/{reservation.id}/").status_code == 404
         # PSU1 on the reserved feed, PSU2 on the rack's other (B or A) feed
         ports = observer.get("/dcim/power-ports/", params={"device": device_id}).json()["results"]

@@ -137,3 +137,27 @@ def test_capacity_groups_sites_and_rooms_and_names_racks_near_limits() -> None:
     assert primary.free_units == 2 + 3 * 42
     assert primary.largest_free_run == 42
     assert primary.power_headroom_w == 4 * 2 * 2944
+
+
+def test_a_ministrys_racks_are_those_with_its_installed_devices_or_its_reservations() -> None:
+    from orchestrator.dcim.service import ministry_racks
+    from orchestrator.ports import RackInfo, Reservation, UnitSpan
+
+    def rack(rack_id: str, *ministries: str) -> RackInfo:
+        return RackInfo(
+            id=rack_id,
+            name=rack_id,
+            site="primary",
+            room="hall-a",
+            u_height=42,
+            max_weight_kg=1000,
+            weight_kg=0,
+            feeds=(),
+            ministries=frozenset(ministries),
+        )
+
+    held = [Reservation("r1", "c", UnitSpan(1, 1), "mof", "order-1", "mof-x-a", "feed", 100, 10)]
+    racks = [rack("a", "moh"), rack("b", "mof", "moh"), rack("c"), rack("d")]
+    assert ministry_racks(racks=racks, held=held, ministry_code="mof") == {"b", "c"}
+    assert ministry_racks(racks=racks, held=held, ministry_code="moh") == {"a", "b"}
+    assert ministry_racks(racks=racks, held=held, ministry_code="moe") == set()
