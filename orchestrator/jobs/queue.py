@@ -25,6 +25,7 @@ from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.dcim import sweep as dcim_sweep
 from orchestrator.dr import campaigns
 from orchestrator.mail import status as mail_status
 from orchestrator.operations import service as operations
@@ -196,6 +197,20 @@ def check_mail_dns(timestamp: int) -> None:
     drifted = [status for status in checked if not status.ok]
     if checked:
         log.info("mail DNS status: %d domain(s) checked, %d drifted", len(checked), len(drifted))
+
+
+@tasks.periodic(cron="*/15 * * * *", periodic_id="dcim_orphans")
+@tasks.task(name="release_orphan_reservations", queueing_lock="release_orphan_reservations")
+def release_orphan_reservations(timestamp: int) -> None:
+    """DCIM reservations whose approval never committed (or whose service retired): released."""
+    dcim = current_adapters().dcim
+    if dcim is None:
+        return
+    with unit_of_work() as uow:
+        released = dcim_sweep.release_orphans(session=uow.session, dcim=dcim, site=get_settings().dcim_site)
+        uow.commit()
+    if released:
+        log.warning("DCIM: released %d reservation(s) no service holds", len(released))
 
 
 @tasks.periodic(cron="41 */6 * * *", periodic_id="restore_points")
