@@ -26,9 +26,7 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +36,10 @@ from bench.setup import fresh_database  # noqa: E402
 from orchestrator.dcim import service as colocation  # noqa: E402
 from orchestrator.dcim.placement import DeviceRequest, place  # noqa: E402
 from orchestrator.errors import Conflict  # noqa: E402
-from orchestrator.ports import Depth, InstalledDevice, PowerFeed, RackedDevice, RackInfo, Reservation, UnitSpan  # noqa: E402
+from orchestrator.ports import Depth, PowerFeed, RackInfo, UnitSpan  # noqa: E402
+
+# The in-memory DCIM the integration tests use (it refuses units already reserved, as Nautobot does).
+from tests.integration.dcim_double import DcimDouble  # noqa: E402
 
 
 def data_centre(rng: random.Random, n_racks: int, n_devices: int) -> list[RackInfo]:
@@ -98,91 +99,6 @@ def order(rng: random.Random, n: int, tag: str) -> list[DeviceRequest]:
     ]
 
 
-class MemoryDcim:
-    """The DCIM in memory (`ports.Dcim`'s reading and reserving): the racks as generated plus the
-    reservations made since, which refuses units already reserved as Nautobot does."""
-
-    def __init__(self, racks: list[RackInfo]) -> None:
-        self._racks = racks
-        self._held: dict[str, Reservation] = {}
-        self._guard = threading.Lock()
-
-    def racks(self, *, site: str | None = None) -> list[RackInfo]:
-        with self._guard:
-            held = list(self._held.values())
-        by_rack: dict[str, list[Reservation]] = {}
-        for r in held:
-            by_rack.setdefault(r.rack_id, []).append(r)
-        out = []
-        for rack in self._racks:
-            if site is not None and rack.site != site:
-                continue
-            mine = by_rack.get(rack.id)
-            if mine:
-                feeds = tuple(
-                    replace(f, allocated_w=f.allocated_w + sum(r.draw_w for r in mine if r.feed_id == f.id))
-                    for f in rack.feeds
-                )
-                rack = replace(
-                    rack,
-                    weight_kg=rack.weight_kg + sum(r.weight_kg for r in mine),
-                    feeds=feeds,
-                    occupied=(*rack.occupied, *(r.span for r in mine)),
-                )
-            out.append(rack)
-        return out
-
-    def reservations(self, *, ministry_code: str | None = None, order_ref: str | None = None) -> list[Reservation]:
-        with self._guard:
-            return [
-                r
-                for r in self._held.values()
-                if ministry_code in (None, r.ministry_code) and order_ref in (None, r.order_ref)
-            ]
-
-    def reserve(
-        self,
-        *,
-        rack_id: str,
-        span: UnitSpan,
-        ministry_code: str,
-        order_ref: str,
-        device_name: str,
-        feed_id: str,
-        draw_w: float,
-        weight_kg: float,
-    ) -> Reservation:
-        with self._guard:
-            units = set(range(span.position, span.top + 1))
-            for r in self._held.values():
-                if r.rack_id == rack_id and units & set(range(r.span.position, r.span.top + 1)):
-                    raise RuntimeError(f"units of {rack_id} already reserved by {r.device_name}")
-            made = Reservation(
-                uuid.uuid4().hex, rack_id, span, ministry_code, order_ref, device_name, feed_id, draw_w, weight_kg
-            )
-            self._held[made.id] = made
-            return made
-
-    def release(self, *, reservation_id: str) -> None:
-        with self._guard:
-            self._held.pop(reservation_id, None)
-
-    def install(self, *, device: InstalledDevice) -> str:
-        raise NotImplementedError
-
-    def installed(self, *, order_ref: str) -> list[RackedDevice]:
-        return []
-
-    def remove(self, *, device_id: str) -> None:
-        raise NotImplementedError
-
-    def free_patch_ports(self, *, rack_id: str) -> list[str]:
-        return []
-
-    def move(self, *, device_id: str, reservation: Reservation) -> None:
-        raise NotImplementedError("moving a device is not what this double is for")
-
-
 def timed(run: object, repeat: int) -> tuple[float, float]:
     """Median and 95th percentile of `repeat` calls, in milliseconds."""
     assert callable(run)
@@ -196,7 +112,7 @@ def timed(run: object, repeat: int) -> tuple[float, float]:
 
 
 def concurrent_orders(
-    dcim: MemoryDcim, rng: random.Random, n_orders: int, n_threads: int
+    dcim: DcimDouble, rng: random.Random, n_orders: int, n_threads: int
 ) -> tuple[float, int, int, Counter[str], list[float]]:
     """`n_orders` orders through `service.reserve`, `n_threads` at a time, each in its own
     transaction under the site's advisory lock; (seconds, accepted, devices placed, refusals by
@@ -281,7 +197,7 @@ def main() -> None:
     before = double_booked(racks)
 
     one = order(rng, args.order_size, "one")
-    dcim = MemoryDcim(racks)
+    dcim = DcimDouble(racks)
     ministry_racks = {racks[7].id, racks[90].id}
     result = place(racks=racks, devices=one, ministry_rack_ids=ministry_racks, site="primary")
     pure = timed(lambda: place(racks=racks, devices=one, ministry_rack_ids=ministry_racks, site="primary"), args.repeat)

@@ -15,6 +15,7 @@ security tier's cloud tests); the hook below does it for every test in this fold
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -186,3 +188,31 @@ def system(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def nautobot(devcloud: DevCloud) -> dict[str, str]:
+    """The local data centre's Nautobot (`url`, `token`, and `config`: the file naming them),
+    waited for: `devcloud up` starts it last, in the background."""
+    config = DEVCLOUD_DIR / "dcim.json"
+    waited = subprocess.run(
+        [sys.executable, "-m", "devcloud.dcim", "wait", "--timeout", "900"],
+        cwd=REPO,
+        env={**os.environ, "TONLE_DATA_DIR": str(DEVCLOUD_DIR.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if waited.returncode != 0 or not config.exists():
+        output = f"{waited.stdout.strip()[-500:]} {waited.stderr.strip()[-1500:]}"
+        unavailable(f"the local data centre's Nautobot is not up: {output}")
+    data: dict[str, str] = json.loads(config.read_text())
+    return {"url": data["url"], "token": data["token"], "config": str(config)}
+
+
+@pytest.fixture(scope="module")
+def nautobot_api(nautobot: dict[str, str]) -> Iterator[httpx.Client]:
+    """Nautobot's REST API over plain HTTP: what an outside observer sees (not Tonle's adapter)."""
+    headers = {"Authorization": f"Token {nautobot['token']}", "Accept": "application/json"}
+    with httpx.Client(base_url=f"{nautobot['url']}/api", headers=headers, trust_env=False, timeout=60) as client:
+        yield client

@@ -23,10 +23,6 @@ database and place in that site (TONLE_DCIM_SITE).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections import defaultdict
@@ -40,7 +36,7 @@ import pytest
 import yaml
 
 from orchestrator.dcim.service import dcim_device_name
-from tests.cloud.conftest import DEVCLOUD_DIR, REPO, unavailable
+from tests.cloud.conftest import REPO
 from tests.conftest import Database, Platform, Tenant, make_tenant, serving_api
 
 pytestmark = pytest.mark.cloud
@@ -61,29 +57,8 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def nautobot() -> dict[str, str]:
-    """The local data centre's Nautobot, waited for (it comes up in the background of `devcloud up`)."""
-    config = DEVCLOUD_DIR / "dcim.json"
-    waited = subprocess.run(
-        [sys.executable, "-m", "devcloud.dcim", "wait", "--timeout", "600"],
-        cwd=REPO,
-        env={**os.environ, "TONLE_DATA_DIR": str(DEVCLOUD_DIR.parent)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if waited.returncode != 0 or not config.exists():
-        unavailable(f"the local data centre's Nautobot is not up ({waited.stderr.strip()[-500:]}); devcloud up")
-    data: dict[str, str] = json.loads(config.read_text())
-    data["config"] = str(config)
-    return data
-
-
-@pytest.fixture(scope="module")
-def observer(nautobot: dict[str, str]) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Token {nautobot['token']}", "Accept": "application/json"}
-    with httpx.Client(base_url=f"{nautobot['url']}/api", headers=headers, trust_env=False, timeout=60) as client:
-        yield client
+def observer(nautobot_api: httpx.Client) -> httpx.Client:
+    return nautobot_api
 
 
 def _one(observer: httpx.Client, path: str, **params: str) -> str:

@@ -8,9 +8,6 @@ through its own REST API (plain HTTP, an outside observer), the network through 
 Real API and worker processes, real engine, real Nautobot."""
 
 import html
-import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cloud.conftest import DEVCLOUD_DIR, REPO, DevCloud, System, unavailable
+from tests.cloud.conftest import DevCloud, System
 from tests.cloud.test_web_hosting_e2e import left_in_project
 from tests.conftest import Platform, Tenant, make_tenant
 
@@ -29,40 +26,23 @@ OPERATION_TIMEOUT_S = 600
 QUOTA = {"vcpu": 8, "ram_gb": 16, "storage_gb": 100, "public_ips": 20, "rack_units": 84}
 
 
-@pytest.fixture(scope="module")
-def nautobot(devcloud: DevCloud) -> Iterator[httpx.Client]:
-    """Nautobot's REST API, as an outside observer sees it (not Tonle's adapter)."""
-    waited = subprocess.run(
-        [sys.executable, "-m", "devcloud.dcim", "wait", "--timeout", "900"],
-        cwd=REPO,
-        env={"TONLE_DATA_DIR": str(DEVCLOUD_DIR.parent), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if waited.returncode != 0:
-        unavailable(f"the local data centre's Nautobot did not come up: {waited.stdout[-1000:]}{waited.stderr[-2000:]}")
-    credentials = json.loads((DEVCLOUD_DIR / "dcim.json").read_text())
-    headers = {"Authorization": f"Token {credentials['token']}", "Accept": "application/json"}
-    with httpx.Client(base_url=f"{credentials['url']}/api", headers=headers, trust_env=False, timeout=30) as client:
-        yield client
-
-
-def everything(nautobot: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
+def everything(nautobot_api: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     url: str | None = path
     query: dict[str, str] | None = {**params, "limit": "1000", "depth": "1"}
     while url:
-        page = nautobot.get(url, params=query)
+        page = nautobot_api.get(url, params=query)
         page.raise_for_status()
         found += page.json()["results"]
         url, query = page.json().get("next"), None
     return found
 
 
-def tonle_records(nautobot: httpx.Client, path: str, service_id: str) -> list[dict[str, Any]]:
+def tonle_records(nautobot_api: httpx.Client, path: str, service_id: str) -> list[dict[str, Any]]:
     """Devices or rack reservations Tonle made for the service (its id is their `tonle_order`)."""
-    return [r for r in everything(nautobot, path) if (r.get("custom_fields") or {}).get("tonle_order") == service_id]
+    return [
+        r for r in everything(nautobot_api, path) if (r.get("custom_fields") or {}).get("tonle_order") == service_id
+    ]
 
 
 def wait_status(client: httpx.Client, headers: dict[str, str], operation_id: str, wanted: set[str]) -> dict[str, Any]:
@@ -136,7 +116,7 @@ def order_body(tenant: Tenant) -> dict[str, Any]:
 
 
 def test_colocation_end_to_end(
-    system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud, nautobot: httpx.Client
+    system: System, ministry: Tenant, platform: Platform, devcloud: DevCloud, nautobot_api: httpx.Client
 ) -> None:
     client = httpx.Client(base_url=system.url, timeout=60)
     operator = platform.operator.headers
@@ -156,7 +136,7 @@ def test_colocation_end_to_end(
     service_id, operation_id = approved.json()["service_id"], approved.json()["operation_id"]
 
     # Approval reserved the units and power in Nautobot, before anything was built.
-    reservations = tonle_records(nautobot, "/dcim/rack-reservations/", service_id)
+    reservations = tonle_records(nautobot_api, "/dcim/rack-reservations/", service_id)
     assert len(reservations) == 2, reservations
 
     # The network is built; the operation then waits for the technicians.
@@ -171,7 +151,7 @@ def test_colocation_end_to_end(
     assert order["kind"] == "installation"
     devices = {device["name"]: device for device in order["devices"]}
     assert set(devices) == {"app-1", "nas-1"}
-    racks = {r["id"]: r for r in everything(nautobot, "/dcim/racks/")}
+    racks = {r["id"]: r for r in everything(nautobot_api, "/dcim/racks/")}
     for reservation in reservations:
         device = next(d for d in devices.values() if d["dcim_name"] == reservation["custom_fields"]["tonle_device"])
         rack = racks[reservation["rack"]["id"]]
@@ -235,19 +215,19 @@ def test_colocation_end_to_end(
     assert service["status"] == "active", service
 
     # In Nautobot: the devices with their serials where the work order said, cabled, addressed.
-    made = tonle_records(nautobot, "/dcim/devices/", service_id)
+    made = tonle_records(nautobot_api, "/dcim/devices/", service_id)
     assert sorted(d["serial"] for d in made) == ["SN-APP-1", "SN-NAS-1"]
-    assert not tonle_records(nautobot, "/dcim/rack-reservations/", service_id), "reservations became devices"
+    assert not tonle_records(nautobot_api, "/dcim/rack-reservations/", service_id), "reservations became devices"
     for device in made:
         planned = devices["app-1" if device["serial"] == "SN-APP-1" else "nas-1"]
         assert racks[device["rack"]["id"]]["name"] == planned["rack"]
         assert device["position"] == planned["position"]
-        power_ports = everything(nautobot, "/dcim/power-ports/", device=device["id"])
+        power_ports = everything(nautobot_api, "/dcim/power-ports/", device=device["id"])
         assert power_ports and all(port["cable"] for port in power_ports), power_ports
-        interfaces = everything(nautobot, "/dcim/interfaces/", device=device["id"])
+        interfaces = everything(nautobot_api, "/dcim/interfaces/", device=device["id"])
         assert len(interfaces) == len(planned["ip_addresses"])
         assert all(interface["cable"] for interface in interfaces), "each NIC is patched"
-        addresses = everything(nautobot, "/ipam/ip-addresses/", device_id=device["id"])
+        addresses = everything(nautobot_api, "/ipam/ip-addresses/", device_id=device["id"])
         assert sorted(a["address"].split("/")[0] for a in addresses) == sorted(planned["ip_addresses"])
 
     # Neutron holds the same addresses, on the ministry's co-location network.
@@ -272,7 +252,7 @@ def test_colocation_end_to_end(
     wait_status(client, ministry.requester.headers, retiring, {"succeeded"})
     service = client.get(f"/v1/services/{service_id}", headers=ministry.requester.headers).json()
     assert service["status"] == "retired", service
-    assert not tonle_records(nautobot, "/dcim/devices/", service_id)
-    assert not tonle_records(nautobot, "/dcim/rack-reservations/", service_id)
+    assert not tonle_records(nautobot_api, "/dcim/devices/", service_id)
+    assert not tonle_records(nautobot_api, "/dcim/rack-reservations/", service_id)
     leftovers = left_in_project(devcloud, project)
     assert not any(leftovers.values()), leftovers

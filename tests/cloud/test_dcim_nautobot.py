@@ -3,17 +3,13 @@ centre's Nautobot (devcloud/dcim), checked through Nautobot's own REST API as an
 observer (plain HTTP, not the adapter).
 
 Needs a running Nautobot: `python -m devcloud up` starts it in the background; this module waits
-for it (`python -m devcloud.dcim wait`). `TONLE_DCIM_FILE` names another `{"url", "token"}` file
-than `<data dir>/devcloud/dcim.json`.
+for it (the `nautobot` fixture of tests/cloud/conftest.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,58 +20,27 @@ from orchestrator.dcim.nautobot import NautobotDcim
 from orchestrator.dcim.placement import DeviceRequest, available_power_w, place
 from orchestrator.health import dcim as health
 from orchestrator.ports import Depth, InstalledDevice, UnitSpan
-from tests.cloud.conftest import unavailable
 
 pytestmark = pytest.mark.cloud
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _credentials_file() -> Path:
-    configured = os.environ.get("TONLE_DCIM_FILE")
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("TONLE_DATA_DIR", ".tonle"))
-    return (base if base.is_absolute() else REPO / base) / "devcloud" / "dcim.json"
+@pytest.fixture(scope="module")
+def observer(nautobot_api: httpx.Client) -> httpx.Client:
+    return nautobot_api
 
 
 @pytest.fixture(scope="module")
-def credentials() -> dict[str, str]:
-    path = _credentials_file()
-    if not path.exists():
-        unavailable(f"no DCIM credentials at {path}: `python -m devcloud up` (devcloud.dcim) has not run")
-    data: dict[str, str] = json.loads(path.read_text())
-    try:
-        httpx.get(f"{data['url']}/api/status/", headers=_auth(data), timeout=10, trust_env=False).raise_for_status()
-    except httpx.HTTPError as exc:
-        unavailable(f"Nautobot at {data['url']} does not answer ({exc}); `python -m devcloud.dcim wait`")
-    return data
-
-
-def _auth(data: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Token {data['token']}", "Accept": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def observer(credentials: dict[str, str]) -> Iterator[httpx.Client]:
-    """Nautobot's REST API over plain HTTP: what an outside observer sees."""
-    with httpx.Client(base_url=f"{credentials['url']}/api", headers=_auth(credentials), trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def dcim(credentials: dict[str, str]) -> NautobotDcim:
-    return NautobotDcim(url=credentials["url"], token=credentials["token"])
+def dcim(nautobot: dict[str, str]) -> NautobotDcim:
+    return NautobotDcim(url=nautobot["url"], token=nautobot["token"])
 
 
 @pytest.fixture
-def order_ref() -> Iterator[str]:
+def order_ref(dcim: NautobotDcim) -> Iterator[str]:
     """A fresh order reference; its reservations are released afterwards, whatever happened."""
     ref = f"test-{uuid.uuid4().hex[:8]}"
     yield ref
-    api = NautobotDcim.from_file(_credentials_file())
-    for reservation in api.reservations(order_ref=ref):
-        api.release(reservation_id=reservation.id)
+    for reservation in dcim.reservations(order_ref=ref):
+        dcim.release(reservation_id=reservation.id)
 
 
 def test_racks_are_the_seeded_data_centre(dcim: NautobotDcim, observer: httpx.Client) -> None:
