@@ -27,6 +27,9 @@ log = logging.getLogger("tonle.ansible")
 CHILD_MODULE = "orchestrator.ansible.child"
 # Entries of the data directory that the embedded PostgreSQL (its own system user) manages.
 DATABASE_ENTRIES = frozenset({"postgres", "run"})
+# The local data centre's folder (`<data dir>/devcloud`) keeps its own permissions: its DCIM's
+# PostgreSQL runs as its own account and must pass through it to its cluster.
+LOCAL_DATA_CENTRE = "devcloud"
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def protect_data_dir(data_dir: Path) -> None:
         except FileNotFoundError:
             continue
         if info.st_uid != me or stat.S_ISLNK(info.st_mode) or entry.name in DATABASE_ENTRIES:
+            continue
+        if entry.name == LOCAL_DATA_CENTRE:
             continue
         if stat.S_ISDIR(info.st_mode):
             # Another installation's data directory nested here (tests) keeps its own rules.
