@@ -27,9 +27,9 @@ log = logging.getLogger("tonle.ansible")
 CHILD_MODULE = "orchestrator.ansible.child"
 # Entries of the data directory that the embedded PostgreSQL (its own system user) manages.
 DATABASE_ENTRIES = frozenset({"postgres", "run"})
-# The local data centre's folder (`<data dir>/devcloud`) keeps its own permissions: its DCIM's
-# PostgreSQL runs as its own account and must pass through it to its cluster.
-LOCAL_DATA_CENTRE = "devcloud"
+# How deep a folder owned by another account is looked for below the data directory (the local
+# data centre's DCIM cluster is at `devcloud/state/nautobot-postgres`).
+FOREIGN_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -169,28 +169,49 @@ def protect_data_dir(data_dir: Path) -> None:
     The directory itself keeps o+x only: the embedded PostgreSQL runs as its own system user
     and must pass through to its cluster (which it keeps 0700 itself). Everything else the
     orchestrator keeps there (secrets key, tokens, engine state, the local cloud's files) is
-    closed to other users: files 0600-like, directories without any access for others.
+    closed to other users: files 0600-like, directories without any access for others. A folder
+    on the way to one another account owns (the local data centre's DCIM PostgreSQL cluster)
+    keeps o+x alone, and its own contents are closed by the same rule.
     """
     if not data_dir.is_dir():
         return
-    me = os.geteuid()
     _chmod(data_dir, 0o711)
-    for entry in data_dir.iterdir():
+    _close_contents(data_dir, me=os.geteuid(), depth=FOREIGN_DEPTH, top=True)
+
+
+def _close_contents(folder: Path, *, me: int, depth: int, top: bool = False) -> None:
+    for entry in folder.iterdir():
         try:
             info = entry.lstat()
         except FileNotFoundError:
             continue
-        if info.st_uid != me or stat.S_ISLNK(info.st_mode) or entry.name in DATABASE_ENTRIES:
+        if info.st_uid != me or stat.S_ISLNK(info.st_mode) or (top and entry.name in DATABASE_ENTRIES):
             continue
-        if entry.name == LOCAL_DATA_CENTRE:
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            # Another installation's data directory nested here (tests) keeps its own rules.
-            if (entry / "postgres").exists():
-                continue
-            _chmod(entry, stat.S_IMODE(info.st_mode) & ~0o007)
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISDIR(info.st_mode):
+            _chmod(entry, mode & ~0o077)
+        elif top and (entry / "postgres").exists():
+            continue  # another installation's data directory nested here (tests) keeps its own rules
+        elif depth > 1 and _leads_to_foreign(entry, me=me, depth=depth - 1):
+            _chmod(entry, (mode & ~0o007) | 0o001)
+            _close_contents(entry, me=me, depth=depth - 1)
         else:
-            _chmod(entry, stat.S_IMODE(info.st_mode) & ~0o077)
+            _chmod(entry, mode & ~0o007)
+
+
+def _leads_to_foreign(folder: Path, *, me: int, depth: int) -> bool:
+    """Whether a folder another account owns is within `depth` levels below `folder`."""
+    try:
+        children = [c for c in folder.iterdir() if c.is_dir() and not c.is_symlink()]
+    except OSError:
+        return False
+    for child in children:
+        try:
+            if child.stat().st_uid != me:
+                return True
+        except OSError:
+            continue
+    return depth > 1 and any(_leads_to_foreign(c, me=me, depth=depth - 1) for c in children)
 
 
 def _chmod(path: Path, mode: int) -> None:
