@@ -44,9 +44,10 @@ def order_ref(dcim: NautobotDcim) -> Iterator[str]:
 
 
 def test_racks_are_the_seeded_data_centre(dcim: NautobotDcim, observer: httpx.Client) -> None:
-    racks = dcim.racks()
+    # Other tests add sites of their own (and a run cut short may leave one): the seeded two count.
+    racks = [r for r in dcim.racks() if r.site in ("primary", "dr")]
     seen = observer.get("/dcim/racks/", params={"limit": 1000}).json()
-    assert {r.id for r in racks} == {r["id"] for r in seen["results"]}
+    assert {r.id for r in racks} <= {r["id"] for r in seen["results"]} and len(racks) == 14
     primary = [r for r in racks if r.site == "primary"]
     assert len(primary) == 10 and {r.room for r in primary} == {"hall-a", "hall-b"}
     assert len(dcim.racks(site="dr")) == 4
