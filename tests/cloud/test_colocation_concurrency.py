@@ -28,15 +28,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from orchestrator.dcim.service import dcim_device_name
-from tests.cloud.conftest import REPO
 from tests.conftest import Database, Platform, Tenant, make_tenant, serving_api
 
 pytestmark = pytest.mark.cloud
@@ -158,34 +155,12 @@ def tonle_reservations(observer: httpx.Client, site: Site) -> list[dict[str, Any
     return [r for rack in site.rack_ids for r in reservations(observer, rack) if r["custom_fields"].get("tonle_device")]
 
 
-def catalogue_dir(tmp: Path) -> Path:
-    """The catalogue, with co-location orderable: it is marked not orderable until its installation
-    workflow lands, and ordering is what this module needs (its API has no worker)."""
-    source = REPO / "catalog"
-    offering = yaml.safe_load((source / "colocation.yaml").read_text())
-    if offering.get("orderable", True):
-        return source
-    target = tmp / "catalog"
-    target.mkdir()
-    for path in source.glob("*.yaml"):
-        (target / path.name).write_text(path.read_text())
-    offering["orderable"] = True
-    offering.pop("not_orderable_reason", None)
-    (target / "colocation.yaml").write_text(yaml.safe_dump(offering, sort_keys=False))
-    return target
-
-
 @pytest.fixture(scope="module")
 def apis(
     database: Database, nautobot: dict[str, str], site: Site, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[str]]:
     """Two API processes placing in the module's site (one database, so one advisory lock)."""
-    tmp = tmp_path_factory.mktemp("colocation")
-    settings = {
-        "TONLE_DCIM_CONFIG": nautobot["config"],
-        "TONLE_DCIM_SITE": site.name,
-        "TONLE_CATALOG_DIR": str(catalogue_dir(tmp)),
-    }
+    settings = {"TONLE_DCIM_CONFIG": nautobot["config"], "TONLE_DCIM_SITE": site.name}
     first_logs, second_logs = tmp_path_factory.mktemp("api-1"), tmp_path_factory.mktemp("api-2")
     with (
         serving_api(database.url, first_logs, **settings) as first,
@@ -208,7 +183,7 @@ def device(name: str, units: int, watts: int, kg: float, **extra: object) -> dic
 def order(name: str, *devices: dict[str, object]) -> dict[str, Any]:
     return {
         "offering_id": "colocation",
-        "plan": "quarter-rack",
+        "plan": "full-rack",  # 42 U and 8 kW: what a device may not exceed is the racks' to say
         "parameters": {
             "name": name,
             "contact_name": "Sokha Chan",
