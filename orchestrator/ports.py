@@ -102,6 +102,9 @@ class PlaybookRun:
     # The hosts' SSH keys (known_hosts lines): when given, ssh accepts no other key.
     # None: host keys are not checked.
     known_hosts: str | None = None
+    # Further playbooks run after `playbook` in the same ansible-playbook run (one start-up, one
+    # SSH connection per host): the configure step's, which share the hosts and the vars.
+    then: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
