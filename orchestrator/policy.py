@@ -51,6 +51,8 @@ class Action(StrEnum):
     manage_users = "manage users and their tokens"
     install_devices = "install and remove co-located devices"
     read_capacity = "read data-centre capacity"
+    read_images = "read baked images"
+    manage_images = "build baked images"
 
 
 P = Principal
@@ -89,6 +91,9 @@ POLICY: dict[Action, frozenset[Principal]] = {
     # Technicians rack and unrack hardware: the data centre's people, never a ministry's.
     Action.install_devices: frozenset({P.operator, P.admin, P.system}),
     Action.read_capacity: frozenset({P.operator, P.admin, P.system}),
+    # Images are the data centre's, not a ministry's: operators see them, admins build them.
+    Action.read_images: frozenset({P.operator, P.admin, P.system}),
+    Action.manage_images: frozenset({P.admin, P.system}),
 }
 
 # Principals whose grants hold only inside their own ministry.

@@ -93,6 +93,14 @@ class Offering(BaseModel):
             "approval, installed by technicians from a work order, removed the same way."
         ),
     )
+    image_role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9]{0,15}$",
+        description=(
+            "The baked image its servers boot from (`playbooks/image_<role>.yml`, built by `tonle images build`); "
+            "none, or none built from the current install phase: the base image."
+        ),
+    )
     backup_tier: BackupTier = "none"
     s3_bucket: bool = Field(
         default=False,

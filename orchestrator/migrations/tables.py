@@ -7,6 +7,7 @@ from orchestrator.auth.models import ApiToken, User
 from orchestrator.backup.models import BackupPolicy, RestorePoint
 from orchestrator.dr.campaign_models import DrCampaign, DrCampaignDrill
 from orchestrator.dr.models import DrReport
+from orchestrator.images.models import BakedImage
 from orchestrator.mail.models import MailAlias, Mailbox, MailDomain
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations.models import Event, Operation
@@ -20,6 +21,7 @@ __all__ = [
     "ApiToken",
     "Approval",
     "AuditEntry",
+    "BakedImage",
     "BackupPolicy",
     "CertificateAuthority",
     "DrCampaign",

@@ -14,10 +14,12 @@ from orchestrator import secrets
 from orchestrator.actors import SYSTEM
 from orchestrator.audit import service as audit
 from orchestrator.catalog import service as catalog
+from orchestrator.catalog.models import Offering
 from orchestrator.cloud import hostkeys
 from orchestrator.config import Settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.images import selection as image_selection
 from orchestrator.mail import dns_records, projection
 from orchestrator.mail.models import MailDomain
 from orchestrator.ministry.models import Ministry
@@ -66,6 +68,15 @@ class StepContext:
         """The full stack spec. The first step that needs it makes sure the ministry's project
         exists at the site, so a cloud error there is that step's failure."""
         if self._stack is None:
+            if self.inputs.platform.image_reason:
+                platform = self.inputs.platform
+                self.emit(
+                    ProgressEvent(
+                        type="image.selected",
+                        message=f"new servers boot from {platform.image}: {platform.image_reason}",
+                        data={"image": platform.image, "site": platform.site_name},
+                    )
+                )
             provider = self.adapters.tenancy.ensure(
                 ministry_code=self.inputs.ministry_code,
                 ministry_name=self.inputs.ministry_name,
@@ -114,7 +125,9 @@ def build(
         offering=offering,
         plan=plan,
         parameters=dict(service.parameters),
-        platform=Platform.from_settings(settings),
+        platform=platform_at(
+            session=session, settings=settings, platform=Platform.from_settings(settings), offering=offering
+        ),
         ssh_public_key=service.ssh_public_key,
         action=operation.parameters.get("action"),
         mail=_mail_inputs(mail, service) if mail is not None else None,
@@ -135,6 +148,16 @@ def build(
         known_hosts=_pinned_host_keys(service, inputs, adapters, emit),
         signals=dict(operation.parameters.get("signals") or {}),
     )
+
+
+def platform_at(
+    *, session: Session, settings: Settings, platform: Platform, offering: Offering, site: str | None = None
+) -> Platform:
+    """The platform of a stack at `site` (the platform's own by default), its servers' image
+    chosen for that site: the offering's current baked image there, else the base image."""
+    site_name = site or platform.site_name
+    choice = image_selection.choose(session=session, settings=settings, offering=offering, site=site_name)
+    return replace(platform, site_name=site_name, image=choice.name, image_reason=choice.reason)
 
 
 def event_writer(operation_id: uuid.UUID) -> EventSink:

@@ -40,7 +40,7 @@ from orchestrator.operations import service as operations
 from orchestrator.operations.models import Operation
 from orchestrator.ports import ProgressEvent, StepFailed
 from orchestrator.workflows import steps
-from orchestrator.workflows.context import KnownHosts, StepContext
+from orchestrator.workflows.context import KnownHosts, StepContext, platform_at
 from orchestrator.workflows.inputs import StackCopy
 
 STATE = "dr"  # the key of `operation.parameters` holding the facts below
@@ -142,10 +142,19 @@ def copy_context(ctx: StepContext) -> StepContext:
     known = state(ctx)
     if not known.get("mode"):
         raise StepFailed("the copy was never begun: no mode, start time or restore point on the operation")
+    with ctx.transaction() as session:
+        # The copy's servers boot from the offering's current baked image at the DR site, if it has one.
+        platform = platform_at(
+            session=session,
+            settings=get_settings(),
+            platform=ctx.inputs.platform,
+            offering=ctx.inputs.offering,
+            site=known["site"],
+        )
     inputs = replace(
         ctx.inputs,
         stack_name=known["copy_stack"],
-        platform=replace(ctx.inputs.platform, site_name=known["site"]),
+        platform=platform,
         copy=StackCopy(
             mode=known["mode"], copy_id=known["copy_id"], egress_allowed=tuple(known.get("egress_allowed") or ())
         ),

@@ -24,6 +24,7 @@ class Platform:
     image: str
     subnet_pool: str
     dns_resolvers: tuple[str, ...] = ()  # what tenant subnets hand their servers as resolvers
+    image_reason: str = ""  # why servers boot from `image` (a baked image, or the base image and why)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":

@@ -68,6 +68,7 @@ def test_operators_read_vote_and_retry_but_change_no_service() -> None:
         # The data centre's own work: racking ministries' hardware, and its capacity.
         Action.install_devices,
         Action.read_capacity,
+        Action.read_images,
     }
     with pytest.raises(PermissionDenied, match="may not decommission services"):
         policy.require(operator, Action.decommission, ministry_id=OWN)
