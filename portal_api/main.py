@@ -18,6 +18,7 @@ from portal_api.routers import (
     dr,
     dr_campaigns,
     health,
+    images,
     mail_status,
     mailboxes,
     ministries,
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
         dr,
         dr_campaigns,
         dcim,
+        images,
     ):
         app.include_router(module.router)
     return app

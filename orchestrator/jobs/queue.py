@@ -27,6 +27,7 @@ from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.dcim import sweep as dcim_sweep
 from orchestrator.dr import campaigns
+from orchestrator.images import pipeline as image_pipeline
 from orchestrator.mail import status as mail_status
 from orchestrator.operations import service as operations
 from orchestrator.operations import uploads
@@ -218,6 +219,41 @@ def release_orphan_reservations(timestamp: int) -> None:
 def sync_restore_points(timestamp: int) -> None:
     """Catalogue snapshots the hosts' own timers took, and mark the ones retention pruned."""
     backup_catalogue.sync_all(adapters=current_adapters(), on_event=lambda event: log.info("%s", event.message))
+
+
+@tasks.task(
+    name="build_image",
+    pass_context=True,
+    retry=RetryStrategy(
+        max_attempts=image_pipeline.ATTEMPTS, exponential_wait=get_settings().job_retry_wait_seconds * 15
+    ),
+)
+def build_image(context: JobContext, image_id: str) -> str:
+    final_attempt = context.job.attempts + 1 >= image_pipeline.ATTEMPTS
+    status = image_pipeline.run_build(
+        image_id=uuid.UUID(image_id), adapters=current_adapters(), settings=get_settings(), final_attempt=final_attempt
+    )
+    return str(status)
+
+
+def defer_image_build(image_id: uuid.UUID) -> int | None:
+    """The build's job; None when it has one waiting already (asking twice builds once)."""
+    try:
+        # The lock keeps a second job of the same build (asked again while it runs) from running beside it.
+        return build_image.configure(lock=f"image:{image_id}", queueing_lock=f"image:{image_id}").defer(
+            image_id=str(image_id)
+        )
+    except AlreadyEnqueued:
+        return None
+
+
+@tasks.periodic(cron="17 3 * * 0", periodic_id="rebuild_images")
+@tasks.task(name="rebuild_images", queueing_lock="rebuild_images")
+def rebuild_images(timestamp: int) -> None:
+    """Weekly, every image role at every site (security updates land in new images); builds
+    asked for long ago whose job never came are deferred again."""
+    for image_id in image_pipeline.request_scheduled(settings=get_settings()):
+        defer_image_build(image_id)
 
 
 def _start_backup(session: Session, service: Service, parameters: dict[str, object]) -> uuid.UUID:

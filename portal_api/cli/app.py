@@ -2,7 +2,7 @@
 
 import typer
 
-from portal_api.cli import admin, client, devcloud, dr, server, services
+from portal_api.cli import admin, client, devcloud, dr, images, server, services
 
 app = typer.Typer(
     help="Tonle: the provisioning orchestrator of the government data centre.",
@@ -17,4 +17,5 @@ app.add_typer(services.app, name="service", help="Day-2 actions on deployed serv
 # Also at the top level: the verb DR automation and auditors reach for first.
 app.command("drill")(services.drill)
 app.add_typer(dr.app, name="dr", help="Disaster recovery: verify the signed report chain.")
+app.add_typer(images.app, name="images", help="Baked images: build and list them.")
 app.add_typer(devcloud.app, name="devcloud", help="The local data centre for development and tests.")
