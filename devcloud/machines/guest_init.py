@@ -6,7 +6,9 @@ guest (Debian 12's python3 with python3-yaml), so it uses only the standard libr
 cloud-init itself would add seconds to every boot; this covers what the orchestrator's
 offerings use and says so loudly in the console log when user data asks for anything else.
 
-Phases (two systemd oneshot units, each runs once per machine, marker in /var/lib/tonle):
+Phases (two systemd oneshot units, each runs once per instance, like cloud-init's per-instance
+modules: markers in /var/lib/tonle/instances/<instance id>/, the id written by the host at
+spawn, so a server booted from a snapshot of another machine runs them again):
   early  before ssh.service: SSH host keys (generated, then published on the console as
          cloud-init does), users, ssh_authorized_keys, write_files, bootcmd
   final  after ssh.service:  packages, runcmd, or a `#!` script given as the whole user data
@@ -27,6 +29,8 @@ from typing import Any
 
 STATE = Path("/var/lib/tonle")
 USER_DATA = STATE / "user-data"
+INSTANCE_ID = STATE / "instance-id"
+MACHINE_ID = Path("/etc/machine-id")
 DEFAULT_USER = "debian"
 SSH_DIR = Path("/etc/ssh")
 # Only ed25519: sshd is configured for it alone, and an RSA key costs about a second of CPU.
@@ -258,21 +262,36 @@ def final(kind: str, cfg: Any) -> None:
         run_script("runcmd.sh", commands_script(cfg["runcmd"]).encode())
 
 
+def instance_id() -> str:
+    """The instance this boot belongs to: the host's word (spawn writes it), else the machine-id
+    (devcloud derives it from the instance uuid), as a single path component."""
+    for source in (INSTANCE_ID, MACHINE_ID):
+        try:
+            value = source.read_text().strip()
+        except OSError:
+            continue
+        if value and value.isascii() and value.replace("-", "").isalnum():
+            return value
+    return "unknown"
+
+
 def main(argv: list[str]) -> int:
     phase = argv[1] if len(argv) > 1 else ""
     if phase not in ("early", "final"):
         print("usage: tonle-init early|final", file=sys.stderr)
         return 2
-    STATE.mkdir(parents=True, exist_ok=True)
-    marker = STATE / f"{phase}.done"
+    marker = STATE / "instances" / instance_id() / f"{phase}.done"
     if marker.exists():
         return 0
+    marker.parent.mkdir(parents=True, exist_ok=True)
     if phase == "early":
         # First, so that sshd can start even if the user data below is broken.
         host_keys()
     kind, cfg = load()
     (early if phase == "early" else final)(kind, cfg)
     marker.write_text("done\n")
+    # What the units' ConditionPathExists tests: later boots of this instance skip the agent.
+    (STATE / f"{phase}.done").write_text("done\n")
     say(f"{phase} phase done")
     return 0
 

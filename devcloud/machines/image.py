@@ -299,14 +299,36 @@ def image_rootfs(data_dir: Path, image_id: str, checksum: str | None, fetch: Cal
         work.mkdir(parents=True, exist_ok=True)
         tar = work / "image.tar"
         log.info("downloading image %s", image_id)
-        fetch(tar)
-        tmp = work / "rootfs.new"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
+        try:
+            fetch(tar)
+            _unpack(tar, target, image_id)
+        finally:
+            tar.unlink(missing_ok=True)
+    return target
+
+
+def seed_image(data_dir: Path, image_id: str, tar: Path) -> Path:
+    """Unpack `tar`, the very bytes just uploaded as Glance image `image_id` (a snapshot), as
+    that image's tree, so the first server booted from it downloads nothing."""
+    layout = Layout(data_dir)
+    target = layout.images_dir / image_id / "rootfs"
+    with layout.lock(f"image-{image_id}"):
+        if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _unpack(tar, target, image_id)
+    return target
+
+
+def _unpack(tar: Path, target: Path, image_id: str) -> None:
+    tmp = target.with_name("rootfs.new")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
         run(["tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tmp), "-xf", str(tar)], timeout=1800)
         if not (tmp / "sbin/init").exists() and not (tmp / "lib/systemd/systemd").exists():
             raise RuntimeError(f"image {image_id} is not a tar of a systemd root filesystem")
         tmp.rename(target)
-        tar.unlink()
-    return target
+    finally:
+        if tmp.exists():  # a failed unpack must not be taken for a tree next time
+            shutil.rmtree(tmp, ignore_errors=True)

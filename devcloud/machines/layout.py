@@ -10,6 +10,8 @@
                            console.log, supervisor.log, supervisor.pid
     acng/                  apt-cacher-ng's config, cache and logs
     locks/                 flock files of this data dir (image cache)
+    snapshots/<host>/      scratch of snapshots in progress (an instance's root as a tar),
+                           per compute host; removed when done and at the host's start
     floating-<owner>.json  the floating IPs this data dir's <owner> (nova, a test) programmed
 /run/lock/tonle-devcloud/  flock files of what the host shares (bridges, nftables table)
 """
@@ -54,6 +56,9 @@ class Layout:
     @property
     def locks_dir(self) -> Path:
         return self.root / "locks"
+
+    def snapshots_dir(self, host: str) -> Path:
+        return self.root / "snapshots" / host
 
     def instance_dir(self, name: str) -> Path:
         return self.instances_dir / name

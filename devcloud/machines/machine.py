@@ -34,6 +34,8 @@ log = logging.getLogger("devcloud.machines.machine")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_USER = "debian"
 CONSOLE_TAIL = 256 * 1024
+#: The guest agent's once-per-machine markers that its systemd units test (image.EARLY_UNIT).
+FIRST_BOOT_MARKERS = ("var/lib/tonle/early.done", "var/lib/tonle/final.done")
 
 
 class MachineError(RuntimeError):
@@ -403,8 +405,15 @@ def _personalise(root: Path, spec: MachineSpec) -> None:
         write(f"home/{DEFAULT_USER}/.ssh/authorized_keys", spec.authorized_keys.strip() + "\n", 0o600, (uid, gid))
     # The user data agent comes from this checkout, so editing it needs no image rebuild.
     write("usr/local/sbin/tonle-init", GUEST_INIT.read_bytes(), 0o755)
+    # First-boot state is per instance, as cloud-init keys it on the instance id: an image made
+    # from another machine (a snapshot) carries that machine's, which must not count here.
+    write("var/lib/tonle/instance-id", spec.name + "\n", 0o644)
+    for stale in FIRST_BOOT_MARKERS:
+        (root / stale).unlink(missing_ok=True)
     if spec.user_data:
         write("var/lib/tonle/user-data", spec.user_data, 0o600)
+    else:  # none given: an image's leftover must not run as this machine's
+        (root / "var/lib/tonle/user-data").unlink(missing_ok=True)
     gateway = next((s.gateway for nic in spec.nics[:1] for s in nic.subnets if s.gateway and s.version == 4), None)
     if gateway:
         # apt inside the guest goes through the host's apt-cacher-ng, reached at the gateway.

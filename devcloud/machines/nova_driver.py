@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ from oslo_config import cfg
 
 from devcloud.machines import floating, image, net, secgroups
 from devcloud.machines import host as hostprep
+from devcloud.machines import snapshot as root_tar
+from devcloud.machines._proc import HostCommandError
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineError, MachineSpec, list_machines
 
@@ -122,6 +125,8 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         # Cheap and idempotent; `devcloud up` did them already unless nova-compute runs alone.
         hostprep.set_sysctls()
         net.ensure_nft_table(self.layout)
+        # Scratch of snapshots this host was taking when it stopped: nobody will finish them.
+        shutil.rmtree(self.layout.snapshots_dir(host), ignore_errors=True)
         interval = float(CONF.tonle_nspawn.floating_ip_sync_interval)
         if interval > 0 and self._sync_thread is None:
             self._sync_thread = threading.Thread(
@@ -295,6 +300,45 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         self._replug(m, network_info)
         m.start()
 
+    # --- snapshot (createImage) -------------------------------------------------------------------
+    def snapshot(self, context: Any, instance: Any, image_id: str, update_task_state: Any) -> None:
+        """Upload the machine's whole root filesystem (its image tree and its own layer) as a tar
+        to the Glance image Nova's API made, raw/bare like the base image. A running guest is
+        frozen while it is read, not stopped; it carries on afterwards. Task states and errors
+        as Nova's libvirt driver: a missing machine is InstanceNotFound, a deleted image
+        ImageNotFound (Nova's manager then cleans up), anything else fails the snapshot and
+        Nova deletes the image."""
+        from nova.compute import task_states
+        from nova.image import glance
+
+        t0 = time.monotonic()
+        api = glance.API()
+        target = api.get(context, image_id)  # ImageNotFound if it was deleted meanwhile
+        m = self._existing(instance)
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with root_tar.work_dir(self.layout.snapshots_dir(str(CONF.host)), f"{image_id}-") as work:
+            try:
+                snap = root_tar.write_root_tar(m, work / "root.tar")
+            except (MachineError, HostCommandError) as exc:
+                if not m.exists():  # deleted while it was being read
+                    raise exception.InstanceNotFound(instance_id=instance.uuid) from exc
+                raise
+            update_task_state(task_state=task_states.IMAGE_UPLOADING, expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            t_upload = time.monotonic()
+            with open(snap.tar, "rb") as data:  # streamed by glanceclient in chunks
+                api.update(context, image_id, snapshot_metadata(instance, target), data=data, purge_props=False)
+            t_seed = time.monotonic()
+            try:
+                image.seed_image(self.data_dir, image_id, snap.tar)
+            except Exception:  # only an optimisation: the first boot then downloads it
+                LOG.exception("snapshot %s uploaded but not unpacked into the image cache", image_id)
+        LOG.info(
+            "snapshot of %s as image %s: %.1f MiB in %.2fs (tar %.2fs, guest frozen %.2fs, upload %.2fs, "
+            "image cache %.2fs)",
+            instance.uuid, image_id, snap.size / 2**20, time.monotonic() - t0, snap.seconds, snap.frozen_seconds,
+            t_seed - t_upload, time.monotonic() - t_seed,
+        )  # fmt: skip
+
     # --- resize ----------------------------------------------------------------------------------
     # Flavors are nominal here (a machine is not held to the flavor's CPU or RAM), and every
     # compute host of the lab keeps its machines under one data directory, so a resize keeps the
@@ -422,7 +466,6 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
 #: Operations the driver does not support, and what to tell the caller. Each raises
 #: NotImplementedError instead of "succeeding" through the fake driver it builds on.
 UNSUPPORTED: dict[str, str] = {
-    "snapshot": "snapshots",
     "set_admin_password": "setting the admin password",
     "rescue": "rescue",
     "unrescue": "unrescue",
@@ -473,6 +516,28 @@ def _unsupported(name: str, what: str) -> Any:
 
 for _name, _what in UNSUPPORTED.items():
     setattr(NspawnDriver, _name, _unsupported(_name, _what))
+
+
+def snapshot_metadata(instance: Any, image: dict[str, Any]) -> dict[str, Any]:
+    """What Nova's libvirt driver sets on a snapshot image (its `_create_snapshot_metadata`),
+    for a tar of a root filesystem: raw/bare, as the base image. The user's metadata, set by
+    Nova's API when it made the image, is kept (the caller does not purge properties)."""
+    properties = {
+        "image_location": "snapshot",
+        "image_state": "available",
+        "owner_id": instance.project_id,
+    }
+    for key in ("kernel_id", "ramdisk_id", "os_type"):
+        value = getattr(instance, key, None)
+        if value:
+            properties[key] = value
+    return {
+        "name": image["name"],
+        "status": "active",
+        "disk_format": "raw",
+        "container_format": "bare",
+        "properties": properties,
+    }
 
 
 def _decode_user_data(instance: Any) -> bytes | None:
