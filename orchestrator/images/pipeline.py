@@ -14,7 +14,7 @@ from orchestrator.config import Settings
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.images import service as images
 from orchestrator.images.builder import BuildSpec, ImageBuilder
-from orchestrator.images.models import ImageStatus
+from orchestrator.images.models import BakedImage, ImageStatus
 from orchestrator.ports import Adapters, EventSink, ProgressEvent, StepFailed
 
 log = logging.getLogger("tonle.images")
@@ -22,9 +22,14 @@ log = logging.getLogger("tonle.images")
 ATTEMPTS = 3  # of a build job on unexpected errors (the cloud, the network)
 
 
-def run_build(*, image_id: uuid.UUID, adapters: Adapters, settings: Settings, final_attempt: bool) -> ImageStatus:
+def run_build(
+    *, image_id: uuid.UUID, adapters: Adapters, settings: Settings, final_attempt: bool
+) -> ImageStatus | None:
     with unit_of_work() as uow:
-        image = images.get(session=uow.session, image_id=image_id)
+        image = uow.session.get(BakedImage, image_id)
+        if image is None:
+            log.warning("image build %s: no such image (deleted since it was asked for)", image_id)
+            return None
         if image.status != ImageStatus.building:
             return image.status  # a job run again after its build ended: nothing to do
         # Built from the install phase as it is now, which may have changed since the build was asked for.
