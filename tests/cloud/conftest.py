@@ -20,7 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -150,16 +152,13 @@ def system_settings() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(scope="module")
-def system(
-    devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory, system_settings: dict[str, str]
-) -> Iterator[System]:
+@contextmanager
+def running_system(database: Database, devcloud: DevCloud, logs: Path, settings: dict[str, str]) -> Iterator[System]:
     """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible,
-    against the local data centre; one pair per test module."""
+    against the local data centre, logging into `logs`."""
     from devcloud.orchestrator_env import orchestrator_env
     from tests.conftest import free_port, wait_until_ready
 
-    logs = tmp_path_factory.mktemp("system-logs")
     port = free_port()
     env = {
         **os.environ,
@@ -170,7 +169,7 @@ def system(
         "TONLE_LOG_LEVEL": "INFO",
         # The data centre's DNS, for servers and for the orchestrator, and its DCIM.
         **orchestrator_env(DEVCLOUD_DIR),
-        **system_settings,
+        **settings,
     }
     processes = []
     for name, argv in (("api", ["serve", "--port", str(port)]), ("worker", ["worker"])):
@@ -179,15 +178,82 @@ def system(
                 subprocess.Popen([sys.executable, "-m", "portal_api.cli", *argv], env=env, stdout=log, stderr=log)
             )
     url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
-    yield System(url=url, logs=logs)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    try:
+        wait_until_ready(url, processes[0], logs / "api.log", timeout=90)
+        yield System(url=url, logs=logs)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def system(
+    devcloud: DevCloud,
+    database: Database,
+    tmp_path_factory: pytest.TempPathFactory,
+    system_settings: dict[str, str],
+    baked_images: dict[str, dict[str, Any]],
+) -> Iterator[System]:
+    """`tonle serve` and `tonle worker` as separate processes, with the embedded engine and Ansible,
+    against the local data centre; one pair per test module. Orders of web hosting, the CMS and
+    e-mail boot the session's baked images (`baked_images`)."""
+    with running_system(database, devcloud, tmp_path_factory.mktemp("system-logs"), system_settings) as running:
+        yield running
+
+
+BAKED_ROLES = ("web", "cms", "mail")
+BUILD_TIMEOUT_S = 1800
+BAKED_IMAGES_ENV = "TONLE_TEST_IMAGES"  # "base": no builds, orders boot the base image
+
+
+@pytest.fixture(scope="session")
+def baked_images(
+    devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The web, CMS and mail images, built once per session, all three at once, through the real
+    pipeline (`POST /v1/images/builds`, the worker's build jobs) into the session's database, so
+    every later order of those offerings boots them and skips the install phase: a build costs
+    one install phase, each order on the image saves one. Role -> the image as `GET /v1/images`
+    shows it; a role whose build failed is missing (its orders boot the base image, slower, and
+    still pass), with the reason as a warning. TONLE_TEST_IMAGES=base builds none."""
+    from tests.conftest import make_account
+
+    if os.environ.get(BAKED_IMAGES_ENV) == "base":
+        return {}
+    admin = make_account("admin", None)
+    logs = tmp_path_factory.mktemp("image-build-logs")
+    with running_system(database, devcloud, logs, {}) as running:
+        return _build_images(running, admin.headers, logs)
+
+
+def _build_images(running: System, headers: dict[str, str], logs: Path) -> dict[str, dict[str, Any]]:
+    import warnings
+
+    built: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=running.url, headers=headers, timeout=60) as client:
+        accepted = client.post("/v1/images/builds", json={"roles": list(BAKED_ROLES)})
+        assert accepted.status_code == 202, accepted.text
+        pending = {image["id"] for image in accepted.json()["builds"]}
+        deadline = time.monotonic() + BUILD_TIMEOUT_S
+        while pending and time.monotonic() < deadline:
+            time.sleep(5)
+            for image_id in sorted(pending):
+                image = client.get(f"/v1/images/{image_id}").json()
+                if image["status"] == "building":
+                    continue
+                pending.discard(image_id)
+                if image["status"] == "available":
+                    built[image["role"]] = image
+                else:
+                    warnings.warn(f"image {image['name']} {image['status']}: {image['error']}", stacklevel=1)
+        if pending:
+            warnings.warn(f"image builds still running after {BUILD_TIMEOUT_S} s; see {logs}", stacklevel=1)
+    return built
 
 
 @pytest.fixture(scope="session")
