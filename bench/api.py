@@ -1,18 +1,27 @@
-"""API throughput and latency: catalogue listing and order submission against `tonle serve`.
+"""API throughput and latency against the framework's ceiling, measured by `wrk` (Debian's `wrk`).
 
-Starts its own embedded PostgreSQL (under .tonle/bench, a fresh database each run) and API
-process on loopback, seeds one ministry with ample quota, then runs a bounded number of
-requests from concurrent clients. The last lines are the figures.
+In one run, on the same machine and the same server stack (`tonle serve`'s uvicorn settings, the
+same number of worker processes):
+- Tonle (`tonle serve`) on a fresh database (embedded PostgreSQL under .tonle/bench, a new
+  database each run) with one ministry and a requester: catalogue listing (GET /v1/catalog) and
+  order submission (POST /v1/requests, each with a fresh Idempotency-Key, from a Lua script);
+- a bare FastAPI app answering every GET with the catalogue's bytes (a static JSON response of the
+  same size): what the server stack alone can do.
+
+`wrk` is written in C, so the load generator takes little of the CPU the servers share. The last
+lines are Tonle's rates, their ratios to the bare app's rate, the p99s, and the bare app's rate.
 """
 
 import argparse
+import json
 import os
-import statistics
+import re
+import shutil
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,6 +35,60 @@ ORDER = {
     "plan": "small",
     "parameters": {"name": "bench", "domain": "www.bench.gov.example", "admin_email": "web@bench.gov.example"},
 }
+TARGET_CATALOGUE_RATIO = 0.7
+TARGET_ORDER_RATIO = 0.3
+TARGET_P99_MS = 50.0
+# The bare app reads the bytes it serves from this file (set by this bench for its processes).
+BARE_BODY_ENV = "TONLE_BENCH_BARE_BODY"
+
+# Every wrk thread numbers its requests; with the thread's own number and the run's nonce in the
+# key, every order carries an Idempotency-Key no other order in any run had.
+ORDER_SCRIPT = """
+local counter = 0
+local threads_made = 0
+-- setup() runs in the main Lua state; each thread's own state gets its global thread_number.
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("thread_number", threads_made)
+end
+function init(args)
+  wrk.method = "POST"
+  wrk.body = args[1]
+  wrk.headers["Content-Type"] = "application/json"
+  nonce = args[2]
+end
+function request()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = nonce .. "-" .. thread_number .. "-" .. counter
+  return wrk.format()
+end
+"""
+
+# Printed by every run as one JSON line: wrk's own text report rounds and changes units.
+REPORT_SCRIPT = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nBENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non_2xx": %d, '
+    .. '"socket_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def bare_app() -> Any:
+    """The ceiling: FastAPI answering every GET with fixed bytes, no database, no validation."""
+    from fastapi import FastAPI, Response
+
+    body = Path(os.environ[BARE_BODY_ENV]).read_bytes()
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    def static(path: str) -> Response:
+        return Response(content=body, media_type="application/json")
+
+    return app
 
 
 def prepare(data_dir: Path) -> tuple[str, str]:
@@ -52,66 +115,128 @@ def prepare(data_dir: Path) -> tuple[str, str]:
     return url, token
 
 
-def measure(base: str, token: str, method: str, path: str, body: object, total: int, clients: int) -> dict[str, float]:
-    headers = {"Authorization": f"Bearer {token}"}
-    latencies: list[float] = []
+def wrk_version() -> str:
+    result = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"wrk (\S+)", result.stdout + result.stderr)
+    return found.group(1) if found else "unknown"
 
-    def one_client(count: int) -> list[float]:
-        mine = []
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            for _ in range(count):
-                start = time.perf_counter()
-                response = client.request(method, path, json=body)
-                mine.append(time.perf_counter() - start)
-                if response.status_code >= 300:
-                    raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
-        return mine
 
-    per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for result in pool.map(one_client, per_client):
-            latencies.extend(result)
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+def run_wrk(
+    url: str, *, token: str | None, seconds: int, connections: int, script: str, script_args: list[str] | None = None
+) -> dict[str, float]:
+    """One wrk run; its figures (requests/s, p50 and p99 in ms). Any non-2xx answer fails the bench."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script + REPORT_SCRIPT)
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", lua.name]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    command.append(url)
+    if script_args:
+        command += ["--", *script_args]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(lua.name)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
+    report = json.loads(line.removeprefix("BENCH "))
+    if report["non_2xx"] or report["socket_errors"] or not report["requests"]:
+        raise RuntimeError(f"{url}: {report}\n{result.stdout}")
     return {
-        "rps": total / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "rps": report["requests"] / (report["duration_us"] / 1e6),
+        "p50_ms": report["p50_us"] / 1000,
+        "p99_ms": report["p99_us"] / 1000,
+        "requests": report["requests"],
     }
 
 
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, cwd=ROOT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=1000, help="requests per scenario")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--api-workers", type=int, default=2, help="API processes")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--api-workers", type=int, default=2, help="server processes, Tonle's and the bare app's")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    from portal_api.cli.server import SERVER_STACK
 
     data_dir = ROOT / ".tonle" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
     url, token = prepare(data_dir)
-    port = free_port()
     env = {**os.environ, "TONLE_DATABASE_URL": url, "TONLE_LOG_LEVEL": "WARNING"}
-    api = subprocess.Popen(
+    warm = max(2, args.seconds // 5)
+    measure = {"seconds": args.seconds, "connections": args.connections}
+
+    port = free_port()
+    tonle = start(
         [sys.executable, "-m", "portal_api.cli", "serve", "--port", str(port), "--workers", str(args.api_workers)],
-        env=env,
+        env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, api)
-        measure(base, token, "GET", "/v1/catalog", None, 50, 4)  # warm-up
-        catalogue = measure(base, token, "GET", "/v1/catalog", None, args.requests, args.clients)
-        orders = measure(base, token, "POST", "/v1/requests", ORDER, args.requests, args.clients)
+        wait_ready(base, tonle)
+        catalogue_bytes = httpx.get(f"{base}/v1/catalog", headers={"Authorization": f"Bearer {token}"}).content
+        run_wrk(f"{base}/v1/catalog", token=token, script="", seconds=warm, connections=args.connections)
+        catalogue = run_wrk(f"{base}/v1/catalog", token=token, script="", **measure)
+        order_args = [json.dumps(ORDER), os.urandom(8).hex()]
+        run_wrk(f"{base}/v1/requests", token=token, script=ORDER_SCRIPT, script_args=order_args, seconds=warm,
+                connections=args.connections)  # fmt: skip
+        order_args[1] = os.urandom(8).hex()
+        orders = run_wrk(f"{base}/v1/requests", token=token, script=ORDER_SCRIPT, script_args=order_args, **measure)
     finally:
-        api.terminate()
-        api.wait(timeout=20)
+        stop(tonle)
+
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as body_file:
+        body_file.write(catalogue_bytes)
+    port = free_port()
+    bare_command = [
+        sys.executable, "-m", "uvicorn", "bench.api:bare_app", "--factory", "--port", str(port),
+        "--workers", str(args.api_workers), "--no-access-log", "--log-level", "warning",
+        "--loop", SERVER_STACK["loop"], "--http", SERVER_STACK["http"],
+    ]  # fmt: skip
+    bare = start(bare_command, {**env, BARE_BODY_ENV: body_file.name})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, bare)
+        run_wrk(f"{base}/v1/catalog", token=None, script="", seconds=warm, connections=args.connections)
+        ceiling = run_wrk(f"{base}/v1/catalog", token=None, script="", **measure)
+    finally:
+        stop(bare)
+        os.unlink(body_file.name)
+
     print(
-        f"setup: {args.requests} requests per scenario, {args.clients} clients, "
-        f"{args.api_workers} API processes, {os.cpu_count()} cores"
+        f"setup: wrk {wrk_version()}, {args.connections} connections, {args.seconds} s per run, "
+        f"{args.api_workers} server processes each, uvicorn loop={SERVER_STACK['loop']} http={SERVER_STACK['http']}, "
+        f"{os.cpu_count()} cores, catalogue {len(catalogue_bytes)} bytes; "
+        f"requests measured: catalogue {catalogue['requests']:.0f}, orders {orders['requests']:.0f}, "
+        f"bare {ceiling['requests']:.0f}"
     )
-    for name, figures in (("catalogue listing", catalogue), ("order submission", orders)):
-        print(f"{name}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms")
+    for name, figures, target in (
+        ("catalogue listing", catalogue, TARGET_CATALOGUE_RATIO),
+        ("order submission", orders, TARGET_ORDER_RATIO),
+    ):
+        print(
+            f"{name}: {figures['rps']:.0f} req/s, ratio to bare {figures['rps'] / ceiling['rps']:.2f} "
+            f"(target >= {target}), p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
+            f"(target < {TARGET_P99_MS:.0f} ms)"
+        )
+    print(
+        f"bare FastAPI, same server stack, static JSON of the catalogue's size: {ceiling['rps']:.0f} req/s, "
+        f"p50 {ceiling['p50_ms']:.1f} ms, p99 {ceiling['p99_ms']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

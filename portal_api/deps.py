@@ -9,13 +9,17 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from orchestrator import policy
 from orchestrator.actors import Actor
 from orchestrator.auth import service as auth
+from orchestrator.auth import token_cache
+from orchestrator.auth.token_cache import Grant
 from orchestrator.config import Settings, get_settings
+from orchestrator.database.columns import utcnow
 from orchestrator.database.unit_of_work import UnitOfWork, unit_of_work
 from orchestrator.dcim import connection as dcim_connection
 from orchestrator.policy import Action
@@ -38,39 +42,40 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer tnl_...`")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_actor(
-    uow: UowDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+def _look_up(token: str) -> Grant | None:
+    with unit_of_work() as uow:
+        grant = auth.grant_for_token(session=uow.session, token=token)
+        # The token's last-use stamp lands even when the route only reads or is refused.
+        uow.commit()
+        return grant
+
+
+async def current_actor(credentials: BearerDep) -> Actor:
+    """The caller. A token this process has seen costs no query (see `token_cache`); any other is
+    looked up in a worker thread, in a session closed before the endpoint runs."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "send an API token as `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
         )
-    user = auth.authenticate(session=uow.session, token=credentials.credentials)
-    if user is None:
+    token_hash = auth.hash_token(credentials.credentials)
+    grant = token_cache.cache.get(token_hash, utcnow())
+    if grant is None:
+        generation = token_cache.cache.generation
+        grant = await run_in_threadpool(_look_up, credentials.credentials)
+        if grant is not None:
+            token_cache.cache.put(token_hash, grant, generation)
+    if grant is None:
         raise HTTPException(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
-    # The token's last-use stamp lands even when the route only reads or is refused.
-    uow.commit()
-    return user.as_actor()
+    return grant.actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def current_actor_brief(credentials: BearerDep) -> Actor:
-    """The caller, authenticated in a session closed before the endpoint runs.
-
-    For endpoints that last (uploads, event streams): they must not hold a pooled connection
-    while a client is slow to send or to listen.
-    """
-    with unit_of_work() as uow:
-        return current_actor(uow, credentials)
-
-
-BriefActorDep = Annotated[Actor, Depends(current_actor_brief)]
+# For endpoints that last (uploads, event streams), which must not hold a pooled connection while a
+# client is slow to send or to listen: `current_actor` holds none once it has answered.
+BriefActorDep = ActorDep
 
 
 def allowed_to(*actions: Action) -> object:
@@ -81,7 +86,7 @@ def allowed_to(*actions: Action) -> object:
     """
     wanted = frozenset(actions)
 
-    def check(actor: ActorDep) -> Actor:
+    async def check(actor: ActorDep) -> Actor:
         policy.require_any(actor, wanted)
         return actor
 

@@ -6,8 +6,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from orchestrator.auth import token_cache
+from orchestrator.auth.revocation_listener import RevocationListener
 from orchestrator.bootstrap import bootstrap
 from orchestrator.catalog import service as catalog
+from orchestrator.database.core import database_url
 from portal_api import problems
 from portal_api.input_guard import InputGuard
 from portal_api.routers import (
@@ -45,9 +48,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info("catalogue loaded: %s", ", ".join(sorted(offerings)))
     job_queue = bootstrap()
     job_queue.open()  # the API defers jobs through its synchronous pool
+    revocations = RevocationListener(database_url=database_url(), cache=token_cache.cache)
+    await revocations.start()  # until it listens, tokens are looked up in the database
     try:
         yield
     finally:
+        await revocations.stop()
         job_queue.close()
 
 

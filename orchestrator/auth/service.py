@@ -20,6 +20,7 @@ from orchestrator.auth.models import (
     User,
     UserCreate,
 )
+from orchestrator.auth.token_cache import Grant
 from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
@@ -199,18 +200,50 @@ def deactivate_user(*, session: Session, actor: Actor, user_id: uuid.UUID) -> Us
     return user
 
 
-def _token_is_live(session: Session, record: ApiToken, now: datetime) -> bool:
-    """Not revoked, not expired, and the same for every token it descends from."""
+def _live_until(session: Session, record: ApiToken, now: datetime) -> tuple[bool, datetime | None]:
+    """Whether the token is live (not revoked, not expired, and the same for every token it descends
+    from), and the earliest expiry along that chain (None: none expires)."""
     current: ApiToken | None = record
+    earliest: datetime | None = None
     for _ in range(MAX_TOKEN_GENERATIONS):
         if current is None:
-            return False
+            return False, None
         if current.revoked_at is not None or (current.expires_at is not None and current.expires_at <= now):
-            return False
+            return False, None
+        if current.expires_at is not None and (earliest is None or current.expires_at < earliest):
+            earliest = current.expires_at
         if current.parent_token_id is None:
-            return True
+            return True, earliest
         current = session.get(ApiToken, current.parent_token_id)
-    return False
+    return False, None
+
+
+def _token_is_live(session: Session, record: ApiToken, now: datetime) -> bool:
+    return _live_until(session, record, now)[0]
+
+
+def grant_for_token(*, session: Session, token: str) -> Grant | None:
+    """What a live token of an active user grants, in one query (plus one per parent token); or None.
+
+    Stamps the token's last use; the caller commits it (also when the request goes on to fail).
+    """
+    found = session.exec(
+        select(ApiToken, User)
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if found is None:
+        return None
+    record, user = found
+    now = utcnow()
+    live, expires_at = _live_until(session, record, now)
+    if not live or not user.active:
+        return None
+    # Coarse last-use stamp: one write a minute per token at most, not one per request.
+    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
+        record.last_used_at = now
+        session.add(record)
+    return Grant(actor=user.as_actor(), token_id=record.id, expires_at=expires_at)
 
 
 def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken] | None:
@@ -218,17 +251,13 @@ def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken]
 
     Stamps the token's last use; the caller commits it (also when the request goes on to fail).
     """
-    record = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    now = utcnow()
-    if record is None or not _token_is_live(session, record, now):
+    grant = grant_for_token(session=session, token=token)
+    if grant is None:
         return None
-    user = session.get(User, record.user_id)
-    if user is None or not user.active:
+    record = session.get(ApiToken, grant.token_id)
+    user = session.get(User, grant.actor.user_id)
+    if record is None or user is None:
         return None
-    # Coarse last-use stamp: one write a minute per token at most, not one per request.
-    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
-        record.last_used_at = now
-        session.add(record)
     return user, record
 
 

@@ -4,9 +4,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
-from pydantic import BaseModel, Field
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, TypeAdapter
 
 from orchestrator.actors import Role
+from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import (
     ApprovalCreate,
@@ -32,6 +34,9 @@ ORDER_EXAMPLE = {
 }
 
 
+_REQUEST_JSON = TypeAdapter(RequestPublic)
+
+
 class CancelBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
@@ -40,12 +45,11 @@ class CancelBody(BaseModel):
     "",
     status_code=201,
     summary="Order a service",
+    response_model=RequestPublic,
     responses={200: {"description": "Replay of an earlier order with the same Idempotency-Key"}},
 )
-def submit(
-    uow: UowDep,
+async def submit(
     actor: OrdererDep,
-    response: Response,
     data: Annotated[RequestCreate, Body(openapi_examples={"web hosting": {"value": ORDER_EXAMPLE}})],
     idempotency_key: Annotated[
         str | None,
@@ -55,14 +59,20 @@ def submit(
             description="Retries with the same key return the original order.",
         ),
     ] = None,
-) -> RequestPublic:
-    result = requests.submit(session=uow.session, actor=actor, data=data, idempotency_key=idempotency_key)
-    uow.commit()
-    response.headers["Location"] = f"/v1/requests/{result.request.id}"
-    if not result.created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return RequestPublic.model_validate(result.request)
+) -> Response:
+    def submit_and_commit() -> tuple[bool, uuid.UUID, bytes]:
+        # The whole transaction and the serialisation in one worker thread: one hop off the event loop.
+        with unit_of_work() as uow:
+            result = requests.submit(session=uow.session, actor=actor, data=data, idempotency_key=idempotency_key)
+            uow.commit()
+            public = RequestPublic.model_validate(result.request)
+            return result.created, result.request.id, _REQUEST_JSON.dump_json(public, by_alias=True)
+
+    created, request_id, body = await run_in_threadpool(submit_and_commit)
+    headers = {"Location": f"/v1/requests/{request_id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body, status_code=201 if created else 200, media_type="application/json", headers=headers)
 
 
 @router.get("", summary="List orders visible to you")
