@@ -42,10 +42,9 @@ EXCLUDED = (
     "./etc/machine-id",  # added back empty: systemd then treats the next boot as a first one
     "./var/lib/dbus/machine-id",
     "./etc/ssh/ssh_host_*",  # private keys of this machine; the next one makes its own
-    "./var/lib/tonle/user-data",  # may hold this order's secrets
-    "./var/lib/tonle/instance-id",
-    "./var/lib/tonle/*.done",
-    "./var/lib/tonle/instances",
+    # The guest agent's state: this instance's id and first-boot markers, its user data and the
+    # scripts made from it (which may hold the order's secrets).
+    "./var/lib/tonle/*",
 )
 TAR_FLAGS = ("--numeric-owner", "--xattrs", "--acls", "--one-file-system")
 #: GNU tar exits 1 when a file changed while it was read (only possible on an unfrozen guest).

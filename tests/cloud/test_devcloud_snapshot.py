@@ -12,15 +12,24 @@ import base64
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devcloud.machines import guest_init
-from tests.cloud.test_devcloud_machines import Key, cloud, settle, ssh, wait_for, wait_ssh
+from devcloud.context import data_root
+from devcloud.machines import guest_init, prepare_host
+from devcloud.machines.bench import free_lab_octet
+from devcloud.machines.image import remove_image, seed_image
+from devcloud.machines.layout import Layout
+from devcloud.machines.snapshot import work_dir, write_root_tar
+from tests.cloud.test_devcloud_machines import Key, Lab, cloud, settle, ssh, wait_for, wait_ssh
 from tests.cloud.test_devcloud_machines import _image as base_image
+
+# Fixed at import, as tests/cloud/conftest.py does: the database fixture points
+# TONLE_DATA_DIR at a temporary folder later in the session.
+DATA_DIR = data_root()
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +48,17 @@ def conn(devcloud: Any) -> Any:
     return devcloud.primary
 
 
+def _cloud_config(word: str) -> bytes:
+    return f"#cloud-config\nruncmd:\n  - echo {word} > /var/tmp/user-data-ran\n".encode()
+
+
+def _ran(key: Key, address: str) -> str:
+    """Which user data ran on the machine (the word its runcmd wrote)."""
+    return ssh(key, address, "cat /var/tmp/user-data-ran").stdout.strip()
+
+
 def _user_data(word: str) -> str:
-    return base64.b64encode(f"#cloud-config\nruncmd:\n  - echo {word} > /var/tmp/user-data-ran\n".encode()).decode()
+    return base64.b64encode(_cloud_config(word)).decode()
 
 
 def _fixed_ip(server: Any) -> str:
@@ -85,8 +103,7 @@ def test_a_snapshot_boots_as_a_new_machine_with_the_files_of_the_old(conn: Any, 
             server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
             address = _fixed_ip(server)
             wait_ssh(key, address)
-            ran = lambda: ssh(key, address, "cat /var/tmp/user-data-ran").stdout.strip() == word  # noqa: E731
-            wait_for(f"user data of {name}", ran, 30)
+            wait_for(f"user data of {name}", lambda: _ran(key, address) == word, 30)
             return server, address
 
         t0 = time.monotonic()
@@ -107,6 +124,8 @@ def test_a_snapshot_boots_as_a_new_machine_with_the_files_of_the_old(conn: Any, 
         assert (snap.status, snap.disk_format, snap.container_format) == ("active", "raw", "bare")
         assert snap.properties.get("tonle_test") == tag
         assert snap.properties.get("image_location") == "snapshot"
+        scratch = Layout(DATA_DIR).snapshots_dir("primary-compute1")
+        assert not any(p.name.startswith(snap.id) for p in scratch.iterdir()), "snapshot scratch left behind"
         # The source carries on after it was frozen for the tar.
         assert ssh(key, first_ip, "cat /srv/marker").stdout.strip() == marker
 
@@ -134,6 +153,51 @@ def test_a_snapshot_boots_as_a_new_machine_with_the_files_of_the_old(conn: Any, 
 def _delete_server(conn: Any, server: Any) -> None:
     conn.compute.delete_server(server, ignore_missing=True)
     conn.compute.wait_for_delete(server, wait=120)
+
+
+# --- the machine layer: a stopped machine, no Nova ---------------------------------------------
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    prepare_host(DATA_DIR)
+    lab = Lab(Layout(DATA_DIR), f"test{uuid.uuid4().hex}", f"198.18.{free_lab_octet()}.", [])
+    yield lab
+    for m in lab.machines:
+        m.destroy()
+
+
+@cloud
+def test_a_stopped_machine_becomes_an_image_with_its_files_and_not_its_identity(lab: Lab, key: Key) -> None:
+    """The tar of a stopped machine (read as it lies, not frozen), as the image cache unpacks it.
+    Booting a new machine from such a tar is the Nova test's part."""
+    source, source_ip = lab.boot(10, key, _cloud_config("first"))
+    wait_ssh(key, source_ip)
+    marker = uuid.uuid4().hex
+    assert ssh(key, source_ip, f"echo {marker} | sudo tee /srv/marker >/dev/null").returncode == 0
+    wait_for("user data", lambda: _ran(key, source_ip) == "first")
+    source.stop(timeout=30)
+
+    image_id = f"test-snapshot-{uuid.uuid4()}"
+    scratch = lab.layout.root / "snapshots" / "test"
+    try:
+        with work_dir(scratch, "stopped-") as work:
+            snap = write_root_tar(source, work / "root.tar")
+            listing = subprocess.run(["tar", "-tf", str(snap.tar)], capture_output=True, text=True, check=True)
+            tree = seed_image(DATA_DIR, image_id, snap.tar)
+        assert not any(scratch.iterdir()), "scratch left behind"
+        assert snap.frozen_seconds == 0
+        names = listing.stdout.splitlines()
+        assert (tree / "srv/marker").read_text().strip() == marker
+        assert (tree / "var/tmp/user-data-ran").read_text().strip() == "first"
+        assert names.count("./etc/machine-id") == 1 and (tree / "etc/machine-id").read_text() == ""
+        # Mount points stay, their contents do not; nor do the machine's keys and first-boot state.
+        private = ("./etc/ssh/ssh_host_", "./var/lib/tonle/", "./proc/", "./run/", "./tmp/", "./dev/")
+        leaked = [n for n in names if n.startswith(private) and n not in private]
+        assert leaked == []
+        assert (tree / "home/debian/.ssh/authorized_keys").exists()  # as any cloud's snapshot keeps them
+    finally:
+        remove_image(DATA_DIR, image_id)
 
 
 # --- unit: the guest agent's first-boot state is per instance ----------------------------------
