@@ -68,9 +68,10 @@ class NoopConfigRunner:
         on_event(
             ProgressEvent(
                 type="ansible.noop",
-                message=f"no-op runner: playbook {run.playbook} not run on {len(run.hosts)} host(s)",
+                message=f"no-op runner: playbook {' + '.join((run.playbook, *run.then))} "
+                f"not run on {len(run.hosts)} host(s)",
                 level="warning",
-                data={"playbook": run.playbook},
+                data={"playbook": run.playbook, "then": list(run.then)},
             )
         )
         return PlaybookResult(ok=True)

@@ -8,6 +8,10 @@ Ansible would template) is not used. Uploaded files reach the run under names we
 ansible-runner runs in a child process as an unprivileged account (`privileges.py`,
 `child.py`) that cannot read the orchestrator's data directory; its events stream back live.
 
+Several playbooks of one run (`PlaybookRun.then`) are imported in order by a playbook the run
+writes into its folder: one ansible-playbook start-up and one SSH connection per host for all of
+them. Each task event and failure names the playbook its play is in.
+
 Secrets (the vars file, the service's SSH key) exist on disk only for the length of a run and
 are removed in `finally`; a worker starting up removes what a crashed run left
 (`remove_leftover_secrets`). Artifacts (events, stdout) are kept per run for later reading.
@@ -26,10 +30,12 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
+
+import yaml
 
 from orchestrator.ansible import privileges, unsafe
 from orchestrator.ansible.events import translate
@@ -46,6 +52,8 @@ ENVIRONMENT = {
     "ANSIBLE_TIMEOUT": "30",
     "ANSIBLE_SSH_RETRIES": "3",
     "ANSIBLE_PIPELINING": "True",
+    # Every host runs Debian 12: no interpreter discovery (a round trip per host and run).
+    "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
     "ANSIBLE_FORCE_COLOR": "False",
     "ANSIBLE_NOCOLOR": "True",
     "ANSIBLE_STDOUT_CALLBACK": "default",
@@ -54,6 +62,7 @@ ENVIRONMENT = {
 VARS_FILE = "env/tonle-vars.yml"
 INVENTORY_FILE = "inventory/hosts.yml"
 KNOWN_HOSTS_FILE = "env/known_hosts"
+PLAYBOOKS_FILE = "playbooks.yml"  # a run of several playbooks: imports them in order
 FILES_DIR = "files"
 LOCK_FILE = ".running"
 # Files of a run that hold secrets: ours, and what ansible-runner writes when given them.
@@ -93,14 +102,16 @@ class AnsibleRunner:
         return path
 
     def run(self, run: PlaybookRun, on_event: EventSink) -> PlaybookResult:
-        playbook = self.playbook_path(run.playbook)
+        names = [run.playbook, *run.then]
+        paths = [self.playbook_path(name) for name in names]
+        playbook_of_play = _playbooks_by_play(names, paths)
         if self.account.dropped:
             privileges.protect_data_dir(self.data_dir)
         else:
             on_event(
                 ProgressEvent(
                     type="ansible.privileges",
-                    message=f"playbook {run.playbook} runs as {self.account.name}: the worker is not root, "
+                    message=f"playbook {' + '.join(names)} runs as {self.account.name}: the worker is not root, "
                     "so privileges were not dropped to an unprivileged account",
                     level="warning",
                     data={"user": self.account.name},
@@ -112,7 +123,7 @@ class AnsibleRunner:
             raise StepFailed(str(exc)) from exc
         self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._own(self.runs_dir)
-        ident = f"{run.label or 'run'}-{run.playbook}-{uuid.uuid4().hex[:8]}"
+        ident = f"{run.label or 'run'}-{'+'.join(names)}-{uuid.uuid4().hex[:8]}"
         private_dir = self.runs_dir / ident
         private_dir.mkdir(mode=0o700)
         self._own(private_dir)
@@ -122,14 +133,19 @@ class AnsibleRunner:
             progress = translate(event)
             if progress is None:
                 return
-            progress = replace(progress, message=self._scrub(progress.message, private_dir))
+            playbook = playbook_of_play.get(str((event.get("event_data") or {}).get("play")), names[0])
+            message = self._scrub(progress.message, private_dir)
+            if run.then and progress.type == "ansible.play":
+                message = f"{message} (playbook {playbook})"
+            progress = replace(progress, message=message, data={**progress.data, "playbook": playbook})
             if progress.data.get("outcome") in ("failed", "unreachable"):
-                failures.append(f"{progress.data.get('host')}: {progress.data.get('task')}")
+                where = f" (playbook {playbook})" if run.then else ""
+                failures.append(f"{progress.data.get('host')}: {progress.data.get('task')}{where}")
             on_event(progress)
 
         log.info(
             "running playbook %s (%s) on %d host(s) as %s, artifacts in %s",
-            run.playbook,
+            " + ".join(names),
             run.label,
             len(run.hosts),
             self.account.name,
@@ -141,7 +157,7 @@ class AnsibleRunner:
             control_dir = Path(tempfile.mkdtemp(prefix="tonle-ssh-"))
             self._own(control_dir)
             try:
-                spec = self._prepare(run, playbook, private_dir, hosts)
+                spec = self._prepare(run, self._entry(paths, private_dir), private_dir, hosts)
                 spec["envvars"]["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
                 result = self._spawn(run.label, spec, handle)
             finally:
@@ -153,7 +169,7 @@ class AnsibleRunner:
         if not ok and not failures:
             # No task failed: the playbook itself is broken (syntax, missing role). Say how.
             tail = self._scrub(_stdout_tail(private_dir), private_dir)
-            log.error("playbook %s (%s) ended %s; artifacts in %s", run.playbook, run.label, result, private_dir)
+            log.error("playbook %s (%s) ended %s; artifacts in %s", " + ".join(names), run.label, result, private_dir)
             failures.append(f"ansible-playbook ended {result.get('status')} (rc {result.get('rc')}): {tail}")
         return PlaybookResult(ok=ok, changed=changed, failures=failures)
 
@@ -167,6 +183,15 @@ class AnsibleRunner:
                 child.stdin.flush()
             except (OSError, ValueError):
                 pass
+
+    def _entry(self, paths: Sequence[Path], private_dir: Path) -> Path:
+        """The playbook ansible-playbook starts: the one asked for, or one importing them all."""
+        if len(paths) == 1:
+            return paths[0]
+        entry = private_dir / PLAYBOOKS_FILE
+        entry.write_text(yaml.safe_dump([{"ansible.builtin.import_playbook": str(path)} for path in paths]))
+        self._own(entry)
+        return entry
 
     def _own(self, path: Path) -> None:
         if self.account.owner is not None:
@@ -276,6 +301,20 @@ class AnsibleRunner:
         ):
             text = text.replace(str(path), shown)
         return text
+
+
+def _playbooks_by_play(names: Sequence[str], paths: Sequence[Path]) -> dict[str, str]:
+    """Which playbook each play (by its name, as events give it) is in."""
+    found: dict[str, str] = {}
+    for name, path in zip(names, paths, strict=True):
+        try:
+            plays = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            continue  # ansible-playbook reports the syntax error itself
+        for play in plays if isinstance(plays, list) else []:
+            if isinstance(play, dict) and isinstance(play.get("name"), str):
+                found.setdefault(play["name"], name)
+    return found
 
 
 def _read_messages(stream: IO[str], handle: Any) -> dict[str, Any]:

@@ -64,15 +64,16 @@ def _add_bucket(ctx: StepContext) -> None:
 
 
 def configure(ctx: StepContext) -> None:
-    """The offering's playbooks, in order, on the hosts the stack made."""
+    """The offering's playbooks, in order, on the hosts the stack made: in one ansible-playbook
+    run, as they share the hosts and the vars (one start-up, one SSH connection per host)."""
     offering = ctx.inputs.offering
     if offering.playbooks and not ctx.outputs.get("hosts") and not isinstance(ctx.adapters.engine, NoopEngine):
         raise StepFailed(
             f"the stack outputs no hosts, but offering {offering.id} has playbooks to run: "
             "check the stack program's `hosts` output"
         )
-    for playbook in offering.playbooks:
-        run_playbook(ctx, playbook)
+    if offering.playbooks:
+        run_playbook(ctx, offering.playbooks[0], then=tuple(offering.playbooks[1:]))
 
 
 def verify(ctx: StepContext) -> None:
@@ -103,8 +104,10 @@ def run_playbook(
     *,
     files: dict[str, Path] | None = None,
     extra_vars: dict[str, Any] | None = None,
+    then: tuple[str, ...] = (),
 ) -> None:
-    """`extra_vars` add to the inputs' vars what one run needs (a restore's snapshot)."""
+    """`extra_vars` add to the inputs' vars what one run needs (a restore's snapshot); `then`
+    names further playbooks for the same run (their failures name the playbook)."""
     secret_vars = dict(ctx.secret_vars)
     if ctx.inputs.offering.backup_tier != "none" and "backup" not in secret_vars:
         secret_vars["backup"] = ctx.secret_vars["backup"] = backup_vars(ctx)
@@ -118,10 +121,12 @@ def run_playbook(
         label=ctx.label,
         files=dict(files or {}),
         known_hosts=ctx.known_hosts(hosts) if ctx.known_hosts and hosts else None,
+        then=then,
     )
     result = ctx.adapters.config.run(run, ctx.emit)
     if not result.ok:
-        raise StepFailed(f"playbook {playbook} failed: {'; '.join(result.failures) or 'see events'}")
+        names = " + ".join((playbook, *then))
+        raise StepFailed(f"playbook {names} failed: {'; '.join(result.failures) or 'see events'}")
 
 
 def backup_vars(ctx: StepContext) -> dict[str, Any]:

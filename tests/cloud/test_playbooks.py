@@ -243,8 +243,9 @@ class Site:
     label: str = "test"
 
     def run(
-        self, playbook: str, files: dict[str, Path] | None = None, **extra: Any
+        self, playbook: str, files: dict[str, Path] | None = None, then: tuple[str, ...] = (), **extra: Any
     ) -> tuple[PlaybookResult, list[ProgressEvent]]:
+        """`then`: further playbooks in the same run, as the configure step runs an offering's."""
         events: list[ProgressEvent] = []
         t0 = time.monotonic()
         result = self.runner.run(
@@ -256,11 +257,14 @@ class Site:
                 ssh_private_key=self.key.private.read_text(),
                 label=self.label,
                 files=files or {},
+                then=then,
             ),
             events.append,
         )
         self.events.extend(events)
-        print(f"{playbook}: ok={result.ok} changed={result.changed} in {time.monotonic() - t0:.1f}s")
+        print(
+            f"{' + '.join((playbook, *then))}: ok={result.ok} changed={result.changed} in {time.monotonic() - t0:.1f}s"
+        )
         return result, events
 
     def converge(self, playbook: str, files: dict[str, Path] | None = None, **extra: Any) -> None:
@@ -509,3 +513,82 @@ def test_a_broken_run_fails_with_the_ansible_error_in_its_events(lab: Lab, tmp_p
     assert not result.ok
     assert "cannot open the restic repository" in error, error
     assert "restic-Pa55-do-not-log" not in error
+
+
+def install_task_names(*roles: str) -> set[str]:
+    """The names of the tasks of these roles' install phases (and apt's list refresh)."""
+    import yaml
+
+    names: set[str] = set()
+    for role in (*roles, "apt_lists"):
+        for task in yaml.safe_load((PLAYBOOKS / "roles" / role / "tasks" / "install.yml").read_text()):
+            names.add(task["name"])
+    return names
+
+
+def rekey(machine: Any) -> None:
+    """What a clone's first boot does for a sealed image (devcloud's guest init, cloud-init):
+    new SSH host keys, so the server takes SSH connections again."""
+    pid = machine.guest_pid()
+    assert pid, f"machine {machine.name} is not running"
+    subprocess.run(["nsenter", "-t", str(pid), "-a", "ssh-keygen", "-A"], check=True, capture_output=True)
+
+
+@pytest.mark.timeout(1200)
+def test_web_on_a_baked_server_installs_nothing_and_converges(lab: Lab, tmp_path: Path) -> None:
+    """image_web.yml on a base server, then the web-hosting playbooks (one run, as the configure
+    step runs them) on that sealed server: no apt list refresh, no package task, and a second
+    run changes nothing. The snapshot between the two is the image pipeline's (not here)."""
+    t0 = time.monotonic()
+    address = lab.boot(40)
+    machine = lab.machines[-1]
+    tls = make_tls(tmp_path, [DOMAIN])
+    parameters = {"name": "portal", "domain": DOMAIN, "php_version": "8.2", "admin_email": "web@health.gov.example"}
+    secret_vars: dict[str, Any] = {
+        "tls": {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem},
+        "log_shipping": {"endpoint": ""},
+    }
+    backup = s3_backup_vars()
+    if backup:
+        secret_vars["backup"] = backup
+    site = Site(
+        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
+        hosts={"web": {"address": address, "user": "debian", "groups": ["web"], "volumes": {}}},
+        extra_vars=base_vars("web-hosting", "small", parameters, f"svc-{uuid.uuid4().hex[:8]}"),
+        secret_vars=secret_vars,
+        key=lab.key,
+        label="baked",
+    )
+
+    t1 = time.monotonic()
+    baked, events = site.run("image_web", image="web")
+    assert baked.ok, f"image_web failed: {baked.failures}\n{errors(events)}"
+    bake_s = time.monotonic() - t1
+    rekey(machine)
+    record = json.loads(ssh(lab.key, address, "cat /etc/tonle/image.json").stdout)
+    assert record["image_role"] == "web" and record["roles"] == ["baseline", "web", "backup_agent"]
+    assert {"nginx", "php8.2-fpm", "restic", "openssh-server"} <= set(record["packages"]), record
+    sealed = ssh(lab.key, address, "ls /var/lib/apt/lists | grep -c Packages; wc -c < /etc/machine-id")
+    assert sealed.stdout.split() == ["0", "0"], sealed
+
+    playbooks = ("baseline", "web", *(("backup_agent",) if backup else ()))
+    install_tasks = install_task_names("baseline", "web", "backup_agent")
+    timings = []
+    for attempt in ("first", "second"):
+        t2 = time.monotonic()
+        result, events = site.run(playbooks[0], then=playbooks[1:])
+        timings.append(time.monotonic() - t2)
+        assert result.ok, f"{attempt} configure run failed: {result.failures}\n{errors(events)}"
+        ran = [e.message for e in events if e.data.get("task") in install_tasks and e.data.get("outcome") != "skipped"]
+        assert ran == [], f"the {attempt} run on a baked server ran install tasks: {ran}"
+        tasks = [e for e in events if e.type == "ansible.task"]
+        assert {e.data.get("playbook") for e in tasks} == set(playbooks), "each task event names its playbook"
+    changed = [e.message for e in events if e.data.get("changed")]
+    assert result.changed == 0, f"the second run on a baked server changed {result.changed} thing(s): {changed}"
+
+    page = visit(address, DOMAIN, tls)
+    assert page.status_code == 200 and f"<h1>{DOMAIN}</h1>" in page.text, page.text[:500]
+    assert_no_secret_in(site, [tls.key_pem.splitlines()[1], "restic-Pa55-do-not-log"])
+    print(f"image_web on a base server: {bake_s:.1f}s")
+    print(f"configure {' + '.join(playbooks)} on the baked server: first {timings[0]:.1f}s, second {timings[1]:.1f}s")
+    print(f"baked web, everything: {time.monotonic() - t0:.1f}s")
