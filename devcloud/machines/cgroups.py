@@ -50,6 +50,15 @@ def remove_cgroups(name: str) -> None:
             d.rmdir()
 
 
+def thaw(name: str) -> None:
+    """Undo a freeze whose owner died before it could (nova-compute killed mid-snapshot)."""
+    for d in cgroup_dirs(name):
+        with contextlib.suppress(OSError):
+            if (d / "cgroup.freeze").read_text().strip() == "1":
+                log.warning("machine %s was left frozen; thawing it", name)
+                (d / "cgroup.freeze").write_text("0")
+
+
 @contextlib.contextmanager
 def frozen(name: str, timeout: float = 10.0) -> Iterator[bool]:
     """Pause every process of the machine (cgroup v2 freezer) for the duration; thawed on exit,

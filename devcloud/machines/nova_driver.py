@@ -33,6 +33,7 @@ from devcloud.machines import floating, image, net, secgroups
 from devcloud.machines import host as hostprep
 from devcloud.machines import snapshot as root_tar
 from devcloud.machines._proc import HostCommandError
+from devcloud.machines.cgroups import thaw
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineError, MachineSpec, list_machines
 
@@ -125,8 +126,11 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         # Cheap and idempotent; `devcloud up` did them already unless nova-compute runs alone.
         hostprep.set_sysctls()
         net.ensure_nft_table(self.layout)
-        # Scratch of snapshots this host was taking when it stopped: nobody will finish them.
+        # Snapshots this host was taking when it stopped: nobody will finish them, and a guest
+        # frozen for one must not stay so.
         shutil.rmtree(self.layout.snapshots_dir(host), ignore_errors=True)
+        for m in self._ours():
+            thaw(m.name)
         interval = float(CONF.tonle_nspawn.floating_ip_sync_interval)
         if interval > 0 and self._sync_thread is None:
             self._sync_thread = threading.Thread(

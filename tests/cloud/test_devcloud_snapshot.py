@@ -21,6 +21,7 @@ import pytest
 from devcloud.context import data_root
 from devcloud.machines import guest_init, prepare_host
 from devcloud.machines.bench import free_lab_octet
+from devcloud.machines.cgroups import cgroup_dirs, frozen, thaw
 from devcloud.machines.image import remove_image, seed_image
 from devcloud.machines.layout import Layout
 from devcloud.machines.snapshot import work_dir, write_root_tar
@@ -170,12 +171,21 @@ def lab() -> Iterator[Lab]:
 @cloud
 def test_a_stopped_machine_becomes_an_image_with_its_files_and_not_its_identity(lab: Lab, key: Key) -> None:
     """The tar of a stopped machine (read as it lies, not frozen), as the image cache unpacks it.
-    Booting a new machine from such a tar is the Nova test's part."""
+    Booting a new machine from such a tar, and the tar of a running one, are the Nova test's."""
     source, source_ip = lab.boot(10, key, _cloud_config("first"))
     wait_ssh(key, source_ip)
     marker = uuid.uuid4().hex
     assert ssh(key, source_ip, f"echo {marker} | sudo tee /srv/marker >/dev/null").returncode == 0
     wait_for("user data", lambda: _ran(key, source_ip) == "first")
+    # A running machine is frozen while its tar is written, and thawed after, also by a
+    # restarted nova-compute if the one that froze it died.
+    events = next(d / "cgroup.events" for d in cgroup_dirs(source.name) if (d / "cgroup.freeze").exists())
+    with frozen(source.name) as did_freeze:
+        assert did_freeze and "frozen 1" in events.read_text()
+    assert "frozen 0" in events.read_text()
+    events.with_name("cgroup.freeze").write_text("1")
+    thaw(source.name)
+    assert ssh(key, source_ip, "true").returncode == 0
     source.stop(timeout=30)
 
     image_id = f"test-snapshot-{uuid.uuid4()}"
