@@ -14,7 +14,7 @@ import json
 import logging
 import tarfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,18 +68,18 @@ class ImageBuilder:
         if adapters.config.name == "noop":
             raise StepFailed("image builds need Ansible: the configuration runner is no-op (TONLE_ANSIBLE)")
 
-    def build(self, spec: BuildSpec, on_event: EventSink) -> Built:
-        self._destroy_stack(spec, on_event)
-        self._delete_snapshots(spec, on_event)
-        succeeded = False
+    def build(self, spec: BuildSpec, on_event: EventSink, *, leftovers: Sequence[BuildSpec] = ()) -> Built:
+        """`leftovers`: earlier builds whose cleanup may not have finished (the cloud failed them)."""
+        for earlier in [*leftovers, spec]:
+            self._destroy_stack(earlier, on_event)
+            self._delete_snapshots(earlier, on_event)
         try:
             built = self._build(spec, on_event)
-            succeeded = True
-            return built
-        finally:
-            if not succeeded:
-                self._delete_snapshots(spec, on_event)
-            self._destroy_stack(spec, on_event)
+        except BaseException:
+            self._clean_up_quietly(spec, on_event, snapshots=True)
+            raise
+        self._clean_up_quietly(spec, on_event, snapshots=False)
+        return built
 
     def retire(self, *, site_name: str, glance_image_id: str, on_event: EventSink) -> None:
         """Delete a retired image from Glance (gone already is fine)."""
@@ -200,6 +200,23 @@ class ImageBuilder:
             admin.close()
 
     # --- cleaning up -------------------------------------------------------------------------------
+
+    def _clean_up_quietly(self, spec: BuildSpec, on_event: EventSink, *, snapshots: bool) -> None:
+        """Cleanup that never hides how the build ended; what it could not remove, the next build
+        of the role at the site removes first (it is given this one among its `leftovers`)."""
+        try:
+            if snapshots:
+                self._delete_snapshots(spec, on_event)
+            self._destroy_stack(spec, on_event)
+        except Exception as exc:
+            log.exception("image %s: cleanup failed, the next build retries it", spec.name)
+            on_event(
+                ProgressEvent(
+                    type="image.cleanup",
+                    message=f"could not remove everything this build made yet (the next build does): {exc}"[:500],
+                    level="warning",
+                )
+            )
 
     def _destroy_stack(self, spec: BuildSpec, on_event: EventSink) -> None:
         self.adapters.engine.destroy(spec.stack_name, on_event)

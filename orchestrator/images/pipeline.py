@@ -37,12 +37,16 @@ def run_build(
         image.install_digest = digest
         uow.session.add(image)
         spec = BuildSpec(image_id=image.id, role=image.role, site=image.site, name=image.name, install_digest=digest)
+        leftovers = [
+            BuildSpec(image_id=f.id, role=f.role, site=f.site, name=f.name, install_digest=f.install_digest)
+            for f in images.recent_builds(session=uow.session, role=image.role, site=image.site)
+        ]
         uow.commit()
     on_event = progress_writer(image_id, spec.name)
     started = time.monotonic()
     try:
         builder = ImageBuilder(settings=settings, adapters=adapters)
-        built = builder.build(spec, on_event)
+        built = builder.build(spec, on_event, leftovers=leftovers)
     except StepFailed as exc:
         log.error("image %s failed: %s", spec.name, exc)
         return _failed(image_id, str(exc))

@@ -196,6 +196,20 @@ def beyond_kept(*, session: Session, role: str, site: str, keep: int = KEEP_PER_
     return list(available[keep:])
 
 
+def recent_builds(*, session: Session, role: str, site: str, limit: int = 5) -> list[BakedImage]:
+    """The latest finished builds of the role at the site: a cloud that failed during their cleanup
+    may have kept their build stacks from being destroyed, so the next build destroys them first."""
+    finished = (ImageStatus.failed, ImageStatus.available)
+    return list(
+        session.exec(
+            select(BakedImage)
+            .where(BakedImage.role == role, BakedImage.site == site, col(BakedImage.status).in_(finished))
+            .order_by(col(BakedImage.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
 def mark_retired(*, session: Session, actor: Actor, image_id: uuid.UUID) -> BakedImage:
     image = lock(session=session, image_id=image_id)
     if image.status != ImageStatus.available:
