@@ -85,10 +85,13 @@ def write_root_tar(machine: Machine, dest: Path, freeze_timeout: float = 10.0) -
     argv = ["tar", *TAR_FLAGS, *exclude_args(), "-C", str(machine.rootfs), "-cf", str(dest), "."]
     frozen_for = 0.0
     if power == "running":
-        with frozen(machine.name, timeout=freeze_timeout) as did_freeze:
-            t_freeze = time.monotonic()
-            proc = run(argv, check=False, timeout=1800)
-            frozen_for = time.monotonic() - t_freeze if did_freeze else 0.0
+        try:
+            with frozen(machine.name, timeout=freeze_timeout) as did_freeze:
+                t_freeze = time.monotonic()
+                proc = run(argv, check=False, timeout=1800)
+                frozen_for = time.monotonic() - t_freeze if did_freeze else 0.0
+        except TimeoutError as exc:  # thawed again by `frozen`; the guest carries on
+            raise MachineError(f"snapshot of machine {machine.name}: {exc}") from exc
         consistent = did_freeze
     else:
         proc = run(argv, check=False, timeout=1800)
