@@ -30,11 +30,17 @@ sys.path.insert(0, str(ROOT))
 
 from bench.setup import account_token, free_port, fresh_database, wait_ready  # noqa: E402
 
-ORDER = {
-    "offering_id": "web-hosting",
-    "plan": "small",
-    "parameters": {"name": "bench", "domain": "www.bench.gov.example", "admin_email": "web@bench.gov.example"},
-}
+
+def order(ministry: int) -> dict[str, Any]:
+    """A small web site in the ministry's own domain."""
+    domain = f"bench{ministry}.gov.example"
+    return {
+        "offering_id": "web-hosting",
+        "plan": "small",
+        "parameters": {"name": "bench", "domain": f"www.{domain}", "admin_email": f"web@{domain}"},
+    }
+
+
 TARGET_CATALOGUE_RATIO = 0.7
 TARGET_ORDER_RATIO = 0.3
 TARGET_P99_MS = 50.0
@@ -51,16 +57,22 @@ function setup(thread)
   threads_made = threads_made + 1
   thread:set("thread_number", threads_made)
 end
+-- args: the run's nonce, then a body and a token for each ministry, in turn.
 function init(args)
+  nonce = args[1]
+  orders = {}
+  for i = 2, #args, 2 do
+    orders[#orders + 1] = {body = args[i], token = args[i + 1]}
+  end
   wrk.method = "POST"
-  wrk.body = args[1]
   wrk.headers["Content-Type"] = "application/json"
-  nonce = args[2]
 end
 function request()
   counter = counter + 1
+  local order = orders[(counter + thread_number) % #orders + 1]
+  wrk.headers["Authorization"] = "Bearer " .. order.token
   wrk.headers["Idempotency-Key"] = nonce .. "-" .. thread_number .. "-" .. counter
-  return wrk.format()
+  return wrk.format(nil, nil, nil, order.body)
 end
 """
 
@@ -91,28 +103,31 @@ def bare_app() -> Any:
     return app
 
 
-def prepare(data_dir: Path) -> tuple[str, str]:
-    """A fresh database with one ministry and a requester; returns (database url, token)."""
+def prepare(data_dir: Path, ministries: int) -> tuple[str, list[str]]:
+    """A fresh database with ministries, each with ample quota and a requester; returns (database
+    url, the requesters' tokens)."""
     url = fresh_database(data_dir, "bench")
     from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
-    from orchestrator.ministry import service as ministries
+    from orchestrator.ministry import service as ministry_service
     from orchestrator.ministry.models import MinistryCreate, QuotaLimits
 
     big = 10**9
+    tokens = []
     with session_scope() as session:
-        ministry = ministries.create(
-            session=session,
-            actor=SYSTEM,
-            data=MinistryCreate(
-                code="bench",
-                name="Ministry of Benchmarks",
-                quota_limits=QuotaLimits(vcpu=big, ram_gb=big, storage_gb=big, object_gb=big, public_ips=big),
-                dns_suffixes=["bench.gov.example"],
-            ),
-        )
-        token = account_token(session, "bench", "requester", ministry.id)
-    return url, token
+        for number in range(ministries):
+            ministry = ministry_service.create(
+                session=session,
+                actor=SYSTEM,
+                data=MinistryCreate(
+                    code=f"bench{number}",
+                    name=f"Ministry of Benchmarks {number}",
+                    quota_limits=QuotaLimits(vcpu=big, ram_gb=big, storage_gb=big, object_gb=big, public_ips=big),
+                    dns_suffixes=[f"bench{number}.gov.example"],
+                ),
+            )
+            tokens.append(account_token(session, f"bench{number}", "requester", ministry.id))
+    return url, tokens
 
 
 def wrk_version() -> str:
@@ -167,6 +182,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--api-workers", type=int, default=2, help="server processes, Tonle's and the bare app's")
+    parser.add_argument(
+        "--ministries",
+        type=int,
+        default=8,
+        help="ministries whose requesters take turns ordering (one ministry's orders queue behind its quota lock)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -175,7 +196,8 @@ def main() -> None:
 
     data_dir = ROOT / ".tonle" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
-    url, token = prepare(data_dir)
+    url, tokens = prepare(data_dir, args.ministries)
+    token = tokens[0]
     env = {**os.environ, "TONLE_DATABASE_URL": url, "TONLE_LOG_LEVEL": "WARNING"}
     warm = max(2, args.seconds // 5)
     measure = {"seconds": args.seconds, "connections": args.connections}
@@ -187,15 +209,21 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, tonle)
+        wait_ready(base, tonle, timeout=180)  # a busy machine imports slowly
         catalogue_bytes = httpx.get(f"{base}/v1/catalog", headers={"Authorization": f"Bearer {token}"}).content
         run_wrk(f"{base}/v1/catalog", token=token, script="", seconds=warm, connections=args.connections)
         catalogue = run_wrk(f"{base}/v1/catalog", token=token, script="", **measure)
-        order_args = [json.dumps(ORDER), os.urandom(8).hex()]
-        run_wrk(f"{base}/v1/requests", token=token, script=ORDER_SCRIPT, script_args=order_args, seconds=warm,
-                connections=args.connections)  # fmt: skip
-        order_args[1] = os.urandom(8).hex()
-        orders = run_wrk(f"{base}/v1/requests", token=token, script=ORDER_SCRIPT, script_args=order_args, **measure)
+        bodies_and_tokens = [part for n, t in enumerate(tokens) for part in (json.dumps(order(n)), t)]
+        for seconds in (warm, args.seconds):  # warm-up, then the measured run, each with keys of its own
+            order_args = [os.urandom(8).hex(), *bodies_and_tokens]
+            orders = run_wrk(
+                f"{base}/v1/requests",
+                token=None,
+                script=ORDER_SCRIPT,
+                script_args=order_args,
+                seconds=seconds,
+                connections=args.connections,
+            )
     finally:
         stop(tonle)
 
@@ -210,7 +238,7 @@ def main() -> None:
     bare = start(bare_command, {**env, BARE_BODY_ENV: body_file.name})
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, bare)
+        wait_ready(base, bare, timeout=180)
         run_wrk(f"{base}/v1/catalog", token=None, script="", seconds=warm, connections=args.connections)
         ceiling = run_wrk(f"{base}/v1/catalog", token=None, script="", **measure)
     finally:
@@ -220,7 +248,7 @@ def main() -> None:
     print(
         f"setup: wrk {wrk_version()}, {args.connections} connections, {args.seconds} s per run, "
         f"{args.api_workers} server processes each, uvicorn loop={SERVER_STACK['loop']} http={SERVER_STACK['http']}, "
-        f"{os.cpu_count()} cores, catalogue {len(catalogue_bytes)} bytes; "
+        f"{os.cpu_count()} cores, catalogue {len(catalogue_bytes)} bytes, orders from {args.ministries} ministries; "
         f"requests measured: catalogue {catalogue['requests']:.0f}, orders {orders['requests']:.0f}, "
         f"bare {ceiling['requests']:.0f}"
     )

@@ -18,6 +18,8 @@ from orchestrator.auth.token_cache import CHANNEL, TokenCache
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY = (0.5, 10.0)  # first and longest wait before listening again
+# How the listening connections show in pg_stat_activity.
+APPLICATION_NAME = "tonle-token-revocations"
 
 
 class RevocationListener:
@@ -60,7 +62,7 @@ class RevocationListener:
 
     async def _listen(self) -> None:
         def connect() -> psycopg.Connection:
-            connection = psycopg.connect(self._database_url, autocommit=True)
+            connection = psycopg.connect(self._database_url, autocommit=True, application_name=APPLICATION_NAME)
             connection.execute(f"LISTEN {CHANNEL}")
             return connection
 
