@@ -9,8 +9,9 @@ PYTEST_ARGS ?=
 .PHONY: run test lint unit integration cloud security bench install devcloud-up devcloud-down devcloud-status clean
 
 # Debian packages the orchestrator runs (not Python): restic reads the backup repositories.
+# Through devcloud/apt.py (standard library only): one apt at a time, another's lock waited for.
 /usr/bin/restic:
-	apt-get update -q && apt-get install -y -q --no-install-recommends restic
+	$(PYTHON) -m devcloud.apt install restic
 
 $(STAMP): pyproject.toml | /usr/bin/restic
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
