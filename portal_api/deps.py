@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -24,6 +23,7 @@ from orchestrator.database.unit_of_work import UnitOfWork, unit_of_work
 from orchestrator.dcim import connection as dcim_connection
 from orchestrator.policy import Action
 from orchestrator.ports import Dcim
+from portal_api.db_threads import run_db
 
 
 def get_unit_of_work() -> Iterator[UnitOfWork]:
@@ -64,7 +64,8 @@ async def current_actor(credentials: BearerDep) -> Actor:
     grant = token_cache.cache.get(token_hash, utcnow())
     if grant is None:
         generation = token_cache.cache.generation
-        grant = await run_in_threadpool(_look_up, credentials.credentials)
+        token = credentials.credentials
+        grant = await run_db(lambda: _look_up(token))
         if grant is not None:
             token_cache.cache.put(token_hash, grant, generation)
     if grant is None:

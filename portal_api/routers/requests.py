@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, TypeAdapter
 
 from orchestrator.actors import Role
@@ -17,6 +16,7 @@ from orchestrator.requests.models import (
     RequestPublic,
     RequestStatus,
 )
+from portal_api.db_threads import run_db
 from portal_api.deps import ActorDep, OrdererDep, SessionDep, UowDep, VoterDep
 from portal_api.pagination import LimitQuery, OffsetQuery, Page
 
@@ -68,7 +68,7 @@ async def submit(
             public = RequestPublic.model_validate(result.request)
             return result.created, result.request.id, _REQUEST_JSON.dump_json(public, by_alias=True)
 
-    created, request_id, body = await run_in_threadpool(submit_and_commit)
+    created, request_id, body = await run_db(submit_and_commit)
     headers = {"Location": f"/v1/requests/{request_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
