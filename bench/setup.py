@@ -114,6 +114,23 @@ def order_web_site(
     return order_and_approve(client, tenant, operator, body)
 
 
+def order_cms_site(
+    client: httpx.Client, tenant: dict[str, str], operator: str, *, name: str, domain: str
+) -> tuple[dict[str, Any], float]:
+    """Order a standard CMS site and approve it (see `order_and_approve`)."""
+    body = {
+        "offering_id": "cms",
+        "plan": "standard",
+        "parameters": {
+            "name": name,
+            "domain": domain,
+            "site_title": "Bench site",
+            "admin_email": f"bench@{tenant['code']}.gov.example",
+        },
+    }
+    return order_and_approve(client, tenant, operator, body)
+
+
 def order_mail_domain(
     client: httpx.Client, tenant: dict[str, str], operator: str, *, domain: str, mailboxes: int = 2
 ) -> tuple[dict[str, Any], float]:
