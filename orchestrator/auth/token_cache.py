@@ -123,15 +123,17 @@ def _changes_tokens(session: Session) -> bool:
 @event.listens_for(Session, "before_flush")
 def _announce_token_changes(session: Session, flush_context: Any, instances: Any) -> None:
     # Sent inside the transaction: PostgreSQL delivers it exactly when (and only if) it commits.
-    if not session.info.get(_ANNOUNCED) and _changes_tokens(session):
+    # Once per transaction (the mark names the transaction, so a reused session announces again).
+    transaction = session.get_transaction()
+    if session.info.get(_ANNOUNCED) is not transaction and _changes_tokens(session):
         session.connection().execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-        session.info[_ANNOUNCED] = True
+        session.info[_ANNOUNCED] = transaction
 
 
 @event.listens_for(Session, "after_commit")
 def _forget_after_own_change(session: Session) -> None:
     # This process does not wait for its own notification to come back.
-    if session.info.pop(_ANNOUNCED, False):
+    if session.info.pop(_ANNOUNCED, None) is not None:
         cache.forget_all()
 
 
