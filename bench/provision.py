@@ -169,7 +169,7 @@ def target_of(offering: str, orders: int, runs: list[dict[str, float]], wall: fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clouds-yaml", type=Path, default=ROOT / ".tonle" / "devcloud" / "clouds.yaml")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--offering", choices=sorted(IMAGE_ROLES), default="web-hosting")

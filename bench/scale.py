@@ -392,6 +392,17 @@ def main() -> None:
     bases, processes = start_nodes(url, data_dir, secret_key, args)
     streams: list[dict[str, Any]] = []
     stream_threads: list[threading.Thread] = []
+    loads: list[float] = []
+    running = threading.Event()
+    running.set()
+
+    def sample_load() -> None:
+        # Two cores shared with whatever else runs: a saturated machine makes every wait longer.
+        while running.is_set():
+            loads.append(os.getloadavg()[0])
+            time.sleep(5)
+
+    threading.Thread(target=sample_load, daemon=True).start()
     try:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=20) as pool:
@@ -416,6 +427,7 @@ def main() -> None:
             stream_threads.append(thread)
         operations = wait_finished(bases[0], operator, [o["operation_id"] for o in placed], args.timeout)
         wall = time.monotonic() - started
+        running.clear()
         for thread in stream_threads:
             thread.join(timeout=60)
         with httpx.Client(base_url=bases[1], timeout=60) as client:
@@ -449,7 +461,8 @@ def main() -> None:
 
     print(
         f"setup: 2 API + 2 worker processes (concurrency {args.concurrency} each), one PostgreSQL, one key, "
-        f"{os.cpu_count()} cores; embedded engine running stacks/web_hosting; cloud = CloudDouble "
+        f"{os.cpu_count()} cores (load average during the run: median {statistics.median(loads or [0.0]):.1f}, "
+        f"max {max(loads or [0.0]):.1f}); embedded engine running stacks/web_hosting; cloud = CloudDouble "
         f"{args.cloud_latency:.2f} s/call, Ansible = AnsibleDouble {args.ansible_seconds:.1f} s/playbook, "
         "health = HealthDouble (test doubles at those boundaries)"
     )
