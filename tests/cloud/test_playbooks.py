@@ -540,7 +540,7 @@ def test_web_on_a_baked_server_installs_nothing_and_converges(lab: Lab, tmp_path
     step runs them) on that sealed server: no apt list refresh, no package task, and a second
     run changes nothing. The snapshot between the two is the image pipeline's (not here)."""
     t0 = time.monotonic()
-    address = lab.boot(40)
+    address = lab.boot(50)
     machine = lab.machines[-1]
     tls = make_tls(tmp_path, [DOMAIN])
     parameters = {"name": "portal", "domain": DOMAIN, "php_version": "8.2", "admin_email": "web@health.gov.example"}

@@ -93,6 +93,33 @@ def test_a_failing_task_is_reported_with_its_error(tmp_path: Path) -> None:
     assert failed and "Unable to locate package nginx-nonexistent" in failed[0].message
 
 
+def test_several_playbooks_run_in_one_run_and_a_failure_names_its_playbook(tmp_path: Path, open_dir: Path) -> None:
+    runner = AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs")
+    run = PlaybookRun(
+        playbook="probe",
+        then=("broken",),
+        hosts=local_host(tmp_path),
+        extra_vars={"target_dir": str(open_dir), "ministry": "health"},
+        secret_vars={"db_password": SECRET},
+        label="op-2",
+    )
+    events: list[ProgressEvent] = []
+    result = runner.run(run, events.append)
+    assert not result.ok
+    assert result.failures == ["self: install a package that does not exist (playbook broken)"]
+    assert (open_dir / "greeting.txt").read_text() == "hello health\n", "the first playbook ran"
+    tasks = [(e.data["playbook"], e.data["task"]) for e in events if e.type == "ansible.task"]
+    assert tasks == [
+        ("probe", "write the greeting"),
+        ("probe", "write the secret without logging it"),
+        ("broken", "install a package that does not exist"),
+    ]
+    plays = [e.message for e in events if e.type == "ansible.play"]
+    assert len(plays) == 2 and plays[1].endswith("(playbook broken)"), plays
+    assert len([e for e in events if e.type == "ansible.stats"]) == 1, "one ansible-playbook run"
+    assert len(list(runner.runs_dir.glob("op-2-probe+broken-*"))) == 1
+
+
 def test_an_unknown_playbook_is_a_step_failure_naming_it(tmp_path: Path) -> None:
     runner = AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs")
     with pytest.raises(StepFailed, match="playbook 'nope' is not installed") as failure:
