@@ -165,7 +165,9 @@ def fingerprint(key: str) -> str:
 class ConsoleHostKeys:
     """Reads each server's console through Nova in the ministry's project at the site."""
 
-    def __init__(self, settings: Settings, *, timeout_seconds: float = 300, poll_seconds: float = 3) -> None:
+    # The console is read every second: a server here boots in ~1.5 s, and the first playbook
+    # of an order waits for its keys.
+    def __init__(self, settings: Settings, *, timeout_seconds: float = 300, poll_seconds: float = 1) -> None:
         self.settings = settings
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds

@@ -5,7 +5,7 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, some, stringify
+from pulumi_embedded.openstack.resources.base import POLL_SECONDS, WAIT_SECONDS, Handler, changed, some, stringify
 from pulumi_embedded.provider import CloudError, Created
 
 
@@ -69,7 +69,9 @@ class Instance(Handler):
                 tags=inputs.get("tags"),
             ),
         )
-        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+        server = conn.compute.wait_for_server(
+            server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+        )
         return Created(server.id, self._outputs(conn, inputs, server))
 
     def _outputs(self, conn: Connection, inputs: dict[str, Any], server: Any) -> dict[str, Any]:
@@ -147,24 +149,36 @@ class Instance(Handler):
             flavor = _flavor_id(conn, new)
             compute.resize_server(id_, flavor)
             server = compute.wait_for_server(
-                compute.get_server(id_), status="VERIFY_RESIZE", failures=["ERROR"], wait=WAIT_SECONDS
+                compute.get_server(id_),
+                status="VERIFY_RESIZE",
+                failures=["ERROR"],
+                wait=WAIT_SECONDS,
+                interval=POLL_SECONDS,
             )
             compute.confirm_server_resize(server)
-            compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+            compute.wait_for_server(
+                server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+            )
         if changed(old, new, "imageId", "imageName"):
             image = _image_id(conn, new)
             if image is None:
                 raise CloudError("an instance's image cannot be removed; give imageId or imageName")
             compute.rebuild_server(id_, image=image, **some(admin_password=new.get("adminPass")))
-            compute.wait_for_server(compute.get_server(id_), status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+            compute.wait_for_server(
+                compute.get_server(id_), status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+            )
         if changed(old, new, "powerState"):
             server = compute.get_server(id_)
             if new.get("powerState") == "shutoff":
                 compute.stop_server(server)
-                compute.wait_for_server(server, status="SHUTOFF", failures=["ERROR"], wait=WAIT_SECONDS)
+                compute.wait_for_server(
+                    server, status="SHUTOFF", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+                )
             else:
                 compute.start_server(server)
-                compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+                compute.wait_for_server(
+                    server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+                )
         if changed(old, new, "tags"):
             compute.get_server(id_).set_tags(compute, list(new.get("tags") or []))
         return self._outputs(conn, new, compute.get_server(id_))
@@ -174,12 +188,14 @@ class Instance(Handler):
         if server is None:
             return
         conn.compute.delete_server(server, force=bool(outputs.get("forceDelete")))
-        conn.compute.wait_for_delete(server, wait=WAIT_SECONDS)
+        conn.compute.wait_for_delete(server, wait=WAIT_SECONDS, interval=POLL_SECONDS)
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         for server in conn.compute.servers(name=f"^{inputs['name']}$"):
             if server.name == inputs["name"] and server.status != "DELETED":
-                server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+                server = conn.compute.wait_for_server(
+                    server, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+                )
                 return Created(server.id, self._outputs(conn, inputs, server))
         return None
 
@@ -217,7 +233,11 @@ class VolumeAttach(Handler):
         instance, volume = inputs["instanceId"], inputs["volumeId"]
         attachment = conn.compute.create_volume_attachment(instance, volume, **some(device=inputs.get("device")))
         conn.block_storage.wait_for_status(
-            conn.block_storage.get_volume(volume), status="in-use", failures=["error"], wait=WAIT_SECONDS
+            conn.block_storage.get_volume(volume),
+            status="in-use",
+            failures=["error"],
+            wait=WAIT_SECONDS,
+            interval=POLL_SECONDS,
         )
         id_ = f"{instance}/{volume}"
         return Created(id_, {**inputs, "id": id_, "device": attachment.device})
@@ -239,7 +259,9 @@ class VolumeAttach(Handler):
         conn.compute.delete_volume_attachment(instance, volume, ignore_missing=True)
         found = conn.block_storage.find_volume(volume, ignore_missing=True)
         if found is not None:
-            conn.block_storage.wait_for_status(found, status="available", failures=["error"], wait=WAIT_SECONDS)
+            conn.block_storage.wait_for_status(
+                found, status="available", failures=["error"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+            )
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         id_ = f"{inputs['instanceId']}/{inputs['volumeId']}"

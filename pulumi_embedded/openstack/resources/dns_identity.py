@@ -5,14 +5,16 @@ from typing import Any
 from openstack import exceptions
 from openstack.connection import Connection
 
-from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some
+from pulumi_embedded.openstack.resources.base import POLL_SECONDS, WAIT_SECONDS, Handler, changed, integer, some
 from pulumi_embedded.provider import Created
 
 
 def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any]) -> Any:
     if inputs.get("disableStatusCheck"):
         return resource
-    return conn.dns.wait_for_status(resource, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS)
+    return conn.dns.wait_for_status(
+        resource, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+    )
 
 
 class Zone(Handler):
@@ -65,7 +67,7 @@ class Zone(Handler):
         if zone is None:
             return
         conn.dns.delete_zone(zone, ignore_missing=True)
-        conn.dns.wait_for_delete(zone, wait=WAIT_SECONDS)
+        conn.dns.wait_for_delete(zone, wait=WAIT_SECONDS, interval=POLL_SECONDS)
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         zone = conn.dns.find_zone(inputs["name"], ignore_missing=True)

@@ -4,7 +4,15 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from pulumi_embedded.openstack.resources.base import WAIT_SECONDS, Handler, changed, integer, some, stringify
+from pulumi_embedded.openstack.resources.base import (
+    POLL_SECONDS,
+    WAIT_SECONDS,
+    Handler,
+    changed,
+    integer,
+    some,
+    stringify,
+)
 from pulumi_embedded.provider import Created
 
 
@@ -25,7 +33,9 @@ class Volume(Handler):
                 metadata=stringify(inputs.get("metadata")) or None,
             ),
         )
-        volume = conn.block_storage.wait_for_status(volume, status="available", failures=["error"], wait=WAIT_SECONDS)
+        volume = conn.block_storage.wait_for_status(
+            volume, status="available", failures=["error"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+        )
         return Created(volume.id, self._outputs(inputs, volume))
 
     def _outputs(self, inputs: dict[str, Any], volume: Any) -> dict[str, Any]:
@@ -64,7 +74,9 @@ class Volume(Handler):
             volume = storage.get_volume(id_)
             # An attached volume extended online goes back to in-use; a detached one to available.
             settled = "in-use" if volume.attachments else "available"
-            storage.wait_for_status(volume, status=settled, failures=["error", "error_extending"], wait=WAIT_SECONDS)
+            storage.wait_for_status(
+                volume, status=settled, failures=["error", "error_extending"], wait=WAIT_SECONDS, interval=POLL_SECONDS
+            )
         if changed(old, new, "volumeType"):
             storage.retype_volume(id_, new["volumeType"], migration_policy=new.get("volumeRetypePolicy") or "never")
         return self._outputs(new, storage.get_volume(id_))
@@ -74,14 +86,14 @@ class Volume(Handler):
         if volume is None:
             return
         conn.block_storage.delete_volume(volume.id, ignore_missing=True)
-        conn.block_storage.wait_for_delete(volume, wait=WAIT_SECONDS)
+        conn.block_storage.wait_for_delete(volume, wait=WAIT_SECONDS, interval=POLL_SECONDS)
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         if not inputs.get("name"):
             return None
         for volume in conn.block_storage.volumes(name=inputs["name"]):
             volume = conn.block_storage.wait_for_status(
-                volume, status="available", failures=["error"], wait=WAIT_SECONDS
+                volume, status="available", failures=["error"], wait=WAIT_SECONDS, interval=POLL_SECONDS
             )
             return Created(volume.id, self._outputs(inputs, volume))
         return None
