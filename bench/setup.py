@@ -88,7 +88,7 @@ def api_and_worker(database_url: str, clouds_yaml: Path, **settings: str) -> Ite
     ]
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, processes[0])
+        wait_ready(base, processes[0], timeout=300)  # a busy 2-core machine imports slowly
         yield base
         time.sleep(5)  # let the last decommissions get going before the worker is stopped
     finally:
