@@ -120,7 +120,7 @@ def main() -> None:
         sys.exit(f"no {args.clouds_yaml}: start the local data centre first (make devcloud-up)")
     data_dir = ROOT / ".tonle" / "bench-drill"
     data_dir.mkdir(parents=True, exist_ok=True)
-    url, tenants, operator = prepare(data_dir, ministries=1)
+    url, tenants, operator, _admin = prepare(data_dir, ministries=1)
     upload_limit = str((args.content_mb + 16) * 2**20)
     with api_and_worker(url, args.clouds_yaml, TONLE_UPLOAD_MAX_BYTES=upload_limit) as base:
         report = drill_once(base, tenants[0], operator, args.content_mb, args.timeout)
