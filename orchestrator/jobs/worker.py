@@ -67,7 +67,12 @@ def warm_up() -> float:
     if engine_choice(get_settings()) != "noop":
         load_lazy_modules()
         for program in sorted({offering.stack_program for offering in offerings.values()}):
-            importlib.import_module(f"{STACK_PROGRAMS}.{program}")
+            try:
+                importlib.import_module(f"{STACK_PROGRAMS}.{program}")
+            except Exception:
+                # Its orders fail at plan, naming the error, as they would without a warm-up;
+                # the other offerings' orders are no reason to stop this worker.
+                log.exception("stack program %s does not load", program)
     return time.monotonic() - started
 
 
