@@ -214,7 +214,7 @@ BAKED_IMAGES_ENV = "TONLE_TEST_IMAGES"  # "base": no builds, orders boot the bas
 @pytest.fixture(scope="session")
 def baked_images(
     devcloud: DevCloud, database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, dict[str, Any]]:
+) -> Iterator[dict[str, dict[str, Any]]]:
     """The web, CMS and mail images, built once per session, all three at once, through the real
     pipeline (`POST /v1/images/builds`, the worker's build jobs) into the session's database, so
     every later order of those offerings boots them and skips the install phase: a build costs
@@ -224,11 +224,17 @@ def baked_images(
     from tests.conftest import make_account
 
     if os.environ.get(BAKED_IMAGES_ENV) == "base":
-        return {}
+        yield {}
+        return
     admin = make_account("admin", None)
     logs = tmp_path_factory.mktemp("image-build-logs")
     with running_system(database, devcloud, logs, {}) as running:
-        return _build_images(running, admin.headers, logs)
+        built = _build_images(running, admin.headers, logs)
+    yield built
+    # The session's images go with its database, which records them: a cloud kept between
+    # sessions would otherwise gather every session's images.
+    for image in built.values():
+        devcloud.admin.image.delete_image(image["glance_image_id"], ignore_missing=True)
 
 
 def _build_images(running: System, headers: dict[str, str], logs: Path) -> dict[str, dict[str, Any]]:
