@@ -18,8 +18,9 @@ log = logging.getLogger("tonle")
 db_app = typer.Typer(no_args_is_help=True)
 
 # uvloop's event loop and httptools' HTTP parser (both C): several times the throughput of the
-# pure-Python defaults. Named here so that a benchmark can put another app on the same stack.
-SERVER_STACK = {"loop": "uvloop", "http": "httptools"}
+# pure-Python defaults; the protocol answers a request before refusing garbage after it, as h11
+# does. Named here so that a benchmark can put another app on the same stack.
+SERVER_STACK = {"loop": "uvloop", "http": "portal_api.http_protocol:HttpToolsProtocol"}
 
 
 def register(app: typer.Typer) -> None:
