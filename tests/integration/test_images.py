@@ -232,3 +232,21 @@ def test_images_beyond_the_newest_two_of_a_role_and_site_are_retired(database: D
         assert images.beyond_kept(session=session, role="mail", site="primary") == []
         statuses = {i.name: i.status for i in session.exec(select(BakedImage).where(BakedImage.role == "mail")).all()}
     assert [statuses[n] for n in names] == ["retired", "retired", "available", "available"]
+
+
+def test_the_cli_lists_and_asks_for_builds(api_url: str, platform: Platform, clean_images: None) -> None:
+    from typer.testing import CliRunner
+
+    from portal_api.cli import app as cli
+
+    name = _recorded("mail", "primary", digest=_digest("mail"), age_minutes=3)
+    operator = {"TONLE_API_URL": api_url, "TONLE_TOKEN": platform.operator.token, "COLUMNS": "250"}
+    listed = CliRunner().invoke(cli, ["images", "list", "--role", "mail"], env=operator)
+    assert listed.exit_code == 0, listed.output
+    assert name in listed.output and "nginx 1.22.1-9" in listed.output
+    refused = CliRunner().invoke(cli, ["images", "build", "--role", "mail"], env=operator)
+    assert refused.exit_code == 1 and "(403)" in refused.output, refused.output
+    admin = {**operator, "TONLE_TOKEN": platform.admin.token}
+    asked = CliRunner().invoke(cli, ["images", "build", "--role", "mail"], env=admin)
+    assert asked.exit_code == 0, asked.output
+    assert re.search(r"tonle-mail-\d{14} \(mail at primary\): building", asked.output), asked.output
