@@ -217,7 +217,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, tonle, timeout=180)  # a busy machine imports slowly
+        wait_ready(base, tonle, timeout=600)  # a busy machine imports slowly
         catalogue_bytes = httpx.get(f"{base}/v1/catalog", headers={"Authorization": f"Bearer {token}"}).content
         run_wrk(f"{base}/v1/catalog", token=token, script="", seconds=warm, connections=args.connections, warm_up=True)
         catalogue = run_wrk(f"{base}/v1/catalog", token=token, script="", **measure)
@@ -247,7 +247,7 @@ def main() -> None:
     bare = start(bare_command, {**env, BARE_BODY_ENV: body_file.name})
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, bare, timeout=180)
+        wait_ready(base, bare, timeout=600)
         run_wrk(f"{base}/v1/catalog", token=None, script="", seconds=warm, connections=args.connections, warm_up=True)
         ceiling = run_wrk(f"{base}/v1/catalog", token=None, script="", **measure)
     finally:
