@@ -215,9 +215,25 @@ def start_nodes(
         )
         processes += [api, worker]
         bases.append(f"http://127.0.0.1:{port}")
-        wait_ready(bases[-1], api, timeout=300)
-    wait_workers(url, 2, processes)
+    try:
+        for base, api in zip(bases, processes[::2], strict=True):
+            wait_ready(base, api, timeout=300)
+        wait_workers(url, 2, processes)
+    except BaseException:
+        stop(processes)
+        raise
     return bases, processes
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM: the APIs stop, the workers finish their jobs first (killed after 2 minutes)."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_workers(url: str, count: int, processes: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
@@ -435,13 +451,7 @@ def main() -> None:
                 service = client.get(f"/v1/services/{operation['service_id']}", headers=headers(operator)).json()
                 operation["stack_name"] = service["stack_name"]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
 
     failed = [o for o in operations if o["status"] != "succeeded"]
     for operation in failed[:5]:
