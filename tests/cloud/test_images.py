@@ -18,19 +18,26 @@ from orchestrator.images.digest import install_digest
 from tests.cloud.conftest import DevCloud, System
 from tests.conftest import Platform, Tenant, make_tenant, order_and_approve, web_params
 
-pytestmark = [pytest.mark.cloud, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.cloud, pytest.mark.timeout(2700)]
 
 OPERATION_TIMEOUT_S = 900
+BUILD_TIMEOUT_S = 1500
 APT_MODULES = {"apt", "ansible.builtin.apt"}
 
 
 @pytest.fixture(scope="module")
 def web_image(baked_images: dict[str, dict[str, Any]], system: System, platform: Platform) -> dict[str, Any]:
-    if "web" not in baked_images:
-        with httpx.Client(base_url=system.url, headers=platform.operator.headers, timeout=30) as client:
+    """The session's web image, waited for when its build outlasted the fixture's wait."""
+    with httpx.Client(base_url=system.url, headers=platform.operator.headers, timeout=30) as client:
+        deadline = time.monotonic() + BUILD_TIMEOUT_S
+        while True:
             tried = client.get("/v1/images", params={"role": "web"}).json()
-        pytest.fail(f"the session's web image was not built: {[(i['status'], i['error']) for i in tried]}")
-    return baked_images["web"]
+            available = [i for i in tried if i["status"] == "available" and i["current"]]
+            if available:
+                return dict(available[0])
+            if not any(i["status"] == "building" for i in tried) or time.monotonic() > deadline:
+                pytest.fail(f"the session's web image was not built: {[(i['status'], i['error']) for i in tried]}")
+            time.sleep(5)
 
 
 @pytest.fixture(scope="module")
