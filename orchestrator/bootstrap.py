@@ -16,20 +16,13 @@ from orchestrator.cloud.leftovers import OpenStackLeftovers
 from orchestrator.cloud.tenancy import OpenStackTenancy, SiteNamesOnly
 from orchestrator.config import Settings, get_settings
 from orchestrator.dcim import connection as dcim_connection
-from orchestrator.engines.automation import cli_available
+from orchestrator.engines import engine_choice
 from orchestrator.jobs import queue
 from orchestrator.noop import NoopConfigRunner, NoopEngine, NoopHealthChecker
 from orchestrator.operations import outbox
 from orchestrator.ports import Adapters, ConfigRunner, Engine, HealthChecker
 
 log = logging.getLogger(__name__)
-
-
-def engine_choice(settings: Settings) -> str:
-    """Which engine runs: the configured one, or for `auto` the Automation API when the CLI exists."""
-    if settings.engine == "auto":
-        return "automation" if cli_available() else "embedded"
-    return settings.engine
 
 
 def build_engine(settings: Settings) -> Engine:

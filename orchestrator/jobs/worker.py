@@ -57,8 +57,8 @@ def warm_up() -> float:
     provider SDK. Returns the seconds it took."""
     from sqlalchemy.orm import configure_mappers
 
-    from orchestrator.bootstrap import engine_choice
     from orchestrator.catalog import service as catalog
+    from orchestrator.engines import engine_choice
     from orchestrator.engines.embedded import STACK_PROGRAMS
 
     started = time.monotonic()

@@ -8,8 +8,8 @@ from pulumi.automation import errors
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.events import EngineEvent
 
-from orchestrator.bootstrap import engine_choice
 from orchestrator.config import Settings
+from orchestrator.engines import engine_choice
 from orchestrator.engines.automation import (
     AutomationEngine,
     _guard,
