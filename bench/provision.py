@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.setup import (  # noqa: E402
-    account_token,
     api_and_worker,
     fresh_database,
     headers,
     order_cms_site,
     order_mail_domain,
     order_web_site,
+    seed_tenants,
 )
 
 STEP_GROUPS = {"plan": "cloud", "apply": "cloud", "configure": "ansible", "verify": "health"}
@@ -51,36 +51,10 @@ def prepare(data_dir: Path, ministries: int) -> tuple[str, list[dict[str, str]],
     """A fresh database with ministries, each with a requester and an approver, an operator and
     an admin (who builds images)."""
     url = fresh_database(data_dir, "provision")
-    from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
-    from orchestrator.ministry import service as ministry_service
-    from orchestrator.ministry.models import MinistryCreate, QuotaLimits
 
-    tenants = []
     with session_scope() as session:
-        for index in range(ministries):
-            code = f"bench{index}-{uuid.uuid4().hex[:4]}"
-            ministry = ministry_service.create(
-                session=session,
-                actor=SYSTEM,
-                data=MinistryCreate(
-                    code=code,
-                    name=f"Ministry {index}",
-                    quota_limits=QuotaLimits(
-                        vcpu=64, ram_gb=128, storage_gb=2000, object_gb=2000, public_ips=20, mailboxes=50
-                    ),
-                    dns_suffixes=[f"{code}.gov.example"],
-                ),
-            )
-            tenants.append(
-                {
-                    "code": code,
-                    "requester": account_token(session, f"{code}-req", "requester", ministry.id),
-                    "approver": account_token(session, f"{code}-appr", "ministry_approver", ministry.id),
-                }
-            )
-        operator = account_token(session, f"operator-{uuid.uuid4().hex[:4]}", "operator", None)
-        admin = account_token(session, f"admin-{uuid.uuid4().hex[:4]}", "admin", None)
+        tenants, operator, admin = seed_tenants(session, prefix="bench", count=ministries)
     return url, tenants, operator, admin
 
 

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -45,7 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import account_token, free_port, fresh_database, headers, order_web_site, wait_ready  # noqa: E402
+from bench.setup import free_port, fresh_database, headers, order_web_site, seed_tenants, wait_ready  # noqa: E402
 
 MINISTRIES = 10
 STREAMS_PER_MINISTRY = 2  # within TONLE_SSE_STREAMS_PER_TOKEN (5), one requester token each
@@ -150,35 +149,10 @@ def prepare(data_dir: Path, connections: int) -> tuple[str, list[dict[str, str]]
     """A fresh database; ministries with a requester and an approver each; an operator."""
     roomy_server(data_dir, connections)
     url = fresh_database(data_dir, "scale")
-    from orchestrator.actors import SYSTEM
     from orchestrator.database.core import session_scope
-    from orchestrator.ministry import service as ministry_service
-    from orchestrator.ministry.models import MinistryCreate, QuotaLimits
 
-    tenants = []
     with session_scope() as session:
-        for index in range(MINISTRIES):
-            code = f"scale{index}-{uuid.uuid4().hex[:4]}"
-            ministry = ministry_service.create(
-                session=session,
-                actor=SYSTEM,
-                data=MinistryCreate(
-                    code=code,
-                    name=f"Ministry {index}",
-                    quota_limits=QuotaLimits(
-                        vcpu=500, ram_gb=1000, storage_gb=10000, object_gb=10000, public_ips=200, mailboxes=50
-                    ),
-                    dns_suffixes=[f"{code}.gov.example"],
-                ),
-            )
-            tenants.append(
-                {
-                    "code": code,
-                    "requester": account_token(session, f"{code}-req", "requester", ministry.id),
-                    "approver": account_token(session, f"{code}-appr", "ministry_approver", ministry.id),
-                }
-            )
-        operator = account_token(session, f"operator-{uuid.uuid4().hex[:4]}", "operator", None)
+        tenants, operator, _admin = seed_tenants(session, prefix="scale", count=MINISTRIES, scale=8)
     return url, tenants, operator
 
 

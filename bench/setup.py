@@ -46,6 +46,46 @@ def account_token(session: Any, username: str, role: str, ministry_id: uuid.UUID
     return token
 
 
+def seed_tenants(session: Any, *, prefix: str, count: int, scale: int = 1) -> tuple[list[dict[str, str]], str, str]:
+    """`count` ministries (codes `<prefix><n>-xxxx`), each with a requester and an approver, plus
+    an operator and an admin; quota limits multiplied by `scale`. Returns (tenants, operator
+    token, admin token)."""
+    from orchestrator.actors import SYSTEM
+    from orchestrator.ministry import service as ministry_service
+    from orchestrator.ministry.models import MinistryCreate, QuotaLimits
+
+    tenants = []
+    for index in range(count):
+        code = f"{prefix}{index}-{uuid.uuid4().hex[:4]}"
+        ministry = ministry_service.create(
+            session=session,
+            actor=SYSTEM,
+            data=MinistryCreate(
+                code=code,
+                name=f"Ministry {index}",
+                quota_limits=QuotaLimits(
+                    vcpu=64 * scale,
+                    ram_gb=128 * scale,
+                    storage_gb=2000 * scale,
+                    object_gb=2000 * scale,
+                    public_ips=20 * scale,
+                    mailboxes=50,
+                ),
+                dns_suffixes=[f"{code}.gov.example"],
+            ),
+        )
+        tenants.append(
+            {
+                "code": code,
+                "requester": account_token(session, f"{code}-req", "requester", ministry.id),
+                "approver": account_token(session, f"{code}-appr", "ministry_approver", ministry.id),
+            }
+        )
+    operator = account_token(session, f"operator-{uuid.uuid4().hex[:4]}", "operator", None)
+    admin = account_token(session, f"admin-{uuid.uuid4().hex[:4]}", "admin", None)
+    return tenants, operator, admin
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
