@@ -207,8 +207,9 @@ def system(
 
 
 BAKED_ROLES = ("web", "cms", "mail")
-# How long the first module waits for the builds (inside its first test's timeout); builds still
-# running then go on in the background and later modules' orders boot their images when ready.
+# How long the first module waits for the builds (inside its first test's timeout); a build still
+# running then is left to the modules' workers (its job is recovered as stalled), and orders boot
+# its image once it is ready.
 BUILD_WAIT_S = 600
 BAKED_IMAGES_ENV = "TONLE_TEST_IMAGES"  # "base": no builds, orders boot the base image
 
@@ -222,24 +223,31 @@ def baked_images(
     every later order of those offerings boots them and skips the install phase: a build costs
     one install phase, each order on the image saves one. Role -> the image as `GET /v1/images`
     shows it; a role whose build failed is missing (its orders boot the base image, slower, and
-    still pass), with the reason as a warning. Builds that take longer than BUILD_WAIT_S go on
-    in the background until the session ends. TONLE_TEST_IMAGES=base builds none."""
+    still pass), with the reason as a warning. A build that takes longer than BUILD_WAIT_S is
+    left to the modules' workers. TONLE_TEST_IMAGES=base builds none."""
     from tests.conftest import make_account
 
     if os.environ.get(BAKED_IMAGES_ENV) == "base":
         yield {}
         return
+    from sqlmodel import select
+
+    from orchestrator.database.core import session_scope
+    from orchestrator.images.models import BakedImage
+
     admin = make_account("admin", None)
     logs = tmp_path_factory.mktemp("image-build-logs")
+    # The builds' own API and worker stop once the builds end: a worker left running would take
+    # modules' operations from the shared queue without the modules' settings (`system_settings`).
     with running_system(database, devcloud, logs, {}) as running:
         built = _build_images(running, admin.headers, logs)
-        yield built
-        # The session's images go with its database, which records them: a cloud kept between
-        # sessions would otherwise gather every session's images.
-        with httpx.Client(base_url=running.url, headers=admin.headers, timeout=60) as client:
-            for image in client.get("/v1/images").json():
-                if image["glance_image_id"]:
-                    devcloud.admin.image.delete_image(image["glance_image_id"], ignore_missing=True)
+    yield built
+    # The session's images go with its database, which records them: a cloud kept between
+    # sessions would otherwise gather every session's images.
+    with session_scope() as session:
+        glance_ids = [image.glance_image_id for image in session.exec(select(BakedImage)) if image.glance_image_id]
+    for glance_id in glance_ids:
+        devcloud.admin.image.delete_image(glance_id, ignore_missing=True)
 
 
 def _build_images(running: System, headers: dict[str, str], logs: Path) -> dict[str, dict[str, Any]]:
@@ -263,7 +271,10 @@ def _build_images(running: System, headers: dict[str, str], logs: Path) -> dict[
                 else:
                     warnings.warn(f"image {image['name']} {image['status']}: {image['error']}", stacklevel=1)
         if pending:
-            warnings.warn(f"image builds go on in the background after {BUILD_WAIT_S} s; see {logs}", stacklevel=1)
+            warnings.warn(
+                f"image builds unfinished after {BUILD_WAIT_S} s, left to the modules' workers; see {logs}",
+                stacklevel=1,
+            )
     return built
 
 
