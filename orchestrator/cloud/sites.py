@@ -61,3 +61,32 @@ def site(settings: Settings, name: str) -> Site:
         region=config.region_name or None,
         username=(raw.get("auth") or {}).get("username"),
     )
+
+
+def sites_sharing_images(settings: Settings, name: str) -> list[str]:
+    """`name` and every other site that is the same OpenStack region (same identity endpoint and
+    region): they share one image service, so a public image built at one boots at all of them.
+    A site whose clouds.yaml entry cannot be read shares with none."""
+    try:
+        mine = _image_service(settings, name)
+    except CloudConfigError:
+        return [name]
+    shared = [name]
+    for other in sorted(set(settings.site_clouds) - {name}):
+        try:
+            if _image_service(settings, other) == mine:
+                shared.append(other)
+        except CloudConfigError:
+            continue
+    return shared
+
+
+def _image_service(settings: Settings, name: str) -> tuple[str, str]:
+    cloud = settings.site_clouds.get(name)
+    if cloud is None:
+        raise CloudConfigError(f"unknown site '{name}'")
+    config = cloud_config(settings, cloud)
+    auth_url = str((config.config.get("auth") or {}).get("auth_url") or "").rstrip("/")
+    if not auth_url:
+        raise CloudConfigError(f"site '{name}' names no identity endpoint")
+    return auth_url, str(config.region_name or "")

@@ -10,6 +10,7 @@ import time
 import uuid
 
 from orchestrator.actors import SYSTEM
+from orchestrator.cloud.sites import sites_sharing_images
 from orchestrator.config import Settings
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.images import service as images
@@ -99,10 +100,13 @@ def retire_old(*, builder: ImageBuilder, role: str, site: str, on_event: EventSi
 
 def request_scheduled(*, settings: Settings) -> list[uuid.UUID]:
     """The weekly rebuild: every role at every site, asked for by the system; the builds' ids."""
+    # One build per image service: sites sharing one boot each other's images.
+    sites: list[str] = []
+    for name in sorted(settings.site_clouds):
+        if not any(name in sites_sharing_images(settings, kept) for kept in sites):
+            sites.append(name)
     with unit_of_work() as uow:
-        builds = images.request_builds(
-            session=uow.session, actor=SYSTEM, settings=settings, sites=sorted(settings.site_clouds)
-        )
+        builds = images.request_builds(session=uow.session, actor=SYSTEM, settings=settings, sites=sites)
         ids = [build.id for build in builds]
         uow.commit()
     return ids

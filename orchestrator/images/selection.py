@@ -1,11 +1,13 @@
 """Which image an order's servers boot from at a site, and why: the newest baked image of the
-offering's image role there that was built from the current install phase, else the base image."""
+offering's image role there (or at a site sharing its image service) that was built from the
+current install phase, else the base image."""
 
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from orchestrator.catalog.models import Offering
+from orchestrator.cloud.sites import sites_sharing_images
 from orchestrator.config import Settings
 from orchestrator.images import service as images
 
@@ -24,13 +26,15 @@ def choose(*, session: Session, settings: Settings, offering: Offering, site: st
     digest = images.current_digest(settings=settings, role=role)
     if digest is None:
         return ImageChoice(base, f"the base image: the orchestrator has no image playbook for role {role}")
-    found = images.usable(session=session, role=role, site=site, digest=digest)
+    sites = sites_sharing_images(settings, site)
+    found = images.usable(session=session, role=role, sites=sites, digest=digest)
     if found is not None:
         built = f"{found.built_at:%Y-%m-%d %H:%M} UTC" if found.built_at else "earlier"
+        where = site if found.site == site else f"{found.site} (same image service as {site})"
         return ImageChoice(
-            found.name, f"the newest {role} image at {site} built from the current install phase ({built})"
+            found.name, f"the newest {role} image at {where} built from the current install phase ({built})"
         )
-    newest = images.newest_available(session=session, role=role, site=site)
+    newest = images.newest_available(session=session, role=role, sites=sites)
     if newest is not None:
         return ImageChoice(
             base,

@@ -221,13 +221,13 @@ def mark_retired(*, session: Session, actor: Actor, image_id: uuid.UUID) -> Bake
     return image
 
 
-def usable(*, session: Session, role: str, site: str, digest: str) -> BakedImage | None:
-    """The newest available image of the role at the site built from the install phase `digest`."""
+def usable(*, session: Session, role: str, sites: Sequence[str], digest: str) -> BakedImage | None:
+    """The newest available image of the role at any of `sites` built from the install phase `digest`."""
     return session.exec(
         select(BakedImage)
         .where(
             BakedImage.role == role,
-            BakedImage.site == site,
+            col(BakedImage.site).in_(sites),
             BakedImage.status == ImageStatus.available,
             BakedImage.install_digest == digest,
         )
@@ -235,10 +235,10 @@ def usable(*, session: Session, role: str, site: str, digest: str) -> BakedImage
     ).first()
 
 
-def newest_available(*, session: Session, role: str, site: str) -> BakedImage | None:
+def newest_available(*, session: Session, role: str, sites: Sequence[str]) -> BakedImage | None:
     return session.exec(
         select(BakedImage)
-        .where(BakedImage.role == role, BakedImage.site == site, BakedImage.status == ImageStatus.available)
+        .where(BakedImage.role == role, col(BakedImage.site).in_(sites), BakedImage.status == ImageStatus.available)
         .order_by(col(BakedImage.built_at).desc(), col(BakedImage.name).desc())
     ).first()
 

@@ -150,10 +150,22 @@ def test_a_build_without_a_cloud_fails_saying_so(
 # --- which image an order boots ----------------------------------------------------------------
 
 
+SHARED_REGION = """
+clouds:
+  one-primary:
+    auth: {auth_url: "http://keystone.one:5000/v3", username: u, password: p, project_name: x}
+    region_name: RegionOne
+  one-dr:
+    auth: {auth_url: "http://keystone.one:5000/v3", username: u, password: p, project_name: x}
+    region_name: RegionOne
+"""
+
+
 def test_orders_boot_the_newest_current_image_of_their_role_at_their_site(
-    database: Database, clean_images: None
+    database: Database, clean_images: None, tmp_path: Path
 ) -> None:
-    settings = get_settings()
+    # Sites with image services of their own (no clouds.yaml says otherwise).
+    settings = get_settings().model_copy(update={"clouds_yaml": tmp_path / "absent.yaml"})
     web = catalog.get_offering("web-hosting")
     with session_scope() as session:
         none_yet = selection.choose(session=session, settings=settings, offering=web, site="primary")
@@ -173,6 +185,16 @@ def test_orders_boot_the_newest_current_image_of_their_role_at_their_site(
     assert chosen.name == newer and chosen.name not in (stale, older)
     assert "the newest web image at primary built from the current install phase" in chosen.reason
     assert colocation.name == settings.server_image and "has no baked image role" in colocation.reason
+
+    # Sites of one region share its image service: the newest image at either serves both.
+    (tmp_path / "clouds.yaml").write_text(SHARED_REGION)
+    shared = settings.model_copy(
+        update={"clouds_yaml": tmp_path / "clouds.yaml", "site_clouds": {"primary": "one-primary", "dr": "one-dr"}}
+    )
+    with session_scope() as session:
+        at_primary = selection.choose(session=session, settings=shared, offering=web, site="primary")
+    assert at_primary.name not in (stale, older, newer), "the DR site's newer image serves the primary site"
+    assert "(same image service as primary)" in at_primary.reason
 
 
 def test_images_of_an_older_install_phase_are_never_picked(
