@@ -126,6 +126,24 @@ class Settings(BaseSettings):
     )
     token_default_days: int = Field(default=90, ge=1, description="Lifetime of a token issued without one.")
     token_max_days: int = Field(default=365, ge=1, description="Longest lifetime a token may be issued with.")
+    console_session_hours: int = Field(
+        default=12, ge=1, le=24 * 7, description="How long a console sign-in lasts (it is a child API token)."
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer of the console's single sign-on; unset: no SSO button."
+    )
+    oidc_client_id: str | None = Field(default=None, description="The console's client id at the OpenID provider.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="The console's client secret.")
+    oidc_role_claim: str = Field(
+        default="tonle_role", description="ID-token/userinfo claim naming the user's Tonle role."
+    )
+    oidc_ministry_claim: str = Field(
+        default="tonle_ministry", description="Claim naming the user's ministry by its code (ministry roles)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The console's external base URL (https://...), for the OIDC redirect; unset: the request's.",
+    )
 
     @field_validator("dns_resolvers", mode="before")
     @classmethod

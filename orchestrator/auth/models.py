@@ -41,6 +41,10 @@ class User(UserBase, table=True):
     ministry_id: uuid.UUID | None = Field(default=None, foreign_key="ministry.id", index=True)
     active: bool = True
     created_at: datetime = timestamp_field()
+    # `<issuer>|<subject>` of a user who signs in to the console through OpenID Connect.
+    oidc_subject: str | None = Field(default=None, max_length=512, unique=True)
+    # The console's language for this user (`km` or `en`); unset: negotiated per request.
+    preferred_language: str | None = Field(default=None, max_length=8)
 
     def as_actor(self) -> Actor:
         return Actor(
