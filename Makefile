@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit integration cloud security bench install devcloud-up devcloud-down devcloud-status clean
+.PHONY: run test lint unit integration cloud security browser bench install devcloud-up devcloud-down devcloud-status clean
 
 # Debian packages the orchestrator runs (not Python): restic reads the backup repositories.
 # Through devcloud/apt.py (standard library only): one apt at a time, another's lock waited for.
@@ -19,7 +19,24 @@ $(STAMP): pyproject.toml | /usr/bin/restic
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser tier drives Debian's Chromium (Playwright's own browser download needs the internet
+# and a distribution it knows); fonts-khmeros gives Chromium a system Khmer font besides the
+# console's own web font.
+/usr/bin/chromium:
+	$(PYTHON) -m devcloud.apt install chromium fonts-khmeros
+
+# The tests' Node packages, from their committed lock files: axe-core (browser tier) and the
+# OpenID provider the console's single sign-on is tested against. `npm ci` again only when a lock
+# file changes.
+NODE_DIRS := $(patsubst %/package-lock.json,%,$(wildcard tests/browser/package-lock.json tests/support/oidc_provider/package-lock.json))
+NODE_STAMP := $(VENV)/.node-installed
+
+$(NODE_STAMP): $(addsuffix /package-lock.json,$(NODE_DIRS)) | $(STAMP)
+	@command -v npm >/dev/null || { echo "npm (Node.js 20.19 or newer) is needed for the tests' Node packages" >&2; exit 1; }
+	for dir in $(NODE_DIRS); do npm ci --prefix "$$dir" --no-audit --no-fund --loglevel=error || exit 1; done
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
 
 run: $(STAMP)
 	$(VENV)/bin/tonle run
@@ -32,7 +49,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
-integration: $(STAMP)
+integration: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
 cloud: $(STAMP)
@@ -41,7 +58,10 @@ cloud: $(STAMP)
 security: $(STAMP)
 	$(VENV)/bin/pytest -m security $(PYTEST_ARGS)
 
-test: lint
+browser: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
+	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
+
+test: lint $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -57,4 +77,4 @@ devcloud-status: $(STAMP)
 	$(PY) -m devcloud status
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(addsuffix /node_modules,$(NODE_DIRS))
