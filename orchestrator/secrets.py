@@ -1,5 +1,7 @@
 """Secrets at rest: one Fernet key for the installation, from settings or a key file."""
 
+import hashlib
+import hmac
 import logging
 import os
 from functools import lru_cache
@@ -38,6 +40,12 @@ def master_key() -> bytes:
                 handle.write(Fernet.generate_key())
             log.warning("generated a new secrets key at %s; back it up with the database", path)
     return path.read_bytes().strip()
+
+
+def derived_key(purpose: str) -> bytes:
+    """A key for one purpose (signing a cookie, a CSRF token), derived from the master key, so a
+    value signed for one purpose is never accepted for another."""
+    return hmac.new(master_key(), f"tonle:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def encrypt(plaintext: str) -> str:

@@ -53,24 +53,29 @@ def _look_up(token: str) -> Grant | None:
         return grant
 
 
+async def actor_for_token(token: str) -> Actor | None:
+    """Whose token this is, if it is live. A token this process has seen costs no query (see
+    `token_cache`); any other is looked up in a worker thread, in a session closed at once."""
+    token_hash = auth.hash_token(token)
+    grant = token_cache.cache.get(token_hash, utcnow())
+    if grant is None:
+        generation = token_cache.cache.generation
+        grant = await run_db(lambda: _look_up(token))
+        if grant is not None:
+            token_cache.cache.put(token_hash, grant, generation)
+    return grant.actor if grant is not None else None
+
+
 async def current_actor(credentials: BearerDep) -> Actor:
-    """The caller. A token this process has seen costs no query (see `token_cache`); any other is
-    looked up in a worker thread, in a session closed before the endpoint runs."""
+    """The caller, from the request's bearer token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "send an API token as `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"}
         )
-    token_hash = auth.hash_token(credentials.credentials)
-    grant = token_cache.cache.get(token_hash, utcnow())
-    if grant is None:
-        generation = token_cache.cache.generation
-        token = credentials.credentials
-        grant = await run_db(lambda: _look_up(token))
-        if grant is not None:
-            token_cache.cache.put(token_hash, grant, generation)
-    if grant is None:
+    actor = await actor_for_token(credentials.credentials)
+    if actor is None:
         raise HTTPException(401, "the token is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"})
-    return grant.actor
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -11,7 +11,7 @@ from orchestrator.auth.revocation_listener import RevocationListener
 from orchestrator.bootstrap import bootstrap
 from orchestrator.catalog import service as catalog
 from orchestrator.database.core import database_url
-from portal_api import problems
+from portal_api import console, problems
 from portal_api.input_guard import InputGuard
 from portal_api.routers import (
     audit,
@@ -66,6 +66,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(InputGuard)
+    console.install(app)
     for module in (
         health,
         catalog_routes,

@@ -55,7 +55,7 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def _status_for(exc: DomainError) -> int:
+def status_for(exc: DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
             return STATUS_OF[cls]
@@ -68,7 +68,7 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidInput) and exc.errors:
         extra["errors"] = exc.errors
     return problem(
-        status=_status_for(exc),
+        status=status_for(exc),
         title=exc.title,
         detail=exc.detail,
         instance=request.url.path,
@@ -77,7 +77,7 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
@@ -86,7 +86,7 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field_of(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    errors = [{"field": field_of(e["loc"]), "message": e["msg"]} for e in exc.errors()]
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     return problem(
         status=422,
