@@ -115,6 +115,10 @@ def run(
         subprocess.Popen([sys.executable, "-m", "portal_api.cli", "worker"], env=env),
     ]
     typer.echo(f"API on http://{settings.host}:{settings.port}  (docs: /docs); Ctrl-C stops everything")
+    typer.echo(
+        f"web console on http://{settings.host}:{settings.port}/console/ (sign in with a demo token"
+        + (", or single sign-on)" if settings.oidc_issuer else ")")
+    )
     _supervise(children)
 
 
