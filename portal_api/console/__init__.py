@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from portal_api.console import errors
-from portal_api.console.routes import auth, home
+from portal_api.console.routes import auth, home, oidc
 from portal_api.console.security import ConsoleSecurityHeaders
 from portal_api.console.session import PATH
 
@@ -17,6 +17,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
+    oidc.router,
 )
 
 
