@@ -19,6 +19,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ def ensure_installed() -> None:
     if npm is None:
         raise RuntimeError("npm is needed for the OpenID provider of the SSO tests (apt install nodejs npm)")
     # Two pytest processes may start at once; one installs, the other waits and finds the stamp.
-    with (PROVIDER_DIR / ".npm-install.lock").open("w") as lock:
+    with (Path(tempfile.gettempdir()) / "tonle-oidc-provider-npm.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _INSTALLED_STAMP.is_file() and _INSTALLED_STAMP.read_text() == lock_digest:
             return

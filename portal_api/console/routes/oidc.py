@@ -17,10 +17,12 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -75,14 +77,18 @@ def start_sign_in(
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = generate_token(64)
-    with _client(provider, request=request, settings=settings) as client:
-        url, _ = client.create_authorization_url(
-            metadata["authorization_endpoint"],
-            state=state,
-            nonce=nonce,
-            code_verifier=verifier,
-            ui_locales=page_language(request),
-        )
+    url = prepare_grant_uri(
+        metadata["authorization_endpoint"],
+        client_id=provider.client_id,
+        response_type="code",
+        redirect_uri=_redirect_uri(request, settings),
+        scope=SCOPES,
+        state=state,
+        nonce=nonce,
+        code_challenge=create_s256_code_challenge(verifier),
+        code_challenge_method="S256",
+        ui_locales=page_language(request),
+    )
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         STATE_COOKIE,
@@ -126,8 +132,7 @@ def finish_sign_in(
         return _forget_state(_failure_page(request, exc))
     except SsoRefused as exc:
         log.warning("console SSO refused: %s", exc.detail)
-        detail = i18n.gettext(page_language(request), exc.message).format(**exc.params)
-        return _forget_state(error_page(request, status=403, detail=detail))
+        return _forget_state(error_page(request, status=403, detail=_refusal(request, exc)))
     response = RedirectResponse(pending["next"], status_code=303)
     sign_in(session=uow.session, user=user, response=response)
     uow.commit()
@@ -152,16 +157,9 @@ def _configured(settings: Settings) -> _Provider:
     )
 
 
-def _client(provider: _Provider, *, request: Request, settings: Settings) -> OAuth2Client:
+def _redirect_uri(request: Request, settings: Settings) -> str:
     base = settings.public_url.rstrip("/") if settings.public_url else str(request.base_url).rstrip("/")
-    return OAuth2Client(
-        client_id=provider.client_id,
-        client_secret=provider.client_secret,
-        scope=SCOPES,
-        redirect_uri=base + CALLBACK,
-        code_challenge_method="S256",
-        timeout=PROVIDER_TIMEOUT,
-    )
+    return base + CALLBACK
 
 
 def _verified_claims(
@@ -169,17 +167,28 @@ def _verified_claims(
 ) -> dict[str, Any]:
     """The ID token's claims, verified, completed by the provider's userinfo."""
     metadata = _metadata(provider.issuer)
-    with _client(provider, request=request, settings=settings) as client:
+    # client_secret_basic (RFC 6749 2.3.1): id and secret are form-encoded before Basic encoding.
+    credentials = (quote(provider.client_id, safe=""), quote(provider.client_secret, safe=""))
+    with httpx.Client(timeout=PROVIDER_TIMEOUT) as http:
         try:
-            token = client.fetch_token(
+            answer = http.post(
                 metadata["token_endpoint"],
-                code=code,
-                code_verifier=pending["verifier"],
-                grant_type="authorization_code",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": _redirect_uri(request, settings),
+                    "code_verifier": pending["verifier"],
+                },
+                auth=credentials,
+                headers={"Accept": "application/json"},
             )
-        except (OAuthError, httpx.HTTPError, ValueError) as exc:
+            token = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
             log.warning("console SSO: the code exchange failed: %s", exc)
-            raise SsoFailed("The identity provider refused this sign-in. Please start again.", status=401) from exc
+            raise SsoFailed("The identity provider did not answer. Please try again later.", status=502) from exc
+        if answer.status_code != 200 or not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
+            log.warning("console SSO: the code exchange was refused: %s %.200s", answer.status_code, answer.text)
+            raise SsoFailed("The identity provider refused this sign-in. Please start again.", status=401)
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise SsoFailed("The identity provider sent no ID token.", status=502)
@@ -188,7 +197,7 @@ def _verified_claims(
         if not isinstance(userinfo_endpoint, str):
             return claims
         try:
-            answer = client.get(userinfo_endpoint)
+            answer = http.get(userinfo_endpoint, headers={"Authorization": f"Bearer {token['access_token']}"})
             answer.raise_for_status()
             userinfo = answer.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -303,6 +312,13 @@ def _forget_state(response: Response) -> Response:
     # One use: a replayed callback finds no pending sign-in.
     response.delete_cookie(STATE_COOKIE, path=CALLBACK, secure=True, httponly=True, samesite="lax")
     return response
+
+
+def _refusal(request: Request, exc: SsoRefused) -> str:
+    lang = page_language(request)
+    # A role is named as the console names it elsewhere ("ministry approver", in the page's language).
+    params = {k: i18n.gettext(lang, v.replace("_", " ")) if k == "role" else v for k, v in exc.params.items()}
+    return i18n.gettext(lang, exc.message).format(**params)
 
 
 def _failure_page(request: Request, exc: SsoFailed) -> Response:
