@@ -21,6 +21,9 @@ class Plan(BaseModel):
         default_factory=dict, description="What the stack program builds: flavors, disk sizes, counts."
     )
     quota_cost: dict[str, int] = Field(description="What one order of this plan takes from the quota.")
+    price_riel_per_month: int = Field(
+        ge=0, description="What a service on this plan costs its ministry per month, in riel (cost showback)."
+    )
 
     @field_validator("quota_cost")
     @classmethod
@@ -175,6 +178,7 @@ class PlanPublic(BaseModel):
     description: str
     sizes: dict[str, int | str]
     quota_cost: dict[str, int]
+    price_riel_per_month: int
 
 
 class OfferingSummary(BaseModel):

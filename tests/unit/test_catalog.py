@@ -47,7 +47,11 @@ def write_variant(tmp_path: Path, change: dict[str, object], drop: str | None = 
     [
         ({}, "plans", "plans"),
         ({"approval": {"stages": ["requester"]}}, None, "approval.stages"),
-        ({"plans": [{"id": "x", "title": "X", "quota_cost": {"unicorns": 1}}]}, None, "plans.0.quota_cost"),
+        (
+            {"plans": [{"id": "x", "title": "X", "quota_cost": {"unicorns": 1}, "price_riel_per_month": 1}]},
+            None,
+            "plans.0.quota_cost",
+        ),
         ({"parameters": {"type": "object", "properties": {}}}, None, "parameters.examples"),
         ({"parameters": {"type": "object", "required": ["a"], "examples": [{}]}}, None, "parameters.examples.0.-"),
         ({"parameters": {"type": "wobbly", "examples": [{}]}}, None, "parameters.type"),
