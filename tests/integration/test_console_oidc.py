@@ -23,6 +23,7 @@ from tests.support.oidc import SsoApi, serving_sso_api
 pytestmark = pytest.mark.integration
 
 FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*method="post"', re.IGNORECASE)
+ABORT = re.compile(r'<a href="([^"]+/abort)"')
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', re.IGNORECASE)
 
 
@@ -45,7 +46,9 @@ def person(sso: SsoApi, **claims: Any) -> str:
     return account_id
 
 
-def through_provider(sso: SsoApi, console: ConsoleClient, account_id: str, *, next_path: str = "/console/") -> str:
+def through_provider(
+    sso: SsoApi, console: ConsoleClient, account_id: str, *, next_path: str = "/console/", cancel: bool = False
+) -> str:
     """Start SSO at the console, sign in and consent at the provider as a person would; the
     console callback URL the provider sends the browser back to."""
     start = console.get(f"/console/login/oidc?next={quote(next_path, safe='')}")
@@ -61,6 +64,11 @@ def through_provider(sso: SsoApi, console: ConsoleClient, account_id: str, *, ne
                 location = str(page.next_request.url) if page.next_request else page.headers["location"]
                 continue
             assert page.status_code == 200, page.text
+            if cancel:
+                abort = ABORT.search(page.text)
+                assert abort, page.text
+                location = abort.group(1)
+                continue
             action = FORM.search(page.text)
             assert action, page.text
             fields = dict(HIDDEN.findall(page.text))
@@ -250,6 +258,32 @@ def test_a_callback_whose_state_does_not_match_is_refused(sso: SsoApi, console: 
     genuine = urlunsplit(("", "", callback.path, callback.query, ""))
     assert console.get(genuine).status_code == 400
     assert user_of(sso, account) is None
+
+
+def test_a_callback_naming_another_issuer_is_refused(sso: SsoApi, console: ConsoleClient, tenant: Tenant) -> None:
+    # RFC 9207: the provider names itself in the callback; a mix-up names another one.
+    account = person(sso, tonle_role="requester", tonle_ministry=tenant.code)
+    callback = urlsplit(through_provider(sso, console, account))
+    params = dict(parse_qsl(callback.query))
+    assert params["iss"] == sso.provider.issuer
+
+    refused = console.get(urlunsplit(("", "", callback.path, urlencode({**params, "iss": "https://idp.evil"}), "")))
+
+    assert refused.status_code == 400
+    assert "came from another identity provider" in refused.text
+    assert user_of(sso, account) is None
+
+
+def test_cancelling_at_the_provider_signs_nobody_in(sso: SsoApi, console: ConsoleClient, tenant: Tenant) -> None:
+    account = person(sso, tonle_role="requester", tonle_ministry=tenant.code)
+    callback = through_provider(sso, console, account, cancel=True)
+    assert "error=access_denied" in callback
+
+    refused = console.get(callback.removeprefix(sso.url))
+
+    assert refused.status_code == 401
+    assert "did not sign you in" in refused.text
+    assert "tonle_console" not in console.cookies
 
 
 def test_a_callback_without_the_browsers_pending_sign_in_is_refused(

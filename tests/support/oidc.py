@@ -14,7 +14,6 @@ changes what the second one sees.
 """
 
 import fcntl
-import hashlib
 import json
 import secrets
 import shutil
@@ -35,22 +34,35 @@ from tests.conftest import Database, free_port, serving_api
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 CALLBACK_PATH = "/console/auth/callback"
 CLIENT_ID = "tonle-console"
-# Written into node_modules after a successful `npm ci`: the lock file it was installed from.
-_INSTALLED_STAMP = PROVIDER_DIR / "node_modules" / ".tonle-lock-sha256"
+
+
+def _installed_as_locked() -> bool:
+    """Every package of the lock file is in node_modules at its locked version (whoever ran
+    `npm ci`: this helper, `make browser`, a developer)."""
+    lock = json.loads((PROVIDER_DIR / "package-lock.json").read_text())
+    for path, entry in lock.get("packages", {}).items():
+        if not path.startswith("node_modules/"):
+            continue
+        manifest = PROVIDER_DIR / path / "package.json"
+        try:
+            if json.loads(manifest.read_text()).get("version") != entry.get("version"):
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def ensure_installed() -> None:
-    """`npm ci` the provider's packages once per lock file (quick no-op when already done)."""
-    lock_digest = hashlib.sha256((PROVIDER_DIR / "package-lock.json").read_bytes()).hexdigest()
-    if _INSTALLED_STAMP.is_file() and _INSTALLED_STAMP.read_text() == lock_digest:
+    """`npm ci` the provider's packages when node_modules does not match the lock file (quick otherwise)."""
+    if _installed_as_locked():
         return
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is needed for the OpenID provider of the SSO tests (apt install nodejs npm)")
-    # Two pytest processes may start at once; one installs, the other waits and finds the stamp.
+    # Two pytest processes may start at once; one installs, the other waits and finds it done.
     with (Path(tempfile.gettempdir()) / "tonle-oidc-provider-npm.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _INSTALLED_STAMP.is_file() and _INSTALLED_STAMP.read_text() == lock_digest:
+        if _installed_as_locked():
             return
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -59,7 +71,6 @@ def ensure_installed() -> None:
             capture_output=True,
             timeout=300,
         )
-        _INSTALLED_STAMP.write_text(lock_digest)
 
 
 @dataclass
