@@ -133,7 +133,7 @@ def finish_sign_in(
     except SsoRefused as exc:
         log.warning("console SSO refused: %s", exc.detail)
         return _forget_state(error_page(request, status=403, detail=_refusal(request, exc)))
-    response = RedirectResponse(pending["next"], status_code=303)
+    response = RedirectResponse(safe_next(pending.get("next")), status_code=303)
     sign_in(session=uow.session, user=user, response=response)
     uow.commit()
     log.info("console SSO: %s signed in", user.username)
