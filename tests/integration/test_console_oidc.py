@@ -16,7 +16,7 @@ from orchestrator.audit.models import AuditEntry
 from orchestrator.auth.models import User
 from orchestrator.auth.oidc import SsoRefused, identity_from_claims
 from orchestrator.database.core import session_scope
-from tests.conftest import Database, Tenant
+from tests.conftest import Database, Tenant, free_port, serving_api
 from tests.support.console import ConsoleClient
 from tests.support.oidc import SsoApi, serving_sso_api
 
@@ -345,3 +345,18 @@ def test_a_subject_tonle_cannot_keep_is_refused(sub: object) -> None:
             role_claim="tonle_role",
             ministry_claim="tonle_ministry",
         )
+
+
+def test_an_identity_provider_that_does_not_answer_gets_a_page_not_a_crash(
+    database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    silent = f"http://127.0.0.1:{free_port()}"
+    settings = {"TONLE_OIDC_ISSUER": silent, "TONLE_OIDC_CLIENT_ID": "tonle-console", "TONLE_OIDC_CLIENT_SECRET": "x"}
+    with (
+        serving_api(database.url, tmp_path_factory.mktemp("silent-idp"), **settings) as api_url,
+        ConsoleClient(api_url, lang="en") as console,
+    ):
+        start = console.get("/console/login/oidc?next=/console/")
+        assert start.status_code == 503
+        assert "did not answer. Please try again later." in start.text
+        assert "Traceback" not in start.text
