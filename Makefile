@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit integration cloud security browser bench install devcloud-up devcloud-down devcloud-status clean
+.PHONY: run test lint unit integration cloud security browser screenshots bench install devcloud-up devcloud-down devcloud-status clean
 
 # Debian packages the orchestrator runs (not Python): restic reads the backup repositories.
 # Through devcloud/apt.py (standard library only): one apt at a time, another's lock waited for.
@@ -60,6 +60,10 @@ security: $(STAMP)
 
 browser: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
+
+# The README's console screenshots (docs/console/*.png), taken again by the browser tier.
+screenshots: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
+	TONLE_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/browser/test_accessibility.py $(PYTEST_ARGS)
 
 test: lint $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
