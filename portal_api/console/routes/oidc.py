@@ -151,7 +151,8 @@ def _configured(settings: Settings) -> _Provider:
     if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret):
         raise SsoFailed("Single sign-on is not set up on this console.", status=404)
     return _Provider(
-        issuer=settings.oidc_issuer.rstrip("/"),
+        # Exactly as configured: the ID token's `iss` must be identical (some providers' end in "/").
+        issuer=settings.oidc_issuer,
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret.get_secret_value(),
     )
@@ -250,14 +251,14 @@ def _metadata(issuer: str) -> dict[str, Any]:
     if cached and time.monotonic() - cached[0] < METADATA_TTL_SECONDS:
         return cached[1]
     try:
-        answer = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=PROVIDER_TIMEOUT)
+        answer = httpx.get(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=PROVIDER_TIMEOUT)
         answer.raise_for_status()
         metadata = answer.json()
     except (httpx.HTTPError, ValueError) as exc:
         log.warning("console SSO: discovery at %s failed: %s", issuer, exc)
         raise SsoFailed("The identity provider did not answer. Please try again later.", status=503) from exc
     # OIDC discovery 4.3: the document must name the issuer it was fetched for.
-    if not isinstance(metadata, dict) or metadata.get("issuer", "").rstrip("/") != issuer:
+    if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
         raise SsoFailed("The identity provider is misconfigured.", status=502)
     for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         if not isinstance(metadata.get(endpoint), str):
