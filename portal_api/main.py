@@ -28,6 +28,7 @@ from portal_api.routers import (
     operations,
     requests,
     services,
+    showback,
     users,
 )
 from portal_api.routers import catalog as catalog_routes
@@ -84,6 +85,7 @@ def create_app() -> FastAPI:
         dr_campaigns,
         dcim,
         images,
+        showback,
     ):
         app.include_router(module.router)
     return app
