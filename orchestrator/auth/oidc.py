@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from orchestrator import policy
@@ -144,14 +145,19 @@ def user_for_claims(*, session: Session, issuer: str, claims: Mapping[str, Any],
     policy.check_account(role=identity.role, ministry_id=ministry_id, platform_wide=False)
     user = session.exec(select(User).where(User.oidc_subject == identity.subject)).first()
     if user is None:
-        return _create(session=session, identity=identity, ministry_id=ministry_id)
+        created = _create(session=session, identity=identity, ministry_id=ministry_id)
+        if created is not None:
+            return created
+        # The same person's first sign-in in another browser created the row a moment ago.
+        user = session.exec(select(User).where(User.oidc_subject == identity.subject)).one()
     if not user.active:
         raise SsoRefused("Your Tonle account has been deactivated. Ask the platform administrators.")
     _update(session=session, user=user, identity=identity, ministry_id=ministry_id)
     return user
 
 
-def _create(*, session: Session, identity: SsoIdentity, ministry_id: Any) -> User:
+def _create(*, session: Session, identity: SsoIdentity, ministry_id: Any) -> User | None:
+    """The new user, or None when a concurrent sign-in of the same subject created it first."""
     username = identity.username
     # The wanted name may be a local account's (or another provider's user's): never take it over.
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
@@ -163,8 +169,14 @@ def _create(*, session: Session, identity: SsoIdentity, ministry_id: Any) -> Use
         ministry_id=ministry_id,
         oidc_subject=identity.subject,
     )
-    session.add(user)
-    session.flush()
+    try:
+        # A savepoint: losing the race must not spoil the caller's transaction.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        if session.exec(select(User.id).where(User.oidc_subject == identity.subject)).first() is None:
+            raise
+        return None
     audit.record(
         session=session,
         actor=SSO_ACTOR,

@@ -2,6 +2,8 @@
 the whole authorization code flow through the provider's own login and consent pages."""
 
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -360,3 +362,53 @@ def test_an_identity_provider_that_does_not_answer_gets_a_page_not_a_crash(
         assert start.status_code == 503
         assert "did not answer. Please try again later." in start.text
         assert "Traceback" not in start.text
+
+
+def test_two_first_sign_ins_of_one_person_at_once_make_one_user(database: Database, tenant: Tenant) -> None:
+    """Two browsers' first sign-ins race on the new row: the loser finds the winner's user."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from orchestrator.auth.oidc import user_for_claims
+    from orchestrator.config import get_settings
+    from orchestrator.database.core import get_engine
+
+    claims = {"sub": uuid.uuid4().hex, "tonle_role": "requester", "tonle_ministry": tenant.code}
+    issuer = "https://idp.example"
+    found: dict[str, User] = {}
+    with (
+        Session(get_engine(), expire_on_commit=False) as first,
+        Session(get_engine(), expire_on_commit=False) as second,
+    ):
+        second_pid = second.exec(text("SELECT pg_backend_pid()")).one()[0]  # type: ignore[call-overload]
+        winner = user_for_claims(session=first, issuer=issuer, claims=claims, settings=get_settings())
+
+        def sign_in_elsewhere() -> None:
+            found["user"] = user_for_claims(session=second, issuer=issuer, claims=claims, settings=get_settings())
+            second.commit()
+
+        elsewhere = threading.Thread(target=sign_in_elsewhere)
+        elsewhere.start()
+        # Commit only once the other sign-in waits on the new row's unique index.
+        with session_scope() as watcher:
+            for _ in range(200):
+                waiting = watcher.exec(  # type: ignore[call-overload]
+                    text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), params={"pid": second_pid}
+                ).one()[0]
+                if waiting == "Lock":
+                    break
+                watcher.rollback()
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the second sign-in never waited on the first one's row")
+        first.commit()
+        elsewhere.join(timeout=30)
+
+    assert found["user"].id == winner.id
+    with session_scope() as session:
+        users = session.exec(select(User).where(User.oidc_subject == f"{issuer}|{claims['sub']}")).all()
+        created = session.exec(
+            select(AuditEntry).where(AuditEntry.entity_id == str(winner.id), AuditEntry.action == "created")
+        ).all()
+    assert len(users) == 1
+    assert len(created) == 1
