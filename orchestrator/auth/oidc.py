@@ -9,6 +9,7 @@ to be well-formed, and the automation role (service accounts) is never granted t
 import hashlib
 import re
 import unicodedata
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +135,7 @@ def user_for_claims(*, session: Session, issuer: str, claims: Mapping[str, Any],
     identity = identity_from_claims(
         issuer=issuer, claims=claims, role_claim=settings.oidc_role_claim, ministry_claim=settings.oidc_ministry_claim
     )
-    ministry_id = None
+    ministry_id: uuid.UUID | None = None
     if identity.ministry_code is not None:
         ministry = ministries.get_by_code(session=session, code=identity.ministry_code)
         if ministry is None:
@@ -156,7 +157,7 @@ def user_for_claims(*, session: Session, issuer: str, claims: Mapping[str, Any],
     return user
 
 
-def _create(*, session: Session, identity: SsoIdentity, ministry_id: Any) -> User | None:
+def _create(*, session: Session, identity: SsoIdentity, ministry_id: uuid.UUID | None) -> User | None:
     """The new user, or None when a concurrent sign-in of the same subject created it first."""
     username = identity.username
     # The wanted name may be a local account's (or another provider's user's): never take it over.
@@ -189,7 +190,7 @@ def _create(*, session: Session, identity: SsoIdentity, ministry_id: Any) -> Use
     return user
 
 
-def _update(*, session: Session, user: User, identity: SsoIdentity, ministry_id: Any) -> None:
+def _update(*, session: Session, user: User, identity: SsoIdentity, ministry_id: uuid.UUID | None) -> None:
     if user.role != identity.role:
         audit.record(
             session=session,
