@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from portal_api.console import errors
 from portal_api.console.routes import auth, home, oidc
+from portal_api.console.routes import showback as showback_routes
 from portal_api.console.security import ConsoleSecurityHeaders
 from portal_api.console.session import PATH
 
@@ -18,6 +19,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
     oidc.router,
+    showback_routes.router,
 )
 
 
