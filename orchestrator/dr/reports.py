@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from orchestrator import policy
 from orchestrator.actors import Actor
 from orchestrator.database.columns import utcnow
+from orchestrator.database.queries import page
 from orchestrator.dr import chain, signing
 from orchestrator.dr.models import GENESIS_HASH, DrReport
 from orchestrator.errors import NotFound
@@ -99,6 +100,18 @@ def get(*, session: Session, actor: Actor, operation_id: uuid.UUID) -> DrReport:
     if report is None:
         raise NotFound(f"operation {operation_id} has no DR report")
     return report
+
+
+def recent(
+    *, session: Session, actor: Actor, kind: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[DrReport], int]:
+    """The reports the actor may read (of one kind, if given), newest first, and how many in all."""
+    query = select(DrReport)
+    if not policy.sees_all_ministries(actor):
+        query = query.where(DrReport.ministry_id == actor.ministry_id)
+    if kind is not None:
+        query = query.where(DrReport.kind == kind)
+    return page(session, query, col(DrReport.seq).desc(), limit=limit, offset=offset)
 
 
 def chain_page(*, session: Session, actor: Actor, after_seq: int, limit: int) -> list[tuple[DrReport, bool]]:

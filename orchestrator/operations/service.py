@@ -11,7 +11,7 @@ from orchestrator import policy
 from orchestrator.actors import Actor
 from orchestrator.audit import service as audit
 from orchestrator.database.columns import utcnow
-from orchestrator.database.queries import locked
+from orchestrator.database.queries import locked, page
 from orchestrator.errors import NotFound
 from orchestrator.operations import outbox
 from orchestrator.operations.models import (
@@ -81,6 +81,34 @@ def lock(*, session: Session, operation_id: uuid.UUID, actor: Actor | None = Non
     if operation is None or (actor is not None and not policy.can_see(actor, operation.ministry_id)):
         raise NotFound(f"operation {operation_id} not found")
     return operation
+
+
+def list_operations(
+    *,
+    session: Session,
+    actor: Actor,
+    status: OperationStatus | None = None,
+    kind: str | None = None,
+    offering_id: str | None = None,
+    ministry_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[Sequence[Operation], int]:
+    """The operations the actor can see, newest first, and how many match in all."""
+    query = select(Operation)
+    if not policy.sees_all_ministries(actor):
+        query = query.where(Operation.ministry_id == actor.ministry_id)
+    if ministry_id is not None:
+        query = query.where(Operation.ministry_id == ministry_id)
+    if status is not None:
+        query = query.where(Operation.status == status)
+    if kind is not None:
+        query = query.where(Operation.kind == kind)
+    if offering_id is not None:
+        query = query.join(Service, col(Service.id) == col(Operation.service_id)).where(
+            Service.offering_id == offering_id
+        )
+    return page(session, query, col(Operation.created_at).desc(), col(Operation.id), limit=limit, offset=offset)
 
 
 def list_for_service(*, session: Session, service_id: uuid.UUID) -> Sequence[Operation]:

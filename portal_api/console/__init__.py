@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from portal_api.console import errors
-from portal_api.console.routes import auth, home, oidc
+from portal_api.console.routes import approvals, auth, capacity, colocation, drills, home, oidc, operations
 from portal_api.console.routes import showback as showback_routes
 from portal_api.console.security import ConsoleSecurityHeaders
 from portal_api.console.session import PATH
@@ -19,6 +19,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     home.router,
     oidc.router,
+    approvals.router,
+    operations.router,
+    colocation.router,
+    drills.router,
+    capacity.router,
     showback_routes.router,
 )
 
