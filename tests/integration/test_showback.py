@@ -4,6 +4,7 @@ a catalogue title a spreadsheet would run as a formula stays text in the CSV."""
 
 import csv
 import io
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import yaml
 from orchestrator.config import PROJECT_ROOT
 from orchestrator.showback import compute
 from tests.conftest import Database, Platform, Tenant, active_service, make_tenant, run_worker_until_idle, serving_api
+from tests.support.console import ConsoleClient
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +178,56 @@ def test_a_decommissioned_service_is_charged_until_it_was_retired(
     assert line["seconds"] == int(
         (datetime.fromisoformat(service["retired_at"]) - provisioned_at(client, tenant, service_id)).total_seconds()
     )
+
+
+# --- The console page ---
+
+
+def test_the_console_page_shows_the_ministrys_costs_in_either_language(
+    api_url: str, ordered: tuple[Tenant, str]
+) -> None:
+    tenant, service_id = ordered
+    with ConsoleClient(api_url, lang="en") as console:
+        console.sign_in(tenant.requester.token)
+        page = console.get("/console/showback")
+        assert page.status_code == 200, page.text
+        assert f'href="/console/services/{service_id}"' in page.text and "80,000 KHR" in page.text
+        month = showback_month(page.text)
+        link = f"/console/showback.csv?month={month}&amp;ministry={tenant.ministry_id}"
+        assert link in page.text
+        download = console.get(link.replace("&amp;", "&"))
+        assert download.status_code == 200 and download.headers["content-type"] == "text/csv; charset=utf-8"
+        assert download.headers["content-disposition"].startswith("attachment;")
+        assert [row["service_id"] for row in csv_rows(download)] == [service_id]
+    with ConsoleClient(api_url, lang="km") as console:
+        console.sign_in(tenant.requester.token)
+        page = console.get("/console/showback")
+        assert "\u17e8\u17e0,\u17e0\u17e0\u17e0 \u17db" in page.text  # 80,000 riel in Khmer digits and sign
+        assert "<h1>របាយការណ៍ចំណាយ</h1>" in page.text
+
+
+def test_the_console_refuses_another_ministry_and_a_bad_month_in_place(
+    api_url: str, ordered: tuple[Tenant, str], other_tenant: Tenant, platform: Platform
+) -> None:
+    tenant, service_id = ordered
+    with ConsoleClient(api_url, lang="en") as console:
+        console.sign_in(other_tenant.requester.token)
+        assert console.get(f"/console/showback?ministry={tenant.ministry_id}").status_code == 404
+        assert console.get(f"/console/showback.csv?ministry={tenant.ministry_id}").status_code == 404
+        bad = console.get("/console/showback?month=2026-13")
+        assert bad.status_code == 422
+        assert 'id="error-month"' in bad.text and 'aria-invalid="true"' in bad.text
+    # The data centre's people choose the ministry.
+    with ConsoleClient(api_url, lang="en") as console:
+        console.sign_in(platform.operator.token)
+        chooser = console.get("/console/showback")
+        assert chooser.status_code == 200 and f'<option value="{tenant.ministry_id}"' in chooser.text
+        chosen = console.get(f"/console/showback?ministry={tenant.ministry_id}")
+        assert f'href="/console/services/{service_id}"' in chosen.text
+        assert console.get("/console/showback?ministry=not-an-id").status_code == 422
+
+
+def showback_month(page: str) -> str:
+    found = re.search(r'name="month" type="month" value="([0-9]{4}-[0-9]{2})"', page)
+    assert found, "no month on the page"
+    return found.group(1)
