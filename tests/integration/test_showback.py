@@ -231,3 +231,33 @@ def showback_month(page: str) -> str:
     found = re.search(r'name="month" type="month" value="([0-9]{4}-[0-9]{2})"', page)
     assert found, "no month on the page"
     return found.group(1)
+
+
+def test_a_plan_change_splits_the_charge_where_it_finished(
+    client: httpx.Client, tenant: Tenant, platform: Platform
+) -> None:
+    service_id = active_service(client, tenant, platform, run_worker_until_idle)
+    asked = client.post(
+        f"/v1/services/{service_id}/actions/resize", json={"plan": "medium"}, headers=tenant.requester.headers
+    )
+    assert asked.status_code == 202 and asked.json()["outcome"] == "approval_needed", asked.text
+    change = asked.json()["request"]["id"]
+    for account in (tenant.approver, platform.operator):
+        voted = client.post(f"/v1/requests/{change}/approvals", json={"decision": "approve"}, headers=account.headers)
+        assert voted.status_code == 200, voted.text
+    run_worker_until_idle()
+    operations = client.get(f"/v1/services/{service_id}/operations", headers=tenant.requester.headers).json()
+    [modified] = [op for op in operations if op["kind"] == "modify" and op["status"] == "succeeded"]
+    changed_at = datetime.fromisoformat(modified["finished_at"])
+    report = showback(client, tenant)
+    small, medium = report["lines"]
+    assert (small["plan"], small["price_riel_per_month"], medium["plan"], medium["price_riel_per_month"]) == (
+        "small",
+        80_000,
+        "medium",
+        160_000,
+    )
+    assert datetime.fromisoformat(small["start"]) == provisioned_at(client, tenant, service_id)
+    assert datetime.fromisoformat(small["end"]) == changed_at == datetime.fromisoformat(medium["start"])
+    assert report["offerings"][0]["services"] == 1
+    assert report["total_riel"] == small["amount_riel"] + medium["amount_riel"]
