@@ -146,6 +146,7 @@ CASES = [
         body=lambda w, role: {"code": f"m-{uuid.uuid4().hex[:8]}", "name": "Ministry of Tests"},
     ),
     Case("get ministry", "GET", lambda w: f"/v1/ministries/{w.tenant.ministry_id}", SCOPED_READ),
+    Case("showback", "GET", lambda w: f"/v1/ministries/{w.tenant.ministry_id}/showback", SCOPED_READ),
     Case(
         "change quota",
         "PATCH",
