@@ -3,16 +3,30 @@ with filters and retry, co-location, DR drills and capacity (no DCIM in this tie
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from orchestrator.bootstrap import noop_adapters
+from orchestrator.catalog import service as catalog
 from orchestrator.config import get_settings
+from orchestrator.dcim import connection
 from orchestrator.jobs import queue
 from orchestrator.noop import NoopConfigRunner
 from orchestrator.ports import EventSink, PlaybookResult, PlaybookRun
-from tests.conftest import Account, Platform, Tenant, active_service, order_and_approve, order_body
+from tests.conftest import (
+    Account,
+    Database,
+    Platform,
+    Tenant,
+    active_service,
+    make_tenant,
+    order_and_approve,
+    order_body,
+)
+from tests.integration import test_colocation_workflow as colocation
 from tests.support.console import ConsoleClient
 
 pytestmark = pytest.mark.integration
@@ -260,3 +274,89 @@ def test_the_drills_page_lists_reports_and_overdue_services(
     assert operation_id not in requester.get("/console/drills?kind=failover").text
     assert operation_id not in open_console(other_tenant.requester).get("/console/drills").text
     assert operation_id in open_console(platform.operator).get("/console/drills").text
+
+
+# With a DCIM: the integration tier's API process has none, so these pages are served by the app in
+# this process, whose DCIM is the in-memory double (at the `ports.Dcim` boundary) of the
+# co-location workflow's tests; the database, services, worker and policy are the real ones.
+
+
+@pytest.fixture
+def dcim(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[colocation.InstallingDcimDouble]:
+    double = colocation.InstallingDcimDouble()
+    monkeypatch.setattr(connection, "connect", lambda settings=None: double)
+    monkeypatch.setattr(catalog, "require_orderable", lambda *, offering: None)
+    queue.set_adapters(replace(noop_adapters(get_settings()), dcim=double))
+    yield double
+    queue.set_adapters(None)
+
+
+@pytest.fixture
+def in_process_console() -> Iterator[Callable[[Account], ConsoleClient]]:
+    from portal_api.main import app
+
+    opened: list[ConsoleClient] = []
+
+    def open_as(account: Account) -> ConsoleClient:
+        console = ConsoleClient("http://testserver", lang="en")
+        console.http.close()
+        console.http = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        console.sign_in(account.token)
+        opened.append(console)
+        return console
+
+    yield open_as
+    for console in opened:
+        console.close()
+
+
+def test_work_orders_and_capacity_from_the_dcim_and_a_technicians_report(
+    dcim: colocation.InstallingDcimDouble,
+    platform: Platform,
+    work: Callable[[], None],
+    in_process_console: Callable[[Account], ConsoleClient],
+) -> None:
+    rack_tenant = make_tenant(rack_units=84, public_ips=16)
+    service_id = colocation.order_and_approve(rack_tenant, platform)
+    work()  # the provision waits at install_devices for the technicians
+    reserved = {r.device_name: r for r in dcim.reservations(order_ref=str(service_id))}
+    rack_names = {r.id: r.name for r in dcim.racks()}
+
+    operator = in_process_console(platform.operator)
+    page = operator.get("/console/colocation")
+    assert page.status_code == 200
+    assert f'id="order-{service_id}"' in page.text
+    assert "Sokha &lt;Chan&gt;" in page.text and "<Chan>" not in page.text
+    for held in reserved.values():
+        assert rack_names[held.rack_id] in page.text
+    assert f'<label for="serial-{service_id}-app-1">Serial number of app-1</label>' in page.text
+    assert page.text.count(">Mark installed</button>") == 2
+    assert_no_inline_code(page.text)
+
+    install = f"/console/colocation/{service_id}/installed"
+    bad = operator.submit(install, {"device": "app-1", "serial": "SN 1; rm -rf"}, page="/console/colocation")
+    assert bad.status_code == 422
+    assert f'id="error-{service_id}-app-1" role="alert">A serial number is' in bad.text
+    unknown = operator.submit(install, {"device": "printer", "serial": "SN-9"}, page="/console/colocation")
+    assert unknown.status_code == 422
+    assert '<div class="problem" role="alert"><p>' in unknown.text and "printer" in unknown.text
+
+    requester = in_process_console(rack_tenant.requester)
+    assert requester.get("/console/colocation").status_code == 403
+    refused = requester.submit(install, {"device": "app-1", "serial": "SN-1"}, page="/console/")
+    assert refused.status_code == 403
+
+    done = operator.submit(install, {"device": "app-1", "serial": "SN-1"}, page="/console/colocation")
+    assert done.status_code == 303 and done.headers["location"] == "/console/colocation?done=installed"
+    after = operator.get(done.headers["location"])
+    assert "The device is recorded as installed." in after.text
+    assert after.text.count(">Mark installed</button>") == 1 and "SN-1" in after.text
+    assert {d.serial for d in dcim.installed(order_ref=str(service_id))} == {"SN-1"}
+
+    capacity = operator.get("/console/capacity")
+    assert capacity.status_code == 200
+    assert "<h2" in capacity.text and "Site primary" in capacity.text
+    for name in rack_names.values():
+        assert name in capacity.text
+    assert_no_inline_code(capacity.text)
+    assert requester.get("/console/capacity").status_code == 403

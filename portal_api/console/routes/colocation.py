@@ -21,6 +21,7 @@ from orchestrator.policy import Action
 from orchestrator.ports import Dcim
 from orchestrator.services import service as services
 from orchestrator.services.models import ServiceStatus
+from portal_api import problems
 from portal_api.console.csrf import CsrfDep
 from portal_api.console.session import PATH, ConsoleActorDep
 from portal_api.console.templating import render
@@ -77,6 +78,9 @@ def _page(
         except Unavailable:
             context["unavailable"] = True
             status_code = 503
+    listed = {(str(o["service"].id), d["name"]) for o in context["orders"] for d in o["order"]["devices"]}
+    # A refusal about a device the page does not list (a forged or stale form) shows above the orders.
+    context["report_problem"] = next((message for key, message in context["errors"].items() if key not in listed), "")
     return render(request, "operator/colocation.html", context, status_code=status_code)
 
 
@@ -113,7 +117,7 @@ def _report(
         if exc.field not in ("device", "serial"):
             raise
         uow.rollback()
-        return _page(request, uow.session, actor, errors={key: exc.detail}, status_code=409)
+        return _page(request, uow.session, actor, errors={key: exc.detail}, status_code=problems.status_for(exc))
     uow.commit()
     return RedirectResponse(f"{PATH}/colocation?done={'installed' if serial is not None else 'removed'}", 303)
 
