@@ -110,6 +110,11 @@ def test_approving_as_the_approver_then_an_operator_approves_the_order(
 ) -> None:
     request_id = place_order(client, tenant, "Intranet for the provincial offices")
     approver = open_console(tenant.approver)
+    approver.lang = "km"
+    in_khmer = approver.get(f"/console/approvals/{request_id}").text
+    assert ">យល់ព្រម</button>" in in_khmer and ">បដិសេធ</button>" in in_khmer
+    assert "១ ក្នុងចំណោម ២" in in_khmer  # stage 1 of 2, in Khmer digits
+    approver.lang = "en"
 
     first = vote(approver, request_id, decision="approve", comment="Within budget", reference="MOH/IT/2026/031")
     assert first.status_code == 303
@@ -360,3 +365,9 @@ def test_work_orders_and_capacity_from_the_dcim_and_a_technicians_report(
         assert name in capacity.text
     assert_no_inline_code(capacity.text)
     assert requester.get("/console/capacity").status_code == 403
+
+    operator.lang = "km"
+    for path in ("/console/capacity", "/console/colocation", "/console/operations", "/console/drills"):
+        khmer = operator.get(path)
+        assert khmer.status_code == 200 and 'lang="km"' in khmer.text, path
+    assert "រ៉ាក់" in operator.get("/console/capacity").text
