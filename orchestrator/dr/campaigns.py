@@ -249,6 +249,17 @@ def get(*, session: Session, actor: Actor, campaign_id: uuid.UUID) -> DrCampaign
     return campaign
 
 
+def recent(*, session: Session, actor: Actor, limit: int = 5) -> list[CampaignPublic]:
+    """The latest campaigns the actor can see, newest first, each summarised."""
+    query = select(DrCampaign.id)
+    if not policy.sees_all_ministries(actor):
+        if actor.ministry_id is None:
+            return []  # `ministry_id IS NULL` would be the data-centre campaigns
+        query = query.where(DrCampaign.ministry_id == actor.ministry_id)
+    ids = session.exec(query.order_by(col(DrCampaign.created_at).desc()).limit(limit)).all()
+    return [summary(session=session, actor=actor, campaign_id=campaign_id) for campaign_id in ids]
+
+
 def summary(*, session: Session, actor: Actor, campaign_id: uuid.UUID) -> CampaignPublic:
     campaign = get(session=session, actor=actor, campaign_id=campaign_id)
     drills = _drills(session=session, campaign_id=campaign_id)

@@ -280,6 +280,15 @@ def test_the_drills_page_lists_reports_and_overdue_services(
     assert operation_id not in open_console(other_tenant.requester).get("/console/drills").text
     assert operation_id in open_console(platform.operator).get("/console/drills").text
 
+    campaign = client.post("/v1/dr/campaigns", json={"ministry": tenant.code}, headers=tenant.requester.headers)
+    assert campaign.status_code == 201, campaign.text
+    listed = requester.get("/console/drills").text
+    campaigns = listed.split('id="campaigns-heading"')[1].split('id="reports-heading"')[0]
+    assert tenant.requester.username in campaigns and f"Ministry {tenant.code}" in campaigns
+    stranger = open_console(other_tenant.requester).get("/console/drills").text
+    assert tenant.requester.username not in stranger and "No drill campaign yet." in stranger
+    work()  # the campaign's drill runs here, not in another test's worker
+
 
 # With a DCIM: the integration tier's API process has none, so these pages are served by the app in
 # this process, whose DCIM is the in-memory double (at the `ports.Dcim` boundary) of the
