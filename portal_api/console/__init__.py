@@ -8,6 +8,11 @@ from fastapi.staticfiles import StaticFiles
 
 from portal_api.console import errors
 from portal_api.console.routes import approvals, auth, capacity, colocation, drills, home, oidc, operations
+from portal_api.console.routes import catalog as staff_catalog
+from portal_api.console.routes import live as staff_live
+from portal_api.console.routes import quota as staff_quota
+from portal_api.console.routes import requests as staff_requests
+from portal_api.console.routes import services as staff_services
 from portal_api.console.routes import showback as showback_routes
 from portal_api.console.security import ConsoleSecurityHeaders
 from portal_api.console.session import PATH
@@ -25,6 +30,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     drills.router,
     capacity.router,
     showback_routes.router,
+    staff_catalog.router,
+    staff_requests.router,
+    staff_services.router,
+    staff_quota.router,
+    staff_live.router,
 )
 
 

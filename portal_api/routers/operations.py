@@ -112,9 +112,18 @@ async def stream(
     # its operation, and holding a pooled connection for that long lets a few dozen clients
     # starve the API.
     assert credentials is not None  # BriefActorDep has refused requests without a token
-    lease = await run_in_threadpool(_open, actor, operation_id, credentials.credentials)
+    return await event_stream_response(actor, operation_id, credentials.credentials, after=last_event_id or 0)
+
+
+async def event_stream_response(
+    actor: Actor, operation_id: uuid.UUID, token: str, *, after: int, typed: bool = True
+) -> StreamingResponse:
+    """The operation's events after `after`, live, on a stream lease of `token` (an API token or a
+    console session's). `typed=False` sends events as plain messages (their type is in the data),
+    for a browser's EventSource, which only hears the event names it subscribed to."""
+    lease = await run_in_threadpool(_open, actor, operation_id, token)
     return StreamingResponse(
-        _event_stream(actor, operation_id, last_event_id or 0, lease),
+        _event_stream(actor, operation_id, after, lease, typed=typed),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -162,7 +171,9 @@ def _close(lease: _Lease) -> None:
         uow.commit()
 
 
-async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease) -> AsyncIterator[str]:
+async def _event_stream(
+    actor: Actor, operation_id: uuid.UUID, after: int, lease: _Lease, *, typed: bool = True
+) -> AsyncIterator[str]:
     interval = get_settings().sse_poll_seconds
     idle = 0.0
     try:
@@ -174,7 +185,8 @@ async def _event_stream(actor: Actor, operation_id: uuid.UUID, after: int, lease
                 return
             for event in events:
                 after = event.id
-                yield f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+                name = f"event: {event.type}\n" if typed else ""
+                yield f"id: {event.id}\n{name}data: {event.model_dump_json()}\n\n"
             if events:
                 idle = 0.0
             elif status in FINISHED:
