@@ -278,7 +278,10 @@ def test_the_drills_page_lists_reports_and_overdue_services(
     assert "portal" in overdue and "Never" in overdue  # never passed a drill: overdue since it exists
     assert operation_id not in requester.get("/console/drills?kind=failover").text
     assert operation_id not in open_console(other_tenant.requester).get("/console/drills").text
-    assert operation_id in open_console(platform.operator).get("/console/drills").text
+    operator = open_console(platform.operator)
+    assert operation_id in operator.get("/console/drills").text
+    failed_drills = operator.get(f"/console/operations?ministry={tenant.ministry_id}&kind=drill&status=failed")
+    assert operation_id in failed_drills.text
 
     campaign = client.post("/v1/dr/campaigns", json={"ministry": tenant.code}, headers=tenant.requester.headers)
     assert campaign.status_code == 201, campaign.text

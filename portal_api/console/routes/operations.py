@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from orchestrator import policy
+from orchestrator import policy, workflows
 from orchestrator.catalog import service as catalog
 from orchestrator.errors import InvalidInput
 from orchestrator.ministry import service as ministries
@@ -69,12 +69,23 @@ def list_operations(
         offset=offset,
     )
     names = {m.id: m.name for m in all_ministries}
+    can_retry = policy.allowed(actor, Action.retry)
     listed = []
     for operation in rows:
         service = services.get(session=session, actor=actor, service_id=operation.service_id)
         if operation.ministry_id not in names:
             names[operation.ministry_id] = ministries.get(session=session, ministry_id=operation.ministry_id).name
-        listed.append({"operation": operation, "service": service, "ministry": names[operation.ministry_id]})
+        listed.append(
+            {
+                "operation": operation,
+                "service": service,
+                "ministry": names[operation.ministry_id],
+                # A failed failover or failback is not resumed (its report is signed; a new one is started): no button.
+                "retryable": can_retry
+                and operation.status == OperationStatus.failed
+                and workflows.get(operation.kind).retryable,
+            }
+        )
     filters = {"status": status, "kind": kind, "offering": offering, "ministry": ministry}
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(
@@ -92,7 +103,6 @@ def list_operations(
             "kinds": kinds,
             "offerings": offerings,
             "ministries": all_ministries,
-            "can_retry": policy.allowed(actor, Action.retry),
         },
     )
 
