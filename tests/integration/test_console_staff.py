@@ -43,7 +43,9 @@ def requests_of(client: httpx.Client, tenant: Tenant) -> list[dict[str, object]]
     return items
 
 
-def test_the_order_form_is_generated_from_the_offering_schema(console: ConsoleClient, tenant: Tenant) -> None:
+def test_the_order_form_is_generated_from_the_offering_schema(
+    console: ConsoleClient, tenant: Tenant, client: httpx.Client
+) -> None:
     console.sign_in(tenant.requester.token)
     catalogue = console.get("/console/catalog")
     assert catalogue.status_code == 200
@@ -62,6 +64,14 @@ def test_the_order_form_is_generated_from_the_offering_schema(console: ConsoleCl
     for plan in ("small", "medium", "large"):
         assert f'id="plan-{plan}"' in page
 
+    # Every offering's form renders, whatever its schema holds (a list of devices is JSON).
+    for offering in client.get("/v1/catalog", headers=tenant.requester.headers).json():
+        form = console.get(f"/console/catalog/{offering['id']}/order")
+        assert form.status_code == 200, offering["id"]
+    colocation = console.get("/console/catalog/colocation/order").text
+    assert '<textarea id="field-parameters.devices"' in colocation and "Written as JSON." in colocation
+    assert console.get("/console/catalog/no-such-offering/order").status_code == 404
+
 
 def test_a_bad_domain_is_shown_next_to_its_field_with_the_values_kept(
     console: ConsoleClient, tenant: Tenant, client: httpx.Client
@@ -75,6 +85,12 @@ def test_a_bad_domain_is_shown_next_to_its_field_with_the_values_kept(
     assert 'aria-invalid="true"' in field.group(0) and 'role="alert"' in field.group(0)
     assert 'value="keep-me"' in refused.text and 'value="not a domain"' in refused.text
     assert requests_of(client, tenant) == []
+
+    alias = order_form(console, tenant, aliases=f"www.{tenant.dns_suffix}\nBAD NAME")
+    refused = console.submit("/console/catalog/web-hosting/order", alias, page="/console/catalog")
+    assert refused.status_code == 422
+    assert 'id="error-parameters.aliases"' in refused.text  # `parameters.aliases.1` is the aliases field's
+    assert "BAD NAME" in refused.text
 
     outside = order_form(console, tenant, domain="portal.someone-else.gov.example")
     refused = console.submit("/console/catalog/web-hosting/order", outside, page="/console/catalog")

@@ -79,6 +79,7 @@ def request_page(request: Request, request_id: uuid.UUID, session: SessionDep, a
             "nav": "requests",
             "order": order,
             "offering_title": offering.title if offering else order.offering_id,
+            "plan": offering.plan(order.plan) if offering else None,
             "stages": stages,
             "can_cancel": order.status == RequestStatus.pending_approval,
         },
