@@ -62,8 +62,11 @@ browser: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
 
 # The README's console screenshots (docs/console/*.png), taken again by the browser tier.
-screenshots: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
-	TONLE_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/browser/test_accessibility.py $(PYTEST_ARGS)
+/usr/bin/pngquant:
+	$(PYTHON) -m devcloud.apt install pngquant
+
+screenshots: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium /usr/bin/pngquant
+	TONLE_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/browser $(PYTEST_ARGS)
 
 test: lint $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,5 +1,5 @@
 """axe-core on the console's key pages, in Khmer and in English: no serious or critical
-violations. The same visits take the README's screenshots (docs/console/)."""
+violations. The same visits take most of the README's screenshots (docs/console/)."""
 
 import time
 from collections.abc import Callable
@@ -15,19 +15,20 @@ from tests.conftest import Platform, order_and_approve, order_body, web_params
 pytestmark = pytest.mark.browser
 
 
-def visit(page: Page, path: str, name: str, lang: str, tmp_path: Path) -> None:
+def visit(page: Page, path: str, lang: str, tmp_path: Path, *, shot: str | None = None) -> None:
+    """Open a page, check it with axe-core; `shot` names the README's screenshot of it."""
     response = page.goto(path)
     assert response is not None and response.status == 200, f"{path}: {response.status if response else None}"
     expect(page.locator("html")).to_have_attribute("lang", lang)
     expect(page.get_by_role("main")).to_be_visible()
     axe_check(page)
-    screenshot(page, f"{name}-{lang}", tmp_path)
+    if shot:
+        screenshot(page, f"{shot}-{lang}", tmp_path)
 
 
-def active_service_and_pending_request(console: Console, ministry: Ministry, platform: Platform) -> tuple[str, str]:
+def active_service_and_pending_request(console: Console, ministry: Ministry, platform: Platform) -> dict[str, str]:
     """Over the API (the story test does it in the console): a web site ordered, approved and
-    built by the worker, and a second order waiting for the ministry head; the service's id and
-    the waiting request's."""
+    built by the worker, and a second order waiting for the ministry head; their ids."""
     tenant = ministry.tenant
     with httpx.Client(base_url=console.url, timeout=30) as api:
         approved = order_and_approve(api, tenant, platform)
@@ -41,7 +42,11 @@ def active_service_and_pending_request(console: Console, ministry: Ministry, pla
         while api.get(service_url, headers=tenant.requester.headers).json()["status"] != "active":
             assert time.monotonic() < deadline, "the worker did not build the service"
             time.sleep(0.3)
-    return str(approved["service_id"]), str(waiting.json()["id"])
+    return {
+        "service": str(approved["service_id"]),
+        "operation": str(approved["operation_id"]),
+        "waiting_request": str(waiting.json()["id"]),
+    }
 
 
 @pytest.mark.parametrize("lang", ["km", "en"])
@@ -54,23 +59,30 @@ def test_key_pages_have_no_serious_accessibility_violations(
     platform: Platform,
     tmp_path: Path,
 ) -> None:
-    service_id, request_id = active_service_and_pending_request(console_stack, ministry, platform)
+    ids = active_service_and_pending_request(console_stack, ministry, platform)
 
     requester = open_browser(lang)
-    visit(requester, "/console/login", "login", lang, tmp_path)
+    visit(requester, "/console/login", lang, tmp_path, shot="login")
     sign_in(requester, ministry.requester)
-    visit(requester, "/console/catalog", "catalogue", lang, tmp_path)
-    visit(requester, "/console/catalog/web-hosting/order", "order-form", lang, tmp_path)
-    visit(requester, "/console/requests", "requests", lang, tmp_path)
-    visit(requester, f"/console/requests/{request_id}", "request", lang, tmp_path)
-    visit(requester, "/console/services", "services", lang, tmp_path)
-    visit(requester, f"/console/services/{service_id}", "service", lang, tmp_path)
+    visit(requester, "/console/", lang, tmp_path)
+    visit(requester, "/console/catalog", lang, tmp_path, shot="catalogue")
+    visit(requester, "/console/catalog/web-hosting/order", lang, tmp_path)
+    visit(requester, "/console/requests", lang, tmp_path, shot="requests")
+    visit(requester, f"/console/requests/{ids['waiting_request']}", lang, tmp_path)
+    visit(requester, "/console/services", lang, tmp_path)
+    visit(requester, f"/console/services/{ids['service']}", lang, tmp_path, shot="service")
+    visit(requester, f"/console/operations/{ids['operation']}", lang, tmp_path)
+    visit(requester, "/console/quota", lang, tmp_path)
+    visit(requester, "/console/showback", lang, tmp_path)
 
     head = open_browser(lang)
     sign_in(head, ministry.approver)
-    visit(head, "/console/approvals", "approvals", lang, tmp_path)
+    visit(head, "/console/approvals", lang, tmp_path)
+    visit(head, f"/console/approvals/{ids['waiting_request']}", lang, tmp_path, shot="vote")
 
     operations = open_browser(lang)
     sign_in(operations, operator)
-    visit(operations, "/console/approvals", "approvals-operator", lang, tmp_path)
-    visit(operations, "/console/operations", "operations", lang, tmp_path)
+    visit(operations, "/console/approvals", lang, tmp_path)
+    visit(operations, "/console/operations", lang, tmp_path, shot="operations")
+    visit(operations, "/console/drills", lang, tmp_path)
+    visit(operations, "/console/capacity", lang, tmp_path)
