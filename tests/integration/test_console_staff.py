@@ -5,10 +5,14 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from orchestrator.backup.models import RestorePoint
+from orchestrator.database.columns import utcnow
+from orchestrator.database.core import session_scope
 from tests.conftest import Platform, Tenant, order_and_approve, order_body, web_params
 from tests.integration.test_console import INLINE_SCRIPT, INLINE_STYLE_OR_HANDLER
 from tests.support.console import ConsoleClient
@@ -140,6 +144,23 @@ def test_votes_show_who_when_and_the_reference(
     assert f'href="/console/requests/{approved["id"]}"' in listed
 
 
+def add_restore_point(service_id: str, tenant: Tenant) -> str:
+    """A restore point as a backup records it (the no-op backup adapters take none); its id."""
+    with session_scope() as session:
+        point = RestorePoint(
+            service_id=uuid.UUID(service_id),
+            ministry_id=tenant.ministry_id,
+            host="web",
+            snapshot_id=uuid.uuid4().hex * 2,
+            taken_at=utcnow() - timedelta(hours=2),
+            size_bytes=4096,
+            checksum="sha256:" + "0" * 64,
+        )
+        session.add(point)
+        session.commit()
+        return str(point.id)
+
+
 def test_credentials_are_shown_once_and_day2_actions_start_operations(
     console: ConsoleClient, tenant: Tenant, platform: Platform, client: httpx.Client, work: Callable[[], None]
 ) -> None:
@@ -173,6 +194,20 @@ def test_credentials_are_shown_once_and_day2_actions_start_operations(
     assert unconfirmed.status_code == 422 and 'aria-invalid="true"' in unconfirmed.text
     resized = console.submit(f"/console/services/{service_id}/resize", {"plan": "medium"}, page="/console/")
     assert resized.status_code == 303 and resized.headers["location"].startswith("/console/requests/")
+
+    point = add_restore_point(service_id, tenant)
+    page = console.get(f"/console/services/{service_id}")
+    assert f'<option value="{point}">' in page.text and "Run a DR drill" in page.text
+    unticked = console.submit(
+        f"/console/services/{service_id}/actions/restore", {"restore_point": point}, page="/console/"
+    )
+    assert unticked.status_code == 422 and "Tick the box" in unticked.text
+    drill = console.submit(f"/console/services/{service_id}/actions/drill", {"restore_point": point}, page="/console/")
+    assert drill.status_code == 303, drill.text
+    drilled = client.get(
+        f"/v1/operations/{drill.headers['location'].rsplit('/', 1)[1]}", headers=tenant.requester.headers
+    ).json()
+    assert drilled["kind"] == "drill"
 
 
 def test_the_quota_page_shows_use_against_limits(console: ConsoleClient, tenant: Tenant, client: httpx.Client) -> None:

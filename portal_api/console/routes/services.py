@@ -21,9 +21,10 @@ from orchestrator.services import service as services
 from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.workflows import commands
 from portal_api import problems
+from portal_api.console import i18n
 from portal_api.console.csrf import CsrfDep
 from portal_api.console.session import PATH, ConsoleActorDep
-from portal_api.console.templating import render
+from portal_api.console.templating import page_language, render
 from portal_api.deps import SessionDep, UowDep
 from portal_api.pagination import OffsetQuery
 
@@ -33,6 +34,8 @@ PAGE_SIZE = 25
 DR_KINDS = ("drill", "failover", "failback")
 # Actions that need more than a button (an uploaded archive, a restore point): the API has them.
 NOT_A_BUTTON = frozenset({"deploy-content"})
+# Actions that start from a restore point (the latest unless one is chosen).
+POINT_IN_TIME = ("drill", "restore")
 
 
 @router.get("/services")
@@ -81,6 +84,14 @@ def _actions(service: Service) -> list[str]:
     return offered
 
 
+def _point_in_time(service: Service) -> list[str]:
+    offering = catalog.catalog().get(service.offering_id)
+    if offering is None or service.status != ServiceStatus.active:
+        return []
+    offered = ["restore"] if offering.backup_tier != "none" else []
+    return offered + (["drill"] if offering.dr_tier != "none" else [])
+
+
 def _service_page(
     request: Request,
     session: Session,
@@ -94,7 +105,9 @@ def _service_page(
     service = services.get(session=session, actor=actor, service_id=service_id)
     offering = catalog.catalog().get(service.offering_id)
     service_operations = list(operations.list_for_service(session=session, service_id=service_id))
-    points = restore_points.list_for_service(session=session, actor=actor, service_id=service_id, include_pruned=False)
+    points = list(
+        restore_points.list_for_service(session=session, actor=actor, service_id=service_id, include_pruned=False)
+    )
     return render(
         request,
         "staff/service.html",
@@ -106,8 +119,9 @@ def _service_page(
             "other_plans": [p for p in offering.plans if p.id != service.plan] if offering else [],
             "operations": list(reversed(service_operations)),
             "dr_reports": _dr_reports(session, service_operations),
-            "restore_points": list(points)[:20],
+            "restore_points": points[:20],
             "actions": _actions(service) if service.status == ServiceStatus.active else [],
+            "point_in_time": _point_in_time(service) if points else [],
             "dr_moves": offering is not None and offering.dr_tier != "none" and service.status == ServiceStatus.active,
             "revealed": revealed,
             "message": message,
@@ -127,7 +141,9 @@ def _refused(request: Request, uow: UowDep, actor: Actor, service_id: uuid.UUID,
         raise refused
     uow.session.rollback()
     status = problems.status_for(refused)
-    return _service_page(request, uow.session, actor, service_id, message=refused.detail, status_code=status)
+    # Fixed messages are in the catalogues; a service's own refusal (English) shows as it is.
+    message = i18n.gettext(page_language(request), refused.detail)
+    return _service_page(request, uow.session, actor, service_id, message=message, status_code=status)
 
 
 @router.post("/services/{service_id}/credentials")
@@ -146,12 +162,26 @@ def reveal_credentials(
 
 @router.post("/services/{service_id}/actions/{action}")
 def run_action(
-    request: Request, service_id: uuid.UUID, action: str, uow: UowDep, actor: ConsoleActorDep, _: CsrfDep
+    request: Request,
+    service_id: uuid.UUID,
+    action: str,
+    uow: UowDep,
+    actor: ConsoleActorDep,
+    _: CsrfDep,
+    restore_point: Annotated[str, Form(max_length=64)] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     if action in NOT_A_BUTTON:
         raise NotFound(f"'{action}' is not offered on this page")
+    if action == "restore" and confirm != "yes":
+        # A restore replaces the service's data: the form says so and asks for a tick.
+        refused = InvalidInput("Tick the box to confirm that the service's data will be replaced.", field="confirm")
+        return _refused(request, uow, actor, service_id, refused)
+    body = {"restore_point": restore_point} if action in POINT_IN_TIME and restore_point else None
     try:
-        operation = commands.run_action(session=uow.session, actor=actor, service_id=service_id, action=action)
+        operation = commands.run_action(
+            session=uow.session, actor=actor, service_id=service_id, action=action, body=body
+        )
     except DomainError as refused:
         return _refused(request, uow, actor, service_id, refused)
     uow.commit()
