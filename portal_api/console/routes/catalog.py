@@ -14,10 +14,10 @@ from orchestrator.errors import DomainError, NotFound, PermissionDenied
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import RequestCreate
 from portal_api import problems
-from portal_api.console import forms
+from portal_api.console import forms, i18n
 from portal_api.console.csrf import CsrfDep
 from portal_api.console.session import PATH, ConsoleActorDep
-from portal_api.console.templating import render
+from portal_api.console.templating import page_language, render
 from portal_api.deps import UowDep
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
@@ -107,6 +107,9 @@ def place_order(
     parameters, shape_errors = forms.parameters_from(fields, submitted)
 
     def again(errors: dict[str, str], message: str | None, status_code: int) -> Response:
+        # Fixed messages are in the catalogues; the orchestrator's own (English) show as they are.
+        lang = page_language(request)
+        errors = {name: i18n.gettext(lang, text) for name, text in errors.items()}
         return _order_page(
             request,
             offering,
@@ -115,7 +118,7 @@ def place_order(
             justification=justification,
             idempotency_key=idempotency_key or str(uuid.uuid4()),
             errors=errors,
-            message=message,
+            message=i18n.gettext(lang, message) if message else None,
             status_code=status_code,
         )
 
