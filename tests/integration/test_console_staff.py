@@ -326,3 +326,20 @@ def test_staff_pages_have_no_inline_script_or_style(
                 assert not INLINE_SCRIPT.search(response.text), page
                 assert not INLINE_STYLE_OR_HANDLER.search(response.text), page
                 assert f'<html lang="{lang}">' in response.text
+
+
+def test_the_live_log_ends_when_the_session_is_signed_out(
+    console: ConsoleClient, tenant: Tenant, platform: Platform, client: httpx.Client
+) -> None:
+    approved = order_and_approve(client, tenant, platform)  # its operation stays queued: nobody works
+    console.sign_in(tenant.requester.token)
+    cookie = {"Cookie": f"tonle_console={console.cookies['tonle_console']}"}
+    names: list[str] = []
+    with console.http.stream("GET", f"/console/operations/{approved['operation_id']}/stream", headers=cookie) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("id:") and not names:
+                names.append("first event")
+                assert console.submit("/console/logout", {}, page="/console/").status_code == 303
+            elif line.startswith("event:"):
+                names.append(line.split(":", 1)[1].strip())
+    assert names == ["first event", "unauthorized"]
