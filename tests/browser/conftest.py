@@ -37,7 +37,7 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 LOCALES = {"km": "km-KH", "en": "en-US"}
 # Each engine call of the worker's no-op engine takes this long: an order spends a few seconds
 # running, long enough for the page to show it live, short enough for the tier's time budget.
-STEP_SECONDS = "1.0"
+STEP_SECONDS = "2.0"
 # Failures axe-core rates this high fail the test; "moderate" and "minor" are reported only.
 BLOCKING_IMPACTS = ("serious", "critical")
 

@@ -83,6 +83,6 @@ def test_key_pages_have_no_serious_accessibility_violations(
     operations = open_browser(lang)
     sign_in(operations, operator)
     visit(operations, "/console/approvals", lang, tmp_path)
-    visit(operations, "/console/operations", lang, tmp_path, shot="operations")
+    visit(operations, "/console/operations", lang, tmp_path)
     visit(operations, "/console/drills", lang, tmp_path)
     visit(operations, "/console/capacity", lang, tmp_path)

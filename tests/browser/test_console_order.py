@@ -159,6 +159,7 @@ def test_an_operator_retries_a_failed_operation(
     ministry: Ministry,
     operator: Person,
     platform: Platform,
+    tmp_path: Path,
 ) -> None:
     _ = translate(lang)
     tenant = ministry.tenant
@@ -176,6 +177,7 @@ def test_an_operator_retries_a_failed_operation(
     row = page.get_by_role("row").filter(has=page.locator(f"a[href='/console/operations/{operation_id}']"))
     expect(row).to_contain_text(_("failed"))
     expect(row).to_contain_text("web : install nginx")
+    screenshot(page, f"operations-{lang}", tmp_path)
     row.get_by_role("button", name=_("Retry")).click()
     page.wait_for_url(f"**/console/operations/{operation_id}")
     retried = wait_for_status(console_stack, f"/v1/operations/{operation_id}", tenant, "succeeded")
