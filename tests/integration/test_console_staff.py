@@ -140,6 +140,15 @@ def test_votes_show_who_when_and_the_reference(
     assert f'href="/console/services/{approved["service_id"]}"' in page
     assert f'href="/console/operations/{approved["operation_id"]}"' in page
     assert "Cancel the request" not in page
+    waiting = client.post(
+        "/v1/requests",
+        json=order_body(tenant, parameters={**web_params(tenant), "name": "second"}),
+        headers=tenant.requester.headers,
+    ).json()
+    assert f'href="/console/approvals/{waiting["id"]}"' in console.get(f"/console/requests/{waiting['id']}").text
+    with ConsoleClient(str(client.base_url)) as requester:
+        requester.sign_in(tenant.requester.token)
+        assert "/console/approvals/" not in requester.get(f"/console/requests/{waiting['id']}").text
     listed = console.get("/console/requests?status=approved").text
     assert f'href="/console/requests/{approved["id"]}"' in listed
 

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from orchestrator import policy
 from orchestrator.catalog import service as catalog
 from orchestrator.requests import service as requests
 from orchestrator.requests.models import RequestStatus
@@ -82,6 +83,11 @@ def request_page(request: Request, request_id: uuid.UUID, session: SessionDep, a
             "plan": offering.plan(order.plan) if offering else None,
             "stages": stages,
             "can_cancel": order.status == RequestStatus.pending_approval,
+            "can_vote": order.status == RequestStatus.pending_approval
+            and order.next_stage < len(order.approval_stages)
+            and policy.allowed(
+                actor, policy.stage_vote(order.approval_stages[order.next_stage]), ministry_id=order.ministry_id
+            ),
         },
     )
 
