@@ -198,6 +198,23 @@ def sign_in(page: Page, person: Person, *, next_path: str = "/console/") -> None
     expect(page.locator("header")).to_contain_text(person.username)
 
 
+def fonts_rendering(page: Page, selector: str) -> dict[str, int]:
+    """The fonts Chromium drew the first `selector` element's text with: family -> glyphs, as
+    its layout reports them (CSS.getPlatformFontsForNode), so a test sees which font the Khmer
+    came from and that no glyph fell back to nothing."""
+    page.evaluate("async () => { await document.fonts.ready; }")
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    finally:
+        cdp.detach()
+    return {font["familyName"]: int(font["glyphCount"]) for font in fonts}
+
+
 def axe_check(page: Page) -> list[dict[str, Any]]:
     """Run axe-core on the page; fail on serious or critical violations, return all of them.
 

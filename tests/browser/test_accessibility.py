@@ -9,10 +9,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Console, Ministry, Person, axe_check, screenshot, sign_in
+from tests.browser.conftest import Console, Ministry, Person, axe_check, fonts_rendering, screenshot, sign_in
 from tests.conftest import Platform, order_and_approve, order_body, web_params
 
 pytestmark = pytest.mark.browser
+
+KHMER_FONT = "Noto Sans Khmer"  # portal_api/console/static/vendor, declared in console.css
 
 
 def visit(page: Page, path: str, lang: str, tmp_path: Path, *, shot: str | None = None) -> None:
@@ -22,6 +24,10 @@ def visit(page: Page, path: str, lang: str, tmp_path: Path, *, shot: str | None 
     expect(page.locator("html")).to_have_attribute("lang", lang)
     expect(page.get_by_role("main")).to_be_visible()
     axe_check(page)
+    if lang == "km":
+        # Khmer comes from the font the console ships, not from whatever the machine has.
+        fonts = fonts_rendering(page, "main h1")
+        assert fonts.get(KHMER_FONT, 0) > 0, f"{path}: the heading is drawn with {fonts}"
     if shot:
         screenshot(page, f"{shot}-{lang}", tmp_path)
 
