@@ -173,7 +173,7 @@ def parameters_from(fields: list[FormField], form: Mapping[str, str]) -> tuple[d
         if f.kind == "json":
             try:
                 parameters[f.key] = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # hostile nesting is refused like any bad JSON
                 errors[f.name] = "must be JSON"
             continue
         parameters[f.key] = text
