@@ -142,6 +142,12 @@ def test_a_ministry_orders_web_hosting_and_watches_it_become_active(
     ):
         response = officer.goto(path)
         assert response is not None and response.status == 404, f"{path}: {response.status if response else None}"
+    # And its actions: a form posted from this browser's session, with its own CSRF token.
+    csrf_token = officer.locator("meta[name='csrf-token']").get_attribute("content") or ""
+    reveal = officer.request.post(
+        f"/console/services/{foreign_order['service_id']}/credentials", form={"csrf_token": csrf_token}
+    )
+    assert reveal.status == 404, reveal.status
 
 
 @pytest.fixture
