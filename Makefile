@@ -26,15 +26,16 @@ $(STAMP): pyproject.toml | /usr/bin/restic
 	$(PYTHON) -m devcloud.apt install chromium fonts-khmeros
 
 # The tests' Node packages, from their committed lock files: axe-core (browser tier) and the
-# OpenID provider the console's single sign-on is tested against. `npm ci` again only when a lock
-# file changes.
+# OpenID provider the console's single sign-on is tested against. `npm ci` writes
+# node_modules/.package-lock.json: it runs again only when the lock file is newer, or
+# node_modules is gone.
 NODE_DIRS := $(patsubst %/package-lock.json,%,$(wildcard tests/browser/package-lock.json tests/support/oidc_provider/package-lock.json))
-NODE_STAMP := $(VENV)/.node-installed
+NODE_STAMP := $(addsuffix /node_modules/.package-lock.json,$(NODE_DIRS))
 
-$(NODE_STAMP): $(addsuffix /package-lock.json,$(NODE_DIRS)) | $(STAMP)
+%/node_modules/.package-lock.json: %/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js 20.19 or newer) is needed for the tests' Node packages" >&2; exit 1; }
-	for dir in $(NODE_DIRS); do npm ci --prefix "$$dir" --no-audit --no-fund --loglevel=error || exit 1; done
-	touch $(NODE_STAMP)
+	npm ci --prefix "$*" --no-audit --no-fund --loglevel=error
+	touch $@
 
 install: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
 
