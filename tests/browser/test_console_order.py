@@ -1,8 +1,9 @@
 """The issue's whole story in headless Chromium, in Khmer and in English: a ministry's IT officer
 signs in through single sign-on, orders web hosting from the generated form (first with a field
 at fault, shown in place), the ministry head and an operator approve in their own browsers, the
-officer watches the live log until the site is active and reveals its credentials once; an
-operator retries a failed operation; another ministry's pages are 404."""
+officer watches the live log until the site is active and reveals its credentials once,
+another ministry's pages are 404 and the officer's language choice follows them to another
+browser; an operator retries a failed operation."""
 
 import re
 import time
@@ -20,6 +21,7 @@ from tests.conftest import Platform, Tenant, make_tenant, order_and_approve, ord
 
 pytestmark = pytest.mark.browser
 
+LANGUAGE_BUTTONS = {"km": "ខ្មែរ", "en": "English"}
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -148,6 +150,14 @@ def test_a_ministry_orders_web_hosting_and_watches_it_become_active(
         f"/console/services/{foreign_order['service_id']}/credentials", form={"csrf_token": csrf_token}
     )
     assert reveal.status == 404, reveal.status
+
+    # The officer switches language; the choice stays with the user, not with this browser.
+    other = "en" if lang == "km" else "km"
+    officer.get_by_role("button", name=LANGUAGE_BUTTONS[other]).click()
+    expect(officer.locator("html")).to_have_attribute("lang", other)
+    elsewhere = open_browser(lang)  # a browser that asks for the first language
+    sign_in(elsewhere, ministry.requester)
+    expect(elsewhere.locator("html")).to_have_attribute("lang", other)
 
 
 @pytest.fixture
