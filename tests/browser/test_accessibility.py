@@ -32,9 +32,9 @@ def visit(page: Page, path: str, lang: str, tmp_path: Path, *, shot: str | None 
         screenshot(page, f"{shot}-{lang}", tmp_path)
 
 
-def active_service_and_pending_request(console: Console, ministry: Ministry, platform: Platform) -> dict[str, str]:
-    """Over the API (the story test does it in the console): a web site ordered, approved and
-    built by the worker, and a second order waiting for the ministry head; their ids."""
+def approved_and_pending_orders(console: Console, ministry: Ministry, platform: Platform) -> dict[str, str]:
+    """Over the API (the story test does it in the console): a web site ordered and approved,
+    which the worker builds meanwhile, and a second order waiting for the ministry head; ids."""
     tenant = ministry.tenant
     with httpx.Client(base_url=console.url, timeout=30) as api:
         approved = order_and_approve(api, tenant, platform)
@@ -43,16 +43,19 @@ def active_service_and_pending_request(console: Console, ministry: Ministry, pla
             "/v1/requests", json=order_body(tenant, parameters=parameters), headers=tenant.requester.headers
         )
         assert waiting.status_code == 201, waiting.text
-        service_url = f"/v1/services/{approved['service_id']}"
-        deadline = time.monotonic() + 60
-        while api.get(service_url, headers=tenant.requester.headers).json()["status"] != "active":
-            assert time.monotonic() < deadline, "the worker did not build the service"
-            time.sleep(0.3)
     return {
         "service": str(approved["service_id"]),
         "operation": str(approved["operation_id"]),
         "waiting_request": str(waiting.json()["id"]),
     }
+
+
+def wait_until_active(console: Console, ministry: Ministry, service_id: str) -> None:
+    url = f"{console.url}/v1/services/{service_id}"
+    deadline = time.monotonic() + 60
+    while httpx.get(url, headers=ministry.tenant.requester.headers, timeout=30).json()["status"] != "active":
+        assert time.monotonic() < deadline, "the worker did not build the service"
+        time.sleep(0.3)
 
 
 @pytest.mark.parametrize("lang", ["km", "en"])
@@ -65,7 +68,7 @@ def test_key_pages_have_no_serious_accessibility_violations(
     platform: Platform,
     tmp_path: Path,
 ) -> None:
-    ids = active_service_and_pending_request(console_stack, ministry, platform)
+    ids = approved_and_pending_orders(console_stack, ministry, platform)
 
     requester = open_browser(lang)
     visit(requester, "/console/login", lang, tmp_path, shot="login")
@@ -76,6 +79,7 @@ def test_key_pages_have_no_serious_accessibility_violations(
     visit(requester, "/console/requests", lang, tmp_path, shot="requests")
     visit(requester, f"/console/requests/{ids['waiting_request']}", lang, tmp_path)
     visit(requester, "/console/services", lang, tmp_path)
+    wait_until_active(console_stack, ministry, ids["service"])
     visit(requester, f"/console/services/{ids['service']}", lang, tmp_path, shot="service")
     visit(requester, f"/console/operations/{ids['operation']}", lang, tmp_path)
     visit(requester, "/console/quota", lang, tmp_path)
