@@ -90,7 +90,7 @@ def test_a_ministry_orders_web_hosting_and_watches_it_become_active(
     expect(name).not_to_have_attribute("aria-invalid", "true")
     expect(name).to_have_value("portal")  # what was typed is kept
     axe_check(officer)  # the form with its error is accessible too
-    domain.scroll_into_view_if_needed()
+    domain.evaluate("field => field.scrollIntoView({block: 'center'})")  # the field and its error in view
     screenshot(officer, f"order-error-{lang}", tmp_path)
 
     domain.fill(f"portal.{tenant.dns_suffix}")
