@@ -104,18 +104,27 @@ def api_url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield url
 
 
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_file: Path, timeout: float) -> None:
-    """Wait for `tonle serve` to answer /readyz; if it dies or is late, fail with its log."""
+def wait_until_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log_file: Path,
+    timeout: float,
+    *,
+    probe: str = "/readyz",
+    what: str = "the API",
+) -> None:
+    """Wait for a process we started (`tonle serve` by default) to answer `probe` with 200; if it
+    dies or is late, fail with its log."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{probe}", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"the API did not start; its log:\n{log_file.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} did not start; its log:\n{log_file.read_text()[-3000:]}")
         time.sleep(0.1)
 
 

@@ -19,17 +19,15 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import Database, free_port, serving_api
+from tests.conftest import Database, free_port, serving_api, wait_until_ready
 
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 CALLBACK_PATH = "/console/auth/callback"
@@ -130,7 +128,14 @@ class OidcProvider:
                 stderr=subprocess.STDOUT,
             )
         try:
-            _wait_for_discovery(self.issuer, process, log_file)
+            wait_until_ready(
+                self.issuer,
+                process,
+                log_file,
+                30,
+                probe="/.well-known/openid-configuration",
+                what="the OpenID provider",
+            )
             yield self
         finally:
             process.terminate()
@@ -145,20 +150,6 @@ def _path() -> str:
     if node is None:
         raise RuntimeError("node is needed for the OpenID provider of the SSO tests")
     return str(Path(node).parent)
-
-
-def _wait_for_discovery(issuer: str, process: subprocess.Popen[bytes], log_file: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the OpenID provider did not start; its log:\n{log_file.read_text()[-3000:]}")
-        time.sleep(0.1)
 
 
 @dataclass(frozen=True)
