@@ -184,4 +184,7 @@ class Context:
         return procs.alive(self, name)
 
     def log_path(self, name: str) -> Path:
+        """`logs/<name>.log`, its directory made: on a fresh machine the first stage to log may
+        finish before any process has started (apt before pip, for one)."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
         return self.logs_dir / f"{name}.log"

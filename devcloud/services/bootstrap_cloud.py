@@ -33,14 +33,20 @@ def log(message: str) -> None:
     print(f"bootstrap: {message}", flush=True)
 
 
-def wait_for_computes(conn: Any, hosts: list[str], timeout: float = 120) -> None:
+#: The exit status of `--wait-for-computes` when a host did not report up in time: the caller
+#: (resources.py) restarts the compute services and asks again.
+COMPUTES_NOT_UP = 75
+
+
+def wait_for_computes(conn: Any, hosts: list[str], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while True:
         up = {s.host for s in conn.compute.services(binary="nova-compute") if s.state == "up"}
         if set(hosts) <= up:
             return
         if time.monotonic() > deadline:
-            sys.exit(f"compute hosts {sorted(set(hosts) - up)} never reported up; see logs/nova-compute-*.log")
+            log(f"compute hosts {sorted(set(hosts) - up)} did not report up in {timeout:.0f} s")
+            sys.exit(COMPUTES_NOT_UP)
         time.sleep(1)
 
 
@@ -114,6 +120,8 @@ def main() -> None:
     t0 = time.monotonic()
     wait_for_computes(conn, hosts)
     log(f"compute hosts up after {time.monotonic() - t0:.1f}s")
+    if sys.argv[1:] == ["--wait-for-computes"]:
+        return
     nova_manage = os.path.join(os.path.dirname(sys.executable), "nova-manage")
     subprocess.run(
         [

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from devcloud import procs
 from devcloud.keystone_admin import session
-from devcloud.services.common import run_logged
+from devcloud.services import nova
+from devcloud.services.common import StageError, run_logged
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,9 +41,32 @@ def ensure(ctx: Context, base_image: Path | None = None) -> None:
     }
     if base_image is not None:
         env["DEVCLOUD_BASE_IMAGE"] = str(base_image)
-    run_logged(
-        ctx,
-        "bootstrap",
-        [str(ctx.venv_bin("python")), "-m", "devcloud.services.bootstrap_cloud"],
-        env={**os.environ, **env},
-    )
+    bootstrap = [str(ctx.venv_bin("python")), "-m", "devcloud.services.bootstrap_cloud"]
+    _wait_for_computes(ctx, [*bootstrap, "--wait-for-computes"], env={**os.environ, **env})
+    run_logged(ctx, "bootstrap", bootstrap, env={**os.environ, **env})
+
+
+def _wait_for_computes(ctx: Context, argv: list[str], env: dict[str, str]) -> None:
+    """Both compute hosts reporting up, with one restart of them if they do not.
+
+    On a loaded 2-core machine a nova-compute has once started and never reported up (CI,
+    with Designate installing beside it). A restart is cheap and nothing runs on the hosts yet;
+    if it does not help, the error carries each compute's log tail, not just ours.
+    """
+    try:
+        run_logged(ctx, "bootstrap", argv, env=env)
+        return
+    except StageError:
+        pass
+    dead = [name for name in nova.compute_names() if not ctx.process_alive(name)]
+    exited = f" ({', '.join(dead)} had exited)" if dead else ""
+    ctx.progress("resources", f"compute hosts not up in time; restarting them{exited}")
+    for name in nova.compute_names():
+        ctx.stop_process(name)
+    nova.start_computes(ctx)
+    try:
+        run_logged(ctx, "bootstrap", argv, env=env)
+    except StageError as exc:
+        logs = [ctx.log_path(name) for name in nova.compute_names()]
+        tails = [f"---- last lines of {log} ----\n{procs.tail(log)}" for log in logs]
+        raise StageError("\n".join([str(exc), *tails])) from None

@@ -1,12 +1,13 @@
 """The offerings' playbooks, run for real: devcloud machines, AnsibleRunner over SSH.
 
-Boots real machines with the machine layer (no OpenStack needed), runs the web-hosting
-playbooks (baseline, web, then the day-2 ones) and the CMS ones (baseline, web, cms) through
-the orchestrator's `AnsibleRunner` with the extra-vars contract of playbooks/README.md and a
-test CA made here, then checks as a visitor would: HTTPS on the site's domain (SNI and Host,
-verified against the test CA) at the machine's address shows the expected page; a second run
-of every playbook changes nothing; a broken run fails with Ansible's error in the events; no
-secret reaches an event.
+Boots real machines with the machine layer (no OpenStack needed), bakes each as the image
+pipeline does (image_web, image_cms), then runs the web-hosting playbooks (baseline, web in
+one run, then the day-2 ones) and the CMS ones (baseline, web, cms) through the orchestrator's
+`AnsibleRunner` with the extra-vars contract of playbooks/README.md and a test CA made here,
+and checks as a visitor would: HTTPS on the site's domain (SNI and Host, verified against the
+test CA) at the machine's address shows the expected page; the configure runs install nothing
+and a second run of every playbook changes nothing; a broken run fails with Ansible's error in
+the events; no secret reaches an event.
 
 `backup_agent` needs an S3 endpoint the machine can reach; it runs only when
 TONLE_TEST_S3_ENDPOINT (plus _BUCKET, _ACCESS_KEY, _SECRET_KEY) names one, e.g. a
@@ -332,13 +333,71 @@ def assert_no_secret_in(site: Site, secrets: list[str]) -> None:
                 assert secret not in text, f"a secret was left in {path}"
 
 
+def install_task_names(*roles: str) -> set[str]:
+    """The names of the tasks of these roles' install phases (and apt's list refresh)."""
+    import yaml
+
+    names: set[str] = set()
+    for role in (*roles, "apt_lists"):
+        for task in yaml.safe_load((PLAYBOOKS / "roles" / role / "tasks" / "install.yml").read_text()):
+            names.add(task["name"])
+    return names
+
+
+def rekey(machine: Any) -> None:
+    """What a clone's first boot does for a sealed image (devcloud's guest init, cloud-init):
+    new SSH host keys, so the server takes SSH connections again."""
+    pid = machine.guest_pid()
+    assert pid, f"machine {machine.name} is not running"
+    subprocess.run(["nsenter", "-t", str(pid), "-a", "ssh-keygen", "-A"], check=True, capture_output=True)
+
+
+def bake(site: Site, machine: Any, address: str, image: str) -> dict[str, Any]:
+    """image_<image>.yml on a base server, as the image pipeline runs it before its snapshot
+    (the snapshot itself is tests/cloud/test_images.py's); returns the image's record."""
+    t0 = time.monotonic()
+    baked, events = site.run(f"image_{image}", image=image)
+    assert baked.ok, f"image_{image} failed: {baked.failures}\n{errors(events)}"
+    rekey(machine)
+    record: dict[str, Any] = json.loads(ssh(site.key, address, "cat /etc/tonle/image.json").stdout)
+    sealed = ssh(site.key, address, "ls /var/lib/apt/lists | grep -c Packages; wc -c < /etc/machine-id")
+    assert sealed.stdout.split() == ["0", "0"], f"image_{image} left apt lists or a machine-id: {sealed}"
+    print(f"image_{image} on a base server: {time.monotonic() - t0:.1f}s")
+    return record
+
+
+def configure_twice(site: Site, playbooks: tuple[str, ...], install_roles: tuple[str, ...]) -> None:
+    """The offering's playbooks in one run, as the configure step runs them on a baked server,
+    twice: neither run refreshes apt lists or installs a package, and the second changes nothing."""
+    install_tasks = install_task_names(*install_roles)
+    timings = []
+    for attempt in ("first", "second"):
+        t0 = time.monotonic()
+        result, events = site.run(playbooks[0], then=playbooks[1:])
+        timings.append(time.monotonic() - t0)
+        assert result.ok, f"{attempt} configure run failed: {result.failures}\n{errors(events)}"
+        ran = [e.message for e in events if e.data.get("task") in install_tasks and e.data.get("outcome") != "skipped"]
+        assert ran == [], f"the {attempt} run on a baked server ran install tasks: {ran}"
+        tasks = [e for e in events if e.type == "ansible.task"]
+        assert {e.data.get("playbook") for e in tasks} == set(playbooks), "each task event names its playbook"
+    changed = [e.message for e in events if e.data.get("changed")]
+    assert result.changed == 0, f"the second run on a baked server changed {result.changed} thing(s): {changed}"
+    print(f"configure {' + '.join(playbooks)} on the baked server: first {timings[0]:.1f}s, second {timings[1]:.1f}s")
+
+
 # --- the tests ------------------------------------------------------------------------------
+# Servers here are baked first, as every order's server is when its offering has an image. The
+# other path, an order on the base image whose configure step installs the packages itself, is
+# run by tests/security/test_ansible_injection.py (and by the cloud tier with TONLE_TEST_IMAGES=base).
 
 
 @pytest.mark.timeout(1500)
-def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(lab: Lab, tmp_path: Path) -> None:
+def test_web_hosting_on_a_baked_server_serves_its_domain_over_https_deploys_content_and_converges(
+    lab: Lab, tmp_path: Path
+) -> None:
     t0 = time.monotonic()
     address = lab.boot(10)
+    machine = lab.machines[-1]
     print(f"machine SSH-ready in {time.monotonic() - t0:.1f}s")
     tls = make_tls(tmp_path, [DOMAIN, ALIAS])
     parameters = {"name": "portal", "domain": DOMAIN, "aliases": [ALIAS], "php_version": "8.2",
@@ -350,19 +409,20 @@ def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(
     backup = s3_backup_vars()
     if backup:
         secret_vars["backup"] = backup
-    runs = tmp_path / "runs"
     site = Site(
-        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=runs),
+        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
         hosts={"web": {"address": address, "user": "debian", "groups": ["web"], "volumes": {}}},
         extra_vars=base_vars("web-hosting", "small", parameters, f"svc-{uuid.uuid4().hex[:8]}"),
         secret_vars=secret_vars,
         key=lab.key,
     )
 
-    t1 = time.monotonic()
-    site.converge("baseline")
-    site.converge("web")
-    print(f"baseline + web, two runs each: {time.monotonic() - t1:.1f}s")
+    record = bake(site, machine, address, "web")
+    assert record["image_role"] == "web" and record["roles"] == ["baseline", "web", "backup_agent"]
+    assert {"nginx", "php8.2-fpm", "restic", "openssh-server"} <= set(record["packages"]), record
+    configure_twice(
+        site, ("baseline", "web", *(("backup_agent",) if backup else ())), ("baseline", "web", "backup_agent")
+    )
 
     page = visit(address, DOMAIN, tls)
     assert page.status_code == 200
@@ -396,23 +456,20 @@ def test_web_hosting_serves_its_domain_over_https_deploys_content_and_converges(
     assert restart.ok, errors(events)
     assert visit(address, DOMAIN, tls).status_code == 200
 
-    if backup:
-        site.converge("backup_agent")
-
     assert_no_secret_in(site, [tls.key_pem.splitlines()[1], "restic-Pa55-do-not-log"])
     print(f"web hosting, everything: {time.monotonic() - t0:.1f}s")
 
 
 @pytest.mark.timeout(1500)
-def test_cms_serves_wordpress_with_its_admin_and_converges(lab: Lab, tmp_path: Path) -> None:
+def test_cms_on_a_baked_server_serves_wordpress_with_its_admin_and_converges(lab: Lab, tmp_path: Path) -> None:
     t0 = time.monotonic()
     address = lab.boot(20)
+    machine = lab.machines[-1]
     tls = make_tls(tmp_path, [CMS_DOMAIN])
     parameters = {"name": "news", "domain": CMS_DOMAIN, "site_title": SITE_TITLE, "locale": "en_US",
                   "admin_email": "press@education.gov.example"}  # fmt: skip
-    runs = tmp_path / "runs"
     site = Site(
-        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=runs),
+        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
         # No `db` device shows up in a devcloud machine (Cinder's backend is a fake): the cms
         # role must fall back to MariaDB's directory on the root disk and say so.
         hosts={
@@ -431,9 +488,10 @@ def test_cms_serves_wordpress_with_its_admin_and_converges(lab: Lab, tmp_path: P
         },
         key=lab.key,
     )
-    for playbook in ("baseline", "web", "cms"):
-        site.converge(playbook)
-    print(f"cms: baseline + web + cms, two runs each: {time.monotonic() - t0:.1f}s")
+    record = bake(site, machine, address, "cms")
+    assert record["image_role"] == "cms", record
+    assert {"nginx", "php8.2-fpm", "mariadb-server", "wordpress"} <= set(record["packages"]), record
+    configure_twice(site, ("baseline", "web", "cms"), ("baseline", "web", "cms", "backup_agent"))
     # No volume appeared, so MariaDB's data is a directory on the root disk, not a mount.
     where = ssh(
         lab.key,
@@ -513,82 +571,3 @@ def test_a_broken_run_fails_with_the_ansible_error_in_its_events(lab: Lab, tmp_p
     assert not result.ok
     assert "cannot open the restic repository" in error, error
     assert "restic-Pa55-do-not-log" not in error
-
-
-def install_task_names(*roles: str) -> set[str]:
-    """The names of the tasks of these roles' install phases (and apt's list refresh)."""
-    import yaml
-
-    names: set[str] = set()
-    for role in (*roles, "apt_lists"):
-        for task in yaml.safe_load((PLAYBOOKS / "roles" / role / "tasks" / "install.yml").read_text()):
-            names.add(task["name"])
-    return names
-
-
-def rekey(machine: Any) -> None:
-    """What a clone's first boot does for a sealed image (devcloud's guest init, cloud-init):
-    new SSH host keys, so the server takes SSH connections again."""
-    pid = machine.guest_pid()
-    assert pid, f"machine {machine.name} is not running"
-    subprocess.run(["nsenter", "-t", str(pid), "-a", "ssh-keygen", "-A"], check=True, capture_output=True)
-
-
-@pytest.mark.timeout(1200)
-def test_web_on_a_baked_server_installs_nothing_and_converges(lab: Lab, tmp_path: Path) -> None:
-    """image_web.yml on a base server, then the web-hosting playbooks (one run, as the configure
-    step runs them) on that sealed server: no apt list refresh, no package task, and a second
-    run changes nothing. The snapshot between the two is the image pipeline's (not here)."""
-    t0 = time.monotonic()
-    address = lab.boot(50)
-    machine = lab.machines[-1]
-    tls = make_tls(tmp_path, [DOMAIN])
-    parameters = {"name": "portal", "domain": DOMAIN, "php_version": "8.2", "admin_email": "web@health.gov.example"}
-    secret_vars: dict[str, Any] = {
-        "tls": {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem},
-        "log_shipping": {"endpoint": ""},
-    }
-    backup = s3_backup_vars()
-    if backup:
-        secret_vars["backup"] = backup
-    site = Site(
-        runner=AnsibleRunner(playbooks_dir=PLAYBOOKS, runs_dir=tmp_path / "runs"),
-        hosts={"web": {"address": address, "user": "debian", "groups": ["web"], "volumes": {}}},
-        extra_vars=base_vars("web-hosting", "small", parameters, f"svc-{uuid.uuid4().hex[:8]}"),
-        secret_vars=secret_vars,
-        key=lab.key,
-        label="baked",
-    )
-
-    t1 = time.monotonic()
-    baked, events = site.run("image_web", image="web")
-    assert baked.ok, f"image_web failed: {baked.failures}\n{errors(events)}"
-    bake_s = time.monotonic() - t1
-    rekey(machine)
-    record = json.loads(ssh(lab.key, address, "cat /etc/tonle/image.json").stdout)
-    assert record["image_role"] == "web" and record["roles"] == ["baseline", "web", "backup_agent"]
-    assert {"nginx", "php8.2-fpm", "restic", "openssh-server"} <= set(record["packages"]), record
-    sealed = ssh(lab.key, address, "ls /var/lib/apt/lists | grep -c Packages; wc -c < /etc/machine-id")
-    assert sealed.stdout.split() == ["0", "0"], sealed
-
-    playbooks = ("baseline", "web", *(("backup_agent",) if backup else ()))
-    install_tasks = install_task_names("baseline", "web", "backup_agent")
-    timings = []
-    for attempt in ("first", "second"):
-        t2 = time.monotonic()
-        result, events = site.run(playbooks[0], then=playbooks[1:])
-        timings.append(time.monotonic() - t2)
-        assert result.ok, f"{attempt} configure run failed: {result.failures}\n{errors(events)}"
-        ran = [e.message for e in events if e.data.get("task") in install_tasks and e.data.get("outcome") != "skipped"]
-        assert ran == [], f"the {attempt} run on a baked server ran install tasks: {ran}"
-        tasks = [e for e in events if e.type == "ansible.task"]
-        assert {e.data.get("playbook") for e in tasks} == set(playbooks), "each task event names its playbook"
-    changed = [e.message for e in events if e.data.get("changed")]
-    assert result.changed == 0, f"the second run on a baked server changed {result.changed} thing(s): {changed}"
-
-    page = visit(address, DOMAIN, tls)
-    assert page.status_code == 200 and f"<h1>{DOMAIN}</h1>" in page.text, page.text[:500]
-    assert_no_secret_in(site, [tls.key_pem.splitlines()[1], "restic-Pa55-do-not-log"])
-    print(f"image_web on a base server: {bake_s:.1f}s")
-    print(f"configure {' + '.join(playbooks)} on the baked server: first {timings[0]:.1f}s, second {timings[1]:.1f}s")
-    print(f"baked web, everything: {time.monotonic() - t0:.1f}s")
