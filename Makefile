@@ -72,7 +72,11 @@ screenshots: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium /usr/bin/pngquant
 test: lint $(NODE_STAMP) | /usr/bin/chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# bench/api.py's load generator (C, so it takes little of the CPU the servers under test share).
+/usr/bin/wrk:
+	$(PYTHON) -m devcloud.apt install wrk
+
+bench: $(STAMP) | /usr/bin/wrk
 	$(PY) bench/api.py
 
 devcloud-up: $(STAMP)

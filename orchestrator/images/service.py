@@ -277,8 +277,10 @@ def list_images(
 
 
 def public(image: BakedImage, *, current_digest: str | None) -> BakedImagePublic:
+    # Validated from the row's attributes: dumping the row first would warn on every read (its
+    # `status` is the column's plain string until validation makes it an ImageStatus).
     return BakedImagePublic.model_validate(
-        {**image.model_dump(), "current": current_digest is not None and image.install_digest == current_digest}
+        image, update={"current": current_digest is not None and image.install_digest == current_digest}
     )
 
 

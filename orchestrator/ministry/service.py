@@ -89,12 +89,11 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
     return ministry
 
 
-def check_dns_names(*, session: Session, ministry_id: uuid.UUID, names: Sequence[tuple[str, str]]) -> None:
+def check_dns_names(*, ministry: Ministry, names: Sequence[tuple[str, str]]) -> None:
     """Refuse (422, naming each field) any (field, DNS name) outside the ministry's own suffixes."""
     if not names:
         return
-    owned = get(session=session, ministry_id=ministry_id).dns_suffixes
-    problems = domains.outside(names, owned)
+    problems = domains.outside(names, ministry.dns_suffixes)
     if problems:
         first = problems[0]
         raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=problems)
@@ -136,6 +135,12 @@ def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
 def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:
     """Take `cost` from the ministry's quota or raise QuotaExceeded."""
     ministry = lock(session=session, ministry_id=ministry_id)
+    charge(session=session, ministry=ministry, cost=cost)
+    return ministry
+
+
+def charge(*, session: Session, ministry: Ministry, cost: Mapping[str, int]) -> None:
+    """`reserve` on a row the caller holds under `lock` in this transaction (no second read)."""
     over = quota.shortfall(limits=ministry.quota_limits, used=ministry.quota_used, cost=cost)
     if over:
         names = ", ".join(
@@ -148,7 +153,6 @@ def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]
         )
     ministry.quota_used = quota.add(ministry.quota_used, cost)
     session.add(ministry)
-    return ministry
 
 
 def release(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:

@@ -64,16 +64,15 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     offering = catalog.get_offering(data.offering_id)
     plan = catalog.get_plan(offering, data.plan)
     catalog.validate_parameters(offering, data.parameters)
-    names = catalog.dns_names(offering, data.parameters)
-    ministries.check_dns_names(session=session, ministry_id=ministry_id, names=names)
     mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
     colocation.check_request(offering=offering, parameters=data.parameters, sizes=plan.sizes)
+    # The ministry row lock serialises this ministry's submissions: quota and idempotency
+    # checks below see every earlier order, so concurrent orders can never overcommit. The
+    # row read under it is the one every check below uses.
+    ministry = ministries.lock(session=session, ministry_id=ministry_id)
+    ministries.check_dns_names(ministry=ministry, names=catalog.dns_names(offering, data.parameters))
     catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
-
-    # The ministry row lock serialises this ministry's submissions: quota and idempotency
-    # checks below see every earlier order, so concurrent orders can never overcommit.
-    ministries.lock(session=session, ministry_id=ministry_id)
     if idempotency_key:
         existing = session.exec(
             select(Request).where(Request.ministry_id == ministry_id, Request.idempotency_key == idempotency_key)
@@ -86,13 +85,13 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
                 )
             return Submission(request=existing, created=False)
     colocation.check_order(session=session, offering=offering, ministry_id=ministry_id, parameters=data.parameters)
-    ministries.reserve(session=session, ministry_id=ministry_id, cost=plan.quota_cost)
+    ministries.charge(session=session, ministry=ministry, cost=plan.quota_cost)
     # The `mailboxes` quota counts the mailboxes there are, not the most the plan allows.
     cost = dict(plan.quota_cost)
     if mailboxes:
         charged = mail_domain.mailbox_cost(len(mailboxes))
         try:
-            ministries.reserve(session=session, ministry_id=ministry_id, cost=charged)
+            ministries.charge(session=session, ministry=ministry, cost=charged)
         except QuotaExceeded as exceeded:  # the transaction, the plan's reservation with it, is rolled back
             field = f"parameters.{mail_domain.INITIAL_MAILBOXES}"
             raise QuotaExceeded(exceeded.detail, field=field, **exceeded.extra) from None

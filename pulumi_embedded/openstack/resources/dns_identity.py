@@ -1,5 +1,7 @@
 """Designate zones and record sets; Keystone EC2 (S3) credentials."""
 
+import logging
+import time
 from typing import Any
 
 from openstack import exceptions
@@ -8,6 +10,16 @@ from openstack.connection import Connection
 from pulumi_embedded.openstack.resources.base import POLL_SECONDS, WAIT_SECONDS, Handler, changed, integer, some
 from pulumi_embedded.provider import Created
 
+log = logging.getLogger(__name__)
+
+
+# Designate can leave a zone PENDING for good when changes to it race: the worker reports the
+# serial it pushed after central has moved the zone to a newer one, and nothing pushes again
+# (seen with ten orders at once, two per ministry zone: one record set stayed PENDING while
+# BIND already served it). Writing the record set again, unchanged, makes Designate push the
+# zone once more; it was ACTIVE a second later.
+NUDGE_AFTER_SECONDS = 30
+
 
 def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any]) -> Any:
     if inputs.get("disableStatusCheck"):
@@ -15,6 +27,31 @@ def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any]) -> Any
     return conn.dns.wait_for_status(
         resource, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
     )
+
+
+def _wait_recordset_active(conn: Connection, recordset: Any, inputs: dict[str, Any]) -> Any:
+    """`_wait_active`, writing the record set again (unchanged) each NUDGE_AFTER_SECONDS it stays PENDING."""
+    if inputs.get("disableStatusCheck"):
+        return recordset
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        wait = max(1, min(NUDGE_AFTER_SECONDS, int(deadline - time.monotonic())))
+        try:
+            return conn.dns.wait_for_status(
+                recordset, status="ACTIVE", failures=["ERROR"], wait=wait, interval=POLL_SECONDS
+            )
+        except exceptions.ResourceTimeout:
+            if time.monotonic() >= deadline:
+                raise
+        current = conn.dns.get_recordset(recordset.id, recordset.zone_id)
+        log.warning(
+            "record set %s in zone %s still %s after %.0f s: writing it again to make Designate push the zone",
+            current.name,
+            current.zone_id,
+            current.status,
+            NUDGE_AFTER_SECONDS,
+        )
+        recordset = conn.dns.update_recordset(current, records=list(current.records or []))
 
 
 class Zone(Handler):
@@ -87,7 +124,7 @@ class RecordSet(Handler):
             records=list(inputs.get("records") or []),
             **some(ttl=integer(inputs.get("ttl")), description=inputs.get("description")),
         )
-        recordset = _wait_active(conn, recordset, inputs)
+        recordset = _wait_recordset_active(conn, recordset, inputs)
         id_ = f"{inputs['zoneId']}/{recordset.id}"
         return Created(id_, self._outputs(inputs, id_, recordset))
 
@@ -123,7 +160,7 @@ class RecordSet(Handler):
                 records=list(new.get("records") or []),
                 **some(ttl=integer(new.get("ttl")), description=new.get("description")),
             )
-            recordset = _wait_active(conn, recordset, new)
+            recordset = _wait_recordset_active(conn, recordset, new)
         return self._outputs(new, id_, recordset)
 
     def delete(self, conn: Connection, id_: str, outputs: dict[str, Any]) -> None:
