@@ -42,8 +42,9 @@ def ensure(ctx: Context, base_image: Path | None = None) -> None:
     if base_image is not None:
         env["DEVCLOUD_BASE_IMAGE"] = str(base_image)
     bootstrap = [str(ctx.venv_bin("python")), "-m", "devcloud.services.bootstrap_cloud"]
-    _wait_for_computes(ctx, [*bootstrap, "--wait-for-computes"], env={**os.environ, **env})
-    run_logged(ctx, "bootstrap", bootstrap, env={**os.environ, **env})
+    env = {**os.environ, **env}
+    _wait_for_computes(ctx, [*bootstrap, "--wait-for-computes"], env=env)
+    run_logged(ctx, "bootstrap", bootstrap, env=env)
 
 
 def _wait_for_computes(ctx: Context, argv: list[str], env: dict[str, str]) -> None:

@@ -21,29 +21,23 @@ log = logging.getLogger(__name__)
 NUDGE_AFTER_SECONDS = 30
 
 
-def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any]) -> Any:
+def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any], rewrite: bool = False) -> Any:
+    """Until ACTIVE; with `rewrite` (record sets), writing the resource again, unchanged, each
+    NUDGE_AFTER_SECONDS it stays PENDING."""
     if inputs.get("disableStatusCheck"):
         return resource
-    return conn.dns.wait_for_status(
-        resource, status="ACTIVE", failures=["ERROR"], wait=WAIT_SECONDS, interval=POLL_SECONDS
-    )
-
-
-def _wait_recordset_active(conn: Connection, recordset: Any, inputs: dict[str, Any]) -> Any:
-    """`_wait_active`, writing the record set again (unchanged) each NUDGE_AFTER_SECONDS it stays PENDING."""
-    if inputs.get("disableStatusCheck"):
-        return recordset
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        wait = max(1, min(NUDGE_AFTER_SECONDS, int(deadline - time.monotonic())))
+        left = int(deadline - time.monotonic())
+        wait = max(1, min(NUDGE_AFTER_SECONDS, left)) if rewrite else max(1, left)
         try:
             return conn.dns.wait_for_status(
-                recordset, status="ACTIVE", failures=["ERROR"], wait=wait, interval=POLL_SECONDS
+                resource, status="ACTIVE", failures=["ERROR"], wait=wait, interval=POLL_SECONDS
             )
         except exceptions.ResourceTimeout:
-            if time.monotonic() >= deadline:
+            if not rewrite or time.monotonic() >= deadline:
                 raise
-        current = conn.dns.get_recordset(recordset.id, recordset.zone_id)
+        current = conn.dns.get_recordset(resource.id, resource.zone_id)
         log.warning(
             "record set %s in zone %s still %s after %.0f s: writing it again to make Designate push the zone",
             current.name,
@@ -51,7 +45,7 @@ def _wait_recordset_active(conn: Connection, recordset: Any, inputs: dict[str, A
             current.status,
             NUDGE_AFTER_SECONDS,
         )
-        recordset = conn.dns.update_recordset(current, records=list(current.records or []))
+        resource = conn.dns.update_recordset(current, records=list(current.records or []))
 
 
 class Zone(Handler):
@@ -124,7 +118,7 @@ class RecordSet(Handler):
             records=list(inputs.get("records") or []),
             **some(ttl=integer(inputs.get("ttl")), description=inputs.get("description")),
         )
-        recordset = _wait_recordset_active(conn, recordset, inputs)
+        recordset = _wait_active(conn, recordset, inputs, rewrite=True)
         id_ = f"{inputs['zoneId']}/{recordset.id}"
         return Created(id_, self._outputs(inputs, id_, recordset))
 
@@ -160,7 +154,7 @@ class RecordSet(Handler):
                 records=list(new.get("records") or []),
                 **some(ttl=integer(new.get("ttl")), description=new.get("description")),
             )
-            recordset = _wait_recordset_active(conn, recordset, new)
+            recordset = _wait_active(conn, recordset, new, rewrite=True)
         return self._outputs(new, id_, recordset)
 
     def delete(self, conn: Connection, id_: str, outputs: dict[str, Any]) -> None:
