@@ -46,6 +46,10 @@ def driver_name(have_shim: bool) -> str:
     return NSPAWN_DRIVER if have_shim else FAKE_DRIVER
 
 
+#: Seconds nova waits for one call to Placement, Neutron or Cinder (each retried by nova).
+SERVICE_CALL_TIMEOUT = 60
+
+
 def _etc(ctx: Context) -> Path:
     return ctx.etc_dir / "nova"
 
@@ -93,13 +97,18 @@ lock_path = {state / "locks"}
 driver = noop
 [vnc]
 enabled = false
+# Calls to the other services time out (keystoneauth's default is never): a call stalled on a
+# busy 2-core machine would otherwise hold, say, a server's delete on its compute host for good.
 [placement]
 {section(ctx, "nova")}
+timeout = {SERVICE_CALL_TIMEOUT}
 [neutron]
 {section(ctx, "nova")}
+timeout = {SERVICE_CALL_TIMEOUT}
 service_metadata_proxy = false
 [cinder]
 {section(ctx, "nova")}
+timeout = {SERVICE_CALL_TIMEOUT}
 os_region_name = {ctx.admin.region_name}
 [glance]
 region_name = {ctx.admin.region_name}

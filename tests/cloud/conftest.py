@@ -54,12 +54,38 @@ def require(condition: bool, reason: str) -> None:
         unavailable(reason)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember where each of the local data centre's logs ends, to show what a failing test added."""
+    _log_ends.clear()
+    _log_ends.update({log: log.stat().st_size for log in (DEVCLOUD_DIR / "logs").glob("*.log")})
+
+
+def _cloud_complaints(limit_per_log: int = 12, limit: int = 60) -> str:
+    """The warnings and errors the local data centre's services logged since this test began: CI
+    keeps no logs, and a stuck server or zone is explained there, not in the test's traceback."""
+    lines: list[str] = []
+    for log in sorted((DEVCLOUD_DIR / "logs").glob("*.log")):
+        with log.open("rb") as f:
+            f.seek(_log_ends.get(log, 0))
+            added = f.read().decode(errors="replace").splitlines()
+        complaints = [line for line in added if any(w in line for w in (" ERROR ", " WARNING ", "Traceback"))]
+        lines += [f"{log.name}: {line[:400]}" for line in complaints[-limit_per_log:]]
+    return "\n".join(lines[-limit:]) or "(none)"
+
+
+_log_ends: dict[Path, int] = {}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """With the switch on, a skip of any test in this folder (a `skipif` mark, `pytest.skip` in a
-    fixture or test, `importorskip`) is reported as a failure with its reason."""
+    """A failing test carries the cloud's warnings and errors from its run. With the switch on, a
+    skip of any test in this folder (a `skipif` mark, `pytest.skip` in a fixture or test,
+    `importorskip`) is reported as a failure with its reason."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        report.sections.append(("local data centre: warnings and errors logged during this test", _cloud_complaints()))
     if not (report.skipped and cloud_required()) or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

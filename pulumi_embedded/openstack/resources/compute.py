@@ -1,12 +1,21 @@
 """Nova: instances (with resize and rebuild in place), key pairs, volume attachments."""
 
 import base64
+import logging
+import time
 from typing import Any
 
+from openstack import exceptions
 from openstack.connection import Connection
 
 from pulumi_embedded.openstack.resources.base import POLL_SECONDS, WAIT_SECONDS, Handler, changed, some, stringify
 from pulumi_embedded.provider import CloudError, Created
+
+log = logging.getLogger("pulumi_embedded.openstack.compute")
+
+# A delete the compute host failed leaves the server in ERROR with no task; Nova ignores a repeat
+# while the first is still running, so asking again is safe and only ever acts on a failed one.
+DELETE_ATTEMPTS = 3
 
 
 def _user_data(value: str | None) -> str | None:
@@ -187,8 +196,7 @@ class Instance(Handler):
         server = conn.compute.find_server(id_, ignore_missing=True)
         if server is None:
             return
-        conn.compute.delete_server(server, force=bool(outputs.get("forceDelete")))
-        conn.compute.wait_for_delete(server, wait=WAIT_SECONDS, interval=POLL_SECONDS)
+        _delete_and_wait(conn, server.id, force=bool(outputs.get("forceDelete")))
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         for server in conn.compute.servers(name=f"^{inputs['name']}$"):
@@ -270,3 +278,34 @@ class VolumeAttach(Handler):
 
 
 HANDLERS: list[Handler] = [Instance(), Keypair(), VolumeAttach()]
+
+
+def _delete_and_wait(conn: Connection, server_id: str, *, force: bool) -> None:
+    """Delete the server and wait until Nova no longer has it, asking again if its host failed the
+    delete; a server still there at the deadline is reported with the state it is stuck in."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    conn.compute.delete_server(server_id, force=force)
+    attempts = 1
+    while True:
+        try:
+            server = conn.compute.get_server(server_id)
+        except exceptions.NotFoundException:
+            return
+        if server.status == "DELETED":
+            return
+        if server.status == "ERROR" and not server.task_state and attempts < DELETE_ATTEMPTS:
+            log.warning(
+                "server %s went to ERROR while being deleted (%s); deleting it again",
+                server_id,
+                (server.fault or {}).get("message", "no fault recorded"),
+            )
+            conn.compute.delete_server(server_id, force=force)
+            attempts += 1
+        elif time.monotonic() >= deadline:
+            raise CloudError(
+                f"server {server_id} still exists {WAIT_SECONDS} s after {attempts} delete request(s): "
+                f"status {server.status}, task {server.task_state}, vm state {server.vm_state}, "
+                f"host {server.compute_host or 'not shown'}",
+                transient=True,
+            )
+        time.sleep(POLL_SECONDS)
