@@ -6,7 +6,10 @@ same number of worker processes):
   database each run) with one ministry and a requester: catalogue listing (GET /v1/catalog) and
   order submission (POST /v1/requests, each with a fresh Idempotency-Key, from a Lua script);
 - a bare FastAPI app answering every GET with the catalogue's bytes (a static JSON response of the
-  same size): what the server stack alone can do.
+  same size): what the server stack alone can do;
+- the same bare app answering every POST by committing the body as one row through Tonle's own
+  database engine (same driver and pool, same PostgreSQL): what a durable write costs here, the
+  fairer ceiling for order submission, which must commit.
 
 `wrk` is written in C, so the load generator takes little of the CPU the servers share. The last
 lines are Tonle's rates, their ratios to the bare app's rate, the p99s, and the bare app's rate.
@@ -89,18 +92,48 @@ end
 """
 
 
-def bare_app() -> Any:
-    """The ceiling: FastAPI answering every GET with fixed bytes, no database, no validation."""
-    from fastapi import FastAPI, Response
+BARE_TABLE = "bench_bare_write"
+# The bare app answers a POST with the bytes of one of Tonle's order answers, read from this file.
+BARE_ORDER_BODY_ENV = "TONLE_BENCH_BARE_ORDER_BODY"
 
-    body = Path(os.environ[BARE_BODY_ENV]).read_bytes()
+
+def bare_app() -> Any:
+    """The ceilings: FastAPI answering every GET with fixed bytes (no database, no validation), and
+    every POST by committing its body as one row, then answering with fixed bytes."""
+    from fastapi import FastAPI, Request, Response
+    from sqlalchemy import text
+    from starlette.concurrency import run_in_threadpool
+
+    from orchestrator.database.core import get_engine
+
+    catalogue = Path(os.environ[BARE_BODY_ENV]).read_bytes()
+    answer = Path(os.environ[BARE_ORDER_BODY_ENV]).read_bytes()
+    insert = text(f"INSERT INTO {BARE_TABLE} (body) VALUES (CAST(:body AS jsonb))")
     app = FastAPI()
+
+    def commit_row(payload: str) -> None:
+        with get_engine().begin() as connection:
+            connection.execute(insert, {"body": payload})
 
     @app.get("/{path:path}")
     def static(path: str) -> Response:
-        return Response(content=body, media_type="application/json")
+        return Response(content=catalogue, media_type="application/json")
+
+    @app.post("/{path:path}")
+    async def write(path: str, request: Request) -> Response:
+        await run_in_threadpool(commit_row, (await request.body()).decode())  # as Tonle's sync endpoints run
+        return Response(content=answer, status_code=201, media_type="application/json")
 
     return app
+
+
+def create_bare_table() -> None:
+    from sqlalchemy import text
+
+    from orchestrator.database.core import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(text(f"CREATE TABLE {BARE_TABLE} (id bigserial PRIMARY KEY, body jsonb NOT NULL)"))
 
 
 def prepare(data_dir: Path, ministries: int) -> tuple[str, list[str]]:
@@ -205,6 +238,7 @@ def main() -> None:
     data_dir = ROOT / ".tonle" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
     url, tokens = prepare(data_dir, args.ministries)
+    create_bare_table()
     token = tokens[0]
     env = {**os.environ, "TONLE_DATABASE_URL": url, "TONLE_LOG_LEVEL": "WARNING"}
     warm = max(5, args.seconds // 2)  # first requests import and prepare: slow on a busy machine
@@ -222,6 +256,11 @@ def main() -> None:
         run_wrk(f"{base}/v1/catalog", token=token, script="", seconds=warm, connections=args.connections, warm_up=True)
         catalogue = run_wrk(f"{base}/v1/catalog", token=token, script="", **measure)
         bodies_and_tokens = [part for n, t in enumerate(tokens) for part in (json.dumps(order(n)), t)]
+        order_answer = (
+            httpx.post(f"{base}/v1/requests", json=order(0), headers={"Authorization": f"Bearer {token}"})
+            .raise_for_status()
+            .content
+        )
         for warm_up, seconds in ((True, warm), (False, args.seconds)):  # each run with keys of its own
             order_args = [os.urandom(8).hex(), *bodies_and_tokens]
             orders = run_wrk(
@@ -236,30 +275,45 @@ def main() -> None:
     finally:
         stop(tonle)
 
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as body_file:
-        body_file.write(catalogue_bytes)
+    body_files = {}
+    for variable, content in ((BARE_BODY_ENV, catalogue_bytes), (BARE_ORDER_BODY_ENV, order_answer)):
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as body_file:
+            body_file.write(content)
+        body_files[variable] = body_file.name
     port = free_port()
     bare_command = [
         sys.executable, "-m", "uvicorn", "bench.api:bare_app", "--factory", "--port", str(port),
         "--workers", str(args.api_workers), "--no-access-log", "--log-level", "warning",
         "--loop", SERVER_STACK["loop"], "--http", SERVER_STACK["http"],
     ]  # fmt: skip
-    bare = start(bare_command, {**env, BARE_BODY_ENV: body_file.name})
+    bare = start(bare_command, {**env, **body_files})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, bare, timeout=600)
         run_wrk(f"{base}/v1/catalog", token=None, script="", seconds=warm, connections=args.connections, warm_up=True)
         ceiling = run_wrk(f"{base}/v1/catalog", token=None, script="", **measure)
+        for warm_up, seconds in ((True, warm), (False, args.seconds)):
+            order_args = [os.urandom(8).hex(), *bodies_and_tokens]
+            writes = run_wrk(
+                f"{base}/v1/requests",
+                token=None,
+                script=ORDER_SCRIPT,
+                script_args=order_args,
+                seconds=seconds,
+                connections=args.connections,
+                warm_up=warm_up,
+            )
     finally:
         stop(bare)
-        os.unlink(body_file.name)
+        for name in body_files.values():
+            os.unlink(name)
 
     print(
         f"setup: wrk {wrk_version()}, {args.connections} connections, {args.seconds} s per run, "
         f"{args.api_workers} server processes each, uvicorn loop={SERVER_STACK['loop']} http={SERVER_STACK['http']}, "
         f"{os.cpu_count()} cores, catalogue {len(catalogue_bytes)} bytes, orders from {args.ministries} ministries; "
         f"requests measured: catalogue {catalogue['requests']:.0f}, orders {orders['requests']:.0f}, "
-        f"bare {ceiling['requests']:.0f}"
+        f"bare {ceiling['requests']:.0f}, bare writes {writes['requests']:.0f}"
     )
     for name, figures, target in (
         ("catalogue listing", catalogue, TARGET_CATALOGUE_RATIO),
@@ -270,6 +324,11 @@ def main() -> None:
             f"(target >= {target}), p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
             f"(target < {TARGET_P99_MS:.0f} ms)"
         )
+    print(
+        f"order submission to the bare app committing one row per request: ratio "
+        f"{orders['rps'] / writes['rps']:.2f} (the bare app's writes: {writes['rps']:.0f} req/s, "
+        f"p50 {writes['p50_ms']:.1f} ms, p99 {writes['p99_ms']:.1f} ms)"
+    )
     print(
         f"bare FastAPI, same server stack, static JSON of the catalogue's size: {ceiling['rps']:.0f} req/s, "
         f"p50 {ceiling['p50_ms']:.1f} ms, p99 {ceiling['p99_ms']:.1f} ms"
