@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Configuration runner: `ansible` (ansible-runner), or `auto` (ansible unless the engine is no-op).",
     )
     ansible_timeout_seconds: int = Field(default=3600, ge=60, description="Longest one playbook may run.")
+    ansible_strategy: Literal["mitogen", "linear"] = Field(
+        default="mitogen",
+        description="How Ansible drives a host: `mitogen` (one Python kept on the host for the whole run, "
+        "modules sent once) or Ansible's own `linear` (a new Python and module upload per task).",
+    )
     ansible_user: str = Field(
         default="tonle-ansible",
         pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
