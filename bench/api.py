@@ -205,6 +205,21 @@ def run_wrk(
     }
 
 
+def post_orders(url: str, bodies_and_tokens: list[str], *, warm: int, measure: dict[str, int]) -> dict[str, float]:
+    """A warm-up run, then the measured one, each with Idempotency-Keys of its own."""
+    for warm_up, seconds in ((True, warm), (False, measure["seconds"])):
+        figures = run_wrk(
+            url,
+            token=None,
+            script=ORDER_SCRIPT,
+            script_args=[os.urandom(8).hex(), *bodies_and_tokens],
+            seconds=seconds,
+            connections=measure["connections"],
+            warm_up=warm_up,
+        )
+    return figures
+
+
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, cwd=ROOT)
 
@@ -261,17 +276,7 @@ def main() -> None:
             .raise_for_status()
             .content
         )
-        for warm_up, seconds in ((True, warm), (False, args.seconds)):  # each run with keys of its own
-            order_args = [os.urandom(8).hex(), *bodies_and_tokens]
-            orders = run_wrk(
-                f"{base}/v1/requests",
-                token=None,
-                script=ORDER_SCRIPT,
-                script_args=order_args,
-                seconds=seconds,
-                connections=args.connections,
-                warm_up=warm_up,
-            )
+        orders = post_orders(f"{base}/v1/requests", bodies_and_tokens, warm=warm, measure=measure)
     finally:
         stop(tonle)
 
@@ -292,17 +297,7 @@ def main() -> None:
         wait_ready(base, bare, timeout=600)
         run_wrk(f"{base}/v1/catalog", token=None, script="", seconds=warm, connections=args.connections, warm_up=True)
         ceiling = run_wrk(f"{base}/v1/catalog", token=None, script="", **measure)
-        for warm_up, seconds in ((True, warm), (False, args.seconds)):
-            order_args = [os.urandom(8).hex(), *bodies_and_tokens]
-            writes = run_wrk(
-                f"{base}/v1/requests",
-                token=None,
-                script=ORDER_SCRIPT,
-                script_args=order_args,
-                seconds=seconds,
-                connections=args.connections,
-                warm_up=warm_up,
-            )
+        writes = post_orders(f"{base}/v1/requests", bodies_and_tokens, warm=warm, measure=measure)
     finally:
         stop(bare)
         for name in body_files.values():
