@@ -54,6 +54,10 @@ def require(condition: bool, reason: str) -> None:
         unavailable(reason)
 
 
+# Where each of the local data centre's logs ended when the running test began.
+_log_ends: dict[Path, int] = {}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Remember where each of the local data centre's logs ends, to show what a failing test added."""
@@ -72,9 +76,6 @@ def _cloud_complaints(limit_per_log: int = 12, limit: int = 60) -> str:
         complaints = [line for line in added if any(w in line for w in (" ERROR ", " WARNING ", "Traceback"))]
         lines += [f"{log.name}: {line[:400]}" for line in complaints[-limit_per_log:]]
     return "\n".join(lines[-limit:]) or "(none)"
-
-
-_log_ends: dict[Path, int] = {}
 
 
 @pytest.hookimpl(hookwrapper=True)
