@@ -69,10 +69,14 @@ def connect(settings: Settings | None = None) -> Dcim | None:
         return _connected[address]
 
 
+class NotConfigured(Conflict):
+    """No DCIM is configured, or the configured one's address is not written yet."""
+
+
 def require(settings: Settings | None = None) -> Dcim:
     dcim = connect(settings)
     if dcim is None:
-        raise Conflict(NOT_CONFIGURED)
+        raise NotConfigured(NOT_CONFIGURED)
     return dcim
 
 

@@ -25,8 +25,10 @@ from orchestrator.config import get_settings
 from orchestrator.database.columns import utcnow
 from orchestrator.database.core import database_url, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
+from orchestrator.dcim import connection as dcim_connection
 from orchestrator.dcim import sweep as dcim_sweep
 from orchestrator.dr import campaigns
+from orchestrator.errors import Unavailable
 from orchestrator.images import pipeline as image_pipeline
 from orchestrator.mail import status as mail_status
 from orchestrator.operations import service as operations
@@ -207,9 +209,18 @@ def release_orphan_reservations(timestamp: int) -> None:
     dcim = current_adapters().dcim
     if dcim is None:
         return
-    with unit_of_work() as uow:
-        released = dcim_sweep.release_orphans(session=uow.session, dcim=dcim, site=get_settings().dcim_site)
-        uow.commit()
+    try:
+        with unit_of_work() as uow:
+            released = dcim_sweep.release_orphans(session=uow.session, dcim=dcim, site=get_settings().dcim_site)
+            uow.commit()
+    except dcim_connection.NotConfigured:
+        # The local data centre writes the DCIM's address once Nautobot is seeded, minutes after
+        # the worker starts; the next sweep finds it.
+        log.info("DCIM: orphan sweep skipped, the DCIM's address is not known yet")
+        return
+    except Unavailable as exc:
+        log.warning("DCIM: orphan sweep skipped until the next one: %s", exc)
+        return
     if released:
         log.warning("DCIM: released %d reservation(s) no service holds", len(released))
 

@@ -3,13 +3,20 @@ PostgreSQL with real services made through the API, against the in-memory DCIM d
 (tests/integration/dcim_double.py, a double at the DCIM boundary): a live service's reservation
 stays, a retired service's and a never-committed service's go, one Tonle did not make stays."""
 
+import logging
 import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
 
+from orchestrator.bootstrap import noop_adapters
+from orchestrator.config import get_settings
 from orchestrator.database.core import session_scope
+from orchestrator.dcim import connection as dcim_connection
 from orchestrator.dcim import sweep
+from orchestrator.jobs import queue
 from orchestrator.ports import UnitSpan
 from orchestrator.services.models import Service, ServiceStatus
 from tests.conftest import Platform, Tenant, order_and_approve, order_body
@@ -52,3 +59,25 @@ def test_reservations_of_no_live_service_are_released(client: httpx.Client, tena
 
     assert sorted(r.order_ref for r in released) == sorted([refs["retired"], refs["never committed"]])
     assert {r.id for r in dcim.reservations()} == {made["live"].id, made["operator's own"].id}
+
+
+def test_the_periodic_sweep_waits_quietly_for_a_dcim_not_written_yet(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`make run` starts the worker minutes before the local data centre writes the DCIM's
+    address: the sweep skips with one line, not a failed job and a traceback every 15 minutes."""
+    settings = get_settings().model_copy(update={"dcim_url": None, "dcim_config": tmp_path / "dcim.json"})
+    queue.set_adapters(replace(noop_adapters(settings), dcim=dcim_connection.for_worker(settings)))
+    try:
+        with caplog.at_level(logging.INFO, logger="tonle.queue"):
+            queue.release_orphan_reservations(timestamp=0)
+        assert "the DCIM's address is not known yet" in caplog.text
+
+        (tmp_path / "dcim.json").write_text('{"url": "http://127.0.0.1:9", "token": "unused"}')
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tonle.queue"):
+            queue.release_orphan_reservations(timestamp=0)
+        assert "orphan sweep skipped until the next one" in caplog.text
+        assert "cannot be reached" in caplog.text
+    finally:
+        queue.set_adapters(None)
