@@ -67,7 +67,6 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(InputGuard)
-    console.install(app)
     for module in (
         health,
         catalog_routes,
@@ -88,6 +87,9 @@ def create_app() -> FastAPI:
         showback,
     ):
         app.include_router(module.router)
+    # After the API's routes: a request is matched against the routes in order, and the API's
+    # requests are the many.
+    console.install(app)
     return app
 
 
