@@ -1,7 +1,7 @@
 """Nautobot's own virtualenv, `<data>/dcim-venv`, from `devcloud/dcim/requirements.txt`.
 
 Separate from the cloud's and Designate's venvs so Nautobot's Django pins never fight
-OpenStack's. Rebuilt only when the requirements, the seed script or the Python version change
+OpenStack's. Rebuilt only when the requirements, the helper scripts or the Python version change
 (a hash stamp in the venv). uv first (parallel downloads: ~20 s for Nautobot's 130 packages),
 pip when uv fails.
 """
@@ -20,9 +20,12 @@ from devcloud.dcim.layout import REQUIREMENTS, Layout
 if TYPE_CHECKING:
     from devcloud.context import Context
 
-SEED_SOURCE = Path(__file__).resolve().parent / "seed.py"
-#: The module name the seed script gets inside the venv (`python -m tonle_nautobot_seed`).
+HERE = Path(__file__).resolve().parent
+#: The module names our scripts get inside the venv (`python -m tonle_nautobot_seed`).
 SEED_MODULE = "tonle_nautobot_seed"
+MIGRATE_MODULE = "tonle_nautobot_migrate"
+#: module name inside the venv -> its source here
+HELPERS = {SEED_MODULE: HERE / "seed.py", MIGRATE_MODULE: HERE / "migrate.py"}
 STAMP = ".tonle-dcim-stamp"
 #: The installer; the same pin as the cloud's and Designate's venvs.
 UV = "uv==0.13.8"
@@ -31,7 +34,8 @@ UV = "uv==0.13.8"
 def wanted_stamp() -> str:
     digest = hashlib.sha256()
     digest.update(REQUIREMENTS.read_bytes())
-    digest.update(SEED_SOURCE.read_bytes())
+    for source in HELPERS.values():
+        digest.update(source.read_bytes())
     digest.update(sys.version.encode())
     return digest.hexdigest()
 
@@ -64,6 +68,7 @@ def ensure(ctx: Context, lay: Layout) -> bool:
         [str(lay.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         "locating the venv's site-packages",
     ).strip()
-    shutil.copyfile(SEED_SOURCE, Path(purelib) / f"{SEED_MODULE}.py")
+    for module, source in HELPERS.items():
+        shutil.copyfile(source, Path(purelib) / f"{module}.py")
     (lay.venv / STAMP).write_text(wanted_stamp() + "\n")
     return True
