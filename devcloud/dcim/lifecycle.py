@@ -2,7 +2,7 @@
 `python -m devcloud.dcim`.
 
 Nautobot needs nothing of the cloud (its own PostgreSQL and Redis), and its first migration is
-slow, so `python -m devcloud up` starts it last and in the background (`start_background`: a
+slow, so `python -m devcloud up` starts it first and in the background (`start_background`: a
 `python -m devcloud.dcim up` process of its own) and does not wait for it; `status` shows when
 it answers, `wait` blocks until it does (tests).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from devcloud.dcim import layout as L
@@ -40,12 +41,14 @@ def _check_ports_free(ctx: Context, lay: Layout) -> None:
 
 
 def prepare(ctx: Context, lay: Layout | None = None) -> None:
-    """The slow, cloud-independent part: Redis's package and Nautobot's venv. Idempotent."""
+    """The slow, cloud-independent part: Redis's package and Nautobot's venv, side by side (on a
+    fresh machine the package waits ~30 s for apt, behind the cloud's own packages). Idempotent."""
     lay = lay or Layout.of(ctx)
-    with _PREPARE_LOCK:
-        redis.ensure_installed(ctx)
+    with _PREPARE_LOCK, ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-package") as pool:
+        redis_installed = pool.submit(redis.ensure_installed, ctx)
         if venv.ensure(ctx, lay):
             ctx.stop_process(L.WEB)  # new code in the venv: the next `up` starts it afresh
+        redis_installed.result()
 
 
 def _running(ctx: Context, lay: Layout) -> bool:
