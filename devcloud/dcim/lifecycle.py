@@ -40,15 +40,11 @@ def _check_ports_free(ctx: Context, lay: Layout) -> None:
             )
 
 
-def prepare(ctx: Context, lay: Layout | None = None) -> None:
-    """The slow, cloud-independent part: Redis's package and Nautobot's venv, side by side (on a
-    fresh machine the package waits ~30 s for apt, behind the cloud's own packages). Idempotent."""
-    lay = lay or Layout.of(ctx)
-    with _PREPARE_LOCK, ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-package") as pool:
-        redis_installed = pool.submit(redis.ensure_installed, ctx)
+def prepare_venv(ctx: Context, lay: Layout) -> None:
+    """Nautobot's venv, installed or refreshed. Idempotent."""
+    with _PREPARE_LOCK:
         if venv.ensure(ctx, lay):
             ctx.stop_process(L.WEB)  # new code in the venv: the next `up` starts it afresh
-        redis_installed.result()
 
 
 def _running(ctx: Context, lay: Layout) -> bool:
@@ -75,20 +71,27 @@ def up(ctx: Context, lay: Layout | None = None) -> dict[str, float | str]:
         t0 = time.monotonic()
 
     _check_ports_free(ctx, lay)
-    prepare(ctx, lay)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-package") as pool:
+        # On a fresh machine Redis's package waits ~30 s for apt, behind the cloud's own packages:
+        # Nautobot's venv is installed and PostgreSQL started meanwhile.
+        redis_package = pool.submit(redis.ensure_installed, ctx)
+        prepare_venv(ctx, lay)
+        ctx.progress("dcim", f"PostgreSQL on {L.HOST}:{lay.pg_port}")
+        postgres.start(ctx, lay)
+        postgres.ensure_database(lay)
+        redis_package.result()
     mark("prepare")
-    ctx.progress("dcim", f"PostgreSQL on {L.HOST}:{lay.pg_port}, Redis on {L.HOST}:{lay.redis_port}")
-    postgres.start(ctx, lay)
-    postgres.ensure_database(lay)
+    ctx.progress("dcim", f"Redis on {L.HOST}:{lay.redis_port}")
     redis.start(ctx, lay)
-    mark("postgres_redis")
+    mark("redis")
     nautobot.write_config(lay)
     timings["schema"] = nautobot.schema(ctx, lay)
     mark("migrate")
+    ctx.progress("dcim", f"Nautobot web server on {lay.url}, loading while the seed runs")
+    nautobot.start_web(ctx, lay)
     nautobot.seed(ctx, lay)
     mark("seed")
-    ctx.progress("dcim", f"Nautobot web server on {lay.url}")
-    nautobot.start_web(ctx, lay)
+    nautobot.wait_for_web(ctx, lay)
     mark("web")
     ctx.progress("dcim", f"ready: {lay.url} (token in {lay.credentials})")
     return timings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import secrets
 import time
 import urllib.error
@@ -73,6 +74,11 @@ def server(lay: Layout, *args: str) -> list[str]:
     return [str(lay.venv_bin("nautobot-server")), "--config", str(lay.nautobot_config), *args]
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def schema(ctx: Context, lay: Layout) -> str:
     """Bring the schema up to date the cheapest way; returns how ("current", "restored",
     "migrated"). A database this exact Nautobot already migrated (the stamp says so) is left
@@ -93,11 +99,15 @@ def schema(ctx: Context, lay: Layout) -> str:
     else:
         how = "migrated"
         ctx.progress("dcim", f"first migration of Nautobot {L.NAUTOBOT_VERSION} (slow; cached afterwards in {dump})")
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), _children_cpu_seconds()
     # Through our wrapper of nautobot-server, whose cycle collector keeps out of the way (migrate.py).
     migrate = venv_python(lay, "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input")
     run(migrate, "nautobot-server migrate", env=environment(lay), timeout=1800)
-    ctx.progress("dcim", f"nautobot-server migrate ({how}) took {time.monotonic() - started:.1f} s")
+    ctx.progress(
+        "dcim",
+        f"nautobot-server migrate ({how}) took {time.monotonic() - started:.1f} s"
+        f" ({_children_cpu_seconds() - cpu_before:.1f} s of CPU)",
+    )
     if how == "migrated":
         postgres.dump(lay, dump)
         ctx.progress("dcim", f"migrated database kept for reuse: {dump}")
@@ -151,8 +161,8 @@ def api_answers(lay: Layout, token: str | None = None) -> bool:
 
 
 def start_web(ctx: Context, lay: Layout) -> None:
-    """uWSGI (Nautobot's `start`): 2 processes x 4 threads, on 127.0.0.1 only; the request log
-    is off (the devcloud's logs hold errors, not traffic)."""
+    """Launch uWSGI (Nautobot's `start`): 2 processes x 4 threads, on 127.0.0.1 only; the request
+    log is off (the devcloud's logs hold errors, not traffic). `wait_for_web` waits for it."""
     ctx.start_process(
         L.WEB,
         server(
@@ -172,5 +182,9 @@ def start_web(ctx: Context, lay: Layout) -> None:
         ),
         env=environment(lay),
     )
+
+
+def wait_for_web(ctx: Context, lay: Layout) -> None:
+    """The web server answers the API with the orchestrator's token (the seed made it)."""
     key = token_key(lay)
     wait_for(ctx, L.WEB, f"{lay.url}/api/status/ with the token", lambda: api_answers(lay, key), timeout=180)
