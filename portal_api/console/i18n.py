@@ -5,6 +5,7 @@ compiled files in git. Khmer is the default: the people the console serves work 
 """
 
 import io
+import math
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -61,7 +62,11 @@ def localise_digits(text: str, lang: str) -> str:
     return khmer_digits(text) if lang == "km" else text
 
 
-def format_number(value: int | float, lang: str) -> str:
+def format_number(value: object, lang: str) -> str:
+    """A number, grouped and in the language's digits. Anything else is shown as it is (escaped by
+    the template): pages show report bodies, data of any shape, and must not fail on them."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return str(value)
     return localise_digits(format_decimal(value, locale=_locale(lang)), lang)
 
 

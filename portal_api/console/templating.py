@@ -58,7 +58,7 @@ def _digits(context: Context, value: object) -> str:
 
 
 @pass_context
-def _number(context: Context, value: int | float) -> str:
+def _number(context: Context, value: object) -> str:
     return i18n.format_number(value, _lang(context))
 
 
