@@ -5,12 +5,20 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from orchestrator.actors import Actor
 from orchestrator.audit.models import AuditEntry
+from orchestrator.database.columns import utcnow
 
 log = logging.getLogger("tonle.audit")
+
+
+#: One statement for every entry: compiled once, and sent at once, without the unit of work's
+#: bookkeeping for a row this transaction never reads back (an order's audit entry cost it a
+#: tenth of its CPU as an ORM object).
+_APPEND = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
 
 
 def record(
@@ -24,23 +32,25 @@ def record(
     from_state: str | None = None,
     to_state: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Add an entry to the caller's transaction; it lands with the change it describes."""
-    entry = AuditEntry(
-        actor=actor.username,
-        actor_id=actor.user_id,
-        ministry_id=ministry_id,
-        entity=entity,
-        entity_id=str(entity_id),
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        detail=_jsonable(detail or {}),
+) -> None:
+    """Append an entry in the caller's transaction: it lands with the change it describes, or not at all."""
+    session.connection().execute(
+        _APPEND,
+        {
+            "at": utcnow(),
+            "actor": actor.username,
+            "actor_id": actor.user_id,
+            "ministry_id": ministry_id,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "action": action,
+            "from_state": from_state,
+            "to_state": to_state,
+            "detail": _jsonable(detail or {}),
+        },
     )
-    session.add(entry)
     transition = f" {from_state} -> {to_state}" if from_state or to_state else ""
     log.info("%s %s %s%s by %s", entity, entity_id, action, transition, actor.username)
-    return entry
 
 
 def list_entries(

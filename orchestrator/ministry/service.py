@@ -2,7 +2,9 @@
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -89,11 +91,11 @@ def update(*, session: Session, actor: Actor, ministry_id: uuid.UUID, data: Mini
     return ministry
 
 
-def check_dns_names(*, ministry: Ministry, names: Sequence[tuple[str, str]]) -> None:
+def check_dns_names(*, suffixes: Sequence[str], names: Sequence[tuple[str, str]]) -> None:
     """Refuse (422, naming each field) any (field, DNS name) outside the ministry's own suffixes."""
     if not names:
         return
-    problems = domains.outside(names, ministry.dns_suffixes)
+    problems = domains.outside(names, suffixes)
     if problems:
         first = problems[0]
         raise InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=problems)
@@ -132,32 +134,70 @@ def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
     return ministry
 
 
-def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:
-    """Take `cost` from the ministry's quota or raise QuotaExceeded."""
-    ministry = lock(session=session, ministry_id=ministry_id)
-    charge(session=session, ministry=ministry, cost=cost)
-    return ministry
+@dataclass(frozen=True)
+class QuotaAccount:
+    """What an order needs of its ministry, read under the ministry's row lock."""
+
+    ministry_id: uuid.UUID
+    code: str
+    dns_suffixes: list[str]
+    limits: dict[str, int]
+    used: dict[str, int]
 
 
-def charge(*, session: Session, ministry: Ministry, cost: Mapping[str, int]) -> None:
-    """`reserve` on a row the caller holds under `lock` in this transaction (no second read)."""
-    over = quota.shortfall(limits=ministry.quota_limits, used=ministry.quota_used, cost=cost)
+# Quota moves on the hottest path (every order): plain statements, compiled once, on the unit of
+# work's own connection, rather than a Ministry object through the ORM's unit of work (a third
+# of an order's CPU). Nothing else in a quota-moving transaction holds a Ministry object.
+_MINISTRY = Ministry.__table__  # type: ignore[attr-defined]
+_LOCK_ACCOUNT = (
+    sa.select(
+        _MINISTRY.c.id, _MINISTRY.c.code, _MINISTRY.c.dns_suffixes, _MINISTRY.c.quota_limits, _MINISTRY.c.quota_used
+    )
+    .where(_MINISTRY.c.id == sa.bindparam("ministry_id"))
+    .with_for_update()
+)
+_SET_USED = (
+    sa.update(_MINISTRY).where(_MINISTRY.c.id == sa.bindparam("ministry_id")).values(quota_used=sa.bindparam("used"))
+)
+
+
+def lock_account(*, session: Session, ministry_id: uuid.UUID) -> QuotaAccount:
+    """The ministry's quota under `SELECT ... FOR UPDATE`, held until the transaction ends: the
+    ministry's orders and releases queue behind it, so every check sees every earlier one."""
+    row = session.connection().execute(_LOCK_ACCOUNT, {"ministry_id": ministry_id}).first()
+    if row is None:
+        raise NotFound(f"ministry {ministry_id} not found")
+    return QuotaAccount(
+        ministry_id=row.id, code=row.code, dns_suffixes=row.dns_suffixes, limits=row.quota_limits, used=row.quota_used
+    )
+
+
+def charge(*, session: Session, account: QuotaAccount, cost: Mapping[str, int]) -> QuotaAccount:
+    """Take `cost` from a locked account or raise QuotaExceeded; returns the account after it."""
+    over = quota.shortfall(limits=account.limits, used=account.used, cost=cost)
     if over:
         names = ", ".join(
             f"{name} (requested {v['requested']}, remaining {v['remaining']})" for name, v in over.items()
         )
         raise QuotaExceeded(
-            f"ministry '{ministry.code}' has not enough quota left: {names}",
+            f"ministry '{account.code}' has not enough quota left: {names}",
             field="plan",
             shortfall=over,
         )
-    ministry.quota_used = quota.add(ministry.quota_used, cost)
-    session.add(ministry)
+    return _set_used(session=session, account=account, used=quota.add(account.used, cost))
 
 
-def release(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> Ministry:
+def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> QuotaAccount:
+    """Take `cost` from the ministry's quota or raise QuotaExceeded."""
+    return charge(session=session, account=lock_account(session=session, ministry_id=ministry_id), cost=cost)
+
+
+def release(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> QuotaAccount:
     """Give `cost` back to the ministry's quota."""
-    ministry = lock(session=session, ministry_id=ministry_id)
-    ministry.quota_used = quota.subtract(ministry.quota_used, cost)
-    session.add(ministry)
-    return ministry
+    account = lock_account(session=session, ministry_id=ministry_id)
+    return _set_used(session=session, account=account, used=quota.subtract(account.used, cost))
+
+
+def _set_used(*, session: Session, account: QuotaAccount, used: dict[str, int]) -> QuotaAccount:
+    session.connection().execute(_SET_USED, {"ministry_id": account.ministry_id, "used": used})
+    return replace(account, used=used)

@@ -65,8 +65,7 @@ async def submit(
         with unit_of_work() as uow:
             result = requests.submit(session=uow.session, actor=actor, data=data, idempotency_key=idempotency_key)
             uow.commit()
-            public = RequestPublic.model_validate(result.request)
-            return result.created, result.request.id, _REQUEST_JSON.dump_json(public, by_alias=True)
+            return result.created, result.request.id, _REQUEST_JSON.dump_json(result.request, by_alias=True)
 
     created, request_id, body = await run_db(submit_and_commit)
     headers = {"Location": f"/v1/requests/{request_id}"}
