@@ -147,7 +147,8 @@ class QuotaAccount:
 
 # Quota moves on the hottest path (every order): plain statements, compiled once, on the unit of
 # work's own connection, rather than a Ministry object through the ORM's unit of work (a third
-# of an order's CPU). Nothing else in a quota-moving transaction holds a Ministry object.
+# of an order's CPU). A Ministry object loaded earlier in the same transaction keeps the quota it
+# read; no quota-moving transaction reads quota from one.
 _MINISTRY = Ministry.__table__  # type: ignore[attr-defined]
 _LOCK_ACCOUNT = (
     sa.select(
