@@ -340,15 +340,18 @@ def submit_change(
     request = _open_request(
         session=session,
         actor=actor,
-        offering=offering,
-        ministry_id=service.ministry_id,
-        plan_id=plan.id,
-        parameters={},
-        justification=justification,
-        quota_cost=dict(growth),
-        digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-        kind=RequestKind.modify,
-        service_id=service.id,
+        values=_request_values(
+            actor=actor,
+            offering=offering,
+            ministry_id=service.ministry_id,
+            plan_id=plan.id,
+            parameters={},
+            justification=justification,
+            quota_cost=dict(growth),
+            digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            kind=RequestKind.modify,
+            service_id=service.id,
+        ),
         detail={
             "kind": RequestKind.modify.value,
             "service": str(service.id),
@@ -360,44 +363,13 @@ def submit_change(
     return request
 
 
-def _open_request(
-    *,
-    session: Session,
-    actor: Actor,
-    offering: Offering,
-    ministry_id: uuid.UUID,
-    plan_id: str,
-    parameters: dict[str, Any],
-    justification: str,
-    quota_cost: dict[str, int],
-    digest: str,
-    detail: dict[str, Any],
-    kind: RequestKind = RequestKind.order,
-    service_id: uuid.UUID | None = None,
-    stages: Sequence[Role] | None = None,
-    timeout_hours: int | None = None,
-) -> Request:
-    """A request waiting for approval (the offering's stages unless given), recorded in the audit
-    log. The caller has reserved `quota_cost` under the ministry's lock."""
-    request = Request(
-        **_request_values(
-            actor=actor,
-            offering=offering,
-            ministry_id=ministry_id,
-            plan_id=plan_id,
-            parameters=parameters,
-            justification=justification,
-            quota_cost=quota_cost,
-            digest=digest,
-            kind=kind,
-            service_id=service_id,
-            stages=stages,
-            timeout_hours=timeout_hours,
-        )
-    )
+def _open_request(*, session: Session, actor: Actor, values: dict[str, Any], detail: dict[str, Any]) -> Request:
+    """A request waiting for approval (`values` from `_request_values`), recorded in the audit
+    log. The caller has reserved its `quota_cost` under the ministry's lock."""
+    request = Request(**values)
     session.add(request)
     session.flush()
-    _record_opened(session=session, actor=actor, request_id=request.id, ministry_id=ministry_id, detail=detail)
+    _record_opened(session=session, actor=actor, request_id=request.id, ministry_id=request.ministry_id, detail=detail)
     return request
 
 
@@ -568,17 +540,20 @@ def submit_dr_move(
     return _open_request(
         session=session,
         actor=actor,
-        offering=offering,
-        ministry_id=service.ministry_id,
-        plan_id=service.plan,
-        parameters={},
-        justification=justification,
-        quota_cost={},
-        digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-        kind=kind,
-        service_id=service.id,
-        stages=DR_MOVE_STAGES,
-        timeout_hours=DR_MOVE_TIMEOUT_HOURS,
+        values=_request_values(
+            actor=actor,
+            offering=offering,
+            ministry_id=service.ministry_id,
+            plan_id=service.plan,
+            parameters={},
+            justification=justification,
+            quota_cost={},
+            digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            kind=kind,
+            service_id=service.id,
+            stages=DR_MOVE_STAGES,
+            timeout_hours=DR_MOVE_TIMEOUT_HOURS,
+        ),
         detail={"kind": kind.value, "service": str(service.id), "from_site": service.running_at},
     )
 
