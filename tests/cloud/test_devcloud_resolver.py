@@ -34,13 +34,12 @@ from devcloud.machines.bench import free_lab_octet
 from devcloud.machines.image import base_rootfs
 from devcloud.machines.layout import Layout
 from devcloud.machines.machine import Machine, MachineSpec
-from tests.cloud.conftest import DevCloud
+from tests.cloud.conftest import DevCloud, unavailable
 
 pytestmark = [
     pytest.mark.cloud,
     pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root"),
     pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client"),
-    pytest.mark.skipif(shutil.which("dig") is None, reason="needs dig (bind9-dnsutils; `devcloud up` installs it)"),
     pytest.mark.timeout(600),
 ]
 
@@ -113,6 +112,14 @@ def resolves_through(netns: str, resolv_conf: str, zone: Zone) -> None:
     assert dig_in(netns, server, f"www.{zone.name}", "A") == ("NOERROR", [WWW])
     # Authoritative only: a name of no zone here is refused, never looked up elsewhere.
     assert dig_in(netns, server, "example.org.", "A")[0] == "REFUSED"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dig(devcloud: DevCloud) -> None:
+    """Looked for once the cloud is up, not at collection: on a fresh machine `devcloud up` is what
+    installs it."""
+    if shutil.which("dig") is None:
+        unavailable("needs dig (bind9-dnsutils; `devcloud up` installs it)")
 
 
 @pytest.fixture(scope="module")
