@@ -16,8 +16,7 @@ log = logging.getLogger("tonle.audit")
 
 
 #: One statement for every entry: compiled once, and sent at once, without the unit of work's
-#: bookkeeping for a row this transaction never reads back (an order's audit entry cost it a
-#: tenth of its CPU as an ORM object).
+#: bookkeeping for a row this transaction never reads back (every order writes one).
 _APPEND = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
 
 

@@ -136,7 +136,7 @@ def lock(*, session: Session, ministry_id: uuid.UUID) -> Ministry:
 
 @dataclass(frozen=True)
 class QuotaAccount:
-    """What an order needs of its ministry, read under the ministry's row lock."""
+    """A ministry's quota (and what an order checks beside it), read under the ministry's row lock."""
 
     ministry_id: uuid.UUID
     code: str
@@ -146,9 +146,9 @@ class QuotaAccount:
 
 
 # Quota moves on the hottest path (every order): plain statements, compiled once, on the unit of
-# work's own connection, rather than a Ministry object through the ORM's unit of work (a third
-# of an order's CPU). A Ministry object loaded earlier in the same transaction keeps the quota it
-# read; no quota-moving transaction reads quota from one.
+# work's own connection, rather than a Ministry object through the ORM's unit of work (see the
+# order's statements in requests/service.py). A Ministry object loaded earlier in the same
+# transaction keeps the quota it read; no quota-moving transaction reads quota from one.
 _MINISTRY = Ministry.__table__  # type: ignore[attr-defined]
 _LOCK_ACCOUNT = (
     sa.select(
