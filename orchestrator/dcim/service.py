@@ -284,10 +284,11 @@ def within_plan(*, sizes: Mapping[str, Any], devices: Sequence[Mapping[str, Any]
 
 
 def check_order(*, session: Session, offering: Offering, ministry_id: uuid.UUID, parameters: Mapping[str, Any]) -> None:
-    """At submission, under the ministry's lock (after an idempotent replay has been answered): no
-    DCIM configured (409), a name the ministry's co-location already uses (409), or devices that
-    do not fit the racks as they are now (409 with the reason). Writes nothing; the approval
-    places them for real."""
+    """At submission, once an idempotent replay has been answered: no DCIM configured (409), a name
+    the ministry's co-location already uses (409), or devices that do not fit the racks as they
+    are now (409 with the reason). Writes nothing, and needs no lock of the ministry's: it reads
+    live services, which only approvals create, and the approval checks again under the site's
+    lock before it places the devices for real."""
     if offering.rack_devices_from is None:
         return
     dcim = connection.require()

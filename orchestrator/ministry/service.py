@@ -155,7 +155,9 @@ _LOCK_ACCOUNT = (
         _MINISTRY.c.id, _MINISTRY.c.code, _MINISTRY.c.dns_suffixes, _MINISTRY.c.quota_limits, _MINISTRY.c.quota_used
     )
     .where(_MINISTRY.c.id == sa.bindparam("ministry_id"))
-    .with_for_update()
+    # FOR NO KEY UPDATE: quota moves queue behind each other, but not behind the key-share locks
+    # that rows referring to the ministry take (an order inserts its request before locking).
+    .with_for_update(key_share=True)
 )
 _SET_USED = (
     sa.update(_MINISTRY).where(_MINISTRY.c.id == sa.bindparam("ministry_id")).values(quota_used=sa.bindparam("used"))

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from orchestrator import policy, quota
@@ -69,7 +70,11 @@ _REQUEST = Request.__table__  # type: ignore[attr-defined]
 _EARLIER_ORDER = sa.select(_REQUEST.c.id, _REQUEST.c.fingerprint).where(
     _REQUEST.c.ministry_id == sa.bindparam("ministry_id"), _REQUEST.c.idempotency_key == sa.bindparam("key")
 )
-_INSERT_REQUEST = sa.insert(_REQUEST)
+# An order under a key the ministry used inserts nothing; under a key in flight in another
+# transaction, it waits for that one to end first.
+_INSERT_REQUEST = (
+    postgresql.insert(_REQUEST).on_conflict_do_nothing(constraint="uq_request_idempotency").returning(_REQUEST.c.id)
+)
 
 
 def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
@@ -80,36 +85,12 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     catalog.validate_parameters(offering, data.parameters)
     mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
     colocation.check_request(offering=offering, parameters=data.parameters, sizes=plan.sizes)
-    # The ministry row lock serialises this ministry's submissions: quota and idempotency
-    # checks below see every earlier order, so concurrent orders can never overcommit. The
-    # account read under it is the one every check below uses.
-    account = ministries.lock_account(session=session, ministry_id=ministry_id)
-    ministries.check_dns_names(suffixes=account.dns_suffixes, names=catalog.dns_names(offering, data.parameters))
-    catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
     digest = fingerprint(data, ministry_id)
-    if idempotency_key:
-        earlier = (
-            session.connection().execute(_EARLIER_ORDER, {"ministry_id": ministry_id, "key": idempotency_key}).first()
-        )
-        if earlier is not None:
-            if earlier.fingerprint != digest:
-                raise InvalidInput(
-                    "this Idempotency-Key was used for a different request body",
-                    field="Idempotency-Key",
-                )
-            return Submission(request=RequestPublic.model_validate(session.get(Request, earlier.id)), created=False)
-    colocation.check_order(session=session, offering=offering, ministry_id=ministry_id, parameters=data.parameters)
-    account = ministries.charge(session=session, account=account, cost=plan.quota_cost)
     # The `mailboxes` quota counts the mailboxes there are, not the most the plan allows.
+    charged = mail_domain.mailbox_cost(len(mailboxes)) if mailboxes else {}
     cost = dict(plan.quota_cost)
-    if mailboxes:
-        charged = mail_domain.mailbox_cost(len(mailboxes))
-        try:
-            ministries.charge(session=session, account=account, cost=charged)
-        except QuotaExceeded as exceeded:  # the transaction, the plan's reservation with it, is rolled back
-            field = f"parameters.{mail_domain.INITIAL_MAILBOXES}"
-            raise QuotaExceeded(exceeded.detail, field=field, **exceeded.extra) from None
-        cost[mail_domain.MAILBOXES] = cost.get(mail_domain.MAILBOXES, 0) + len(mailboxes)
+    for name, amount in charged.items():
+        cost[name] = cost.get(name, 0) + amount
     row = new_row(
         Request,
         **_request_values(
@@ -124,7 +105,12 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
             idempotency_key=idempotency_key,
         ),
     )
-    session.connection().execute(_INSERT_REQUEST, row)
+    if session.connection().execute(_INSERT_REQUEST, row).first() is None:
+        # The ministry has an order under this key (committed, or in flight beside this one and
+        # waited for): this is its retry.
+        assert idempotency_key is not None  # only the key's unique constraint skips an insert
+        return _earlier_order(session=session, ministry_id=ministry_id, key=idempotency_key, digest=digest)
+    colocation.check_order(session=session, offering=offering, ministry_id=ministry_id, parameters=data.parameters)
     _record_opened(
         session=session,
         actor=actor,
@@ -132,7 +118,30 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
         ministry_id=ministry_id,
         detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
     )
+    # Last, the ministry's row lock, held until the commit: it serialises the ministry's quota
+    # moves, so no two orders overcommit, and a DNS suffix change, so every name is checked
+    # against the suffixes the order commits beside. Taken after the writes above, it is held for
+    # two statements and the commit, not for the whole order; its checks roll the writes back.
+    account = ministries.lock_account(session=session, ministry_id=ministry_id)
+    ministries.check_dns_names(suffixes=account.dns_suffixes, names=catalog.dns_names(offering, data.parameters))
+    catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
+    account = ministries.charge(session=session, account=account, cost=plan.quota_cost)
+    if charged:
+        try:
+            ministries.charge(session=session, account=account, cost=charged)
+        except QuotaExceeded as exceeded:
+            field = f"parameters.{mail_domain.INITIAL_MAILBOXES}"
+            raise QuotaExceeded(exceeded.detail, field=field, **exceeded.extra) from None
     return Submission(request=RequestPublic.model_validate(row), created=True)
+
+
+def _earlier_order(*, session: Session, ministry_id: uuid.UUID, key: str, digest: str) -> Submission:
+    """The replay of the ministry's committed order under this Idempotency-Key, or 422 when this
+    body differs from that order's."""
+    earlier = session.connection().execute(_EARLIER_ORDER, {"ministry_id": ministry_id, "key": key}).one()
+    if earlier.fingerprint != digest:
+        raise InvalidInput("this Idempotency-Key was used for a different request body", field="Idempotency-Key")
+    return Submission(request=RequestPublic.model_validate(session.get(Request, earlier.id)), created=False)
 
 
 def get(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
