@@ -7,6 +7,7 @@ and any JSON body, and answers 422 naming the field at fault. JSON bodies are al
 """
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,10 +21,13 @@ INT64 = (-(2**63), 2**63 - 1)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _bad_text(value: str) -> str | None:
     if "\x00" in value:
         return "holds a NUL character, which cannot be stored"
-    if any("\ud800" <= c <= "\udfff" for c in value):
+    if _LONE_SURROGATE.search(value):
         return "holds a lone surrogate, which is not valid Unicode"
     return None
 
