@@ -18,18 +18,40 @@ from devcloud.orchestrator_env import orchestrator_env
 
 
 def fresh_database(data_dir: Path, prefix: str) -> str:
-    """A new, migrated database on the embedded server under `data_dir`; this process uses it."""
+    """A new, migrated database on the embedded server under `data_dir`; this process uses it.
+    The databases earlier runs with this prefix left behind are dropped first."""
     os.environ["TONLE_DATA_DIR"] = str(data_dir)
     from orchestrator.database import migrate
     from orchestrator.database.embedded import ensure_database, start_embedded, with_database
 
     server = start_embedded(data_dir, stop_on_exit=True)
+    drop_earlier_runs(server, prefix)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     ensure_database(server, name)
     url = with_database(server, name)
     os.environ["TONLE_DATABASE_URL"] = url
     migrate.upgrade(url)
     return url
+
+
+def drop_earlier_runs(server: str, prefix: str) -> None:
+    """Drop the databases `fresh_database` made for `prefix` before (a run's rows each, kept by
+    nothing), except one a run still going is connected to."""
+    import psycopg
+    from psycopg import errors, sql
+
+    with psycopg.connect(server, autocommit=True) as connection:
+        names = [
+            name
+            for (name,) in connection.execute(
+                "SELECT datname FROM pg_database WHERE datname ~ %s", (f"^{prefix}_[0-9a-f]{{8}}$",)
+            )
+        ]
+        for name in names:
+            try:
+                connection.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+            except errors.ObjectInUse:
+                print(f"kept database {name}: a run is using it", file=sys.stderr)
 
 
 def account_token(session: Any, username: str, role: str, ministry_id: uuid.UUID | None) -> str:
