@@ -78,6 +78,12 @@ interval = 1
 [producer_task:delayed_notify]
 interval = 1
 
+# Retries a zone whose change failed (status ERROR: a loaded machine's database deadlocks can
+# exhaust central's retries), or is stuck PENDING. Every 10 s (default 120 s): a zone deleted
+# from the API leaves BIND within seconds even then.
+[producer_task:worker_periodic_recovery]
+interval = 10
+
 [keystone_authtoken]
 www_authenticate_uri = {s.auth_url}
 auth_url = {s.auth_url}
