@@ -150,7 +150,7 @@ def up(ctx: Context) -> None:
             with _stage(ctx, "host", "instance networking and base image (devcloud.machines)"):
                 prepare(ctx.data_dir)
 
-    # The host preparation (debootstrap the first time) is needed only by nova-compute: it
+    # The host preparation (the base image the first time) is needed only by nova-compute: it
     # runs beside everything else. pip and apt are the other slow starts of a fresh machine.
     with ThreadPoolExecutor(max_workers=1) as host_pool:
         host_done = host_pool.submit(host)

@@ -1,6 +1,6 @@
 """Run host commands with errors that say what failed and why.
 
-Every host change (ip, nft, mount, debootstrap ...) goes through `run`, so a failure at 3 a.m.
+Every host change (ip, nft, mount, mmdebstrap ...) goes through `run`, so a failure at 3 a.m.
 names the exact command, its exit code and its stderr instead of a bare CalledProcessError.
 """
 

@@ -21,7 +21,7 @@ from devcloud.machines.layout import Layout
 log = logging.getLogger("devcloud.machines.host")
 
 HOST_PACKAGES = {  # binary -> Debian package
-    "debootstrap": "debootstrap",
+    "mmdebstrap": "mmdebstrap",
     "systemd-nspawn": "systemd-container",
     "apt-cacher-ng": "apt-cacher-ng",
     "ip": "iproute2",
@@ -80,7 +80,8 @@ def debian_mirror() -> str:
         if any(s in ("bookworm", "stable") for s in suites) and uris:
             return uris[0].rstrip("/")
     raise RuntimeError(
-        f"no bookworm source in {SOURCES_DEB822} or {SOURCES_LIST}: cannot tell which Debian mirror to debootstrap from"
+        f"no bookworm source in {SOURCES_DEB822} or {SOURCES_LIST}: "
+        "cannot tell which Debian mirror to build the base image from"
     )
 
 

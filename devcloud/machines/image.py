@@ -1,4 +1,4 @@
-"""The Debian 12 base image: built once with debootstrap, cached, also shipped as a tar.
+"""The Debian 12 base image: built once with mmdebstrap, cached, also shipped as a tar.
 
 The tar (`base_image_tar`) is what devcloud/services uploads to Glance. A Glance image is a tar
 of a root filesystem; the driver unpacks each image once (`image_rootfs`) and every instance
@@ -43,7 +43,13 @@ PACKAGES = (
     "nftables",
 )
 #: Bump when the recipe below changes: a cached base with another stamp is rebuilt.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
+# mmdebstrap installs through apt and dpkg in one pass: 23 s and 24 CPU-seconds here for the
+# packages above, against debootstrap's 54 s and 52 (whose shell-driven second stage took 107 s
+# on a fresh machine busy with the rest of `up`). The hook merges /usr through usr-is-merged, as
+# debootstrap does, rather than pulling in usrmerge and Perl: the same packages as before, but
+# for the empty transitional lsb-base.
+MMDEBSTRAP_OPTIONS = ("--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")
 # Units that only cost time or take apt's lock under a playbook's feet in a lab machine.
 MASKED_UNITS = (
     "apt-daily.timer",
@@ -102,6 +108,7 @@ def _stamp() -> str:
     h = hashlib.sha256()
     h.update(RECIPE_VERSION.encode())
     h.update(" ".join(PACKAGES).encode())
+    h.update(" ".join(MMDEBSTRAP_OPTIONS).encode())
     return h.hexdigest()[:16]
 
 
@@ -165,13 +172,13 @@ def _build(layout: Layout, final: Path, progress: Callable[[str], None]) -> None
     tree = work / "rootfs"
     work.mkdir(parents=True)
     t0 = time.monotonic()
-    progress(f"debootstrap {SUITE} from {mirror} (about 90 s, once)")
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tree), mirror]
+    progress(f"mmdebstrap {SUITE} from {mirror} (about 25 s, once)")
+    argv = ["mmdebstrap", *MMDEBSTRAP_OPTIONS, f"--include={','.join(PACKAGES)}", SUITE, str(tree), mirror]
     try:
         # Through the host's apt-cacher-ng when it runs: a rebuild then downloads nothing.
         run(argv, env={**os.environ, "http_proxy": host.apt_proxy_url()}, timeout=1800)
     except HostCommandError as exc:
-        log.warning("debootstrap through apt-cacher-ng failed (%s); retrying directly", exc)
+        log.warning("mmdebstrap through apt-cacher-ng failed (%s); retrying directly", exc)
         shutil.rmtree(tree, ignore_errors=True)
         run(argv, timeout=1800)
     _customise(tree)
@@ -202,7 +209,7 @@ def _machines(layout: Layout) -> list[Any]:
 
 
 def _customise(root: Path) -> None:
-    """Make the debootstrapped tree a lab machine: default user, sshd, first-boot user data."""
+    """Make the bootstrapped tree a lab machine: default user, sshd, first-boot user data."""
 
     def write(rel: str, text: str, mode: int = 0o644) -> None:
         p = root / rel

@@ -1,7 +1,7 @@
 """Where the machine layer keeps its files under the devcloud data directory.
 
 <data_dir>/machines/
-    base/<recipe>/rootfs/  the debootstrapped Debian 12 tree (read-only lower layer); one
+    base/<recipe>/rootfs/  the bootstrapped Debian 12 tree (read-only lower layer); one
                            folder per recipe version, so a rebuild never pulls the lower
                            layer from under running machines
     base/<recipe>/rootfs.tar  the same tree as a tar: the image uploaded to Glance

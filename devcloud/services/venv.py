@@ -74,7 +74,7 @@ def ensure(ctx: Context) -> bool:
         run_logged(
             ctx,
             "pip",
-            # Byte-compile now (beside debootstrap) rather than in every service's first start.
+            # Byte-compile now (beside the base image build) rather than in every service's first start.
             [
                 str(ctx.venv_bin("uv")),
                 "pip",
