@@ -121,7 +121,8 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
     # Last, the ministry's row lock, held until the commit: it serialises the ministry's quota
     # moves, so no two orders overcommit, and a DNS suffix change, so every name is checked
     # against the suffixes the order commits beside. Taken after the writes above, it is held for
-    # two statements and the commit, not for the whole order; its checks roll the writes back.
+    # two statements and the commit, not for the whole order; a check below that refuses the
+    # order rolls those writes back with the transaction.
     account = ministries.lock_account(session=session, ministry_id=ministry_id)
     ministries.check_dns_names(suffixes=account.dns_suffixes, names=catalog.dns_names(offering, data.parameters))
     catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
