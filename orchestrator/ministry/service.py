@@ -165,8 +165,8 @@ _SET_USED = (
 
 
 def lock_account(*, session: Session, ministry_id: uuid.UUID) -> QuotaAccount:
-    """The ministry's quota under `SELECT ... FOR UPDATE`, held until the transaction ends: the
-    ministry's orders and releases queue behind it, so every check sees every earlier one."""
+    """The ministry's quota under `SELECT ... FOR NO KEY UPDATE`, held until the transaction ends:
+    the ministry's orders and releases queue behind it, so every check sees every earlier one."""
     row = session.connection().execute(_LOCK_ACCOUNT, {"ministry_id": ministry_id}).first()
     if row is None:
         raise NotFound(f"ministry {ministry_id} not found")
