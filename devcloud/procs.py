@@ -185,7 +185,7 @@ def strays(ctx: Context, markers: Sequence[str] = ()) -> list[tuple[int, str]]:
         line = " ".join(argv)
         program = Path(argv[0]).name
         try:
-            # uWSGI renames its processes; its binary still lives in our venv.
+            # A program that renamed its process may still run a binary from our data directory.
             exe = os.readlink(pid_dir / "exe")
         except OSError:
             exe = ""

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
 UV = "uv==0.13.8"
-#: Pinned packages published only as source; lower-case names.
-SOURCE_ONLY = ("uwsgi",)
 ML2_ENTRY_POINT = "tonle_bridge = devcloud.services.neutron_ml2:TonleBridgeMechanismDriver"
 
 
@@ -67,9 +65,9 @@ def ensure(ctx: Context) -> bool:
     python = str(ctx.venv / "bin" / "python")
     pip = [python, "-m", "pip", "--disable-pip-version-check"]
     # uv downloads and installs in parallel: 1m50s from a cold cache here, against 5m40s for
-    # pip. Most of what is left is uWSGI compiling against the interpreter's headers.
+    # pip. Every pin is a wheel: uWSGI comes as pyuwsgi, its manylinux build, because the
+    # `uWSGI` sdist compiled for 40-55 s of CPU on a fresh machine, beside everything else.
     run_logged(ctx, "pip", [*pip, "install", "-q", UV])
-    wheels = _build_wheels(ctx, pip)
     try:
         run_logged(
             ctx,
@@ -80,8 +78,6 @@ def ensure(ctx: Context) -> bool:
                 "pip",
                 "install",
                 "--compile-bytecode",
-                "--find-links",
-                str(wheels),
                 "--python",
                 python,
                 "-r",
@@ -95,31 +91,6 @@ def ensure(ctx: Context) -> bool:
     _link_repo(ctx)
     _stamp(ctx).write_text(_digest() + "\n")
     return True
-
-
-def _build_wheels(ctx: Context, pip: list[str]) -> Path:
-    """Wheels of the packages PyPI has only as source, built once per machine.
-
-    uv rebuilds uWSGI (~40-55 s of compiling) for every new venv, e.g. each fresh CI clone;
-    a wheel in this machine-wide folder is reused by every data directory.
-    """
-    wheels = Path.home() / ".cache" / "tonle-devcloud" / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    for name, version in _pins(SOURCE_ONLY):
-        if not list(wheels.glob(f"{name.lower()}-{version}-*.whl")):
-            ctx.progress("venv", f"building a wheel of {name} {version} (once per machine)")
-            run_logged(ctx, "pip", [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), f"{name}=={version}"])
-    return wheels
-
-
-def _pins(names: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, version) of `names` as pinned in requirements.txt."""
-    pins = []
-    for line in REQUIREMENTS.read_text().splitlines():
-        name, _, version = line.partition("==")
-        if name.strip().lower() in names:
-            pins.append((name.strip(), version.strip()))
-    return pins
 
 
 def _link_repo(ctx: Context) -> None:
