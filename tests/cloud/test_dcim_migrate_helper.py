@@ -1,0 +1,73 @@
+"""The wrapper that runs Nautobot's first migration (devcloud/dcim/migrate.py) keeps Django's
+swappable-model answers for the run. Checked inside Nautobot's own venv, against the Django it
+patches: the kept answers are Django's, they survive a throw-away registry clearing Django's
+shared cache (what each rendered migration state does), and other registries keep Django's
+behaviour. A Django upgrade that changes the patched method fails here, not in a fresh machine's
+first migration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+import pytest
+
+from devcloud.cli import Progress
+from devcloud.context import Context
+from devcloud.dcim import nautobot as dcim_nautobot
+from devcloud.dcim import venv
+from devcloud.dcim.layout import Layout
+from tests.cloud.conftest import DEVCLOUD_DIR
+
+pytestmark = pytest.mark.cloud
+
+PROBE = textwrap.dedent(
+    f"""
+    import json
+
+    import nautobot
+
+    nautobot.setup()
+
+    from django.apps import apps
+    from django.apps.registry import Apps
+
+    import {venv.MIGRATE_MODULE} as helper
+
+    labels = sorted({{m._meta.label_lower for m in apps.get_models(include_swapped=True)}})
+    django_answers = {{label: apps.get_swappable_settings_name(label) for label in labels}}
+    helper.keep_swappable_names()
+    kept_before = {{label: apps.get_swappable_settings_name(label) for label in labels}}
+    Apps([]).clear_cache()
+    kept_after = {{label: apps.get_swappable_settings_name(label) for label in labels}}
+    print(json.dumps({{
+        "django": django_answers,
+        "kept_before": kept_before,
+        "kept_after": kept_after,
+        "other_registry": Apps([]).get_swappable_settings_name("users.user"),
+    }}))
+    """
+)
+
+
+def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearing_the_cache(
+    nautobot: dict[str, str],
+) -> None:
+    lay = Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
+    result = subprocess.run(
+        [str(lay.python), "-c", PROBE],
+        env=dcim_nautobot.environment(lay),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    django = answers["django"]
+    assert len(django) > 100  # every model of Nautobot, not an empty registry
+    assert django["users.user"] == "AUTH_USER_MODEL"  # one lookup that is swappable, and found
+    assert answers["kept_before"] == django
+    assert answers["kept_after"] == django
+    assert answers["other_registry"] is None  # an empty registry: Django's own answer
