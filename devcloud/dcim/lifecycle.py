@@ -71,22 +71,21 @@ def up(ctx: Context, lay: Layout | None = None) -> dict[str, float | str]:
         t0 = time.monotonic()
 
     _check_ports_free(ctx, lay)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-package") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis") as pool:
         # On a fresh machine Redis's package waits ~30 s for apt, behind the cloud's own packages:
-        # Nautobot's venv is installed and PostgreSQL started meanwhile.
-        redis_package = pool.submit(redis.ensure_installed, ctx)
+        # Nautobot's venv is installed, PostgreSQL started and the schema migrated meanwhile
+        # (a migration needs no cache: `nautobot.schema`).
+        redis_started = pool.submit(_start_redis, ctx, lay)
         prepare_venv(ctx, lay)
         ctx.progress("dcim", f"PostgreSQL on {L.HOST}:{lay.pg_port}")
         postgres.start(ctx, lay)
         postgres.ensure_database(lay)
-        redis_package.result()
-    mark("prepare")
-    ctx.progress("dcim", f"Redis on {L.HOST}:{lay.redis_port}")
-    redis.start(ctx, lay)
+        mark("prepare")
+        nautobot.write_config(lay)
+        timings["schema"] = nautobot.schema(ctx, lay, redis_up=redis.answers(lay))
+        mark("migrate")
+        redis_started.result()
     mark("redis")
-    nautobot.write_config(lay)
-    timings["schema"] = nautobot.schema(ctx, lay)
-    mark("migrate")
     ctx.progress("dcim", f"Nautobot web server on {lay.url}, loading while the seed runs")
     nautobot.start_web(ctx, lay)
     nautobot.seed(ctx, lay)
@@ -95,6 +94,12 @@ def up(ctx: Context, lay: Layout | None = None) -> dict[str, float | str]:
     mark("web")
     ctx.progress("dcim", f"ready: {lay.url} (token in {lay.credentials})")
     return timings
+
+
+def _start_redis(ctx: Context, lay: Layout) -> None:
+    redis.ensure_installed(ctx)
+    ctx.progress("dcim", f"Redis on {L.HOST}:{lay.redis_port}")
+    redis.start(ctx, lay)
 
 
 def start_background(ctx: Context) -> None:

@@ -3,7 +3,8 @@
     <dcim-venv>/bin/python -m tonle_nautobot_migrate --config <nautobot_config.py> migrate --no-input
 
 `nautobot-server` itself, at a raised CPU priority, with Python's cycle collector held back and
-Django's swappable-model lookups kept for the run (`keep_swappable_names`).
+Django's swappable-model lookups kept for the run (`keep_swappable_names`). It also holds
+`NoCache`, the cache of a migration that runs before Redis is up.
 
 A first migration renders Django's model state again for most of Nautobot's ~470 migrations;
 each rendering makes thousands of model classes, fields and descriptors, and the collector's
@@ -25,10 +26,23 @@ import sys
 import threading
 import time
 
+from django.core.cache.backends.dummy import DummyCache
+
 GROWTH_BYTES = 1 << 30
 POLL_SECONDS = 0.5
 #: A CPU share about three times a default process's.
 NICENESS = -5
+
+
+class NoCache(DummyCache):
+    """The cache of a migration run while Redis's package is still installing (the environment's
+    NAUTOBOT_CACHES_BACKEND names it; devcloud/dcim/nautobot.py `schema`): nothing is kept, and
+    django-redis's `delete_pattern`, which a post-migrate handler of Nautobot calls, deletes
+    nothing. Redis, which persists nothing, then starts empty: no entry from before the
+    migration survives it."""
+
+    def delete_pattern(self, pattern: str, **kwargs: object) -> int:
+        return 0
 
 
 def resident_bytes() -> int:

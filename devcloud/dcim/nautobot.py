@@ -79,12 +79,16 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def schema(ctx: Context, lay: Layout) -> str:
+def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
     """Bring the schema up to date the cheapest way; returns how ("current", "restored",
     "migrated"). A database this exact Nautobot already migrated (the stamp says so) is left
     alone. A fresh one is loaded from the cached dump of this exact Nautobot (then `migrate` has
     nothing left to do but check); without one it is migrated (Nautobot 3.2: ~470 migrations,
-    three minutes alone on two cores, see migrate.py) and the dump is written for next time."""
+    under three minutes alone on two cores, see migrate.py) and the dump is written for next time.
+
+    Without Redis up yet (`redis_up` false: its package still installing on a fresh machine),
+    `migrate` runs with no cache at all (migrate.py's `NoCache`) rather than wait for it; with a
+    Redis answering, it uses it, so that Nautobot clears what it cached before."""
     dump = L.migrated_dump()
     how = "current"
     if postgres.migrated(lay):
@@ -102,7 +106,10 @@ def schema(ctx: Context, lay: Layout) -> str:
     started, cpu_before = time.monotonic(), _children_cpu_seconds()
     # Through our wrapper of nautobot-server, whose cycle collector keeps out of the way (migrate.py).
     migrate = venv_python(lay, "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input")
-    run(migrate, "nautobot-server migrate", env=environment(lay), timeout=1800)
+    env = environment(lay)
+    if not redis_up:
+        env["NAUTOBOT_CACHES_BACKEND"] = f"{venv.MIGRATE_MODULE}.NoCache"
+    run(migrate, "nautobot-server migrate", env=env, timeout=1800)
     ctx.progress(
         "dcim",
         f"nautobot-server migrate ({how}) took {time.monotonic() - started:.1f} s"

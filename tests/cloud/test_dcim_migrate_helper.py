@@ -1,9 +1,11 @@
-"""The wrapper that runs Nautobot's first migration (devcloud/dcim/migrate.py) keeps Django's
-swappable-model answers for the run. Checked inside Nautobot's own venv, against the Django it
-patches: the kept answers are Django's, they survive a throw-away registry clearing Django's
-shared cache (what each rendered migration state does), and other registries keep Django's
-behaviour. A Django upgrade that changes the patched method fails here, not in a fresh machine's
-first migration."""
+"""The wrapper that runs Nautobot's migrations (devcloud/dcim/migrate.py), checked inside
+Nautobot's own venv against the Django and Nautobot it works with, so that an upgrade that
+breaks it fails here, not in a fresh machine's first migration:
+- it keeps Django's swappable-model answers for the run: the kept answers are Django's, they
+  survive a throw-away registry clearing Django's shared cache (what each rendered migration
+  state does), and other registries keep Django's behaviour;
+- its `NoCache` lets `migrate` run to its end, post-migrate handlers included, with no Redis to
+  reach (what a fresh machine does while Redis's package installs)."""
 
 from __future__ import annotations
 
@@ -51,10 +53,14 @@ PROBE = textwrap.dedent(
 )
 
 
+def _layout() -> Layout:
+    return Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
+
+
 def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearing_the_cache(
     nautobot: dict[str, str],
 ) -> None:
-    lay = Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
+    lay = _layout()
     result = subprocess.run(
         [str(lay.python), "-c", PROBE],
         env=dcim_nautobot.environment(lay),
@@ -71,3 +77,20 @@ def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearin
     assert answers["kept_before"] == django
     assert answers["kept_after"] == django
     assert answers["other_registry"] is None  # an empty registry: Django's own answer
+
+
+def test_migrate_runs_to_its_end_with_no_cache_and_no_redis_to_reach(nautobot: dict[str, str]) -> None:
+    lay = _layout()
+    unreachable = {"NAUTOBOT_REDIS_PORT": "1", "NAUTOBOT_CACHES_BACKEND": f"{venv.MIGRATE_MODULE}.NoCache"}
+    result = subprocess.run(
+        [str(lay.python), "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input"],
+        env={**dcim_nautobot.environment(lay), **unreachable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    # Nautobot's post-migrate handler calls django-redis's `delete_pattern`: Django's own dummy
+    # cache has none, and a Redis client would find nobody on port 1.
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "No migrations to apply" in result.stdout
