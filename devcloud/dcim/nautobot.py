@@ -79,6 +79,16 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: The cache a migration runs with before Redis answers (migrate.py's `NoCache`).
+NO_CACHE_BACKEND = f"{venv.MIGRATE_MODULE}.NoCache"
+
+
+def migrate_command(lay: Layout) -> list[str]:
+    """`nautobot-server migrate` through our wrapper of it (migrate.py: collector held back,
+    swappable answers kept)."""
+    return venv_python(lay, "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input")
+
+
 def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
     """Bring the schema up to date the cheapest way; returns how ("current", "restored",
     "migrated"). A database this exact Nautobot already migrated (the stamp says so) is left
@@ -104,12 +114,10 @@ def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
         how = "migrated"
         ctx.progress("dcim", f"first migration of Nautobot {L.NAUTOBOT_VERSION} (slow; cached afterwards in {dump})")
     started, cpu_before = time.monotonic(), _children_cpu_seconds()
-    # Through our wrapper of nautobot-server, whose cycle collector keeps out of the way (migrate.py).
-    migrate = venv_python(lay, "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input")
     env = environment(lay)
     if not redis_up:
-        env["NAUTOBOT_CACHES_BACKEND"] = f"{venv.MIGRATE_MODULE}.NoCache"
-    run(migrate, "nautobot-server migrate", env=env, timeout=1800)
+        env["NAUTOBOT_CACHES_BACKEND"] = NO_CACHE_BACKEND
+    run(migrate_command(lay), "nautobot-server migrate", env=env, timeout=1800)
     ctx.progress(
         "dcim",
         f"nautobot-server migrate ({how}) took {time.monotonic() - started:.1f} s"

@@ -81,9 +81,9 @@ def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearin
 
 def test_migrate_runs_to_its_end_with_no_cache_and_no_redis_to_reach(nautobot: dict[str, str]) -> None:
     lay = _layout()
-    unreachable = {"NAUTOBOT_REDIS_PORT": "1", "NAUTOBOT_CACHES_BACKEND": f"{venv.MIGRATE_MODULE}.NoCache"}
+    unreachable = {"NAUTOBOT_REDIS_PORT": "1", "NAUTOBOT_CACHES_BACKEND": dcim_nautobot.NO_CACHE_BACKEND}
     result = subprocess.run(
-        [str(lay.python), "-m", venv.MIGRATE_MODULE, "--config", str(lay.nautobot_config), "migrate", "--no-input"],
+        dcim_nautobot.migrate_command(lay),
         env={**dcim_nautobot.environment(lay), **unreachable},
         capture_output=True,
         text=True,
