@@ -51,15 +51,22 @@ class Submission:
     created: bool  # False when an idempotent retry returned the original
 
 
-def fingerprint(data: RequestCreate, ministry_id: uuid.UUID) -> str:
-    body = {
-        "ministry_id": str(ministry_id),
-        "offering_id": data.offering_id,
-        "plan": data.plan,
-        "parameters": data.parameters,
-        "justification": data.justification,
-    }
+def body_digest(body: dict[str, Any]) -> str:
+    """The request's `fingerprint`: a hash of what was asked, the same for the same body."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def fingerprint(data: RequestCreate, ministry_id: uuid.UUID) -> str:
+    """An order's digest: a retry under its Idempotency-Key must carry the same one."""
+    return body_digest(
+        {
+            "ministry_id": str(ministry_id),
+            "offering_id": data.offering_id,
+            "plan": data.plan,
+            "parameters": data.parameters,
+            "justification": data.justification,
+        }
+    )
 
 
 # Order submission is the API's hottest write: its reads and its new row are plain statements,
@@ -358,7 +365,7 @@ def submit_change(
             parameters={},
             justification=justification,
             quota_cost=dict(growth),
-            digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            digest=body_digest(body),
             kind=RequestKind.modify,
             service_id=service.id,
         ),
@@ -558,7 +565,7 @@ def submit_dr_move(
             parameters={},
             justification=justification,
             quota_cost={},
-            digest=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            digest=body_digest(body),
             kind=kind,
             service_id=service.id,
             stages=DR_MOVE_STAGES,

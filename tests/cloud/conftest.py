@@ -127,6 +127,11 @@ def _run_devcloud(command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def devcloud_up() -> bool:
+    """Whether the local data centre answers (`python -m devcloud status`)."""
+    return _run_devcloud("status").returncode == 0
+
+
 def _connect(clouds_yaml: Path, name: str) -> Any:
     import openstack.config
     import openstack.connection
@@ -144,7 +149,7 @@ def devcloud() -> Iterator[DevCloud]:
     require(os.geteuid() == 0, "the local data centre needs root (private MariaDB/RabbitMQ, apt, bridges)")
     require(shutil.which("apt-get") is not None, "the local data centre needs a Debian host (apt-get)")
     started_here = False
-    if _run_devcloud("status").returncode != 0:
+    if not devcloud_up():
         result = _run_devcloud("up")
         started_here = True
         if result.returncode != 0:

@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 
 from orchestrator.ansible.runner import AnsibleRunner
 from orchestrator.ports import PlaybookResult, PlaybookRun, ProgressEvent
-from tests.cloud.conftest import unavailable
+from tests.cloud.conftest import devcloud_up, unavailable
 
 pytestmark = [
     pytest.mark.cloud,
@@ -136,11 +136,15 @@ def wait_ssh(key: Key, address: str, machine: Any) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         from devcloud.context import data_root
-        from devcloud.machines import prepare_host
+        from devcloud.machines import host, prepare_host
         from devcloud.machines.layout import Layout
     except ImportError as exc:  # pragma: no cover - depends on the checkout
         unavailable(f"the devcloud machine layer cannot be imported here: {exc}")
     data_dir = data_root()
+    # Without the local data centre up (the security tier run alone), prepare_host starts
+    # apt-cacher-ng for this module alone: it is stopped at the end, as `devcloud down` would,
+    # unless a cloud came up meanwhile and uses it.
+    acng_was_running = host.apt_cacher_running(Layout(data_dir))
     try:
         prepare_host(data_dir)  # idempotent; builds the base image the first time
     except (PermissionError, FileNotFoundError, subprocess.CalledProcessError) as exc:
@@ -153,6 +157,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield lab
     for machine in lab.machines:  # only the machines this module created
         machine.destroy()
+    if not acng_was_running and not devcloud_up():
+        host.stop_apt_cacher(lab.layout)
 
 
 # --- the test CA and certificates -----------------------------------------------------------
