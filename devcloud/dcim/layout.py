@@ -138,8 +138,22 @@ def schema_key() -> str:
     return f"nautobot-{NAUTOBOT_VERSION}-{digest}"
 
 
+#: Where the repository ships the migrated schema of the Nautobot in requirements.txt.
+SHIPPED_SCHEMA_DIR = HERE / "schema"
+
+
+def _dump_name() -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", schema_key()) + "-migrated.sql.xz"
+
+
 def migrated_dump() -> Path:
-    """A pg_dump (custom format) of Nautobot's database right after its migrations, before any
-    data of ours: restoring it replaces the slow first migration on every later fresh start."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", schema_key())
-    return cache_dir() / "nautobot" / f"{name}-migrated.pgdump"
+    """Nautobot's database right after its migrations, before any data of ours (`pg_dump`, plain
+    SQL, xz), as this machine's first migration left it: restoring it replaces the slow migration
+    on every later fresh start."""
+    return cache_dir() / "nautobot" / _dump_name()
+
+
+def shipped_dump() -> Path:
+    """The same, made once and kept in the repository (see README.md): a fresh machine loads it,
+    as a Rails app loads its schema file, instead of running ~470 migrations."""
+    return SHIPPED_SCHEMA_DIR / _dump_name()

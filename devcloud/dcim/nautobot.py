@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from devcloud.dcim import layout as L
 from devcloud.dcim import postgres, venv
-from devcloud.dcim.common import run, wait_for
+from devcloud.dcim.common import DcimError, run, wait_for
 from devcloud.dcim.layout import Layout
 
 if TYPE_CHECKING:
@@ -92,27 +92,23 @@ def migrate_command(lay: Layout) -> list[str]:
 def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
     """Bring the schema up to date the cheapest way; returns how ("current", "restored",
     "migrated"). A database this exact Nautobot already migrated (the stamp says so) is left
-    alone. A fresh one is loaded from the cached dump of this exact Nautobot (then `migrate` has
-    nothing left to do but check); without one it is migrated (Nautobot 3.2: ~470 migrations,
-    under three minutes alone on two cores, see migrate.py) and the dump is written for next time.
+    alone. A fresh one is loaded from the migrated dump of this exact Nautobot, this machine's
+    own or the one the repository ships (then `migrate` has nothing left to do but check);
+    without either it is migrated (Nautobot 3.2: ~470 migrations, three to four minutes on two
+    shared cores, see migrate.py) and the dump is written for next time.
 
     Without Redis up yet (`redis_up` false: its package still installing on a fresh machine),
     `migrate` runs with no cache at all (migrate.py's `NoCache`) rather than wait for it; with a
     Redis answering, it uses it, so that Nautobot clears what it cached before."""
-    dump = L.migrated_dump()
     how = "current"
     if postgres.migrated(lay):
         if lay.schema_stamp.exists() and lay.schema_stamp.read_text().strip() == L.schema_key():
             ctx.progress("dcim", f"schema current ({L.schema_key()}): no migrate")
             return how
-    elif dump.exists():
-        started = time.monotonic()
-        postgres.restore(lay, dump)
-        how = "restored"
-        ctx.progress("dcim", f"database restored from {dump} in {time.monotonic() - started:.1f} s")
     else:
-        how = "migrated"
-        ctx.progress("dcim", f"first migration of Nautobot {L.NAUTOBOT_VERSION} (slow; cached afterwards in {dump})")
+        how = "restored" if _load_migrated_dump(ctx, lay) else "migrated"
+    if how == "migrated":
+        ctx.progress("dcim", f"first migration of Nautobot {L.NAUTOBOT_VERSION} (slow; kept in {L.migrated_dump()})")
     started, cpu_before = time.monotonic(), _children_cpu_seconds()
     env = environment(lay)
     if not redis_up:
@@ -124,10 +120,27 @@ def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
         f" ({_children_cpu_seconds() - cpu_before:.1f} s of CPU)",
     )
     if how == "migrated":
-        postgres.dump(lay, dump)
-        ctx.progress("dcim", f"migrated database kept for reuse: {dump}")
+        postgres.dump(lay, L.migrated_dump())
+        ctx.progress("dcim", f"migrated database kept for reuse: {L.migrated_dump()}")
     lay.schema_stamp.write_text(L.schema_key() + "\n")
     return how
+
+
+def _load_migrated_dump(ctx: Context, lay: Layout) -> bool:
+    """Load the first migrated dump of this Nautobot there is into the empty database; false
+    when there is none, or none loads (the database is left empty: each load is one transaction)."""
+    for dump in (L.migrated_dump(), L.shipped_dump()):
+        if not dump.exists():
+            continue
+        started = time.monotonic()
+        try:
+            postgres.restore(lay, dump)
+        except DcimError as exc:
+            ctx.progress("dcim", f"could not load {dump}, so not using it: {exc}")
+            continue
+        ctx.progress("dcim", f"database loaded from {dump} in {time.monotonic() - started:.1f} s")
+        return True
+    return False
 
 
 def token_key(lay: Layout) -> str:

@@ -11,6 +11,7 @@ safety for a migration that is minutes shorter (a crashed one is rebuilt from th
 from __future__ import annotations
 
 import importlib.util
+import lzma
 import os
 import pwd
 import stat
@@ -192,39 +193,33 @@ def migrated(lay: Layout) -> bool:
 
 
 def dump(lay: Layout, target: Path) -> None:
-    """pg_dump (custom format) of Nautobot's database to `target`, atomically."""
+    """Nautobot's database as plain SQL (no owners, no grants: it loads into any owner's
+    database), xz-compressed, to `target`, atomically: about 70 KB for a migrated Nautobot 3.2."""
+    sql = run(
+        [tool("pg_dump"), "-h", L.HOST, "-p", str(lay.pg_port), "--no-owner", "--no-privileges", L.DB_NAME],
+        "pg_dump of Nautobot's database",
+        env=_env(L.DB_USER, L.DB_PASSWORD),
+        timeout=600,
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        run(
-            [tool("pg_dump"), "-h", L.HOST, "-p", str(lay.pg_port), "-Fc", "-Z", "1", "-f", str(partial), L.DB_NAME],
-            "pg_dump of Nautobot's migrated database",
-            env=_env(L.DB_USER, L.DB_PASSWORD),
-            timeout=600,
-        )
+        partial.write_bytes(lzma.compress(sql.encode(), preset=9))
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def restore(lay: Layout, source: Path) -> None:
-    """Load a dump made by `dump` into the (empty) database, as its owner."""
+def restore(lay: Layout, source: Path, *, database: str = L.DB_NAME) -> None:
+    """Load a dump made by `dump` into the (empty) database, as its owner, in one transaction:
+    a failed load leaves the database empty, to be migrated instead."""
     run(
         [
-            tool("pg_restore"),
-            "-h",
-            L.HOST,
-            "-p",
-            str(lay.pg_port),
-            "-d",
-            L.DB_NAME,
-            "--no-owner",
-            "--exit-on-error",
-            "-j",
-            "2",
-            str(source),
+            tool("psql"), "-h", L.HOST, "-p", str(lay.pg_port), "-d", database,
+            "--quiet", "--no-psqlrc", "--single-transaction", "-v", "ON_ERROR_STOP=1", "--file", "-",
         ],
-        f"pg_restore of {source}",
+        f"loading {source}",
         env=_env(L.DB_USER, L.DB_PASSWORD),
         timeout=900,
-    )
+        input_text=lzma.decompress(source.read_bytes()).decode(),
+    )  # fmt: skip

@@ -1,0 +1,17 @@
+"""The migrated schema the repository ships for the local data centre's DCIM (devcloud/dcim/schema/):
+one file, the one for the Nautobot that devcloud/dcim/requirements.txt installs. A fresh machine
+loads it instead of running Nautobot's ~470 migrations; for another Nautobot it would be ignored,
+and every fresh machine would migrate for minutes again. The cloud tier checks that it is that
+Nautobot's whole schema (tests/cloud/test_dcim_shipped_schema.py)."""
+
+from devcloud.dcim import layout as L
+
+REGENERATE = (
+    "devcloud/dcim/requirements.txt changed: regenerate the shipped schema as devcloud/dcim/README.md "
+    "says (a DCIM brought up with an empty TONLE_CACHE_DIR migrates and writes it), and delete the old one"
+)
+
+
+def test_the_one_shipped_schema_is_the_one_for_the_nautobot_installed() -> None:
+    shipped = sorted(L.SHIPPED_SCHEMA_DIR.iterdir())
+    assert shipped == [L.shipped_dump()], REGENERATE
