@@ -25,14 +25,13 @@ import os
 import sys
 import threading
 import time
-from typing import Any
 
 from django.core.cache.backends.dummy import DummyCache
 
 GROWTH_BYTES = 1 << 30
 POLL_SECONDS = 0.5
-#: A CPU share about nine times a default process's.
-NICENESS = -10
+#: A CPU share about three times a default process's.
+NICENESS = -5
 
 
 class NoCache(DummyCache):
@@ -64,26 +63,10 @@ def collect_on_growth() -> None:
 
 
 def raise_priority() -> None:
-    """Ahead of the cloud's start it runs beside (root only): this one process and its database
-    sessions are the DCIM's whole critical path on a fresh machine, and they shared two cores
-    with the cloud's installs. With the process alone raised, its PostgreSQL backend still
-    queued behind them for every statement: a first migration there took 236 s for 175 s of the
-    process's CPU. Each backend it opens is raised with it, and ends with its connection."""
+    """Ahead of the cloud's start it runs beside (root only): this one process is the DCIM's whole
+    critical path on a fresh machine, and it shared two cores with the cloud's installs."""
     with contextlib.suppress(PermissionError):
         os.nice(NICENESS)
-    from django.db.backends.signals import connection_created
-
-    connection_created.connect(raise_backend_priority, weak=False)
-
-
-def raise_backend_priority(sender: object, connection: Any, **kwargs: object) -> None:
-    """The new session's PostgreSQL backend, a process on this host (the DCIM's own server), at
-    the migration's priority; root only, like `raise_priority`."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (backend,) = cursor.fetchone()
-    with contextlib.suppress(PermissionError, ProcessLookupError):
-        os.setpriority(os.PRIO_PROCESS, backend, NICENESS)
 
 
 def keep_swappable_names() -> None:

@@ -221,5 +221,12 @@ def restore(lay: Layout, source: Path, *, database: str = L.DB_NAME) -> None:
         f"loading {source}",
         env=_env(L.DB_USER, L.DB_PASSWORD),
         timeout=900,
-        input_text=lzma.decompress(source.read_bytes()).decode(),
+        input_text=_sql_of(source),
     )  # fmt: skip
+
+
+def _sql_of(dump: Path) -> str:
+    try:
+        return lzma.decompress(dump.read_bytes()).decode()
+    except (lzma.LZMAError, UnicodeDecodeError) as exc:
+        raise DcimError(f"{dump} is not an xz-compressed SQL dump: {exc}") from exc

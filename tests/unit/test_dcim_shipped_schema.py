@@ -4,7 +4,14 @@ loads it instead of running Nautobot's ~470 migrations; for another Nautobot it 
 and every fresh machine would migrate for minutes again. The cloud tier checks that it is that
 Nautobot's whole schema (tests/cloud/test_dcim_shipped_schema.py)."""
 
+from pathlib import Path
+
+import pytest
+
 from devcloud.dcim import layout as L
+from devcloud.dcim import postgres
+from devcloud.dcim.common import DcimError
+from devcloud.dcim.layout import Layout
 
 REGENERATE = (
     "devcloud/dcim/requirements.txt changed: regenerate the shipped schema as devcloud/dcim/README.md "
@@ -15,3 +22,11 @@ REGENERATE = (
 def test_the_one_shipped_schema_is_the_one_for_the_nautobot_installed() -> None:
     shipped = sorted(L.SHIPPED_SCHEMA_DIR.iterdir())
     assert shipped == [L.shipped_dump()], REGENERATE
+
+
+def test_a_dump_that_is_not_xz_is_refused_naming_it(tmp_path: Path) -> None:
+    """Refused as a DcimError, the bootstrap takes the next way (another dump, or migrating)."""
+    broken = tmp_path / "broken-migrated.sql.xz"
+    broken.write_bytes(b"CREATE TABLE half")
+    with pytest.raises(DcimError, match=r"broken-migrated\.sql\.xz is not an xz-compressed SQL dump"):
+        postgres.restore(Layout(data_dir=tmp_path, etc_root=tmp_path, state_root=tmp_path), broken)
