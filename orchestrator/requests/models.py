@@ -89,7 +89,8 @@ class Request(SQLModel, table=True):
     kind: RequestKind = Field(
         default=RequestKind.order, sa_column=Column(String(16), nullable=False, server_default="order")
     )
-    ministry_id: uuid.UUID = Field(foreign_key="ministry.id", index=True)
+    # No index of its own: uq_request_idempotency (ministry_id, idempotency_key) leads with it.
+    ministry_id: uuid.UUID = Field(foreign_key="ministry.id")
     offering_id: str = Field(max_length=64, index=True)
     offering_version: int
     plan: str = Field(max_length=64)
