@@ -174,7 +174,7 @@ def psql(lay: Layout, sql: str, *, database: str = "postgres", as_owner: bool = 
     ).strip()
 
 
-def ensure_database(lay: Layout) -> None:
+def ensure_database(lay: Layout, *, database: str = L.DB_NAME) -> None:
     """Nautobot's role (owner of its database, nothing else) and database; idempotent."""
     psql(
         lay,
@@ -182,8 +182,8 @@ def ensure_database(lay: Layout) -> None:
         f"CREATE ROLE {L.DB_USER} LOGIN; END IF; END $$; "
         f"ALTER ROLE {L.DB_USER} PASSWORD '{L.DB_PASSWORD}'",
     )
-    if psql(lay, f"SELECT 1 FROM pg_database WHERE datname = '{L.DB_NAME}'") != "1":
-        psql(lay, f"CREATE DATABASE {L.DB_NAME} OWNER {L.DB_USER} ENCODING 'UTF8' TEMPLATE template0")
+    if psql(lay, f"SELECT 1 FROM pg_database WHERE datname = '{database}'") != "1":
+        psql(lay, f"CREATE DATABASE {database} OWNER {L.DB_USER} ENCODING 'UTF8' TEMPLATE template0")
 
 
 def migrated(lay: Layout) -> bool:

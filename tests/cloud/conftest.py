@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
+    from devcloud.dcim.layout import Layout
     from tests.conftest import Database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +126,15 @@ def _run_devcloud(command: str) -> subprocess.CompletedProcess[str]:
         timeout=UP_TIMEOUT_S,
         check=False,
     )
+
+
+def dcim_layout() -> Layout:
+    """The DCIM's layout in the cloud tier's data directory."""
+    from devcloud.cli import Progress
+    from devcloud.context import Context
+    from devcloud.dcim.layout import Layout
+
+    return Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
 
 
 def devcloud_up() -> bool:

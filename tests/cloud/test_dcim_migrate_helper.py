@@ -15,12 +15,9 @@ import textwrap
 
 import pytest
 
-from devcloud.cli import Progress
-from devcloud.context import Context
 from devcloud.dcim import nautobot as dcim_nautobot
 from devcloud.dcim import venv
-from devcloud.dcim.layout import Layout
-from tests.cloud.conftest import DEVCLOUD_DIR
+from tests.cloud.conftest import dcim_layout
 
 pytestmark = pytest.mark.cloud
 
@@ -53,14 +50,10 @@ PROBE = textwrap.dedent(
 )
 
 
-def _layout() -> Layout:
-    return Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
-
-
 def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearing_the_cache(
     nautobot: dict[str, str],
 ) -> None:
-    lay = _layout()
+    lay = dcim_layout()
     result = subprocess.run(
         [str(lay.python), "-c", PROBE],
         env=dcim_nautobot.environment(lay),
@@ -80,7 +73,7 @@ def test_kept_swappable_answers_are_djangos_and_survive_a_state_registry_clearin
 
 
 def test_migrate_runs_to_its_end_with_no_cache_and_no_redis_to_reach(nautobot: dict[str, str]) -> None:
-    lay = _layout()
+    lay = dcim_layout()
     unreachable = {"NAUTOBOT_REDIS_PORT": "1", "NAUTOBOT_CACHES_BACKEND": dcim_nautobot.NO_CACHE_BACKEND}
     result = subprocess.run(
         dcim_nautobot.migrate_command(lay),

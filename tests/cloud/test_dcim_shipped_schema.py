@@ -9,13 +9,10 @@ import subprocess
 
 import pytest
 
-from devcloud.cli import Progress
-from devcloud.context import Context
 from devcloud.dcim import layout as L
 from devcloud.dcim import nautobot as dcim_nautobot
 from devcloud.dcim import postgres
-from devcloud.dcim.layout import Layout
-from tests.cloud.conftest import DEVCLOUD_DIR
+from tests.cloud.conftest import dcim_layout
 
 pytestmark = pytest.mark.cloud
 
@@ -23,9 +20,9 @@ SCRATCH = "nautobot_shipped_schema_check"
 
 
 def test_the_shipped_schema_leaves_no_migration_to_apply(nautobot: dict[str, str]) -> None:
-    lay = Layout.of(Context(data_dir=DEVCLOUD_DIR, progress=Progress()))
+    lay = dcim_layout()
     postgres.psql(lay, f"DROP DATABASE IF EXISTS {SCRATCH}")
-    postgres.psql(lay, f"CREATE DATABASE {SCRATCH} OWNER {L.DB_USER} ENCODING 'UTF8' TEMPLATE template0")
+    postgres.ensure_database(lay, database=SCRATCH)
     try:
         postgres.restore(lay, L.shipped_dump(), database=SCRATCH)
         loaded = postgres.psql(lay, "SELECT count(*) FROM django_migrations", database=SCRATCH)
