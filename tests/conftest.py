@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from orchestrator.actors import Actor
 
 # Tests never touch the developer's own data directory.
 os.environ.setdefault("TONLE_LOG_LEVEL", "WARNING")
@@ -139,6 +142,13 @@ class Account:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def actor(self) -> "Actor":
+        """The account as the orchestrator's services see it, for tests that call them in-process."""
+        from orchestrator.actors import Actor, Role
+
+        return Actor(user_id=self.user_id, username=self.username, role=Role(self.role), ministry_id=self.ministry_id)
 
 
 @dataclass

@@ -33,23 +33,51 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append an entry in the caller's transaction: it lands with the change it describes, or not at all."""
-    session.connection().execute(
-        _APPEND,
-        {
-            "at": utcnow(),
-            "actor": actor.username,
-            "actor_id": actor.user_id,
-            "ministry_id": ministry_id,
-            "entity": entity,
-            "entity_id": str(entity_id),
-            "action": action,
-            "from_state": from_state,
-            "to_state": to_state,
-            "detail": _jsonable(detail or {}),
-        },
+    values = entry(
+        actor=actor,
+        entity=entity,
+        entity_id=entity_id,
+        ministry_id=ministry_id,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        detail=detail,
     )
+    session.connection().execute(_APPEND, values)
+    announce(values)
+
+
+def entry(
+    *,
+    actor: Actor,
+    entity: str,
+    entity_id: uuid.UUID | str,
+    ministry_id: uuid.UUID | None,
+    action: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An entry's column values, for a statement that appends it with its change (see `record`)."""
+    return {
+        "at": utcnow(),
+        "actor": actor.username,
+        "actor_id": actor.user_id,
+        "ministry_id": ministry_id,
+        "entity": entity,
+        "entity_id": str(entity_id),
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "detail": _jsonable(detail or {}),
+    }
+
+
+def announce(values: dict[str, Any]) -> None:
+    """Log an appended entry (`entry`'s values) as the change's event line."""
+    from_state, to_state = values["from_state"], values["to_state"]
     transition = f" {from_state} -> {to_state}" if from_state or to_state else ""
-    log.info("%s %s %s%s by %s", entity, entity_id, action, transition, actor.username)
+    log.info("%s %s %s%s by %s", values["entity"], values["entity_id"], values["action"], transition, values["actor"])
 
 
 def list_entries(

@@ -8,9 +8,11 @@ a rollback drops it.
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
+from sqlalchemy import Executable, Row
 from sqlmodel import Session
 
 from orchestrator.database.core import session_scope
@@ -50,6 +52,26 @@ class UnitOfWork:
                 message()
             except Exception:
                 log.exception("a post-commit message failed; the committed rows stand")
+
+    def commit_with(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row[Any]]:
+        """Run `statement` as this unit of work's last change and commit; its rows are returned.
+
+        When nothing else was done in the unit of work, the statement is sent alone, as its own
+        transaction: PostgreSQL runs one statement atomically, so the BEGIN and the COMMIT, two
+        round trips of three, are left out. Either way it commits with what came before it, or,
+        when it fails, the unit of work is rolled back and the error raised.
+        """
+        try:
+            if self.session.in_transaction():
+                connection = self.session.connection()
+            else:
+                connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            rows = list(connection.execute(statement, parameters).all())
+        except Exception:
+            self.rollback()
+            raise
+        self.commit()
+        return rows
 
     def rollback(self) -> None:
         """Undo the transaction and forget what was to follow its commit."""

@@ -283,13 +283,18 @@ def within_plan(*, sizes: Mapping[str, Any], devices: Sequence[Mapping[str, Any]
         raise InvalidInput(f"the devices draw {watts:g} W; the plan has {sizes['power_kw']} kW", field=fields[1])
 
 
+def checks_at_order(offering: Offering) -> bool:
+    """Whether `check_order` has anything to check for this offering's orders (it places devices)."""
+    return offering.rack_devices_from is not None
+
+
 def check_order(*, session: Session, offering: Offering, ministry_id: uuid.UUID, parameters: Mapping[str, Any]) -> None:
     """At submission, once an idempotent replay has been answered: no DCIM configured (409), a name
     the ministry's co-location already uses (409), or devices that do not fit the racks as they
     are now (409 with the reason). Writes nothing, and needs no lock of the ministry's: it reads
     live services, which only approvals create, and the approval checks again under the site's
     lock before it places the devices for real."""
-    if offering.rack_devices_from is None:
+    if not checks_at_order(offering):
         return
     dcim = connection.require()
     ministry = ministries.get(session=session, ministry_id=ministry_id)

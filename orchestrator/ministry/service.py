@@ -170,13 +170,34 @@ def lock_account(*, session: Session, ministry_id: uuid.UUID) -> QuotaAccount:
     row = session.connection().execute(_LOCK_ACCOUNT, {"ministry_id": ministry_id}).first()
     if row is None:
         raise NotFound(f"ministry {ministry_id} not found")
+    _suffixes_seen[row.id] = row.dns_suffixes
     return QuotaAccount(
         ministry_id=row.id, code=row.code, dns_suffixes=row.dns_suffixes, limits=row.quota_limits, used=row.quota_used
     )
 
 
+def suffixes_seen(ministry_id: uuid.UUID) -> list[str] | None:
+    """The ministry's DNS suffixes as this process last read them under its lock, if it has.
+
+    A hint, never an authority: an order that checks its names against them is charged by
+    `guarded_charge.GUARDED_CHARGE`, which refuses unless they are still the ministry's, and is
+    then checked again under the lock (which reads them afresh).
+    """
+    return _suffixes_seen.get(ministry_id)
+
+
+# Ministry ids to their DNS suffixes; as many entries as ministries this process has locked.
+_suffixes_seen: dict[uuid.UUID, list[str]] = {}
+
+
 def charge(*, session: Session, account: QuotaAccount, cost: Mapping[str, int]) -> QuotaAccount:
     """Take `cost` from a locked account or raise QuotaExceeded; returns the account after it."""
+    check_charge(account=account, cost=cost)
+    return _set_used(session=session, account=account, used=quota.add(account.used, cost))
+
+
+def check_charge(*, account: QuotaAccount, cost: Mapping[str, int]) -> None:
+    """Raise QuotaExceeded, naming each resource short, unless `cost` fits the account's quota."""
     over = quota.shortfall(limits=account.limits, used=account.used, cost=cost)
     if over:
         names = ", ".join(
@@ -187,7 +208,6 @@ def charge(*, session: Session, account: QuotaAccount, cost: Mapping[str, int]) 
             field="plan",
             shortfall=over,
         )
-    return _set_used(session=session, account=account, used=quota.add(account.used, cost))
 
 
 def reserve(*, session: Session, ministry_id: uuid.UUID, cost: Mapping[str, int]) -> QuotaAccount:

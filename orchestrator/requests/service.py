@@ -5,12 +5,12 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator import policy, quota
@@ -21,12 +21,15 @@ from orchestrator.catalog.models import Offering, Plan
 from orchestrator.database.columns import utcnow
 from orchestrator.database.queries import locked, page
 from orchestrator.database.rows import new_row
+from orchestrator.database.unit_of_work import UnitOfWork
 from orchestrator.dcim import service as colocation
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QuotaExceeded
 from orchestrator.mail import domain as mail_domain
+from orchestrator.ministry import domains
 from orchestrator.ministry import service as ministries
 from orchestrator.operations import service as operations
 from orchestrator.operations.models import OperationKind
+from orchestrator.requests import placement
 from orchestrator.requests.models import (
     DR_MOVES,
     Approval,
@@ -69,36 +72,63 @@ def fingerprint(data: RequestCreate, ministry_id: uuid.UUID) -> str:
     )
 
 
-# Order submission is the API's hottest write: its reads and its new row are plain statements,
-# compiled once, on the unit of work's own connection (as the quota's and the audit log's are).
-# Measured in-process, the whole submission took about half the CPU it took through ORM objects
-# (bench/api.py's order rate did not rise with it: something else bounds that rate too).
 _REQUEST = Request.__table__  # type: ignore[attr-defined]
 _EARLIER_ORDER = sa.select(_REQUEST.c.id, _REQUEST.c.fingerprint).where(
     _REQUEST.c.ministry_id == sa.bindparam("ministry_id"), _REQUEST.c.idempotency_key == sa.bindparam("key")
 )
-# An order under a key the ministry used inserts nothing; under a key in flight in another
-# transaction, it waits for that one to end first.
-_INSERT_REQUEST = (
-    postgresql.insert(_REQUEST).on_conflict_do_nothing(constraint="uq_request_idempotency").returning(_REQUEST.c.id)
-)
 
 
-def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
+@dataclass(frozen=True)
+class _Order:
+    """A checked order, ready to write: its request row, audit entry and quota cost."""
+
+    offering: Offering
+    plan: Plan
+    request: dict[str, Any]
+    audit_entry: dict[str, Any]
+    names: list[tuple[str, str]]  # (field, DNS name) the ministry must own
+    mailbox_cost: dict[str, int]  # the initial mailboxes' part of the cost, charged after the plan's
+
+    @property
+    def ministry_id(self) -> uuid.UUID:
+        return cast(uuid.UUID, self.request["ministry_id"])
+
+    @property
+    def cost(self) -> dict[str, int]:
+        return cast(dict[str, int], self.request["quota_cost"])
+
+
+def submit(*, uow: UnitOfWork, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
+    """Open an order and commit it with its quota charge and audit entry; or, under an
+    Idempotency-Key the ministry used before, answer with that order and write nothing."""
     policy.require(actor, policy.Action.order)
+    order = _checked_order(actor=actor, data=data, idempotency_key=idempotency_key)
+    # The quick way, when the order's checks need nothing from the database but the ministry's
+    # suffixes as this process last saw them: one statement, sent alone (see `placement`).
+    seen = ministries.suffixes_seen(order.ministry_id)
+    if seen is not None and not colocation.checks_at_order(order.offering) and not domains.outside(order.names, seen):
+        catalog.require_orderable(offering=order.offering)  # after the input checks, as below
+        submission = _place(uow=uow, order=order, dns_suffixes=seen, key=idempotency_key)
+        if submission is not None:
+            return submission
+        log.debug("order for ministry %s refused by the charge's guard: checking it under the lock", order.ministry_id)
+    return _submit_under_lock(uow=uow, order=order, key=idempotency_key)
+
+
+def _checked_order(*, actor: Actor, data: RequestCreate, idempotency_key: str | None) -> _Order:
+    """The order's own checks (the input's, the catalogue's), and what it would write."""
     ministry_id = _ordering_ministry(actor, data.ministry_id)
     offering = catalog.get_offering(data.offering_id)
     plan = catalog.get_plan(offering, data.plan)
     catalog.validate_parameters(offering, data.parameters)
     mailboxes = mail_domain.check_order(offering=offering, plan=plan, parameters=data.parameters)
     colocation.check_request(offering=offering, parameters=data.parameters, sizes=plan.sizes)
-    digest = fingerprint(data, ministry_id)
     # The `mailboxes` quota counts the mailboxes there are, not the most the plan allows.
-    charged = mail_domain.mailbox_cost(len(mailboxes)) if mailboxes else {}
+    mailbox_cost = mail_domain.mailbox_cost(len(mailboxes)) if mailboxes else {}
     cost = dict(plan.quota_cost)
-    for name, amount in charged.items():
+    for name, amount in mailbox_cost.items():
         cost[name] = cost.get(name, 0) + amount
-    row = new_row(
+    request = new_row(
         Request,
         **_request_values(
             actor=actor,
@@ -108,45 +138,86 @@ def submit(*, session: Session, actor: Actor, data: RequestCreate, idempotency_k
             parameters=data.parameters,
             justification=data.justification,
             quota_cost=cost,
-            digest=digest,
+            digest=fingerprint(data, ministry_id),
             idempotency_key=idempotency_key,
         ),
     )
-    if session.connection().execute(_INSERT_REQUEST, row).first() is None:
-        # The ministry has an order under this key (committed, or in flight beside this one and
-        # waited for): this is its retry.
-        assert idempotency_key is not None  # only the key's unique constraint skips an insert
-        return _earlier_order(session=session, ministry_id=ministry_id, key=idempotency_key, digest=digest)
-    colocation.check_order(session=session, offering=offering, ministry_id=ministry_id, parameters=data.parameters)
-    _record_opened(
-        session=session,
+    audit_entry = audit.entry(
         actor=actor,
-        request_id=row["id"],
+        entity="request",
+        entity_id=request["id"],
         ministry_id=ministry_id,
+        action="submitted",
+        to_state=RequestStatus.pending_approval,
         detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
+    )
+    names = catalog.dns_names(offering, data.parameters)
+    return _Order(offering, plan, request, audit_entry, names, mailbox_cost)
+
+
+def _submit_under_lock(*, uow: UnitOfWork, order: _Order, key: str | None) -> Submission:
+    """The order checked against the ministry's row under its lock, which says why it is refused."""
+    session = uow.session
+    if key is not None:
+        earlier = _earlier_order(session=session, ministry_id=order.ministry_id, key=key, digest=_digest(order))
+        if earlier is not None:
+            uow.commit()
+            return earlier
+    colocation.check_order(
+        session=session, offering=order.offering, ministry_id=order.ministry_id, parameters=order.request["parameters"]
     )
     # Last, the ministry's row lock, held until the commit: it serialises the ministry's quota
     # moves, so no two orders overcommit, and a DNS suffix change, so every name is checked
-    # against the suffixes the order commits beside. Taken after the writes above, it is held for
-    # two statements and the commit, not for the whole order; a check below that refuses the
-    # order rolls those writes back with the transaction.
-    account = ministries.lock_account(session=session, ministry_id=ministry_id)
-    ministries.check_dns_names(suffixes=account.dns_suffixes, names=catalog.dns_names(offering, data.parameters))
-    catalog.require_orderable(offering=offering)  # after the input checks: a bad order still gets its 422
-    account = ministries.charge(session=session, account=account, cost=plan.quota_cost)
-    if charged:
+    # against the suffixes the order commits beside.
+    account = ministries.lock_account(session=session, ministry_id=order.ministry_id)
+    ministries.check_dns_names(suffixes=account.dns_suffixes, names=order.names)
+    catalog.require_orderable(offering=order.offering)  # after the input checks: a bad order still gets its 422
+    ministries.check_charge(account=account, cost=order.plan.quota_cost)
+    if order.mailbox_cost:
+        after_plan = replace(account, used=quota.add(account.used, order.plan.quota_cost))
         try:
-            ministries.charge(session=session, account=account, cost=charged)
+            ministries.check_charge(account=after_plan, cost=order.mailbox_cost)
         except QuotaExceeded as exceeded:
             field = f"parameters.{mail_domain.INITIAL_MAILBOXES}"
             raise QuotaExceeded(exceeded.detail, field=field, **exceeded.extra) from None
-    return Submission(request=RequestPublic.model_validate(row), created=True)
+    submission = _place(uow=uow, order=order, dns_suffixes=account.dns_suffixes, key=key)
+    if submission is None:
+        # Under the lock the guard sees what the checks above saw: if it refuses, the two rules differ.
+        raise RuntimeError(f"the quota guard refused order {order.request['id']} that quota.shortfall accepted")
+    return submission
 
 
-def _earlier_order(*, session: Session, ministry_id: uuid.UUID, key: str, digest: str) -> Submission:
-    """The replay of the ministry's committed order under this Idempotency-Key, or 422 when this
-    body differs from that order's."""
-    earlier = session.connection().execute(_EARLIER_ORDER, {"ministry_id": ministry_id, "key": key}).one()
+def _place(*, uow: UnitOfWork, order: _Order, dns_suffixes: Sequence[str], key: str | None) -> Submission | None:
+    """Write and commit the order; None when the charge's guard refused it (nothing written)."""
+    statement = placement.parameters(
+        request=order.request, audit_entry=order.audit_entry, dns_suffixes=dns_suffixes, cost=order.cost
+    )
+    try:
+        rows = uow.commit_with(placement.PLACE_ORDER, statement)
+    except IntegrityError as error:
+        if key is None or not placement.reuses_a_key(error):
+            raise
+        # The ministry's order under this key committed (perhaps beside this one, waited for).
+        earlier = _earlier_order(session=uow.session, ministry_id=order.ministry_id, key=key, digest=_digest(order))
+        uow.commit()
+        assert earlier is not None  # the key's unique constraint refused the insert
+        return earlier
+    if not placement.placed(rows, order.request["id"]):
+        return None
+    audit.announce(order.audit_entry)
+    return Submission(request=RequestPublic.model_validate(order.request), created=True)
+
+
+def _digest(order: _Order) -> str:
+    return cast(str, order.request["fingerprint"])
+
+
+def _earlier_order(*, session: Session, ministry_id: uuid.UUID, key: str, digest: str) -> Submission | None:
+    """The replay of the ministry's committed order under this Idempotency-Key, if there is one;
+    422 when this body differs from that order's."""
+    earlier = session.connection().execute(_EARLIER_ORDER, {"ministry_id": ministry_id, "key": key}).first()
+    if earlier is None:
+        return None
     if earlier.fingerprint != digest:
         raise InvalidInput("this Idempotency-Key was used for a different request body", field="Idempotency-Key")
     return Submission(request=RequestPublic.model_validate(session.get(Request, earlier.id)), created=False)

@@ -63,8 +63,7 @@ async def submit(
     def submit_and_commit() -> tuple[bool, uuid.UUID, bytes]:
         # The whole transaction and the serialisation in one worker thread: one hop off the event loop.
         with unit_of_work() as uow:
-            result = requests.submit(session=uow.session, actor=actor, data=data, idempotency_key=idempotency_key)
-            uow.commit()
+            result = requests.submit(uow=uow, actor=actor, data=data, idempotency_key=idempotency_key)
             return result.created, result.request.id, _REQUEST_JSON.dump_json(result.request, by_alias=True)
 
     created, request_id, body = await run_db(submit_and_commit)

@@ -26,7 +26,6 @@ from orchestrator.services.models import Service, ServiceStatus
 from tests.conftest import Account, Platform, Tenant, make_tenant
 from tests.integration.test_colocation_workflow import (
     InstallingDcimDouble,
-    actor_of,
     dcim,  # noqa: F401  (fixture)
     mark_installed,
     mark_removed,
@@ -178,7 +177,7 @@ def mark_moved(account: Account, service_id: uuid.UUID, device: str) -> installa
     with unit_of_work() as uow:
         report = installation.mark_moved(
             session=uow.session,
-            actor=actor_of(account),
+            actor=account.actor,
             dcim=connection.require(),
             service_id=service_id,
             device=device,

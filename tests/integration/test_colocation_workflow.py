@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from orchestrator import installation
-from orchestrator.actors import Actor, Role
 from orchestrator.catalog import service as catalog
 from orchestrator.config import get_settings
 from orchestrator.database.unit_of_work import unit_of_work
@@ -133,12 +132,6 @@ def rack_tenant(database: Database) -> Tenant:
     return make_tenant(rack_units=84, public_ips=16)
 
 
-def actor_of(account: Account) -> Actor:
-    return Actor(
-        user_id=account.user_id, username=account.username, role=Role(account.role), ministry_id=account.ministry_id
-    )
-
-
 DEVICES = [
     {"name": "app-1", "model": "Dell PowerEdge R650", "rack_units": 1, "power_watts": 700, "weight_kg": 18},
     {
@@ -165,14 +158,13 @@ def order_and_approve(tenant: Tenant, platform: Platform) -> uuid.UUID:
         },
     )
     with unit_of_work() as uow:
-        request = requests.submit(session=uow.session, actor=actor_of(tenant.requester), data=body).request
-        uow.commit()
+        request = requests.submit(uow=uow, actor=tenant.requester.actor, data=body).request
         request_id = request.id
     for account, reference in ((tenant.approver, "MEMO-1"), (platform.operator, "DC-1")):
         with unit_of_work() as uow:
             approved = requests.vote(
                 session=uow.session,
-                actor=actor_of(account),
+                actor=account.actor,
                 request_id=request_id,
                 data=ApprovalCreate(decision=Decision.approve, reference=reference),
             )
@@ -203,7 +195,7 @@ def mark_installed(account: Account, service_id: uuid.UUID, device: str, serial:
     with unit_of_work() as uow:
         report = installation.mark_installed(
             session=uow.session,
-            actor=actor_of(account),
+            actor=account.actor,
             dcim=connection.require(),
             service_id=service_id,
             device=device,
@@ -217,7 +209,7 @@ def mark_removed(account: Account, service_id: uuid.UUID, device: str) -> instal
     with unit_of_work() as uow:
         report = installation.mark_removed(
             session=uow.session,
-            actor=actor_of(account),
+            actor=account.actor,
             dcim=connection.require(),
             service_id=service_id,
             device=device,
@@ -319,7 +311,7 @@ def test_provision_waits_for_every_device_then_decommission_waits_for_their_remo
     )
 
     with unit_of_work() as uow:
-        commands.decommission(session=uow.session, actor=actor_of(rack_tenant.requester), service_id=service_id)
+        commands.decommission(session=uow.session, actor=rack_tenant.requester.actor, service_id=service_id)
         uow.commit()
     work()
     status, operations = state(service_id)

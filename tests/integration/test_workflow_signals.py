@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from orchestrator import policy, workflows
-from orchestrator.actors import SYSTEM, Actor, Role
+from orchestrator.actors import SYSTEM, Actor
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from orchestrator.operations.models import Operation, OperationStatus, StepStatus
@@ -21,7 +21,7 @@ from orchestrator.services.models import Service, ServiceStatus
 from orchestrator.workflows import commands
 from orchestrator.workflows.context import StepContext
 from orchestrator.workflows.shape import Step, Workflow
-from tests.conftest import Account, Platform, Tenant, active_service, make_tenant
+from tests.conftest import Platform, Tenant, active_service, make_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +71,6 @@ def test_workflows() -> Iterator[None]:
     yield
     for workflow in (WAITS, FAILS):
         workflows.unregister(workflow.kind)
-
-
-def actor_of(account: Account) -> Actor:
-    return Actor(
-        user_id=account.user_id, username=account.username, role=Role(account.role), ministry_id=account.ministry_id
-    )
 
 
 def start(service_id: str, kind: str) -> uuid.UUID:
@@ -139,16 +133,16 @@ def test_a_step_waits_for_its_signal_without_a_worker_and_resumes_where_it_waite
 
     other = make_tenant()
     with pytest.raises(NotFound):  # another ministry's operation does not exist for it
-        signal(actor_of(other.requester), operation_id, "installed", {})
+        signal(other.requester.actor, operation_id, "installed", {})
     with pytest.raises(PermissionDenied):  # the workflow says who may send it
-        signal(actor_of(tenant.requester), operation_id, "installed", {})
+        signal(tenant.requester.actor, operation_id, "installed", {})
     with pytest.raises(InvalidInput):
-        signal(actor_of(platform.operator), operation_id, "powered_on", {})
+        signal(platform.operator.actor, operation_id, "powered_on", {})
     assert row(operation_id).status == OperationStatus.waiting  # refusals changed nothing
 
-    signal(actor_of(platform.operator), operation_id, "installed", {"rack": "A1", "unit": 12})
+    signal(platform.operator.actor, operation_id, "installed", {"rack": "A1", "unit": 12})
     with pytest.raises(Conflict):  # delivered once: it is queued now, not waiting
-        signal(actor_of(platform.operator), operation_id, "installed", {"rack": "B2"})
+        signal(platform.operator.actor, operation_id, "installed", {"rack": "B2"})
     work()
 
     done = row(operation_id)

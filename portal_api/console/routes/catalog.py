@@ -132,7 +132,7 @@ def place_order(
     }
     try:
         submission = requests.submit(
-            session=uow.session,
+            uow=uow,
             actor=actor,
             data=RequestCreate.model_validate(data),
             idempotency_key=idempotency_key or None,
@@ -146,5 +146,4 @@ def place_order(
         if refused.field == "Idempotency-Key":
             idempotency_key = ""  # the key went with another order: this form gets a fresh one
         return again(placed, message, problems.status_for(refused))
-    uow.commit()
     return RedirectResponse(f"{PATH}/requests/{submission.request.id}", status_code=303)
