@@ -1,13 +1,18 @@
-"""The unit of work against the real PostgreSQL: commit delivers post-commit messages, rollback drops them."""
+"""The unit of work against the real PostgreSQL: commit delivers post-commit messages, rollback drops them,
+and `commit_with` sends a lone statement as its own transaction."""
 
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
-from orchestrator.database.core import session_scope
+from orchestrator.database.core import get_engine, session_scope
 from orchestrator.database.unit_of_work import unit_of_work
 from orchestrator.ministry.models import Ministry
 from orchestrator.operations import outbox
@@ -125,3 +130,54 @@ def test_without_a_dispatcher_the_commit_stands_and_says_who_waits(
         outbox.set_dispatcher(previous)
     assert _stored(row.code)
     assert any(str(operation_id) in r.getMessage() and "reconciliation" in r.getMessage() for r in caplog.records)
+
+
+# In a transaction that BEGIN opened, a later statement starts after the transaction did; a
+# statement sent alone is its transaction's first and only one.
+_ALONE = sa.text("SELECT now() = statement_timestamp() AS alone")
+
+
+def test_commit_with_sends_a_lone_statement_without_begin_and_hands_back_a_transactional_connection(
+    database: Database,
+) -> None:
+    autocommit_at_checkin: list[bool] = []
+
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        autocommit_at_checkin.append(dbapi_connection.autocommit)
+
+    event.listen(get_engine(), "checkin", on_checkin)
+    try:
+        with unit_of_work() as uow:
+            assert [row.alone for row in uow.commit_with(_ALONE, {})] == [True]
+    finally:
+        event.remove(get_engine(), "checkin", on_checkin)
+    # The pool takes the connection back out of autocommit: the next unit of work is a transaction.
+    assert autocommit_at_checkin == [False]
+    with unit_of_work() as uow:
+        uow.session.connection().execute(sa.text("SELECT 1"))
+        assert uow.session.connection().execute(_ALONE).scalar() is False
+
+
+def test_commit_with_after_other_changes_commits_them_together(deferred: list[uuid.UUID]) -> None:
+    row, message = _ministry(), uuid.uuid4()
+    with unit_of_work() as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        outbox.enqueue_after_commit(uow.session, message)
+        assert [r.alone for r in uow.commit_with(_ALONE, {})] == [False]  # inside the transaction
+    assert _stored(row.code)
+    assert deferred == [message]
+
+
+def test_commit_with_a_failing_statement_rolls_everything_back(deferred: list[uuid.UUID]) -> None:
+    row = _ministry()
+    with unit_of_work() as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        outbox.enqueue_after_commit(uow.session, uuid.uuid4())
+        with pytest.raises(DBAPIError):
+            uow.commit_with(sa.text("SELECT 1 / 0"), {})
+        # The unit of work goes on after the rollback, as after `rollback()`.
+        assert uow.session.connection().execute(sa.text("SELECT 1")).scalar() == 1
+    assert deferred == []
+    assert not _stored(row.code)
