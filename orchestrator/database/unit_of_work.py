@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Engine, Executable, Row
 from sqlmodel import Session
 
 from orchestrator.database.core import session_scope
@@ -47,31 +47,39 @@ class UnitOfWork:
         operation without a job is deferred again by the periodic reconciliation).
         """
         self.session.commit()
-        for message in _take_post_commit(self.session):
-            try:
-                message()
-            except Exception:
-                log.exception("a post-commit message failed; the committed rows stand")
+        self._deliver()
 
     def commit_with(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row[Any]]:
         """Run `statement` as this unit of work's last change and commit; its rows are returned.
 
         When nothing else was done in the unit of work, the statement is sent alone, as its own
         transaction: PostgreSQL runs one statement atomically, so the BEGIN and the COMMIT, two
-        round trips of three, are left out. Either way it commits with what came before it, or,
-        when it fails, the unit of work is rolled back and the error raised.
+        round trips of three, are left out, and so is the session's bookkeeping. Either way it
+        commits with what came before it, or, when it fails, the unit of work is rolled back and
+        the error raised.
         """
         try:
             if self.session.in_transaction():
-                connection = self.session.connection()
+                rows = list(self.session.connection().execute(statement, parameters).all())
+                self.session.commit()
             else:
-                connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            rows = list(connection.execute(statement, parameters).all())
+                engine = self.session.get_bind()
+                assert isinstance(engine, Engine)  # as session_scope() binds every session
+                with engine.connect() as connection:
+                    alone = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    rows = list(alone.execute(statement, parameters).all())
         except Exception:
             self.rollback()
             raise
-        self.commit()
+        self._deliver()
         return rows
+
+    def _deliver(self) -> None:
+        for message in _take_post_commit(self.session):
+            try:
+                message()
+            except Exception:
+                log.exception("a post-commit message failed; the committed rows stand")
 
     def rollback(self) -> None:
         """Undo the transaction and forget what was to follow its commit."""

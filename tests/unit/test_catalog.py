@@ -213,6 +213,17 @@ def test_bad_emails_are_refused(email: str) -> None:
     assert messages_for("web-hosting", order, "parameters.admin_email")
 
 
+def test_an_address_checked_again_gets_the_same_answer_and_only_short_ones_are_remembered() -> None:
+    bad = {**OFFERINGS["web-hosting"].parameters["examples"][0], "admin_email": "a..b@health.gov.example"}
+    first = messages_for("web-hosting", bad, "parameters.admin_email")
+    assert first and messages_for("web-hosting", bad, "parameters.admin_email") == first
+    assert "two periods in a row" in first[0]  # email-validator's reason, not only "is not a 'email'"
+    remembered = validation._email_problem.cache_info().currsize
+    long = {**bad, "admin_email": "web@" + "a" * 250 + ".gov.example"}
+    assert messages_for("web-hosting", long, "parameters.admin_email")
+    assert validation._email_problem.cache_info().currsize == remembered
+
+
 @pytest.mark.parametrize(
     "email",
     ["webmaster@health.gov.example", "first.last+tag@health.gov.example", "it_helpdesk@mail.health.gov.example"],
