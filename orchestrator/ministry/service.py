@@ -145,9 +145,9 @@ class QuotaAccount:
     used: dict[str, int]
 
 
-# Quota moves on the hottest path (every order): plain statements, compiled once, on the unit of
-# work's own connection, rather than a Ministry object through the ORM's unit of work (see the
-# order's statements in requests/service.py). A Ministry object loaded earlier in the same
+# Quota moves on the hottest path (every order that is not one statement, see requests/placement.py):
+# plain statements, compiled once, on the unit of work's own connection, rather than a Ministry
+# object through the ORM's unit of work. A Ministry object loaded earlier in the same
 # transaction keeps the quota it read; no quota-moving transaction reads quota from one.
 _MINISTRY = Ministry.__table__  # type: ignore[attr-defined]
 _LOCK_ACCOUNT = (
@@ -156,7 +156,7 @@ _LOCK_ACCOUNT = (
     )
     .where(_MINISTRY.c.id == sa.bindparam("ministry_id"))
     # FOR NO KEY UPDATE: quota moves queue behind each other, but not behind the key-share locks
-    # that rows referring to the ministry take (an order inserts its request before locking).
+    # that rows referring to the ministry take (its requests and services, inserted meanwhile).
     .with_for_update(key_share=True)
 )
 _SET_USED = (
