@@ -88,6 +88,7 @@ class _Order:
     audit_entry: dict[str, Any]
     names: list[tuple[str, str]]  # (field, DNS name) the ministry must own
     mailbox_cost: dict[str, int]  # the initial mailboxes' part of the cost, charged after the plan's
+    seen_suffixes: list[str] | None  # the ministry's, as this process last read them under its lock
 
     @property
     def ministry_id(self) -> uuid.UUID:
@@ -104,15 +105,30 @@ def submit(*, uow: UnitOfWork, actor: Actor, data: RequestCreate, idempotency_ke
     policy.require(actor, policy.Action.order)
     order = _checked_order(actor=actor, data=data, idempotency_key=idempotency_key)
     # The quick way, when the order's checks need nothing from the database but the ministry's
-    # suffixes as this process last saw them: one statement, sent alone (see `placement`).
-    seen = ministries.suffixes_seen(order.ministry_id)
-    if seen is not None and not colocation.checks_at_order(order.offering) and not domains.outside(order.names, seen):
-        catalog.require_orderable(offering=order.offering)  # after the input checks, as below
-        submission = _place(uow=uow, order=order, dns_suffixes=seen, key=idempotency_key)
+    # suffixes as this process last saw them: one statement, sent alone (see `placement`). Any
+    # refusal is left to the locked way, which answers a replayed Idempotency-Key first.
+    reason = _why_not_quick(order)
+    if reason is None:
+        assert order.seen_suffixes is not None  # as _why_not_quick checked
+        submission = _place(uow=uow, order=order, dns_suffixes=order.seen_suffixes, key=idempotency_key)
         if submission is not None:
             return submission
-        log.debug("order for ministry %s refused by the charge's guard: checking it under the lock", order.ministry_id)
+        reason = "the charge's guard refused it (quota short, or the suffixes changed)"
+    log.debug("order %s is checked under ministry %s's lock: %s", order.request["id"], order.ministry_id, reason)
     return _submit_under_lock(uow=uow, order=order, key=idempotency_key)
+
+
+def _why_not_quick(order: _Order) -> str | None:
+    """Why the order cannot be one statement on the suffixes seen, or None when it can."""
+    if order.seen_suffixes is None:
+        return "this process has not seen the ministry's DNS suffixes yet"
+    if not order.offering.orderable:
+        return "its offering is not orderable"
+    if colocation.checks_at_order(order.offering):
+        return "its devices are checked against the DCIM"
+    if domains.outside(order.names, order.seen_suffixes):
+        return "its names are outside the suffixes last seen"
+    return None
 
 
 def _checked_order(*, actor: Actor, data: RequestCreate, idempotency_key: str | None) -> _Order:
@@ -152,7 +168,7 @@ def _checked_order(*, actor: Actor, data: RequestCreate, idempotency_key: str | 
         detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
     )
     names = catalog.dns_names(offering, data.parameters)
-    return _Order(offering, plan, request, audit_entry, names, mailbox_cost)
+    return _Order(offering, plan, request, audit_entry, names, mailbox_cost, ministries.suffixes_seen(ministry_id))
 
 
 def _submit_under_lock(*, uow: UnitOfWork, order: _Order, key: str | None) -> Submission:
