@@ -3,7 +3,7 @@
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import insert
 from sqlmodel import Session, select
@@ -20,56 +20,40 @@ log = logging.getLogger("tonle.audit")
 _APPEND = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
 
 
-def record(
-    *,
-    session: Session,
-    actor: Actor,
-    entity: str,
-    entity_id: uuid.UUID | str,
-    ministry_id: uuid.UUID | None,
-    action: str,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+class Change(TypedDict):
+    """What an entry says: who changed which entity of which ministry, how, and from what to what."""
+
+    actor: Actor
+    entity: str
+    entity_id: uuid.UUID | str
+    ministry_id: uuid.UUID | None
+    action: str
+    from_state: NotRequired[str | None]
+    to_state: NotRequired[str | None]
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def record(*, session: Session, **change: Unpack[Change]) -> None:
     """Append an entry in the caller's transaction: it lands with the change it describes, or not at all."""
-    values = entry(
-        actor=actor,
-        entity=entity,
-        entity_id=entity_id,
-        ministry_id=ministry_id,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        detail=detail,
-    )
+    values = entry(**change)
     session.connection().execute(_APPEND, values)
     announce(values)
 
 
-def entry(
-    *,
-    actor: Actor,
-    entity: str,
-    entity_id: uuid.UUID | str,
-    ministry_id: uuid.UUID | None,
-    action: str,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def entry(**change: Unpack[Change]) -> dict[str, Any]:
     """An entry's column values, for a statement that appends it with its change (see `record`)."""
+    actor = change["actor"]
     return {
         "at": utcnow(),
         "actor": actor.username,
         "actor_id": actor.user_id,
-        "ministry_id": ministry_id,
-        "entity": entity,
-        "entity_id": str(entity_id),
-        "action": action,
-        "from_state": from_state,
-        "to_state": to_state,
-        "detail": _jsonable(detail or {}),
+        "ministry_id": change["ministry_id"],
+        "entity": change["entity"],
+        "entity_id": str(change["entity_id"]),
+        "action": change["action"],
+        "from_state": change.get("from_state"),
+        "to_state": change.get("to_state"),
+        "detail": _jsonable(change.get("detail") or {}),
     }
 
 
