@@ -24,26 +24,38 @@ from orchestrator.ministry.models import Ministry
 
 _MINISTRY = Ministry.__table__  # type: ignore[attr-defined]
 
-# The cost comes as one JSON object holding every resource (quota.normalise), walked as rows.
-_COST = sa.func.jsonb_each_text(sa.bindparam("charge_cost", type_=JSONB)).table_valued("key", "value").alias("cost")
-_NAME, _AMOUNT = _COST.c.key, _COST.c.value.cast(sa.BigInteger)
-
-
-def _amount(vector: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(vector.op("->>")(_NAME).cast(sa.BigInteger), sa.literal_column("0"))
-
-
-_USED, _LIMITS = _MINISTRY.c.quota_used, _MINISTRY.c.quota_limits
-_SHORT = sa.select(_NAME).where(sa.literal_column("0") < _AMOUNT, _amount(_USED) + _AMOUNT > _amount(_LIMITS))
-
-GUARDED_CHARGE = (
-    sa.update(_MINISTRY)
+# The row, locked, as it is once any quota move before this one has committed: a locking read
+# waits for such a move and then returns the row's newest version, or nothing when its suffixes
+# are no longer the ones given. The guard and the new use are worked out from this row, not in
+# the UPDATE's own WHERE: re-checked after a wait, a WHERE that the planner has made a join
+# (as NOT EXISTS becomes an anti-join) is not tested against the newest version, and orders
+# raced past the limit (25 charged against a limit of 10, before this).
+_LOCKED = (
+    sa.select(_MINISTRY.c.id, _MINISTRY.c.quota_used, _MINISTRY.c.quota_limits)
     .where(
         _MINISTRY.c.id == sa.bindparam("charge_ministry_id"),
         _MINISTRY.c.dns_suffixes == sa.bindparam("charge_dns_suffixes", type_=JSONB),
-        ~_SHORT.exists(),
     )
-    .values(quota_used=sa.select(sa.func.jsonb_object_agg(_NAME, _amount(_USED) + _AMOUNT)).scalar_subquery())
+    .with_for_update(key_share=True)
+    .cte("locked")
+)
+
+# The cost comes as one JSON object holding every resource (quota.normalise), walked as rows.
+_COST = sa.func.jsonb_each_text(sa.bindparam("charge_cost", type_=JSONB)).table_valued("key", "value").alias("cost")
+_resource, _cost = _COST.c.key, _COST.c.value.cast(sa.BigInteger)
+
+
+def _amount(vector: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(vector.op("->>")(_resource).cast(sa.BigInteger), sa.literal_column("0"))
+
+
+_USED, _LIMITS = _LOCKED.c.quota_used, _LOCKED.c.quota_limits
+_SHORT = sa.select(_resource).where(_cost > sa.literal_column("0"), _amount(_USED) + _cost > _amount(_LIMITS))
+
+GUARDED_CHARGE = (
+    sa.update(_MINISTRY)
+    .where(_MINISTRY.c.id == _LOCKED.c.id, ~_SHORT.exists())
+    .values(quota_used=sa.select(sa.func.jsonb_object_agg(_resource, _amount(_USED) + _cost)).scalar_subquery())
     .returning(_MINISTRY.c.id)
 )
 

@@ -2,8 +2,10 @@
 real PostgreSQL, for every resource and around every limit."""
 
 import random
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -74,3 +76,32 @@ def test_the_guard_refuses_when_the_suffixes_or_the_ministry_differ(connection: 
     assert connection.execute(guarded_charge.GUARDED_CHARGE, nobody).all() == []
     own = guarded_charge.parameters(ministry_id=ministry.ministry_id, dns_suffixes=[ministry.dns_suffix], cost=cost)
     assert [row.id for row in connection.execute(guarded_charge.GUARDED_CHARGE, own)] == [ministry.ministry_id]
+
+
+def test_charges_racing_for_the_last_of_a_quota_never_overdraw_it(database: Database) -> None:
+    # Twenty connections charge one vCPU each at once, ten times over, against a limit of ten:
+    # the charges that wait for another's commit must see it.
+    ministry = make_tenant(vcpu=10, ram_gb=10, storage_gb=10, object_gb=10, public_ips=10)
+    table = Ministry.__table__  # type: ignore[attr-defined]
+    racers = 20
+    charge = guarded_charge.parameters(
+        ministry_id=ministry.ministry_id, dns_suffixes=[ministry.dns_suffix], cost={"vcpu": 1}
+    )
+
+    def race(start: threading.Barrier) -> bool:
+        with get_engine().connect() as connection:
+            alone = connection.execution_options(isolation_level="AUTOCOMMIT")
+            start.wait()
+            return bool(alone.execute(guarded_charge.GUARDED_CHARGE, charge).all())
+
+    for _ in range(10):
+        with get_engine().begin() as connection:
+            connection.execute(sa.update(table).where(table.c.id == ministry.ministry_id).values(quota_used={}))
+        start = threading.Barrier(racers)
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            charged = list(pool.map(race, [start] * racers))
+        with get_engine().connect() as connection:
+            used = connection.execute(
+                sa.select(table.c.quota_used).where(table.c.id == ministry.ministry_id)
+            ).scalar_one()
+        assert (charged.count(True), used["vcpu"]) == (10, 10)
