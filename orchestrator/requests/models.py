@@ -66,9 +66,13 @@ class RequestPublic(RequestBase):
     operation_id: uuid.UUID | None
 
 
+# A ministry's orders under one Idempotency-Key: one request at most.
+IDEMPOTENCY_CONSTRAINT = "uq_request_idempotency"
+
+
 class Request(SQLModel, table=True):
     __table_args__ = (
-        UniqueConstraint("ministry_id", "idempotency_key", name="uq_request_idempotency"),
+        UniqueConstraint("ministry_id", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),
         # One plan change waiting for approval per service at most.
         Index(
             "uq_request_pending_change",

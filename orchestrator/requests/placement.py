@@ -18,9 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.audit.models import AuditEntry
 from orchestrator.ministry import guarded_charge
-from orchestrator.requests.models import Request
-
-IDEMPOTENCY_CONSTRAINT = "uq_request_idempotency"
+from orchestrator.requests.models import IDEMPOTENCY_CONSTRAINT, Request
 
 _REQUEST = Request.__table__  # type: ignore[attr-defined]
 _AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -98,6 +98,10 @@ class _Order:
     def cost(self) -> dict[str, int]:
         return cast(dict[str, int], self.request["quota_cost"])
 
+    @property
+    def fingerprint(self) -> str:
+        return cast(str, self.request["fingerprint"])
+
 
 def submit(*, uow: UnitOfWork, actor: Actor, data: RequestCreate, idempotency_key: str | None = None) -> Submission:
     """Open an order and commit it with its quota charge and audit entry; or, under an
@@ -159,13 +163,12 @@ def _checked_order(*, actor: Actor, data: RequestCreate, idempotency_key: str | 
         ),
     )
     audit_entry = audit.entry(
-        actor=actor,
-        entity="request",
-        entity_id=request["id"],
-        ministry_id=ministry_id,
-        action="submitted",
-        to_state=RequestStatus.pending_approval,
-        detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
+        **_opened(
+            actor=actor,
+            request_id=request["id"],
+            ministry_id=ministry_id,
+            detail={"offering": offering.id, "plan": plan.id, "quota_cost": cost},
+        )
     )
     names = catalog.dns_names(offering, data.parameters)
     return _Order(offering, plan, request, audit_entry, names, mailbox_cost, ministries.suffixes_seen(ministry_id))
@@ -175,9 +178,8 @@ def _submit_under_lock(*, uow: UnitOfWork, order: _Order, key: str | None) -> Su
     """The order checked against the ministry's row under its lock, which says why it is refused."""
     session = uow.session
     if key is not None:
-        earlier = _earlier_order(session=session, ministry_id=order.ministry_id, key=key, digest=_digest(order))
+        earlier = _replay(uow=uow, order=order, key=key)
         if earlier is not None:
-            uow.commit()
             return earlier
     colocation.check_order(
         session=session, offering=order.offering, ministry_id=order.ministry_id, parameters=order.request["parameters"]
@@ -214,8 +216,7 @@ def _place(*, uow: UnitOfWork, order: _Order, dns_suffixes: Sequence[str], key: 
         if key is None or not placement.reuses_a_key(error):
             raise
         # The ministry's order under this key committed (perhaps beside this one, waited for).
-        earlier = _earlier_order(session=uow.session, ministry_id=order.ministry_id, key=key, digest=_digest(order))
-        uow.commit()
+        earlier = _replay(uow=uow, order=order, key=key)
         assert earlier is not None  # the key's unique constraint refused the insert
         return earlier
     if not placement.placed(rows, order.request["id"]):
@@ -224,19 +225,18 @@ def _place(*, uow: UnitOfWork, order: _Order, dns_suffixes: Sequence[str], key: 
     return Submission(request=RequestPublic.model_validate(order.request), created=True)
 
 
-def _digest(order: _Order) -> str:
-    return cast(str, order.request["fingerprint"])
-
-
-def _earlier_order(*, session: Session, ministry_id: uuid.UUID, key: str, digest: str) -> Submission | None:
-    """The replay of the ministry's committed order under this Idempotency-Key, if there is one;
-    422 when this body differs from that order's."""
-    earlier = session.connection().execute(_EARLIER_ORDER, {"ministry_id": ministry_id, "key": key}).first()
+def _replay(*, uow: UnitOfWork, order: _Order, key: str) -> Submission | None:
+    """The replay of the ministry's committed order under this Idempotency-Key, if there is one
+    (the unit of work's read ended); 422 when this order's body differs from that one's."""
+    session = uow.session
+    earlier = session.connection().execute(_EARLIER_ORDER, {"ministry_id": order.ministry_id, "key": key}).first()
     if earlier is None:
         return None
-    if earlier.fingerprint != digest:
+    if earlier.fingerprint != order.fingerprint:
         raise InvalidInput("this Idempotency-Key was used for a different request body", field="Idempotency-Key")
-    return Submission(request=RequestPublic.model_validate(session.get(Request, earlier.id)), created=False)
+    replayed = Submission(request=RequestPublic.model_validate(session.get(Request, earlier.id)), created=False)
+    uow.commit()
+    return replayed
 
 
 def get(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
@@ -473,7 +473,8 @@ def _open_request(*, session: Session, actor: Actor, values: dict[str, Any], det
     request = Request(**values)
     session.add(request)
     session.flush()
-    _record_opened(session=session, actor=actor, request_id=request.id, ministry_id=request.ministry_id, detail=detail)
+    opened = _opened(actor=actor, request_id=request.id, ministry_id=request.ministry_id, detail=detail)
+    audit.record(session=session, **opened)
     return request
 
 
@@ -517,11 +518,9 @@ def _request_values(
     }
 
 
-def _record_opened(
-    *, session: Session, actor: Actor, request_id: uuid.UUID, ministry_id: uuid.UUID, detail: dict[str, Any]
-) -> None:
-    audit.record(
-        session=session,
+def _opened(*, actor: Actor, request_id: uuid.UUID, ministry_id: uuid.UUID, detail: dict[str, Any]) -> audit.Change:
+    """The audit log's word for a request opened and waiting for approval."""
+    return audit.Change(
         actor=actor,
         entity="request",
         entity_id=request_id,
