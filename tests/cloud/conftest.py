@@ -15,12 +15,14 @@ security tier's cloud tests); the hook below does it for every test in this fold
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -179,7 +181,42 @@ def devcloud() -> Iterator[DevCloud]:
     # deleted would hold the (fixed) ports with no data directory left to stop it from.
     # Start it yourself (`make devcloud-up`), or set TONLE_DEVCLOUD_KEEP=1, to keep it.
     if started_here and os.environ.get("TONLE_DEVCLOUD_KEEP") != "1":
-        _run_devcloud("down")
+        with machines_released():
+            _run_devcloud("down")
+
+
+# `make test` runs the machine-layer tests in another process beside this tier (tests/conftest.py).
+# Their machines install through the apt-cacher-ng that `devcloud down` stops, so a cloud going
+# down waits for them: they hold this lock shared, `down` takes it exclusive.
+MACHINES_LOCK = DEVCLOUD_DIR / "machines-in-use.lock"
+MACHINES_WAIT_S = 240  # below pytest-timeout's 300 s, which covers the last test's teardown
+
+
+@contextmanager
+def machines_in_use() -> Iterator[None]:
+    """Held while a module's own machines run; see MACHINES_LOCK."""
+    MACHINES_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with MACHINES_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
+@contextmanager
+def machines_released() -> Iterator[None]:
+    """Held while the cloud goes down: waits (up to MACHINES_WAIT_S) for other processes' machines."""
+    MACHINES_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with MACHINES_LOCK.open("a") as lock:
+        deadline = time.monotonic() + MACHINES_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    warnings.warn(f"machines of another test process still run after {MACHINES_WAIT_S} s", stacklevel=1)
+                    break
+                time.sleep(1)
+        yield
 
 
 @dataclass
@@ -293,8 +330,6 @@ def baked_images(
 
 
 def _build_images(running: System, headers: dict[str, str], logs: Path) -> dict[str, dict[str, Any]]:
-    import warnings
-
     built: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=running.url, headers=headers, timeout=60) as client:
         accepted = client.post("/v1/images/builds", json={"roles": list(BAKED_ROLES)})

@@ -45,10 +45,11 @@ from cryptography.x509.oid import NameOID
 
 from orchestrator.ansible.runner import AnsibleRunner
 from orchestrator.ports import PlaybookResult, PlaybookRun, ProgressEvent
-from tests.cloud.conftest import devcloud_up, unavailable
+from tests.cloud.conftest import devcloud_up, machines_in_use, unavailable
 
 pytestmark = [
     pytest.mark.cloud,
+    pytest.mark.machines,
     pytest.mark.skipif(os.geteuid() != 0, reason="devcloud machines need root (nspawn, bridges, nftables)"),
     pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client (apt-get install openssh-client)"),
     pytest.mark.skipif(shutil.which("apt-get") is None, reason="the machine layer needs a Debian host (apt-get)"),
@@ -137,6 +138,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         from devcloud.context import data_root
         from devcloud.machines import host, prepare_host
+        from devcloud.machines.bench import free_lab_octet
         from devcloud.machines.layout import Layout
     except ImportError as exc:  # pragma: no cover - depends on the checkout
         unavailable(f"the devcloud machine layer cannot be imported here: {exc}")
@@ -152,11 +154,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     path = tmp_path_factory.mktemp("ssh") / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     key = Key(path, path.with_suffix(".pub").read_text().strip())
-    third = int.from_bytes(os.urandom(1), "big") % 200 + 20
-    lab = Lab(Layout(data_dir), f"198.18.{third}.", f"pbtest{uuid.uuid4().hex}", key)
-    yield lab
-    for machine in lab.machines:  # only the machines this module created
-        machine.destroy()
+    # A third octet no other lab on the host uses: another test process may have one up.
+    lab = Lab(Layout(data_dir), f"198.18.{free_lab_octet()}.", f"pbtest{uuid.uuid4().hex}", key)
+    with machines_in_use():
+        yield lab
+        for machine in lab.machines:  # only the machines this module created
+            machine.destroy()
     if not acng_was_running and not devcloud_up():
         host.stop_apt_cacher(lab.layout)
 

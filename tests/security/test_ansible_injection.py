@@ -233,6 +233,7 @@ def machine_host() -> None:
 
 
 @pytest.mark.cloud
+@pytest.mark.machines
 @pytest.mark.timeout(1500)
 def test_web_and_cms_roles_put_template_payloads_on_the_server_as_literal_text(
     machine_host: None,
@@ -381,6 +382,7 @@ def test_an_unexpected_error_shows_ministries_no_path_or_trace(
 
 
 @pytest.mark.cloud
+@pytest.mark.machines
 @pytest.mark.timeout(600)
 def test_pinned_host_keys_let_the_right_server_in_and_keep_an_impostor_out(
     machine_host: None,

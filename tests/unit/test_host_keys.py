@@ -83,7 +83,10 @@ def test_the_first_complete_block_counts_and_later_ones_cannot_add_keys() -> Non
         "ssh-ed25519 \uff21\uff21\uff21\uff21",  # non-ASCII look-alikes (fullwidth A)
         "{{ lookup('pipe', 'id') }}",
     ],
-)
+    # Fixed names: the keys are random, and pytest-xdist's workers must collect the same tests.
+    ids=["dss", "unknown-type", "not-base64", "bad-padding", "type-mismatch", "length-beyond-blob", "empty-blob",
+         "no-blob", "cert-authority-marker", "host-pattern", "oversized", "fullwidth", "template"],
+)  # fmt: skip
 def test_anything_but_a_valid_key_of_a_known_type_is_ignored(line: str) -> None:
     good = key()
     assert parse_key(line) is None
