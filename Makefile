@@ -74,12 +74,9 @@ browser: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium
 screenshots: $(STAMP) $(NODE_STAMP) | /usr/bin/chromium /usr/bin/pngquant
 	TONLE_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -m browser tests/browser $(PYTEST_ARGS)
 
-# Two pytest-xdist workers: one runs the local data centre's tests, which wait on machines and
-# Ansible much of the time, while the other runs every other tier (tests/conftest.py groups them).
-TEST_WORKERS ?= 2
-
+# Two pytest processes at once: the cloud tier, and every other tier beside it (tests/support/two_lanes.py).
 test: lint $(NODE_STAMP) | /usr/bin/chromium
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m tests.support.two_lanes $(PYTEST_ARGS)
 
 # bench/api.py's load generator (C, so it takes little of the CPU the servers under test share).
 /usr/bin/wrk:

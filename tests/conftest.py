@@ -30,33 +30,6 @@ os.environ.setdefault("TONLE_ENGINE", "noop")
 os.environ.setdefault("TONLE_SCHEDULED_DRILLS_MAX_PARALLEL", "0")
 
 
-# `make test` runs two pytest-xdist workers (--dist loadgroup). The local data centre is one per
-# host and its session fixtures bring it up and down, so every test on it stays in one worker, in
-# file order, and starts first: it is the longest part. The other worker takes the other tiers
-# module by module (a module's fixtures are built once), then the tests that need only machines
-# of the machine layer (`machines`), which run beside the cloud's own.
-DATA_CENTRE_GROUP = "local-data-centre"
-MACHINES_GROUP = "machine-layer"
-
-
-def _xdist_group(item: pytest.Item) -> str:
-    if item.get_closest_marker("machines"):
-        return MACHINES_GROUP
-    if item.get_closest_marker("cloud"):
-        return DATA_CENTRE_GROUP
-    return item.nodeid.split("::")[0]
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("dist", default="no") != "loadgroup":
-        return
-    order = {DATA_CENTRE_GROUP: 0, MACHINES_GROUP: 2}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
-    items.sort(key=lambda item: order.get(_xdist_group(item), 1))  # stable: file order within each
-
-
 @dataclass(frozen=True)
 class Database:
     url: str
@@ -76,9 +49,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     else:
         # Not under pytest's temporary folder: that is mode 0700, and PostgreSQL runs as its own user.
         data_dir = Path(os.environ.get("TONLE_TEST_DATA_DIR", Path(__file__).parent.parent / ".tonle" / "test"))
-        # One server per pytest-xdist worker: a server stops when the process that started it ends.
-        if worker := os.environ.get("PYTEST_XDIST_WORKER"):
-            data_dir = data_dir.with_name(f"{data_dir.name}-{worker}")
         data_dir.mkdir(parents=True, exist_ok=True)
         server_url = start_embedded(data_dir, stop_on_exit=True)
     name = f"tonle_test_{uuid.uuid4().hex[:8]}"

@@ -185,7 +185,7 @@ def devcloud() -> Iterator[DevCloud]:
             _run_devcloud("down")
 
 
-# `make test` runs the machine-layer tests in another process beside this tier (tests/conftest.py).
+# `make test` runs the machine-layer tests in another process beside this tier (two_lanes.py).
 # Their machines install through the apt-cacher-ng that `devcloud down` stops, so a cloud going
 # down waits for them: they hold this lock shared, `down` takes it exclusive.
 MACHINES_LOCK = DEVCLOUD_DIR / "machines-in-use.lock"

@@ -83,7 +83,7 @@ def test_the_first_complete_block_counts_and_later_ones_cannot_add_keys() -> Non
         "ssh-ed25519 \uff21\uff21\uff21\uff21",  # non-ASCII look-alikes (fullwidth A)
         "{{ lookup('pipe', 'id') }}",
     ],
-    # Fixed names: the keys are random, and pytest-xdist's workers must collect the same tests.
+    # Names that stay the same from run to run (the keys are random), for -k and reruns.
     ids=["dss", "unknown-type", "not-base64", "bad-padding", "type-mismatch", "length-beyond-blob", "empty-blob",
          "no-blob", "cert-authority-marker", "host-pattern", "oversized", "fullwidth", "template"],
 )  # fmt: skip
