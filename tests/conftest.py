@@ -30,6 +30,13 @@ os.environ.setdefault("TONLE_ENGINE", "noop")
 os.environ.setdefault("TONLE_SCHEDULED_DRILLS_MAX_PARALLEL", "0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests on machines of the machine layer run last. Under `make test` they run beside the
+    # cloud tier (tests/support/two_lanes.py) and share the apt-cacher-ng of the local data centre
+    # that the cloud tier's process brings up meanwhile.
+    items.sort(key=lambda item: item.get_closest_marker("machines") is not None)  # stable
+
+
 @dataclass(frozen=True)
 class Database:
     url: str
