@@ -135,6 +135,11 @@ def wait_ssh(key: Key, address: str, machine: Any) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with machines_in_use():  # from the host's preparation on, until the machines are gone
+        yield from _lab(tmp_path_factory)
+
+
+def _lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         from devcloud.context import data_root
         from devcloud.machines import host, prepare_host
@@ -156,10 +161,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     key = Key(path, path.with_suffix(".pub").read_text().strip())
     # A third octet no other lab on the host uses: another test process may have one up.
     lab = Lab(Layout(data_dir), f"198.18.{free_lab_octet()}.", f"pbtest{uuid.uuid4().hex}", key)
-    with machines_in_use():
-        yield lab
-        for machine in lab.machines:  # only the machines this module created
-            machine.destroy()
+    yield lab
+    for machine in lab.machines:  # only the machines this module created
+        machine.destroy()
     if not acng_was_running and not devcloud_up():
         host.stop_apt_cacher(lab.layout)
 
