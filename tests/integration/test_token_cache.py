@@ -1,6 +1,7 @@
-"""Every API process remembers the tokens it has authenticated, and forgets them the moment a token
-is revoked, its user deactivated, or it (or a parent) expires: shown on two API processes sharing
-one database, each of which has the token in memory when the change is made through the other."""
+"""Every API process remembers the tokens it has authenticated, and forgets them once the news that
+a token was revoked or its user deactivated reaches it (PostgreSQL's NOTIFY, milliseconds after the
+commit), or when it (or a parent) expires: shown on two API processes sharing one database, each of
+which has the token in memory when the change is made through the other."""
 
 import time
 from collections.abc import Iterator
@@ -47,6 +48,19 @@ def remembered_by(apis: list[httpx.Client], token: str) -> None:
             assert api.get(CHEAP, headers=bearer(token)).status_code == 200
 
 
+# PostgreSQL hands a notification to each listening process on its own, after the commit: on a
+# busy host the request that follows the revocation can reach the other process first. A process
+# refuses the token once the notification has reached it; this is how long that may take here.
+HEARD_WITHIN_S = 2.0
+
+
+def refused_once_heard(api: httpx.Client, token: str) -> None:
+    deadline = time.monotonic() + HEARD_WITHIN_S
+    while (status := api.get(CHEAP, headers=bearer(token)).status_code) == 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert status == 401, f"still {status} {HEARD_WITHIN_S} s after the change was announced"
+
+
 def sql(database: Database, statement: str, *params: object) -> None:
     """A change made behind the services' back: no session hook sees it, nothing is announced."""
     with psycopg.connect(database.url, autocommit=True) as conn:
@@ -61,8 +75,8 @@ def test_a_token_revoked_through_one_process_is_refused_by_both_at_once(
         remembered_by([client, second_api], token["token"])
         revoked = revoking.delete(f"/v1/tokens/{token['id']}", headers=tenant.requester.headers)
         assert revoked.status_code == 200, revoked.text
-        assert other.get(CHEAP, headers=bearer(token["token"])).status_code == 401
-        assert revoking.get(CHEAP, headers=bearer(token["token"])).status_code == 401
+        refused_once_heard(other, token["token"])
+        refused_once_heard(revoking, token["token"])
     assert client.get(CHEAP, headers=tenant.requester.headers).status_code == 200, "other tokens live on"
 
 
@@ -73,8 +87,8 @@ def test_a_child_token_dies_in_both_processes_with_its_revoked_parent(
     child = mint(second_api, bearer(parent["token"]), "child")
     remembered_by([client, second_api], child["token"])
     assert client.delete(f"/v1/tokens/{parent['id']}", headers=tenant.requester.headers).status_code == 200
-    assert second_api.get(CHEAP, headers=bearer(child["token"])).status_code == 401
-    assert client.get(CHEAP, headers=bearer(child["token"])).status_code == 401
+    refused_once_heard(second_api, child["token"])
+    refused_once_heard(client, child["token"])
 
 
 def test_a_deactivated_user_is_refused_by_both_processes_at_once(
@@ -88,7 +102,7 @@ def test_a_deactivated_user_is_refused_by_both_processes_at_once(
     assert deactivated.status_code == 200, deactivated.text
     for api in (second_api, client):
         for token in (user.token, spare["token"]):
-            assert api.get(CHEAP, headers=bearer(token)).status_code == 401
+            refused_once_heard(api, token)
 
 
 def test_a_remembered_token_is_refused_once_a_parent_expires(
@@ -117,7 +131,7 @@ def test_processes_answer_from_memory_and_forget_on_the_notification(
     # ...and that the announcement is all it takes.
     sql(database, "SELECT pg_notify(%s, '')", CHANNEL)
     for api in (client, second_api):
-        assert api.get(CHEAP, headers=bearer(token["token"])).status_code == 401
+        refused_once_heard(api, token["token"])
 
 
 def test_a_process_that_lost_its_channel_looks_every_token_up(
@@ -140,4 +154,4 @@ def test_a_process_that_lost_its_channel_looks_every_token_up(
     later = mint(client, tenant.requester.headers, "later")
     remembered_by([client, second_api], later["token"])
     assert client.delete(f"/v1/tokens/{later['id']}", headers=tenant.requester.headers).status_code == 200
-    assert second_api.get(CHEAP, headers=bearer(later["token"])).status_code == 401
+    refused_once_heard(second_api, later["token"])
