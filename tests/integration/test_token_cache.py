@@ -67,7 +67,7 @@ def sql(database: Database, statement: str, *params: object) -> None:
         conn.execute(statement, params)
 
 
-def test_a_token_revoked_through_one_process_is_refused_by_both_at_once(
+def test_a_token_revoked_through_one_process_is_refused_by_both_once_announced(
     client: httpx.Client, second_api: httpx.Client, tenant: Tenant
 ) -> None:
     for revoking, other in ((client, second_api), (second_api, client)):
@@ -91,7 +91,7 @@ def test_a_child_token_dies_in_both_processes_with_its_revoked_parent(
     refused_once_heard(client, child["token"])
 
 
-def test_a_deactivated_user_is_refused_by_both_processes_at_once(
+def test_a_deactivated_user_is_refused_by_both_processes_once_announced(
     client: httpx.Client, second_api: httpx.Client, tenant: Tenant, platform: Platform
 ) -> None:
     user = make_account("requester", tenant.ministry_id)
@@ -150,7 +150,7 @@ def test_a_process_that_lost_its_channel_looks_every_token_up(
     sql(database, "UPDATE apitoken SET revoked_at = now() WHERE id = %s", token["id"])
     for api in (client, second_api):
         assert api.get(CHEAP, headers=bearer(token["token"])).status_code == 401
-    # Listening again (or still looking tokens up), a revocation is honoured at once as before.
+    # Listening again (or still looking tokens up), a revocation is honoured once announced, as before.
     later = mint(client, tenant.requester.headers, "later")
     remembered_by([client, second_api], later["token"])
     assert client.delete(f"/v1/tokens/{later['id']}", headers=tenant.requester.headers).status_code == 200
