@@ -48,6 +48,29 @@ def _wait_active(conn: Connection, resource: Any, inputs: dict[str, Any], rewrit
         resource = conn.dns.update_recordset(current, records=list(current.records or []))
 
 
+def _wait_zone_settled(conn: Connection, zone_id: str) -> None:
+    """Until the zone's pending change is in BIND, or for NUDGE_AFTER_SECONDS at most.
+
+    Designate removes a record set by updating its zone, and its BIND backend re-adds a zone that
+    is missing when that update runs (`rndc addzone`). A destroy deletes the zone right after its
+    last record set, so the zone's delete could overtake the update: BIND then served the
+    ministry's domain again, for good, while Designate had forgotten the zone (seen in
+    test_email_e2e's decommission). A change still PENDING after NUDGE_AFTER_SECONDS is stuck
+    (see above), not in flight: the zone's delete may go ahead.
+    """
+    deadline = time.monotonic() + NUDGE_AFTER_SECONDS
+    while True:
+        zone = conn.dns.find_zone(zone_id, ignore_missing=True)
+        if zone is None or zone.status != "PENDING":
+            return
+        if time.monotonic() >= deadline:
+            log.warning(
+                "zone %s still PENDING %.0f s after a record set's delete: going on", zone.name, NUDGE_AFTER_SECONDS
+            )
+            return
+        time.sleep(POLL_SECONDS)
+
+
 class Zone(Handler):
     type_ = "openstack:dns/zone:Zone"
 
@@ -162,6 +185,7 @@ class RecordSet(Handler):
         if conn.dns.find_zone(zone_id, ignore_missing=True) is None:
             return
         conn.dns.delete_recordset(recordset_id, zone_id, ignore_missing=True)
+        _wait_zone_settled(conn, zone_id)
 
     def find(self, conn: Connection, inputs: dict[str, Any]) -> Created | None:
         for recordset in conn.dns.recordsets(inputs["zoneId"], name=inputs["name"], type=inputs["type"]):
