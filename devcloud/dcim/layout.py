@@ -153,6 +153,21 @@ def migrated_dump() -> Path:
     return cache_dir() / "nautobot" / _dump_name()
 
 
+def forget_other_dumps() -> list[Path]:
+    """Delete the cache's dumps of other Nautobots or package sets, and of older formats
+    (`*.pgdump`): nothing reads them once this one is written, and nothing else deletes them.
+    Returns what it deleted."""
+    current = migrated_dump()
+    stale = [
+        path
+        for path in sorted(current.parent.glob("nautobot-*"))
+        if path != current and (path.name.endswith("-migrated.sql.xz") or path.suffix == ".pgdump")
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def shipped_dump() -> Path:
     """The same, made once and kept in the repository (see README.md): a fresh machine loads it,
     as a Rails app loads its schema file, instead of running ~470 migrations."""

@@ -122,6 +122,8 @@ def schema(ctx: Context, lay: Layout, *, redis_up: bool) -> str:
     if how == "migrated":
         postgres.dump(lay, L.migrated_dump())
         ctx.progress("dcim", f"migrated database kept for reuse: {L.migrated_dump()}")
+        for stale in L.forget_other_dumps():
+            ctx.progress("dcim", f"deleted {stale}: a dump of another Nautobot, or of an older format")
     lay.schema_stamp.write_text(L.schema_key() + "\n")
     return how
 

@@ -30,3 +30,18 @@ def test_a_dump_that_is_not_xz_is_refused_naming_it(tmp_path: Path) -> None:
     broken.write_bytes(b"CREATE TABLE half")
     with pytest.raises(DcimError, match=r"broken-migrated\.sql\.xz is not an xz-compressed SQL dump"):
         postgres.restore(Layout(data_dir=tmp_path, etc_root=tmp_path, state_root=tmp_path), broken)
+
+
+def test_writing_a_dump_forgets_the_cache_s_other_dumps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TONLE_CACHE_DIR", str(tmp_path))
+    current = L.migrated_dump()
+    current.parent.mkdir(parents=True)
+    current.write_bytes(b"this one")
+    older_format = current.parent / "nautobot-3.1.0-0123456789ab.pgdump"
+    other_packages = current.parent / "nautobot-3.2.0-ba9876543210-migrated.sql.xz"
+    unrelated = current.parent / "notes.txt"
+    for path in (older_format, other_packages, unrelated):
+        path.write_bytes(b"x")
+
+    assert L.forget_other_dumps() == sorted([older_format, other_packages])
+    assert sorted(current.parent.iterdir()) == sorted([current, unrelated])
