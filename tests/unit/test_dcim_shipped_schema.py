@@ -32,7 +32,9 @@ def test_a_dump_that_is_not_xz_is_refused_naming_it(tmp_path: Path) -> None:
         postgres.restore(Layout(data_dir=tmp_path, etc_root=tmp_path, state_root=tmp_path), broken)
 
 
-def test_writing_a_dump_forgets_the_cache_s_other_dumps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forgetting_other_dumps_keeps_this_one_and_files_that_are_not_dumps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TONLE_CACHE_DIR", str(tmp_path))
     current = L.migrated_dump()
     current.parent.mkdir(parents=True)
